@@ -1,0 +1,196 @@
+//! The gRPC surface: one module per service, the shared input validation, and [`ApiError`], the single table
+//! that maps domain errors to gRPC statuses with google.rpc details.
+
+pub mod admin;
+pub mod captcha;
+pub mod comment;
+pub mod moderation;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::captcha::CaptchaError;
+use crate::rate_limit::retry_after_secs;
+use crate::store::StoreError;
+
+/// The ErrorInfo domain of every moderato error.
+pub const ERROR_DOMAIN: &str = "moderato.v1";
+
+/// Every failure a handler can return. Converted to a [`Status`] in [`From<ApiError> for Status`] only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// Bad fields: (field path, what is wrong), all of them.
+    InvalidArgument(Vec<(String, String)>),
+    /// Wrong, unknown or used captcha.
+    CaptchaInvalid,
+    /// Expired captcha.
+    CaptchaExpired,
+    /// Over a limit: the longest wait and every violated limit (subject, description).
+    RateLimited {
+        /// Wait until every violated limit allows, ms.
+        retry_after_ms: u64,
+        /// (limit subject, description).
+        violations: Vec<(String, String)>,
+    },
+    /// The store is unreachable or slow.
+    Unavailable(String),
+    /// Unknown resource.
+    NotFound(String),
+    /// A bug or an unexpected state.
+    Internal(String),
+    /// The RPC belongs to a capability that is not available in this build.
+    NotAvailable(&'static str),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<CaptchaError> for ApiError {
+    fn from(e: CaptchaError) -> Self {
+        match e {
+            CaptchaError::Invalid => ApiError::CaptchaInvalid,
+            CaptchaError::Expired => ApiError::CaptchaExpired,
+            CaptchaError::RateLimited {
+                retry_after_ms,
+                limit,
+            } => ApiError::RateLimited {
+                retry_after_ms,
+                violations: vec![("captcha_client".into(), limit)],
+            },
+            CaptchaError::TooManyLive {
+                retry_after_ms,
+                limit,
+            } => ApiError::RateLimited {
+                retry_after_ms,
+                violations: vec![("captcha_live".into(), limit)],
+            },
+            CaptchaError::Render => ApiError::Internal(e.to_string()),
+            CaptchaError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        match e {
+            ApiError::InvalidArgument(v) => {
+                let mut d = ErrorDetails::new();
+                for (field, why) in &v {
+                    d.add_bad_request_violation(field.clone(), why.clone());
+                }
+                let names: Vec<&str> = v.iter().map(|(f, _)| f.as_str()).collect();
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: fix {}", names.join(", ")),
+                    d,
+                )
+            }
+            ApiError::CaptchaInvalid | ApiError::CaptchaExpired => {
+                let (reason, msg) = if e == ApiError::CaptchaExpired {
+                    (
+                        "CAPTCHA_EXPIRED",
+                        "captcha challenge expired; ask for a new challenge",
+                    )
+                } else {
+                    (
+                        "CAPTCHA_INVALID",
+                        "captcha answer is wrong, or the challenge is unknown or used; ask for a new challenge",
+                    )
+                };
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    msg,
+                    ErrorDetails::with_error_info(
+                        reason,
+                        ERROR_DOMAIN,
+                        std::collections::HashMap::new(),
+                    ),
+                )
+            }
+            ApiError::RateLimited {
+                retry_after_ms,
+                violations,
+            } => {
+                let secs = retry_after_secs(retry_after_ms);
+                let mut d = ErrorDetails::with_retry_info(Some(Duration::from_secs(secs)));
+                for (subject, desc) in violations {
+                    d.add_quota_failure_violation(subject, desc);
+                }
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!("rate limited; retry in {secs} s"),
+                    d,
+                )
+            }
+            ApiError::Unavailable(m) => {
+                Status::unavailable(format!("store unavailable, retry later: {m}"))
+            }
+            ApiError::NotFound(m) => Status::not_found(m),
+            ApiError::Internal(m) => Status::internal(m),
+            ApiError::NotAvailable(what) => Status::unimplemented(format!(
+                "{what} is not available in this version of moderato"
+            )),
+        }
+    }
+}
+
+/// Collects field violations so a request reports every problem at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<(String, String)>);
+
+impl Violations {
+    /// Records a problem with `field`.
+    pub fn add(&mut self, field: &str, why: impl Into<String>) {
+        self.0.push((field.to_string(), why.into()));
+    }
+
+    /// Ok when nothing was recorded.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(self.0))
+        }
+    }
+
+    /// Checks a site id: `[a-z0-9._-]{1,64}`.
+    pub fn site(&mut self, field: &str, site: &str) {
+        let ok = !site.is_empty()
+            && site.len() <= 64
+            && site
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if !ok {
+            self.add(
+                field,
+                "must be 1-64 characters of lowercase letters, digits, '.', '_' or '-'",
+            );
+        }
+    }
+
+    /// Parses an IP literal, recording a violation when it is not one.
+    pub fn ip(&mut self, field: &str, ip: &str) -> Option<IpAddr> {
+        match ip.trim().parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let shown: String = ip.chars().take(64).collect();
+                self.add(
+                    field,
+                    format!("{shown:?} is not an IPv4 or IPv6 address"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Records the site on the current RPC span.
+pub fn record_site(site: &str) {
+    tracing::Span::current().record("site", site);
+}

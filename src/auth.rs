@@ -1,0 +1,243 @@
+//! Bearer-token auth by role. Tokens are configured as SHA-256 hashes; a presented token is hashed and compared
+//! against every configured hash in constant time. The caller's identity reaches handlers as [`Caller`].
+
+use std::sync::Arc;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::{Request, Status};
+
+use crate::config::TokenConfig;
+
+/// What a token may do. Each gRPC service accepts exactly one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The portal backend: CaptchaService, CommentService.
+    Portal,
+    /// Moderators: ModerationService.
+    Moderator,
+    /// Ops: AdminService.
+    Ops,
+}
+
+impl Role {
+    /// Parses `portal`, `moderator` or `ops`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "portal" => Some(Role::Portal),
+            "moderator" => Some(Role::Moderator),
+            "ops" => Some(Role::Ops),
+            _ => None,
+        }
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Portal => "portal",
+            Role::Moderator => "moderator",
+            Role::Ops => "ops",
+        }
+    }
+
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Portal, Role::Moderator, Role::Ops];
+}
+
+/// The authenticated caller, inserted into each request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's configured name.
+    pub name: String,
+    /// The token's role.
+    pub role: Role,
+}
+
+struct Entry {
+    hash: [u8; 32],
+    caller: Caller,
+}
+
+/// The configured tokens.
+#[derive(Clone)]
+pub struct Tokens {
+    entries: Arc<Vec<Entry>>,
+}
+
+/// Lowercase hex SHA-256 of a token, as the config stores it.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random token (256 bits, hex).
+pub fn generate_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl Tokens {
+    /// Tokens from validated config entries (entries with a bad role or hash are skipped; validation refuses
+    /// them earlier).
+    pub fn from_config(cfg: &[TokenConfig]) -> Self {
+        let entries = cfg
+            .iter()
+            .filter_map(|t| {
+                let role = Role::parse(&t.role)?;
+                let bytes = hex::decode(t.sha256.to_ascii_lowercase()).ok()?;
+                let hash: [u8; 32] = bytes.try_into().ok()?;
+                Some(Entry {
+                    hash,
+                    caller: Caller {
+                        name: t.name.clone(),
+                        role,
+                    },
+                })
+            })
+            .collect();
+        Self {
+            entries: Arc::new(entries),
+        }
+    }
+
+    /// True when no token is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The caller holding `token`, if any. Every entry is compared, so timing does not reveal which matched.
+    pub fn identify(&self, token: &str) -> Option<Caller> {
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for e in self.entries.iter() {
+            if bool::from(e.hash.ct_eq(&presented)) {
+                found = Some(&e.caller);
+            }
+        }
+        found.cloned()
+    }
+
+    /// An interceptor admitting only `role`.
+    pub fn guard(&self, role: Role) -> RoleGuard {
+        RoleGuard {
+            tokens: self.clone(),
+            role,
+        }
+    }
+}
+
+/// A tonic interceptor: UNAUTHENTICATED without a valid token, PERMISSION_DENIED for another role.
+#[derive(Clone)]
+pub struct RoleGuard {
+    tokens: Tokens,
+    role: Role,
+}
+
+impl tonic::service::Interceptor for RoleGuard {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        let token = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(token) = token else {
+            return Err(Status::unauthenticated(
+                "missing bearer token: send `authorization: Bearer <token>`",
+            ));
+        };
+        let Some(caller) = self.tokens.identify(token) else {
+            return Err(Status::unauthenticated(
+                "invalid bearer token: check the token or ask ops for one",
+            ));
+        };
+        if caller.role != self.role {
+            return Err(Status::permission_denied(format!(
+                "a {} token cannot call this service; it needs a {} token",
+                caller.role.as_str(),
+                self.role.as_str()
+            )));
+        }
+        req.extensions_mut().insert(caller);
+        Ok(req)
+    }
+}
+
+/// The caller of a request that passed a [`RoleGuard`].
+pub fn caller<T>(req: &Request<T>) -> Result<&Caller, Status> {
+    req.extensions()
+        .get::<Caller>()
+        .ok_or_else(|| Status::unauthenticated("request did not pass authentication"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    fn tokens() -> Tokens {
+        Tokens::from_config(&[
+            TokenConfig {
+                name: "portal-a".into(),
+                role: "portal".into(),
+                sha256: hash_token("p-secret"),
+            },
+            TokenConfig {
+                name: "mod-b".into(),
+                role: "moderator".into(),
+                sha256: hash_token("m-secret"),
+            },
+        ])
+    }
+
+    fn call(token: Option<&str>, role: Role) -> Result<Request<()>, Status> {
+        let mut req = Request::new(());
+        if let Some(t) = token {
+            req.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        tokens().guard(role).call(req)
+    }
+
+    #[test]
+    fn the_right_token_passes_with_its_identity() {
+        let req = call(Some("p-secret"), Role::Portal).expect("admitted");
+        assert_eq!(caller(&req).unwrap().name, "portal-a");
+    }
+
+    #[test]
+    fn missing_and_bad_tokens_are_unauthenticated_and_wrong_roles_denied() {
+        assert_eq!(
+            call(None, Role::Portal).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            call(Some("nope"), Role::Portal).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            call(Some("m-secret"), Role::Ops).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+    }
+}
+
+/// Builds token config entries from clear tokens (generated tokens, tests).
+pub trait TokenConfigExt {
+    /// A config entry named `name` for `token` with this role.
+    fn token_config(self, name: &str, token: &str) -> TokenConfig;
+}
+
+impl TokenConfigExt for Role {
+    fn token_config(self, name: &str, token: &str) -> TokenConfig {
+        TokenConfig {
+            name: name.to_string(),
+            role: self.as_str().to_string(),
+            sha256: hash_token(token),
+        }
+    }
+}

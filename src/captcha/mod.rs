@@ -1,0 +1,254 @@
+//! Captcha challenges: render an image with the `captcha` crate, keep only a keyed hash of the answer in the
+//! store, and consume a challenge on its first check, right or wrong.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use crate::rate_limit::{Identifiers, LimitRule};
+use crate::store::{CreateOutcome, Keys, LimitCheck, NewChallenge, Store, StoreError, TakenChallenge};
+
+/// Longest answer accepted for checking; anything longer cannot be right.
+pub const MAX_ANSWER_CHARS: usize = 32;
+
+/// Characters used in challenges: no 0/o, 1/l/i look-alikes.
+const ALPHABET: &[char] = &[
+    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'k', 'm', 'n', 'p', 'r', 's', 't', 'u', 'v', 'w', 'x',
+    'y', 'z', '2', '3', '4', '5', '6', '7', '8', '9',
+];
+
+/// Per-site captcha settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Characters per challenge.
+    pub length: u32,
+    /// 1 (easy) to 3 (hard).
+    pub difficulty: u32,
+    /// Lifetime in seconds.
+    pub ttl_seconds: u32,
+    /// Live challenges one client may hold.
+    pub max_live_per_client: u32,
+    /// Creation limit per client.
+    pub create_limit: LimitRule,
+}
+
+/// A rendered challenge before it is stored.
+pub struct Rendered {
+    /// The answer in clear; never stored.
+    pub answer: String,
+    /// PNG bytes.
+    pub png: Vec<u8>,
+}
+
+/// Renders a challenge image. CPU-bound (a few ms): call it from a blocking context.
+pub fn render(length: u32, difficulty: u32) -> Option<Rendered> {
+    use captcha::filters::{Dots, Noise, Wave};
+    let mut c = captcha::Captcha::new();
+    let supported = c.supported_chars();
+    let chars: Vec<char> = ALPHABET
+        .iter()
+        .copied()
+        .filter(|ch| supported.contains(ch))
+        .collect();
+    c.set_chars(&chars).add_chars(length);
+    match difficulty {
+        1 => {
+            c.apply_filter(Noise::new(0.1));
+        }
+        2 => {
+            c.apply_filter(Noise::new(0.3))
+                .apply_filter(Wave::new(2.0, 8.0).horizontal())
+                .apply_filter(Dots::new(8));
+        }
+        _ => {
+            c.apply_filter(Noise::new(0.45))
+                .apply_filter(Wave::new(2.0, 14.0).horizontal())
+                .apply_filter(Wave::new(2.0, 8.0).vertical())
+                .apply_filter(Dots::new(15));
+        }
+    }
+    c.view(220, 120);
+    let answer = c.chars_as_string();
+    let png = c.as_png()?;
+    Some(Rendered { answer, png })
+}
+
+/// A fresh challenge id: 128 random bits, 32 lowercase hex digits.
+pub fn new_challenge_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// True when `id` has the shape of a challenge id.
+pub fn is_challenge_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// What readers type, as compared: surrounding whitespace dropped, lowercase.
+pub fn normalize_answer(a: &str) -> String {
+    a.trim().to_lowercase()
+}
+
+/// Why a captcha call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptchaError {
+    /// Wrong answer, unknown or already used challenge.
+    #[error("captcha answer is wrong or the challenge was already used; ask for a new challenge")]
+    Invalid,
+    /// The challenge outlived its TTL.
+    #[error("captcha challenge expired; ask for a new challenge")]
+    Expired,
+    /// The client created challenges too fast.
+    #[error("too many captcha challenges requested; retry later")]
+    RateLimited {
+        /// Wait in ms.
+        retry_after_ms: u64,
+        /// The violated limit, described.
+        limit: String,
+    },
+    /// The client holds too many live challenges.
+    #[error("too many live captcha challenges for this client; use one or wait for them to expire")]
+    TooManyLive {
+        /// Wait in ms.
+        retry_after_ms: u64,
+        /// The bound, described.
+        limit: String,
+    },
+    /// The image could not be rendered.
+    #[error("captcha image could not be rendered")]
+    Render,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A stored challenge, as returned to the portal.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// Challenge id.
+    pub id: String,
+    /// PNG image.
+    pub png: Vec<u8>,
+    /// Expiry, epoch ms (store time).
+    pub expires_at_ms: u64,
+    /// Answer length.
+    pub answer_length: u32,
+}
+
+/// Issues and checks challenges against the store.
+#[derive(Clone)]
+pub struct Captchas {
+    store: Arc<dyn Store>,
+    ids: Identifiers,
+    keys: Keys,
+}
+
+impl Captchas {
+    /// Challenges kept in `store`, identifiers hashed with `ids`.
+    pub fn new(store: Arc<dyn Store>, ids: Identifiers, keys: Keys) -> Self {
+        Self { store, ids, keys }
+    }
+
+    fn answer_hash(&self, site: &str, id: &str, answer: &str) -> String {
+        self.ids
+            .hash("captcha-answer", &[site, id, &normalize_answer(answer)])
+    }
+
+    /// Creates and stores a challenge for the client at `ip`.
+    pub async fn create(
+        &self,
+        site: &str,
+        ip: IpAddr,
+        s: &Settings,
+    ) -> Result<Issued, CaptchaError> {
+        let (length, difficulty) = (s.length, s.difficulty);
+        let rendered = tokio::task::spawn_blocking(move || render(length, difficulty))
+            .await
+            .ok()
+            .flatten()
+            .ok_or(CaptchaError::Render)?;
+        let id = new_challenge_id();
+        let client = self.ids.client(ip);
+        let hash = self.answer_hash(site, &id, &rendered.answer);
+        let create_limit = LimitCheck {
+            key: self
+                .keys
+                .limit(site, s.create_limit.descriptor.name(), &client),
+            emission_ms: s.create_limit.emission_ms(),
+            tolerance_ms: s.create_limit.tolerance_ms(),
+            shadow: false,
+        };
+        let outcome = self
+            .store
+            .create_challenge(NewChallenge {
+                site,
+                id: &id,
+                client: &client,
+                answer_hash: &hash,
+                ttl_ms: u64::from(s.ttl_seconds) * 1000,
+                max_live: s.max_live_per_client,
+                create_limit,
+            })
+            .await?;
+        match outcome {
+            CreateOutcome::Created { expires_at_ms } => Ok(Issued {
+                id,
+                png: rendered.png,
+                expires_at_ms,
+                answer_length: s.length,
+            }),
+            CreateOutcome::RateLimited { retry_after_ms } => Err(CaptchaError::RateLimited {
+                retry_after_ms,
+                limit: s.create_limit.describe(),
+            }),
+            CreateOutcome::TooManyLive { retry_after_ms } => Err(CaptchaError::TooManyLive {
+                retry_after_ms,
+                limit: format!("at most {} live challenges", s.max_live_per_client),
+            }),
+        }
+    }
+
+    /// Consumes the challenge and checks the answer in constant time.
+    pub async fn check(&self, site: &str, id: &str, answer: &str) -> Result<(), CaptchaError> {
+        match self.store.take_challenge(site, id).await? {
+            TakenChallenge::Unknown => Err(CaptchaError::Invalid),
+            TakenChallenge::Expired => Err(CaptchaError::Expired),
+            TakenChallenge::Live { answer_hash } => {
+                let given = self.answer_hash(site, id, answer);
+                if bool::from(given.as_bytes().ct_eq(answer_hash.as_bytes())) {
+                    Ok(())
+                } else {
+                    Err(CaptchaError::Invalid)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_png_with_an_answer_of_the_asked_length() {
+        let r = render(6, 2).expect("rendered");
+        assert_eq!(r.answer.chars().count(), 6);
+        assert!(r.png.starts_with(&[0x89, b'P', b'N', b'G']));
+    }
+
+    #[test]
+    fn answers_compare_case_insensitively_and_trimmed() {
+        assert_eq!(normalize_answer("  AbC9 \n"), "abc9");
+    }
+
+    #[test]
+    fn challenge_ids_are_128_bit_hex() {
+        let id = new_challenge_id();
+        assert!(is_challenge_id(&id));
+        assert_ne!(id, new_challenge_id());
+        assert!(!is_challenge_id("../etc/passwd"));
+    }
+}

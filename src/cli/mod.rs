@@ -1,0 +1,283 @@
+//! The `moderato` command line: `serve` runs the service; the other subcommands are clients for people that
+//! call a running server (`--addr`, token from `--token` or `MODERATO_TOKEN`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+use crate::config::{Config, FlagOverrides};
+use crate::startup::{Application, identifiers, open_store, resolve_tokens};
+
+/// moderato: comment moderation for news portals.
+#[derive(Debug, Parser)]
+#[command(name = "moderato", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC service (embedded store unless --redis-url is given).
+    Serve(ServeArgs),
+    /// Ask a running server for its health (grpc.health.v1).
+    Health(HealthArgs),
+    /// Captcha challenges.
+    #[command(subcommand)]
+    Captcha(CaptchaCommand),
+    /// Bearer tokens for the config file.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// TOML config file (optional; defaults, then this file, then MODERATO__... env, then flags).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// gRPC listen address, e.g. 127.0.0.1:50051.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Prometheus /metrics listen address.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Redis URL; repeat it (or use redis+cluster://) for Redis Cluster seed nodes.
+    #[arg(long = "redis-url")]
+    redis_urls: Vec<String>,
+    /// Prefix of every Redis key.
+    #[arg(long)]
+    key_prefix: Option<String>,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// Server address.
+    #[arg(long, env = "MODERATO_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// Bearer token.
+    #[arg(long, env = "MODERATO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// One service (e.g. moderato.v1.CommentService); empty asks for the whole server.
+    #[arg(long, default_value = "")]
+    service: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum CaptchaCommand {
+    /// Create a challenge and save its image.
+    New(CaptchaNewArgs),
+}
+
+#[derive(Debug, Args)]
+struct CaptchaNewArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Client IP the challenge is for.
+    #[arg(long, default_value = "127.0.0.1")]
+    client_ip: String,
+    /// Where to write the PNG.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print the SHA-256 to put in [[auth.tokens]] for a token.
+    Hash {
+        /// The token in clear.
+        token: String,
+    },
+    /// Generate a random token and print it with its hash.
+    New,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve(a).await,
+        Command::Health(a) => health(a).await,
+        Command::Captcha(CaptchaCommand::New(a)) => captcha_new(a).await,
+        Command::Token(TokenCommand::Hash { token }) => {
+            println!("{}", crate::auth::hash_token(&token));
+            Ok(())
+        }
+        Command::Token(TokenCommand::New) => {
+            let t = crate::auth::generate_token();
+            println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let flags = FlagOverrides {
+        listen: a.listen,
+        metrics_listen: a.metrics_listen,
+        redis_urls: a.redis_urls,
+        key_prefix: a.key_prefix,
+        log_json: a.log_json,
+    };
+    let cfg = Config::load(a.config.as_deref(), std::env::vars(), &flags)?;
+    crate::telemetry::init_tracing(cfg.server.log_format == "json");
+    let (tokens, generated) = resolve_tokens(&cfg)?;
+    if !generated.is_empty() {
+        tracing::warn!(
+            "no auth tokens configured: generated one token per role for this run only (printed on stdout)"
+        );
+        println!("No auth tokens configured; tokens for this run only:");
+        for (role, name, token) in &generated {
+            println!("  {:<9} {name}: {token}", role.as_str());
+        }
+        println!("Configure [[auth.tokens]] (see `moderato token new`) to keep tokens across restarts.");
+    }
+    if cfg.identifier_hmac_key.expose().is_empty() {
+        tracing::warn!(
+            "identifier_hmac_key is not set: using a random key for this run (rate limits reset on restart; replicas must share a key)"
+        );
+    }
+    let store = open_store(&cfg).await?;
+    let ids = identifiers(&cfg);
+    let app = Application::build(cfg, store, tokens, ids).await?;
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Connects to the server named in `c`.
+pub async fn connect(c: &ClientArgs) -> anyhow::Result<Channel> {
+    let ep = Channel::from_shared(c.addr.clone())
+        .map_err(|e| anyhow::anyhow!("invalid --addr {:?}: {e}", c.addr))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    ep.connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", c.addr))
+}
+
+/// Wraps a message in a request carrying the bearer token.
+pub fn authed<T>(c: &ClientArgs, msg: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut req = tonic::Request::new(msg);
+    let token = c
+        .token
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no token: pass --token or set MODERATO_TOKEN"))?;
+    let v: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the token contains characters not allowed in a header"))?;
+    req.metadata_mut().insert("authorization", v);
+    Ok(req)
+}
+
+fn status_error(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+async fn health(a: HealthArgs) -> anyhow::Result<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let ch = connect(&a.client).await?;
+    let resp = HealthClient::new(ch)
+        .check(HealthCheckRequest {
+            service: a.service.clone(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let status = tonic_health::pb::health_check_response::ServingStatus::try_from(resp.status)
+        .map(|s| s.as_str_name().to_string())
+        .unwrap_or_else(|_| resp.status.to_string());
+    let name = if a.service.is_empty() {
+        "server"
+    } else {
+        &a.service
+    };
+    println!("{name}: {status}");
+    if status == "SERVING" {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("{name} is not serving"))
+    }
+}
+
+async fn captcha_new(a: CaptchaNewArgs) -> anyhow::Result<()> {
+    use crate::proto::CreateChallengeRequest;
+    use crate::proto::captcha_service_client::CaptchaServiceClient;
+    let ch = connect(&a.client).await?;
+    let req = authed(
+        &a.client,
+        CreateChallengeRequest {
+            site: a.site.clone(),
+            client_ip: a.client_ip.clone(),
+        },
+    )?;
+    let r = CaptchaServiceClient::new(ch)
+        .create_challenge(req)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    std::fs::write(&a.out, &r.image_png)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", a.out.display()))?;
+    let expires = r.expires_at.map(|t| t.seconds).unwrap_or_default();
+    println!(
+        "challenge {} ({} characters), image written to {}, expires at unix time {}",
+        r.challenge_id,
+        r.answer_length,
+        a.out.display(),
+        expires
+    );
+    Ok(())
+}

@@ -1,0 +1,490 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `MODERATO__SECTION__KEY`
+//! environment variables, then command-line flags; validated once at load with every problem named.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rate_limit::{Descriptor, LimitRule};
+
+/// A value that never prints: `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Everything `moderato serve` needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listeners, shutdown and logs.
+    pub server: ServerConfig,
+    /// Which store, and how to reach it.
+    pub store: StoreConfig,
+    /// Bearer tokens by role.
+    pub auth: AuthConfig,
+    /// Captcha challenges.
+    pub captcha: CaptchaConfig,
+    /// Submission rate limits of every site (per-site editing comes with the policy).
+    pub rate_limits: Vec<LimitRule>,
+    /// Prefix length used to group IPv6 clients (64 = per /64).
+    pub ipv6_prefix_len: u8,
+    /// Key for the keyed hashes (HMAC-SHA256) that stand in for IPs, phones and names in store keys.
+    /// Replicas sharing a Redis must share it. Empty: a random key for this run (limits reset on restart).
+    pub identifier_hmac_key: Secret,
+}
+
+/// Listeners, shutdown and logs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// gRPC listen address (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// Prometheus `/metrics` listen address; empty disables it.
+    pub metrics_listen: String,
+    /// How long in-flight calls may take to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_ms: u64,
+    /// `text` (human-readable) or `json` logs.
+    pub log_format: String,
+    /// How often the store's health is probed.
+    pub health_interval_ms: u64,
+}
+
+/// Which store, and how to reach it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Empty: the embedded memory store. One URL: standalone Redis. Several seed URLs, or one
+    /// `redis+cluster://host:port` URL: Redis Cluster.
+    pub redis_urls: Vec<String>,
+    /// Prefix of every key.
+    pub key_prefix: String,
+    /// Bound on every Redis call, in ms.
+    pub timeout_ms: u64,
+}
+
+/// Bearer tokens by role.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Configured tokens, stored as SHA-256 hashes (`moderato token hash` makes one).
+    pub tokens: Vec<TokenConfig>,
+    /// With no tokens configured: true generates one token per role for this run and prints them;
+    /// false refuses to start.
+    pub generate_when_empty: bool,
+}
+
+/// One bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it; reaches handlers as the caller's identity (audit logs, leases).
+    pub name: String,
+    /// `portal`, `moderator` or `ops`.
+    pub role: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+}
+
+/// Captcha challenges (per-site overrides come with the policy).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptchaConfig {
+    /// Whether SubmitComment requires a solved challenge.
+    pub required: bool,
+    /// Characters per challenge (4-8).
+    pub length: u32,
+    /// Distortion 1-3.
+    pub difficulty: u32,
+    /// Lifetime of a challenge in seconds.
+    pub ttl_seconds: u32,
+    /// Live challenges one client may hold.
+    pub max_live_per_client: u32,
+    /// Challenge creation limit per client.
+    pub create_limit: LimitRule,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            auth: AuthConfig::default(),
+            captcha: CaptchaConfig::default(),
+            rate_limits: vec![
+                LimitRule::new(Descriptor::ClientIp, 10, 60, 5),
+                LimitRule::new(Descriptor::Author, 5, 60, 3),
+                LimitRule::new(Descriptor::Thread, 120, 60, 30),
+                LimitRule::new(Descriptor::Site, 1200, 60, 200),
+            ],
+            ipv6_prefix_len: 64,
+            identifier_hmac_key: Secret::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            metrics_listen: "127.0.0.1:9464".into(),
+            shutdown_grace_ms: 10_000,
+            log_format: "text".into(),
+            health_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            redis_urls: Vec::new(),
+            key_prefix: "moderato:".into(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            generate_when_empty: true,
+        }
+    }
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        Self {
+            required: true,
+            length: 5,
+            difficulty: 2,
+            ttl_seconds: 300,
+            max_live_per_client: 20,
+            create_limit: LimitRule::new(Descriptor::CaptchaClient, 30, 60, 10),
+        }
+    }
+}
+
+/// Why a configuration was refused: every problem, one per line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file, an env variable or a flag is not valid TOML / not of the right shape.
+    #[error("invalid configuration ({origin}): {message}")]
+    Parse {
+        /// Where the bad value came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Values of the right shape that are not acceptable.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// Overrides from command-line flags, applied last.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<String>,
+    /// `--redis-url`, repeatable.
+    pub redis_urls: Vec<String>,
+    /// `--key-prefix`.
+    pub key_prefix: Option<String>,
+    /// `--log-json`.
+    pub log_json: bool,
+}
+
+type Table = toml::map::Map<String, toml::Value>;
+
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Parses an env value as a TOML value (number, bool, array, inline table), else takes it as a string.
+fn env_value(raw: &str) -> toml::Value {
+    toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `env` pairs named `MODERATO__A__B`, then `flags`; validates.
+    /// `env` is passed in (not read here) so tests never touch the process environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &FlagOverrides,
+    ) -> Result<Config, ConfigError> {
+        let defaults = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Parse {
+            origin: "defaults".into(),
+            message: e.to_string(),
+        })?;
+        let mut table = match defaults {
+            toml::Value::Table(t) => t,
+            _ => Table::new(),
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let t: Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            merge(&mut table, t);
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("MODERATO__"))
+            .collect();
+        env.sort();
+        for (k, v) in env {
+            let path: Vec<String> = k["MODERATO__".len()..]
+                .split("__")
+                .map(|s| s.to_ascii_lowercase())
+                .collect();
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Parse {
+                    origin: k.clone(),
+                    message: "empty path segment".into(),
+                });
+            }
+            let mut over = Table::new();
+            let mut value = env_value(&v);
+            for seg in path.iter().skip(1).rev() {
+                let mut t = Table::new();
+                t.insert(seg.clone(), value);
+                value = toml::Value::Table(t);
+            }
+            over.insert(path[0].clone(), value);
+            merge(&mut table, over);
+        }
+        let mut cfg: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: "merged configuration".into(),
+                    message: e.to_string(),
+                })?;
+        if let Some(l) = &flags.listen {
+            cfg.server.listen = l.clone();
+        }
+        if let Some(l) = &flags.metrics_listen {
+            cfg.server.metrics_listen = l.clone();
+        }
+        if !flags.redis_urls.is_empty() {
+            cfg.store.redis_urls = flags.redis_urls.clone();
+        }
+        if let Some(p) = &flags.key_prefix {
+            cfg.store.key_prefix = p.clone();
+        }
+        if flags.log_json {
+            cfg.server.log_format = "json".into();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value; reports all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errs = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            errs.push(format!(
+                "server.listen: {:?} is not an ip:port address",
+                self.server.listen
+            ));
+        }
+        if !self.server.metrics_listen.is_empty()
+            && self.server.metrics_listen.parse::<SocketAddr>().is_err()
+        {
+            errs.push(format!(
+                "server.metrics_listen: {:?} is not an ip:port address (empty disables metrics)",
+                self.server.metrics_listen
+            ));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            errs.push(format!(
+                "server.log_format: {:?} must be \"text\" or \"json\"",
+                self.server.log_format
+            ));
+        }
+        if !(100..=600_000).contains(&self.server.health_interval_ms) {
+            errs.push("server.health_interval_ms: must be between 100 and 600000".into());
+        }
+        if self.server.shutdown_grace_ms > 600_000 {
+            errs.push("server.shutdown_grace_ms: must be at most 600000".into());
+        }
+        if !(1..=60_000).contains(&self.store.timeout_ms) {
+            errs.push("store.timeout_ms: must be between 1 and 60000".into());
+        }
+        for (i, u) in self.store.redis_urls.iter().enumerate() {
+            let ok = ["redis://", "rediss://", "redis+cluster://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| u.starts_with(s));
+            if !ok {
+                errs.push(format!(
+                    "store.redis_urls[{i}]: {u:?} must start with redis://, rediss:// or redis+cluster://"
+                ));
+            }
+        }
+        if self.store.key_prefix.contains(['{', '}']) || self.store.key_prefix.len() > 64 {
+            errs.push(
+                "store.key_prefix: at most 64 characters, without braces (braces are hash tags)".into(),
+            );
+        }
+        let mut names = BTreeMap::new();
+        for (i, t) in self.auth.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                errs.push(format!("auth.tokens[{i}].name: must not be empty"));
+            }
+            if let Some(prev) = names.insert(t.name.clone(), i) {
+                errs.push(format!(
+                    "auth.tokens[{i}].name: {:?} already used by auth.tokens[{prev}]",
+                    t.name
+                ));
+            }
+            if crate::auth::Role::parse(&t.role).is_none() {
+                errs.push(format!(
+                    "auth.tokens[{i}].role: {:?} must be portal, moderator or ops",
+                    t.role
+                ));
+            }
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                errs.push(format!(
+                    "auth.tokens[{i}].sha256: must be 64 hex digits (run `moderato token hash`)"
+                ));
+            }
+        }
+        if !(4..=8).contains(&self.captcha.length) {
+            errs.push("captcha.length: must be between 4 and 8".into());
+        }
+        if !(1..=3).contains(&self.captcha.difficulty) {
+            errs.push("captcha.difficulty: must be 1, 2 or 3".into());
+        }
+        if !(10..=3600).contains(&self.captcha.ttl_seconds) {
+            errs.push("captcha.ttl_seconds: must be between 10 and 3600".into());
+        }
+        if self.captcha.max_live_per_client == 0 {
+            errs.push("captcha.max_live_per_client: must be at least 1".into());
+        }
+        self.captcha
+            .create_limit
+            .problems("captcha.create_limit", &mut errs);
+        for (i, r) in self.rate_limits.iter().enumerate() {
+            r.problems(&format!("rate_limits[{i}]"), &mut errs);
+            if r.descriptor == Descriptor::CaptchaClient {
+                errs.push(format!(
+                    "rate_limits[{i}].descriptor: captcha_client limits belong in captcha.create_limit"
+                ));
+            }
+        }
+        if self.ipv6_prefix_len == 0 || self.ipv6_prefix_len > 128 {
+            errs.push("ipv6_prefix_len: must be between 1 and 128".into());
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errs))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_file_then_env_then_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:1000\"\nmetrics_listen = \"127.0.0.1:1001\"\n[store]\ntimeout_ms = 250\n",
+        )
+        .expect("write");
+        let env = vec![
+            ("MODERATO__SERVER__LISTEN".to_string(), "127.0.0.1:2000".to_string()),
+            ("MODERATO__CAPTCHA__LENGTH".to_string(), "6".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let flags = FlagOverrides {
+            metrics_listen: Some("127.0.0.1:3001".into()),
+            ..Default::default()
+        };
+        let cfg = Config::load(Some(&path), env, &flags).expect("valid");
+        assert_eq!(cfg.server.listen, "127.0.0.1:2000");
+        assert_eq!(cfg.server.metrics_listen, "127.0.0.1:3001");
+        assert_eq!(cfg.store.timeout_ms, 250);
+        assert_eq!(cfg.captcha.length, 6);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let env = vec![
+            ("MODERATO__SERVER__LISTEN".to_string(), "nowhere".to_string()),
+            ("MODERATO__CAPTCHA__LENGTH".to_string(), "99".to_string()),
+            ("MODERATO__STORE__TIMEOUT_MS".to_string(), "0".to_string()),
+        ];
+        let err = Config::load(None, env, &FlagOverrides::default()).expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("server.listen"), "{text}");
+        assert!(text.contains("captcha.length"), "{text}");
+        assert!(text.contains("store.timeout_ms"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let env = vec![("MODERATO__SERVER__LISTN".to_string(), "x".to_string())];
+        let err = Config::load(None, env, &FlagOverrides::default()).expect_err("unknown key");
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config {
+            identifier_hmac_key: Secret::new("hunter2"),
+            ..Default::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,345 @@
+//! Wiring: opens the store, binds the listeners, builds the services and runs until a shutdown signal.
+//! `moderato serve` and the test harness both go through [`Application`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::api::admin::AdminApi;
+use crate::api::captcha::CaptchaApi;
+use crate::api::comment::CommentApi;
+use crate::api::moderation::ModerationApi;
+use crate::auth::{Role, TokenConfigExt, Tokens};
+use crate::captcha::{Captchas, Settings};
+use crate::config::Config;
+use crate::proto::admin_service_server::AdminServiceServer;
+use crate::proto::captcha_service_server::CaptchaServiceServer;
+use crate::proto::comment_service_server::CommentServiceServer;
+use crate::proto::moderation_service_server::ModerationServiceServer;
+use crate::rate_limit::Identifiers;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::{RedisSettings, RedisStore};
+use crate::store::{Keys, Store, StoreError};
+use crate::telemetry::RpcLayer;
+
+/// Fully qualified names of the moderato services, as health and reflection report them.
+pub const SERVICE_NAMES: [&str; 4] = [
+    "moderato.v1.CaptchaService",
+    "moderato.v1.CommentService",
+    "moderato.v1.ModerationService",
+    "moderato.v1.AdminService",
+];
+
+/// Startup failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be reached.
+    #[error("cannot open the {kind} store: {source}; is it running and is the url right?")]
+    Store {
+        /// Which store.
+        kind: &'static str,
+        /// Why.
+        source: StoreError,
+    },
+    /// No tokens configured and generating them is disabled.
+    #[error(
+        "no auth tokens configured and auth.generate_when_empty is false: add [[auth.tokens]] (see `moderato token hash`)"
+    )]
+    NoTokens,
+    /// Reflection could not be built from the descriptor set.
+    #[error("reflection setup failed: {0}")]
+    Reflection(String),
+}
+
+/// Opens the store the configuration selects: memory when no Redis URL is given.
+pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    let keys = Keys::new(cfg.store.key_prefix.clone());
+    if cfg.store.redis_urls.is_empty() {
+        return Ok(Arc::new(MemoryStore::default()));
+    }
+    let settings = RedisSettings {
+        urls: cfg.store.redis_urls.clone(),
+        timeout: Duration::from_millis(cfg.store.timeout_ms),
+    };
+    let kind = if settings.is_cluster() {
+        "redis-cluster"
+    } else {
+        "redis"
+    };
+    RedisStore::connect(&settings, keys)
+        .await
+        .map(|s| Arc::new(s) as Arc<dyn Store>)
+        .map_err(|source| StartupError::Store { kind, source })
+}
+
+/// Tokens generated for one run because none were configured: (role, name, token in clear).
+pub type GeneratedTokens = Vec<(Role, String, String)>;
+
+/// Resolves the tokens to use: the configured ones, or one generated per role when none are configured.
+pub fn resolve_tokens(cfg: &Config) -> Result<(Tokens, GeneratedTokens), StartupError> {
+    if !cfg.auth.tokens.is_empty() {
+        return Ok((Tokens::from_config(&cfg.auth.tokens), Vec::new()));
+    }
+    if !cfg.auth.generate_when_empty {
+        return Err(StartupError::NoTokens);
+    }
+    let generated: GeneratedTokens = Role::ALL
+        .iter()
+        .map(|r| {
+            (
+                *r,
+                format!("generated-{}", r.as_str()),
+                crate::auth::generate_token(),
+            )
+        })
+        .collect();
+    let configs: Vec<_> = generated
+        .iter()
+        .map(|(r, n, t)| r.token_config(n, t))
+        .collect();
+    Ok((Tokens::from_config(&configs), generated))
+}
+
+/// The identifier hasher from config; a random key for this run when none is configured.
+pub fn identifiers(cfg: &Config) -> Identifiers {
+    let key = if cfg.identifier_hmac_key.expose().is_empty() {
+        crate::auth::generate_token()
+    } else {
+        cfg.identifier_hmac_key.expose().to_string()
+    };
+    Identifiers::new(key.as_bytes(), cfg.ipv6_prefix_len)
+}
+
+/// A bound, wired server that has not started serving yet.
+pub struct Application {
+    cfg: Config,
+    store: Arc<dyn Store>,
+    tokens: Tokens,
+    ids: Identifiers,
+    listener: TcpListener,
+    addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
+}
+
+impl Application {
+    /// Binds the gRPC and metrics listeners for `cfg`, serving from `store`.
+    pub async fn build(
+        cfg: Config,
+        store: Arc<dyn Store>,
+        tokens: Tokens,
+        ids: Identifiers,
+    ) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(&cfg.server.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: cfg.server.listen.clone(),
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: cfg.server.listen.clone(),
+            source,
+        })?;
+        let metrics = if cfg.server.metrics_listen.is_empty() {
+            None
+        } else {
+            Some(
+                crate::telemetry::bind_metrics(&cfg.server.metrics_listen)
+                    .await
+                    .map_err(|source| StartupError::Bind {
+                        addr: cfg.server.metrics_listen.clone(),
+                        source,
+                    })?,
+            )
+        };
+        Ok(Self {
+            cfg,
+            store,
+            tokens,
+            ids,
+            listener,
+            addr,
+            metrics,
+        })
+    }
+
+    /// The bound gRPC address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound metrics address, if metrics are enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, a)| *a)
+    }
+
+    /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, drain in-flight calls for at
+    /// most `server.shutdown_grace_ms`.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let Application {
+            cfg,
+            store,
+            tokens,
+            ids,
+            listener,
+            addr,
+            metrics,
+        } = self;
+        let keys = Keys::new(cfg.store.key_prefix.clone());
+        let (reporter, health) = tonic_health::server::health_reporter();
+        set_all(&reporter, ServingStatus::NotServing).await;
+
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the compiled-in descriptor sets are valid");
+
+        let captcha_settings = Settings {
+            length: cfg.captcha.length,
+            difficulty: cfg.captcha.difficulty,
+            ttl_seconds: cfg.captcha.ttl_seconds,
+            max_live_per_client: cfg.captcha.max_live_per_client,
+            create_limit: cfg.captcha.create_limit,
+        };
+        let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let health_task = tokio::spawn(watch_store_health(
+            store.clone(),
+            reporter.clone(),
+            Duration::from_millis(cfg.server.health_interval_ms),
+            stop_rx.clone(),
+        ));
+        let metrics_task = metrics.map(|(l, a)| {
+            tracing::info!(addr = %a, "metrics listening on /metrics");
+            let mut rx = stop_rx.clone();
+            tokio::spawn(crate::telemetry::serve_metrics(l, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
+        });
+
+        tracing::info!(%addr, store = store.kind(), "moderato listening");
+        let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let reporter_for_stop = reporter.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: not serving, draining in-flight calls");
+            let _ = stop_tx.send(true);
+            set_all(&reporter_for_stop, ServingStatus::NotServing).await;
+            let _ = drain_tx.send(());
+        });
+
+        let server = tonic::transport::Server::builder()
+            .layer(RpcLayer)
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(InterceptedService::new(
+                CaptchaServiceServer::new(CaptchaApi::new(captchas, captcha_settings)),
+                tokens.guard(Role::Portal),
+            ))
+            .add_service(InterceptedService::new(
+                CommentServiceServer::new(CommentApi),
+                tokens.guard(Role::Portal),
+            ))
+            .add_service(InterceptedService::new(
+                ModerationServiceServer::new(ModerationApi),
+                tokens.guard(Role::Moderator),
+            ))
+            .add_service(InterceptedService::new(
+                AdminServiceServer::new(AdminApi),
+                tokens.guard(Role::Ops),
+            ))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = drain_rx.await;
+            });
+        tokio::pin!(server);
+        let mut stopping = stop_rx.clone();
+        let result = tokio::select! {
+            r = &mut server => r,
+            _ = stopping.wait_for(|s| *s) => {
+                match tokio::time::timeout(grace, &mut server).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight calls did not finish within the grace period");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        health_task.abort();
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
+        tracing::info!("moderato stopped");
+        result
+    }
+}
+
+async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in SERVICE_NAMES {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// Probes the store every `every`; reports SERVING or NOT_SERVING for the whole server and each service.
+async fn watch_store_health(
+    store: Arc<dyn Store>,
+    reporter: HealthReporter,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last: Option<bool> = None;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let ok = store.ping().await;
+        let up = ok.is_ok();
+        if last != Some(up) {
+            match &ok {
+                Ok(()) => tracing::info!(store = store.kind(), "store reachable: serving"),
+                Err(e) => {
+                    tracing::warn!(store = store.kind(), error = %e, "store unreachable: not serving")
+                }
+            }
+            if !*stop.borrow() {
+                set_all(
+                    &reporter,
+                    if up {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    },
+                )
+                .await;
+            }
+            last = Some(up);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The storage seam: one [`Store`] trait, an embedded [`memory`] store and a [`redis`] store, chosen once at
+//! startup. Every key is built by [`Keys`], in this file only.
+
+pub mod memory;
+pub mod redis;
+
+use async_trait::async_trait;
+
+/// A failure of the store itself (never a business outcome). Every variant maps to UNAVAILABLE.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store did not answer within the configured timeout.
+    #[error("store did not answer within {0} ms")]
+    Timeout(u64),
+    /// The store refused or dropped the call.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with something this code did not write.
+    #[error("store returned unexpected data: {0}")]
+    Corrupt(String),
+}
+
+/// Builds every store key: `{prefix}{<site>}:<kind>:<id>`. The site is the Redis Cluster hash tag, so all keys one
+/// request touches live in one slot. Sites are validated (`[a-z0-9._-]{1,64}`) before they reach here, so they
+/// never contain braces.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (e.g. `moderato:`).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The configured prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn site_key(&self, site: &str, rest: &str) -> String {
+        format!("{}{{{}}}:{}", self.prefix, site, rest)
+    }
+
+    /// One captcha challenge.
+    pub fn challenge(&self, site: &str, challenge_id: &str) -> String {
+        self.site_key(site, &format!("captcha:{challenge_id}"))
+    }
+
+    /// The live challenges of one client (a sorted set scored by expiry). `client` is a keyed hash.
+    pub fn challenges_of_client(&self, site: &str, client: &str) -> String {
+        self.site_key(site, &format!("captcha-live:{client}"))
+    }
+
+    /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
+    pub fn limit(&self, site: &str, limit_name: &str, subject: &str) -> String {
+        self.site_key(site, &format!("rl:{limit_name}:{subject}"))
+    }
+}
+
+/// A rate limit check ready for the store: the key, and the GCRA parameters in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitCheck {
+    /// Store key (from [`Keys::limit`]).
+    pub key: String,
+    /// Emission interval: one request per this many ms at the sustained rate.
+    pub emission_ms: u64,
+    /// Burst tolerance: `emission_ms * (burst - 1)`.
+    pub tolerance_ms: u64,
+    /// Shadow limits are evaluated and reported but never refuse.
+    pub shadow: bool,
+}
+
+/// What the store decided for a set of limits of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitVerdict {
+    /// True when every enforced limit allowed the request; then every allowing limit was charged.
+    pub allowed: bool,
+    /// Enforced limits that refused, by index into the checks, with the wait in ms until each allows.
+    pub refused: Vec<(usize, u64)>,
+    /// Shadow limits that would have refused, by index into the checks.
+    pub shadow_hits: Vec<usize>,
+}
+
+/// A challenge to store.
+#[derive(Debug, Clone)]
+pub struct NewChallenge<'a> {
+    /// Site id.
+    pub site: &'a str,
+    /// Random challenge id (hex).
+    pub id: &'a str,
+    /// Keyed hash of the client (never the IP in clear).
+    pub client: &'a str,
+    /// Keyed hash of the answer, hex.
+    pub answer_hash: &'a str,
+    /// Lifetime in ms.
+    pub ttl_ms: u64,
+    /// Live challenges one client may hold.
+    pub max_live: u32,
+    /// The per-client creation limit.
+    pub create_limit: LimitCheck,
+}
+
+/// Outcome of storing a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// Stored; expires at this epoch ms (store time).
+    Created {
+        /// Expiry, epoch ms.
+        expires_at_ms: u64,
+    },
+    /// The client asked too often; retry after this many ms.
+    RateLimited {
+        /// Wait in ms.
+        retry_after_ms: u64,
+    },
+    /// The client holds too many live challenges; the oldest expires in this many ms.
+    TooManyLive {
+        /// Wait in ms.
+        retry_after_ms: u64,
+    },
+}
+
+/// What taking (consuming) a challenge found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakenChallenge {
+    /// It was live; it is now consumed. The stored answer hash is returned for a constant-time comparison.
+    Live {
+        /// Stored answer hash, hex.
+        answer_hash: String,
+    },
+    /// It existed but its lifetime had passed; it is now consumed.
+    Expired,
+    /// Never existed, already used, or long gone.
+    Unknown,
+}
+
+/// How long an expired challenge is remembered (to say "expired" rather than "invalid").
+pub const EXPIRED_CHALLENGE_MEMORY_MS: u64 = 10 * 60 * 1000;
+
+/// The storage operations of moderato. Implementations must be atomic per call: each method is one
+/// indivisible step even under concurrent callers on several replicas.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which implementation this is (`memory`, `redis`, `redis-cluster`), for logs and health.
+    fn kind(&self) -> &'static str;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a challenge if the client's creation limit and live-challenge bound allow it, in one step.
+    async fn create_challenge(&self, c: NewChallenge<'_>) -> Result<CreateOutcome, StoreError>;
+
+    /// Consumes a challenge, whatever the answer will turn out to be: a second take finds it `Unknown`.
+    async fn take_challenge(
+        &self,
+        site: &str,
+        challenge_id: &str,
+    ) -> Result<TakenChallenge, StoreError>;
+
+    /// Checks every limit and, only if no enforced limit refuses, charges all that allow, in one step.
+    async fn charge_limits(&self, checks: &[LimitCheck]) -> Result<LimitVerdict, StoreError>;
+}
+
+/// The GCRA step shared by the memory store and mirrored by `lua/charge_limits.lua`.
+/// Returns the new theoretical arrival time, or the wait in ms until the request would be allowed.
+pub fn gcra(tat: Option<u64>, now: u64, emission_ms: u64, tolerance_ms: u64) -> Result<u64, u64> {
+    let tat = tat.unwrap_or(now).max(now);
+    let allow_at = tat.saturating_sub(tolerance_ms);
+    if now < allow_at {
+        Err(allow_at - now)
+    } else {
+        Ok(tat + emission_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_put_the_site_in_a_hash_tag() {
+        let k = Keys::new("m:");
+        assert_eq!(k.challenge("hcm", "ab"), "m:{hcm}:captcha:ab");
+        assert_eq!(k.limit("hcm", "client_ip", "x"), "m:{hcm}:rl:client_ip:x");
+    }
+
+    #[test]
+    fn gcra_allows_a_burst_then_spaces_requests() {
+        let (em, tol) = (1000, 2000); // 1/s, burst 3
+        let mut tat = None;
+        for _ in 0..3 {
+            tat = Some(gcra(tat, 0, em, tol).expect("burst allowed"));
+        }
+        assert_eq!(gcra(tat, 0, em, tol), Err(1000));
+        assert!(gcra(tat, 1000, em, tol).is_ok());
+    }
+}
