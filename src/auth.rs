@@ -174,6 +174,22 @@ pub fn caller<T>(req: &Request<T>) -> Result<&Caller, Status> {
         .ok_or_else(|| Status::unauthenticated("request did not pass authentication"))
 }
 
+/// Builds token config entries from clear tokens (generated tokens, tests).
+pub trait TokenConfigExt {
+    /// A config entry named `name` for `token` with this role.
+    fn token_config(self, name: &str, token: &str) -> TokenConfig;
+}
+
+impl TokenConfigExt for Role {
+    fn token_config(self, name: &str, token: &str) -> TokenConfig {
+        TokenConfig {
+            name: name.to_string(),
+            role: self.as_str().to_string(),
+            sha256: hash_token(token),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,21 +239,5 @@ mod tests {
             call(Some("m-secret"), Role::Ops).unwrap_err().code(),
             tonic::Code::PermissionDenied
         );
-    }
-}
-
-/// Builds token config entries from clear tokens (generated tokens, tests).
-pub trait TokenConfigExt {
-    /// A config entry named `name` for `token` with this role.
-    fn token_config(self, name: &str, token: &str) -> TokenConfig;
-}
-
-impl TokenConfigExt for Role {
-    fn token_config(self, name: &str, token: &str) -> TokenConfig {
-        TokenConfig {
-            name: name.to_string(),
-            role: self.as_str().to_string(),
-            sha256: hash_token(token),
-        }
     }
 }

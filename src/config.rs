@@ -254,10 +254,11 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         flags: &FlagOverrides,
     ) -> Result<Config, ConfigError> {
-        let defaults = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Parse {
-            origin: "defaults".into(),
-            message: e.to_string(),
-        })?;
+        let defaults =
+            toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Parse {
+                origin: "defaults".into(),
+                message: e.to_string(),
+            })?;
         let mut table = match defaults {
             toml::Value::Table(t) => t,
             _ => Table::new(),
@@ -358,9 +359,15 @@ impl Config {
             errs.push("store.timeout_ms: must be between 1 and 60000".into());
         }
         for (i, u) in self.store.redis_urls.iter().enumerate() {
-            let ok = ["redis://", "rediss://", "redis+cluster://", "redis+unix://", "unix://"]
-                .iter()
-                .any(|s| u.starts_with(s));
+            let ok = [
+                "redis://",
+                "rediss://",
+                "redis+cluster://",
+                "redis+unix://",
+                "unix://",
+            ]
+            .iter()
+            .any(|s| u.starts_with(s));
             if !ok {
                 errs.push(format!(
                     "store.redis_urls[{i}]: {u:?} must start with redis://, rediss:// or redis+cluster://"
@@ -369,7 +376,8 @@ impl Config {
         }
         if self.store.key_prefix.contains(['{', '}']) || self.store.key_prefix.len() > 64 {
             errs.push(
-                "store.key_prefix: at most 64 characters, without braces (braces are hash tags)".into(),
+                "store.key_prefix: at most 64 characters, without braces (braces are hash tags)"
+                    .into(),
             );
         }
         let mut names = BTreeMap::new();
@@ -443,7 +451,10 @@ mod tests {
         )
         .expect("write");
         let env = vec![
-            ("MODERATO__SERVER__LISTEN".to_string(), "127.0.0.1:2000".to_string()),
+            (
+                "MODERATO__SERVER__LISTEN".to_string(),
+                "127.0.0.1:2000".to_string(),
+            ),
             ("MODERATO__CAPTCHA__LENGTH".to_string(), "6".to_string()),
             ("UNRELATED".to_string(), "x".to_string()),
         ];
@@ -461,7 +472,10 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let env = vec![
-            ("MODERATO__SERVER__LISTEN".to_string(), "nowhere".to_string()),
+            (
+                "MODERATO__SERVER__LISTEN".to_string(),
+                "nowhere".to_string(),
+            ),
             ("MODERATO__CAPTCHA__LENGTH".to_string(), "99".to_string()),
             ("MODERATO__STORE__TIMEOUT_MS".to_string(), "0".to_string()),
         ];

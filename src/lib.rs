@@ -31,5 +31,6 @@ pub mod proto {
     tonic::include_proto!("moderato.v1");
 
     /// Encoded `FileDescriptorSet` of the v1 contract, served by reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("moderato_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("moderato_descriptor");
 }

@@ -145,13 +145,12 @@ impl Application {
         tokens: Tokens,
         ids: Identifiers,
     ) -> Result<Self, StartupError> {
-        let listener =
-            TcpListener::bind(&cfg.server.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: cfg.server.listen.clone(),
-                    source,
-                })?;
+        let listener = TcpListener::bind(&cfg.server.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: cfg.server.listen.clone(),
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: cfg.server.listen.clone(),
             source,
@@ -277,7 +276,7 @@ impl Application {
         let mut stopping = stop_rx.clone();
         let result = tokio::select! {
             r = &mut server => r,
-            _ = stopping.wait_for(|s| *s) => {
+            _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
                 match tokio::time::timeout(grace, &mut server).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -339,7 +338,7 @@ async fn watch_store_health(
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         }
     }
 }

@@ -83,7 +83,10 @@ pub async fn serve_metrics(listener: TcpListener, shutdown: impl Future<Output =
             let (status, body) = if head.starts_with("GET /metrics ") {
                 ("200 OK", handle.render())
             } else {
-                ("404 Not Found", "only GET /metrics is served here\n".to_string())
+                (
+                    "404 Not Found",
+                    "only GET /metrics is served here\n".to_string(),
+                )
             };
             let resp = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

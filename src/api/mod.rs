@@ -51,6 +51,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::rate_limit::Refusal> for ApiError {
+    fn from(r: crate::rate_limit::Refusal) -> Self {
+        ApiError::RateLimited {
+            retry_after_ms: r.retry_after_ms,
+            violations: r.violations,
+        }
+    }
+}
+
 impl From<CaptchaError> for ApiError {
     fn from(e: CaptchaError) -> Self {
         match e {
@@ -180,10 +189,7 @@ impl Violations {
             Ok(a) => Some(a),
             Err(_) => {
                 let shown: String = ip.chars().take(64).collect();
-                self.add(
-                    field,
-                    format!("{shown:?} is not an IPv4 or IPv6 address"),
-                );
+                self.add(field, format!("{shown:?} is not an IPv4 or IPv6 address"));
                 None
             }
         }

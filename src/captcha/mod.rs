@@ -8,7 +8,9 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::rate_limit::{Identifiers, LimitRule};
-use crate::store::{CreateOutcome, Keys, LimitCheck, NewChallenge, Store, StoreError, TakenChallenge};
+use crate::store::{
+    CreateOutcome, Keys, LimitCheck, NewChallenge, Store, StoreError, TakenChallenge,
+};
 
 /// Longest answer accepted for checking; anything longer cannot be right.
 pub const MAX_ANSWER_CHARS: usize = 32;
@@ -34,25 +36,23 @@ pub struct Settings {
     pub create_limit: LimitRule,
 }
 
-/// A rendered challenge before it is stored.
-pub struct Rendered {
-    /// The answer in clear; never stored.
-    pub answer: String,
-    /// PNG bytes.
-    pub png: Vec<u8>,
+/// A random answer of `length` characters from the challenge alphabet.
+pub fn random_answer(length: u32) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..length)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+        .collect()
 }
 
-/// Renders a challenge image. CPU-bound (a few ms): call it from a blocking context.
-pub fn render(length: u32, difficulty: u32) -> Option<Rendered> {
+/// Renders `answer` as a PNG. CPU-bound (a few ms): call it from a blocking context. Characters the font
+/// lacks are skipped, so answers come from [`random_answer`].
+pub fn render(answer: &str, difficulty: u32) -> Option<Vec<u8>> {
     use captcha::filters::{Dots, Noise, Wave};
     let mut c = captcha::Captcha::new();
-    let supported = c.supported_chars();
-    let chars: Vec<char> = ALPHABET
-        .iter()
-        .copied()
-        .filter(|ch| supported.contains(ch))
-        .collect();
-    c.set_chars(&chars).add_chars(length);
+    for ch in answer.chars() {
+        c.set_chars(&[ch]).add_char();
+    }
     match difficulty {
         1 => {
             c.apply_filter(Noise::new(0.1));
@@ -70,9 +70,10 @@ pub fn render(length: u32, difficulty: u32) -> Option<Rendered> {
         }
     }
     c.view(220, 120);
-    let answer = c.chars_as_string();
-    let png = c.as_png()?;
-    Some(Rendered { answer, png })
+    if c.chars_as_string() != answer {
+        return None;
+    }
+    c.as_png()
 }
 
 /// A fresh challenge id: 128 random bits, 32 lowercase hex digits.
@@ -84,7 +85,10 @@ pub fn new_challenge_id() -> String {
 
 /// True when `id` has the shape of a challenge id.
 pub fn is_challenge_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What readers type, as compared: surrounding whitespace dropped, lowercase.
@@ -157,22 +161,29 @@ impl Captchas {
             .hash("captcha-answer", &[site, id, &normalize_answer(answer)])
     }
 
-    /// Creates and stores a challenge for the client at `ip`.
+    /// Creates and stores a challenge for the client at `ip`. The limits are checked before the image is
+    /// rendered, so refused requests cost no rendering.
     pub async fn create(
         &self,
         site: &str,
         ip: IpAddr,
         s: &Settings,
     ) -> Result<Issued, CaptchaError> {
-        let (length, difficulty) = (s.length, s.difficulty);
-        let rendered = tokio::task::spawn_blocking(move || render(length, difficulty))
+        self.create_with_answer(site, ip, s, &random_answer(s.length))
             .await
-            .ok()
-            .flatten()
-            .ok_or(CaptchaError::Render)?;
+    }
+
+    /// [`Captchas::create`] with a chosen answer (the random one in production; a known one in tests).
+    pub async fn create_with_answer(
+        &self,
+        site: &str,
+        ip: IpAddr,
+        s: &Settings,
+        answer: &str,
+    ) -> Result<Issued, CaptchaError> {
         let id = new_challenge_id();
         let client = self.ids.client(ip);
-        let hash = self.answer_hash(site, &id, &rendered.answer);
+        let hash = self.answer_hash(site, &id, answer);
         let create_limit = LimitCheck {
             key: self
                 .keys
@@ -194,12 +205,20 @@ impl Captchas {
             })
             .await?;
         match outcome {
-            CreateOutcome::Created { expires_at_ms } => Ok(Issued {
-                id,
-                png: rendered.png,
-                expires_at_ms,
-                answer_length: s.length,
-            }),
+            CreateOutcome::Created { expires_at_ms } => {
+                let (text, difficulty) = (answer.to_string(), s.difficulty);
+                let png = tokio::task::spawn_blocking(move || render(&text, difficulty))
+                    .await
+                    .ok()
+                    .flatten()
+                    .ok_or(CaptchaError::Render)?;
+                Ok(Issued {
+                    id,
+                    png,
+                    expires_at_ms,
+                    answer_length: answer.chars().count() as u32,
+                })
+            }
             CreateOutcome::RateLimited { retry_after_ms } => Err(CaptchaError::RateLimited {
                 retry_after_ms,
                 limit: s.create_limit.describe(),
@@ -233,10 +252,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_a_png_with_an_answer_of_the_asked_length() {
-        let r = render(6, 2).expect("rendered");
-        assert_eq!(r.answer.chars().count(), 6);
-        assert!(r.png.starts_with(&[0x89, b'P', b'N', b'G']));
+    fn renders_every_answer_the_alphabet_can_make() {
+        for chunk in ALPHABET.chunks(6) {
+            let answer: String = chunk.iter().collect();
+            let png = render(&answer, 2).expect("every alphabet character renders");
+            assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
+        }
+        assert_eq!(random_answer(6).chars().count(), 6);
     }
 
     #[test]

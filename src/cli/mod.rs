@@ -162,7 +162,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         for (role, name, token) in &generated {
             println!("  {:<9} {name}: {token}", role.as_str());
         }
-        println!("Configure [[auth.tokens]] (see `moderato token new`) to keep tokens across restarts.");
+        println!(
+            "Configure [[auth.tokens]] (see `moderato token new`) to keep tokens across restarts."
+        );
     }
     if cfg.identifier_hmac_key.expose().is_empty() {
         tracing::warn!(

@@ -7,7 +7,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::store::{Keys, LimitCheck};
+use std::sync::Arc;
+
+use crate::store::{Keys, LimitCheck, Store, StoreError};
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,9 +85,7 @@ impl LimitRule {
             errs.push(format!("{at}.requests: must be positive"));
         }
         if self.period_seconds == 0 || self.period_seconds > 86_400 * 7 {
-            errs.push(format!(
-                "{at}.period_seconds: must be between 1 and 604800"
-            ));
+            errs.push(format!("{at}.period_seconds: must be between 1 and 604800"));
         }
         if self.burst == 0 || self.burst > 100_000 {
             errs.push(format!("{at}.burst: must be between 1 and 100000"));
@@ -186,7 +186,10 @@ pub fn checks_for(
                     Some(p) => ids.hash("phone", &[p]),
                     None => ids.hash(
                         "name-ip",
-                        &[&subjects.name.to_lowercase(), &ids.client_group(subjects.ip)],
+                        &[
+                            &subjects.name.to_lowercase(),
+                            &ids.client_group(subjects.ip),
+                        ],
                     ),
                 },
                 Descriptor::Thread => ids.hash("thread", &[subjects.thread]),
@@ -205,6 +208,76 @@ pub fn checks_for(
             }
         })
         .collect()
+}
+
+/// A request refused by one or more enforced limits. Nothing was charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Wait until every violated limit allows, ms.
+    pub retry_after_ms: u64,
+    /// (limit name, description) of each violated limit.
+    pub violations: Vec<(String, String)>,
+}
+
+/// Checks and charges the limits of one request against the store, and reports refusals and shadow hits in
+/// logs and metrics.
+#[derive(Clone)]
+pub struct Limiter {
+    store: Arc<dyn Store>,
+    ids: Identifiers,
+    keys: Keys,
+}
+
+impl Limiter {
+    /// A limiter over `store`.
+    pub fn new(store: Arc<dyn Store>, ids: Identifiers, keys: Keys) -> Self {
+        Self { store, ids, keys }
+    }
+
+    /// Charges every rule against `subjects` in one atomic store call. `Ok(Err(_))` is an over-limit answer
+    /// (nothing charged); `Err(_)` is a store failure.
+    pub async fn charge(
+        &self,
+        rules: &[LimitRule],
+        subjects: &Subjects<'_>,
+    ) -> Result<Result<(), Refusal>, StoreError> {
+        let checks = checks_for(rules, subjects, &self.ids, &self.keys);
+        let verdict = self.store.charge_limits(&checks).await?;
+        for &i in &verdict.shadow_hits {
+            let name = rules[i].descriptor.name();
+            tracing::info!(
+                site = subjects.site,
+                limit = name,
+                "shadow rate limit would refuse"
+            );
+            metrics::counter!(
+                "moderato_rate_limit_shadow_hits_total",
+                "site" => subjects.site.to_string(),
+                "limit" => name
+            )
+            .increment(1);
+        }
+        if verdict.allowed {
+            return Ok(Ok(()));
+        }
+        let mut violations = Vec::with_capacity(verdict.refused.len());
+        let mut retry_after_ms = 0;
+        for &(i, wait) in &verdict.refused {
+            let r = &rules[i];
+            retry_after_ms = retry_after_ms.max(wait);
+            metrics::counter!(
+                "moderato_rate_limit_refusals_total",
+                "site" => subjects.site.to_string(),
+                "limit" => r.descriptor.name()
+            )
+            .increment(1);
+            violations.push((r.descriptor.name().to_string(), r.describe()));
+        }
+        Ok(Err(Refusal {
+            retry_after_ms,
+            violations,
+        }))
+    }
 }
 
 /// Rounds a wait up to whole seconds, as RetryInfo reports it.

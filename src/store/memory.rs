@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{
-    CreateOutcome, EXPIRED_CHALLENGE_MEMORY_MS, Keys, LimitCheck, LimitVerdict, NewChallenge, Store,
-    StoreError, TakenChallenge, gcra,
+    CreateOutcome, EXPIRED_CHALLENGE_MEMORY_MS, Keys, LimitCheck, LimitVerdict, NewChallenge,
+    Store, StoreError, TakenChallenge, gcra,
 };
 use crate::clock::{Clock, SystemClock};
 
@@ -32,7 +32,7 @@ impl State {
     /// Drops what has expired, every few thousand operations, so memory stays bounded.
     fn sweep(&mut self, now: u64) {
         self.ops += 1;
-        if self.ops % 4096 != 0 {
+        if !self.ops.is_multiple_of(4096) {
             return;
         }
         self.challenges
@@ -137,7 +137,10 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         st.sweep(now);
         Ok(
-            match st.challenges.remove(&self.keys.challenge(site, challenge_id)) {
+            match st
+                .challenges
+                .remove(&self.keys.challenge(site, challenge_id))
+            {
                 None => TakenChallenge::Unknown,
                 Some(c) if now >= c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
                     TakenChallenge::Unknown

@@ -11,8 +11,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
 use super::{
-    CreateOutcome, EXPIRED_CHALLENGE_MEMORY_MS, Keys, LimitCheck, LimitVerdict, NewChallenge, Store,
-    StoreError, TakenChallenge,
+    CreateOutcome, EXPIRED_CHALLENGE_MEMORY_MS, Keys, LimitCheck, LimitVerdict, NewChallenge,
+    Store, StoreError, TakenChallenge,
 };
 
 static CHARGE_LIMITS: LazyLock<Script> =
@@ -117,9 +117,10 @@ impl RedisStore {
                 .map_err(unavailable)?;
             (Conn::Cluster(c), "redis-cluster")
         } else {
-            let url = settings.plain_urls().into_iter().next().ok_or_else(|| {
-                StoreError::Unavailable("no redis url configured".to_string())
-            })?;
+            let url =
+                settings.plain_urls().into_iter().next().ok_or_else(|| {
+                    StoreError::Unavailable("no redis url configured".to_string())
+                })?;
             let client = redis::Client::open(url).map_err(unavailable)?;
             let cfg = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(t))
@@ -166,14 +167,18 @@ impl RedisStore {
 fn int(v: &Value) -> Result<i64, StoreError> {
     match v {
         Value::Int(i) => Ok(*i),
-        other => Err(StoreError::Corrupt(format!("expected integer, got {other:?}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "expected integer, got {other:?}"
+        ))),
     }
 }
 
 fn ints(v: &Value) -> Result<Vec<i64>, StoreError> {
     match v {
         Value::Array(items) => items.iter().map(int).collect(),
-        other => Err(StoreError::Corrupt(format!("expected array, got {other:?}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "expected array, got {other:?}"
+        ))),
     }
 }
 

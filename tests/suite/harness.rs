@@ -1,0 +1,452 @@
+//! Test harness: private redis-server and 3-master Redis Cluster per test binary, the app spawned in-process on
+//! 127.0.0.1:0 with a chosen store, a unique key prefix per test, and authenticated gRPC clients.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use moderato::auth::{Role, TokenConfigExt, Tokens};
+use moderato::config::{Config, Secret};
+use moderato::rate_limit::Identifiers;
+use moderato::startup::Application;
+use moderato::store::memory::MemoryStore;
+use moderato::store::redis::{RedisSettings, RedisStore};
+use moderato::store::{Keys, Store};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub const PORTAL_TOKEN: &str = "portal-secret-token";
+pub const MODERATOR_TOKEN: &str = "moderator-secret-token";
+pub const OPS_TOKEN: &str = "ops-secret-token";
+pub const HMAC_KEY: &str = "test-identifier-key";
+
+/// Defines `memory`, `redis` and `cluster` tests running `$body(Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use $crate::harness::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$body(Backend::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$body(Backend::Redis).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                super::$body(Backend::Cluster).await
+            }
+        }
+    };
+}
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Redis,
+    Cluster,
+}
+
+const INSTALL_HINT: &str = "redis-server and redis-cli are required by the test suite and were not found. \
+Install them with `apt-get install -y redis-server` (Debian/Ubuntu), or run `scripts/test.sh`, which installs them.";
+
+fn require_redis_binaries() {
+    for bin in ["redis-server", "redis-cli"] {
+        let ok = Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "{bin} not found. {INSTALL_HINT}");
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (and, when `bus` is set, port+10000 free too, for cluster buses).
+pub fn free_port(bus: bool) -> u16 {
+    for _ in 0..200 {
+        let l = StdListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let p = l.local_addr().expect("local addr").port();
+        if p > 55_000 {
+            continue;
+        }
+        if !bus || StdListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port found");
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("moderato-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    d
+}
+
+/// A redis-server process owned by a test; killed on drop.
+pub struct RedisProcess {
+    pub port: u16,
+    child: Option<std::process::Child>,
+    args: Vec<String>,
+}
+
+impl RedisProcess {
+    /// Starts redis-server on `port` and waits until it answers.
+    pub fn start(port: u16, extra: &[&str]) -> Self {
+        require_redis_binaries();
+        let dir = scratch_dir(&format!("redis-{port}"));
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut p = Self {
+            port,
+            child: None,
+            args,
+        };
+        p.restart();
+        p
+    }
+
+    /// Kills the server at once (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again with the same arguments.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}. {INSTALL_HINT}"));
+        self.child = Some(child);
+        wait_for_ping(self.port);
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_for_ping(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "ping"])
+            .output();
+        if matches!(out, Ok(ref o) if String::from_utf8_lossy(&o.stdout).contains("PONG")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server on port {port} did not answer PING within 10 s");
+}
+
+/// Starts redis-server under a watchdog shell that kills it when this test process exits, however it exits.
+fn start_watched(port: u16, extra: &[&str], dir: &std::path::Path) {
+    require_redis_binaries();
+    let mut cmd = format!(
+        "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --dir '{}'",
+        dir.display()
+    );
+    for e in extra {
+        cmd.push(' ');
+        cmd.push_str(e);
+    }
+    let script = format!(
+        "{cmd} >/dev/null 2>&1 & r=$!; while kill -0 {parent} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done; kill $r 2>/dev/null",
+        parent = std::process::id()
+    );
+    let mut watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start redis-server: {e}. {INSTALL_HINT}"));
+    // Reap the watchdog when it ends, so it never lingers as a zombie.
+    std::thread::spawn(move || watchdog.wait());
+    wait_for_ping(port);
+}
+
+/// The test binary's private standalone Redis: `redis://127.0.0.1:PORT`.
+pub fn shared_redis_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let port = free_port(false);
+        start_watched(port, &[], &scratch_dir("redis-shared"));
+        format!("redis://127.0.0.1:{port}")
+    })
+    .clone()
+}
+
+/// The test binary's private 3-master Redis Cluster: seed URLs.
+pub fn shared_cluster_urls() -> Vec<String> {
+    static URLS: OnceLock<Vec<String>> = OnceLock::new();
+    URLS.get_or_init(|| {
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port(true);
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let dir = scratch_dir("cluster");
+        for p in &ports {
+            let conf = format!("nodes-{p}.conf");
+            start_watched(
+                *p,
+                &[
+                    "--cluster-enabled yes",
+                    &format!("--cluster-config-file {conf}"),
+                    "--cluster-node-timeout 2000",
+                ],
+                &dir,
+            );
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        'wait: loop {
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not become ok within 20 s"
+            );
+            for p in &ports {
+                let o = Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "cluster", "info"])
+                    .output()
+                    .expect("redis-cli cluster info");
+                if !String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok") {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue 'wait;
+                }
+            }
+            break;
+        }
+        ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    })
+    .clone()
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "t{}-{}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Opens a store of `backend` under a fresh prefix.
+pub async fn open_store(backend: Backend, prefix: &str) -> Arc<dyn Store> {
+    let urls = match backend {
+        Backend::Memory => return Arc::new(MemoryStore::default()),
+        Backend::Redis => vec![shared_redis_url()],
+        Backend::Cluster => shared_cluster_urls(),
+    };
+    let settings = RedisSettings {
+        urls,
+        timeout: Duration::from_millis(500),
+    };
+    Arc::new(
+        RedisStore::connect(&settings, Keys::new(prefix))
+            .await
+            .expect("connect to the test redis"),
+    )
+}
+
+/// The test configuration: port 0 everywhere, fixed tokens and identifier key.
+pub fn test_config(prefix: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.server.listen = "127.0.0.1:0".into();
+    cfg.server.metrics_listen = "127.0.0.1:0".into();
+    cfg.server.health_interval_ms = 100;
+    cfg.server.shutdown_grace_ms = 5_000;
+    cfg.store.key_prefix = prefix.into();
+    cfg.identifier_hmac_key = Secret::new(HMAC_KEY);
+    cfg.auth.tokens = vec![
+        Role::Portal.token_config("portal-test", PORTAL_TOKEN),
+        Role::Moderator.token_config("moderator-test", MODERATOR_TOKEN),
+        Role::Ops.token_config("ops-test", OPS_TOKEN),
+    ];
+    cfg
+}
+
+/// A running in-process server.
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub store: Arc<dyn Store>,
+    pub ids: Identifiers,
+    pub keys: Keys,
+    pub cfg: Config,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the test server")
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Spawns the app on `store` with `cfg`.
+pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
+    let ids = Identifiers::new(
+        cfg.identifier_hmac_key.expose().as_bytes(),
+        cfg.ipv6_prefix_len,
+    );
+    let keys = Keys::new(cfg.store.key_prefix.clone());
+    let tokens = Tokens::from_config(&cfg.auth.tokens);
+    let app = Application::build(cfg.clone(), store.clone(), tokens, ids.clone())
+        .await
+        .expect("build app");
+    let addr = app.addr();
+    let metrics_addr = app.metrics_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        app.run_until_stopped(async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server ran");
+    });
+    let t = TestApp {
+        addr,
+        metrics_addr,
+        store,
+        ids,
+        keys,
+        cfg,
+        stop: Some(tx),
+        handle: Some(handle),
+    };
+    wait_serving(&t).await;
+    t
+}
+
+/// Spawns the app on a fresh store of `backend`, after `tweak` adjusts the config.
+pub async fn spawn_app(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let prefix = unique_prefix();
+    let mut cfg = test_config(&prefix);
+    tweak(&mut cfg);
+    let store = open_store(backend, &prefix).await;
+    spawn_with(cfg, store).await
+}
+
+async fn wait_serving(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ch = app.channel().await;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(ch);
+    loop {
+        let r = client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
+        if let Ok(r) = r
+            && r.into_inner().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not become SERVING");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request carrying `token`.
+pub fn authed<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header value"),
+    );
+    r
+}
+
+/// Every key under `prefix` in the given Redis deployment.
+pub fn redis_keys(backend: Backend, prefix: &str) -> Vec<String> {
+    let ports: Vec<String> = match backend {
+        Backend::Memory => return Vec::new(),
+        Backend::Redis => vec![shared_redis_url()],
+        Backend::Cluster => shared_cluster_urls(),
+    }
+    .into_iter()
+    .map(|u| u.rsplit(':').next().unwrap_or_default().to_string())
+    .collect();
+    let mut keys = Vec::new();
+    for p in ports {
+        let out = Command::new("redis-cli")
+            .args(["-p", &p, "--scan", "--pattern", &format!("{prefix}*")])
+            .output()
+            .expect("redis-cli --scan");
+        keys.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    keys
+}

@@ -1,0 +1,230 @@
+//! Process lifecycle: startup errors, generated tokens, SIGTERM with calls in flight, Redis outages.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use moderato::proto::CreateChallengeRequest;
+use moderato::proto::captcha_service_client::CaptchaServiceClient;
+use moderato::startup::Application;
+use moderato::store::Keys;
+use moderato::store::redis::{RedisSettings, RedisStore};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::harness::{
+    Backend, PORTAL_TOKEN, RedisProcess, authed, free_port, open_store, spawn_app, spawn_with,
+    test_config, unique_prefix,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_moderato");
+
+fn challenge(ip: &str) -> CreateChallengeRequest {
+    CreateChallengeRequest {
+        site: "hcm".into(),
+        client_ip: ip.into(),
+    }
+}
+
+async fn health_status(ch: Channel) -> Option<i32> {
+    HealthClient::new(ch)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .ok()
+        .map(|r| r.into_inner().status)
+}
+
+#[tokio::test]
+async fn an_invalid_config_is_refused_with_every_problem_named() {
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "nowhere",
+            "--metrics-listen",
+            "also-nowhere",
+        ])
+        .env("MODERATO__CAPTCHA__LENGTH", "42")
+        .output()
+        .await
+        .expect("run moderato");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in ["server.listen", "server.metrics_listen", "captcha.length"] {
+        assert!(err.contains(field), "{field} not named in: {err}");
+    }
+}
+
+#[tokio::test]
+async fn without_tokens_and_without_generation_the_server_refuses_to_start() {
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("MODERATO__AUTH__GENERATE_WHEN_EMPTY", "false")
+        .output()
+        .await
+        .expect("run moderato");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no auth tokens configured"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `moderato serve` with no tokens prints generated ones; SIGTERM while 40 calls are in flight lets them all
+/// complete, and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_calls_and_exits_zero() {
+    let port = free_port(false);
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn moderato serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut portal = None;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve printed its tokens in time")
+        .expect("read stdout")
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"portal") {
+            portal = words.last().map(|s| s.to_string());
+        }
+        if words.first() == Some(&"ops") {
+            break;
+        }
+    }
+    let portal = portal.expect("a generated portal token was printed");
+    let ch = loop {
+        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            && health_status(ch.clone()).await == Some(ServingStatus::Serving as i32)
+        {
+            break ch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let mut c = CaptchaServiceClient::new(ch.clone());
+            let req = authed(&portal, challenge(&format!("198.51.100.{i}")));
+            tokio::spawn(async move { c.create_challenge(req).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let pid = child.id().expect("pid").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    for c in calls {
+        let r = c.await.expect("join");
+        assert!(r.is_ok(), "an in-flight call failed during shutdown: {r:?}");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exited after SIGTERM")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Redis killed under a running server: health turns NOT_SERVING, calls fail UNAVAILABLE quickly; Redis back:
+/// the server recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_is_reported_and_recovered_from() {
+    let mut redis = RedisProcess::start(free_port(false), &[]);
+    let prefix = unique_prefix();
+    let mut cfg = test_config(&prefix);
+    cfg.store.timeout_ms = 300;
+    let settings = RedisSettings {
+        urls: vec![format!("redis://127.0.0.1:{}", redis.port)],
+        timeout: Duration::from_millis(300),
+    };
+    let store = RedisStore::connect(&settings, Keys::new(prefix.clone()))
+        .await
+        .expect("connect");
+    let app = spawn_with(cfg, std::sync::Arc::new(store)).await;
+    let ch = app.channel().await;
+    let mut c = CaptchaServiceClient::new(ch.clone());
+    c.create_challenge(authed(PORTAL_TOKEN, challenge("192.0.2.1")))
+        .await
+        .expect("works while redis is up");
+
+    redis.kill();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health_status(ch.clone()).await != Some(ServingStatus::NotServing as i32) {
+        assert!(Instant::now() < deadline, "health did not turn NOT_SERVING");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    let err = c
+        .create_challenge(authed(PORTAL_TOKEN, challenge("192.0.2.2")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    // Bounded by the store timeout (300 ms), with room for a loaded machine; a hang would take far longer.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let healthy = health_status(ch.clone()).await == Some(ServingStatus::Serving as i32);
+        let works = c
+            .create_challenge(authed(PORTAL_TOKEN, challenge("192.0.2.3")))
+            .await
+            .is_ok();
+        if healthy && works {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not recover after redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_port_already_in_use_is_a_startup_error() {
+    let app = spawn_app(Backend::Memory, |_| {}).await;
+    let mut cfg = test_config(&unique_prefix());
+    cfg.server.listen = app.addr.to_string();
+    let store = open_store(Backend::Memory, "x:").await;
+    let tokens = moderato::auth::Tokens::from_config(&cfg.auth.tokens);
+    let ids = moderato::startup::identifiers(&cfg);
+    let err = Application::build(cfg, store, tokens, ids)
+        .await
+        .err()
+        .expect("bind fails");
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+}

@@ -1,0 +1,11 @@
+//! The integration suite: one binary, one private redis-server and one private Redis Cluster for all of it.
+
+#[macro_use]
+mod harness;
+
+mod auth;
+mod captcha;
+mod health;
+mod lifecycle;
+mod rate_limits;
+mod store_conformance;

@@ -1,0 +1,267 @@
+//! The store conformance suite: the same assertions against the memory store, Redis and Redis Cluster.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moderato::clock::ManualClock;
+use moderato::store::memory::MemoryStore;
+use moderato::store::{CreateOutcome, Keys, LimitCheck, NewChallenge, Store, TakenChallenge};
+
+use crate::harness::{Backend, open_store, unique_prefix};
+
+fn limit(keys: &Keys, name: &str, emission_ms: u64, burst: u64, shadow: bool) -> LimitCheck {
+    LimitCheck {
+        key: keys.limit("hcm", name, "subject"),
+        emission_ms,
+        tolerance_ms: emission_ms * (burst - 1),
+        shadow,
+    }
+}
+
+fn challenge<'a>(
+    keys: &Keys,
+    id: &'a str,
+    ttl_ms: u64,
+    max_live: u32,
+    burst: u64,
+) -> NewChallenge<'a> {
+    NewChallenge {
+        site: "hcm",
+        id,
+        client: "client-hash",
+        answer_hash: "00ff",
+        ttl_ms,
+        max_live,
+        create_limit: limit(keys, "captcha_client", 60_000, burst, false),
+    }
+}
+
+async fn setup(backend: Backend) -> (Arc<dyn Store>, Keys) {
+    let prefix = unique_prefix();
+    (open_store(backend, &prefix).await, Keys::new(prefix))
+}
+
+async fn a_challenge_is_taken_exactly_once(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let out = store
+        .create_challenge(challenge(&keys, id, 60_000, 10, 10))
+        .await
+        .expect("create");
+    assert!(matches!(out, CreateOutcome::Created { .. }), "{out:?}");
+    assert_eq!(
+        store.take_challenge("hcm", id).await.expect("take"),
+        TakenChallenge::Live {
+            answer_hash: "00ff".into()
+        }
+    );
+    assert_eq!(
+        store.take_challenge("hcm", id).await.expect("take"),
+        TakenChallenge::Unknown
+    );
+    assert_eq!(
+        store.take_challenge("other", id).await.expect("take"),
+        TakenChallenge::Unknown
+    );
+}
+on_every_backend!(challenge_taken_once, a_challenge_is_taken_exactly_once);
+
+async fn a_thousand_concurrent_takes_find_the_challenge_once(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    store
+        .create_challenge(challenge(&keys, id, 60_000, 10, 10))
+        .await
+        .expect("create");
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.take_challenge("hcm", id).await })
+        })
+        .collect();
+    let mut live = 0;
+    for t in tasks {
+        if let TakenChallenge::Live { .. } = t.await.expect("join").expect("take") {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 1);
+}
+on_every_backend!(
+    concurrent_takes,
+    a_thousand_concurrent_takes_find_the_challenge_once
+);
+
+async fn an_expired_challenge_says_expired(backend: Backend) {
+    let id = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let keys = Keys::new(unique_prefix());
+    if backend == Backend::Memory {
+        let clock = ManualClock::at(1_000_000);
+        let store = MemoryStore::new(Arc::new(clock.clone()));
+        store
+            .create_challenge(challenge(&keys, id, 300, 10, 10))
+            .await
+            .expect("create");
+        clock.advance_ms(300);
+        assert_eq!(
+            store.take_challenge("hcm", id).await.expect("take"),
+            TakenChallenge::Expired
+        );
+        return;
+    }
+    let store = open_store(backend, keys.prefix()).await;
+    store
+        .create_challenge(challenge(&keys, id, 300, 10, 10))
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        store.take_challenge("hcm", id).await.expect("take"),
+        TakenChallenge::Expired
+    );
+    assert_eq!(
+        store.take_challenge("hcm", id).await.expect("take"),
+        TakenChallenge::Unknown
+    );
+}
+on_every_backend!(expired_challenge, an_expired_challenge_says_expired);
+
+async fn challenge_creation_is_rate_limited_and_bounded(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let ids: Vec<String> = (0..4).map(|i| format!("{i:032x}")).collect();
+    for id in &ids[..3] {
+        let out = store
+            .create_challenge(challenge(&keys, id, 60_000, 10, 3))
+            .await
+            .expect("create");
+        assert!(matches!(out, CreateOutcome::Created { .. }), "{out:?}");
+    }
+    match store
+        .create_challenge(challenge(&keys, &ids[3], 60_000, 10, 3))
+        .await
+        .expect("create")
+    {
+        CreateOutcome::RateLimited { retry_after_ms } => {
+            assert!(
+                (59_000..=60_000).contains(&retry_after_ms),
+                "{retry_after_ms}"
+            )
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+
+    let (store, keys) = setup(backend).await;
+    for id in &ids[..2] {
+        store
+            .create_challenge(challenge(&keys, id, 60_000, 2, 100))
+            .await
+            .expect("create");
+    }
+    match store
+        .create_challenge(challenge(&keys, &ids[2], 60_000, 2, 100))
+        .await
+        .expect("create")
+    {
+        CreateOutcome::TooManyLive { retry_after_ms } => {
+            assert!(
+                retry_after_ms <= 60_000 && retry_after_ms > 50_000,
+                "{retry_after_ms}"
+            )
+        }
+        other => panic!("expected the live bound, got {other:?}"),
+    }
+}
+on_every_backend!(
+    creation_limits,
+    challenge_creation_is_rate_limited_and_bounded
+);
+
+async fn a_refused_request_charges_none_of_its_limits(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let a = limit(&keys, "a", 60_000, 1, false);
+    let b = limit(&keys, "b", 60_000, 2, false);
+    let v = store
+        .charge_limits(&[a.clone(), b.clone()])
+        .await
+        .expect("charge");
+    assert!(v.allowed);
+    let v = store
+        .charge_limits(&[a.clone(), b.clone()])
+        .await
+        .expect("charge");
+    assert!(!v.allowed);
+    assert_eq!(v.refused.len(), 1);
+    assert_eq!(v.refused[0].0, 0, "limit a refused");
+    assert!(
+        (59_000..=60_000).contains(&v.refused[0].1),
+        "{:?}",
+        v.refused
+    );
+    // b was not charged by the refused request: it still has one request of its burst left.
+    assert!(
+        store
+            .charge_limits(std::slice::from_ref(&b))
+            .await
+            .expect("charge")
+            .allowed
+    );
+    assert!(!store.charge_limits(&[b]).await.expect("charge").allowed);
+}
+on_every_backend!(
+    refusal_charges_nothing,
+    a_refused_request_charges_none_of_its_limits
+);
+
+async fn shadow_limits_count_but_never_refuse(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let s = limit(&keys, "s", 60_000, 1, true);
+    let first = store.charge_limits(std::slice::from_ref(&s)).await.expect("charge");
+    assert!(first.allowed && first.shadow_hits.is_empty());
+    for _ in 0..3 {
+        let v = store.charge_limits(std::slice::from_ref(&s)).await.expect("charge");
+        assert!(v.allowed);
+        assert_eq!(v.shadow_hits, vec![0]);
+    }
+}
+on_every_backend!(shadow_limits, shadow_limits_count_but_never_refuse);
+
+async fn gcra_spaces_requests_without_a_double_burst(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    // 1 request per 200 ms, burst 2.
+    let l = limit(&keys, "g", 200, 2, false);
+    assert!(
+        store
+            .charge_limits(std::slice::from_ref(&l))
+            .await
+            .expect("charge")
+            .allowed
+    );
+    assert!(
+        store
+            .charge_limits(std::slice::from_ref(&l))
+            .await
+            .expect("charge")
+            .allowed
+    );
+    let v = store.charge_limits(std::slice::from_ref(&l)).await.expect("charge");
+    assert!(!v.allowed);
+    let wait = v.refused[0].1;
+    assert!(wait > 0 && wait <= 200, "{wait}");
+    tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+    assert!(
+        store
+            .charge_limits(std::slice::from_ref(&l))
+            .await
+            .expect("charge")
+            .allowed
+    );
+    // Only one request became available, not a fresh burst.
+    assert!(!store.charge_limits(&[l]).await.expect("charge").allowed);
+}
+on_every_backend!(gcra_spacing, gcra_spaces_requests_without_a_double_burst);
+
+async fn the_store_answers_ping(backend: Backend) {
+    let (store, _) = setup(backend).await;
+    store.ping().await.expect("ping");
+}
+on_every_backend!(ping, the_store_answers_ping);
