@@ -48,6 +48,10 @@ pub struct Config {
     pub rate_limits: Vec<LimitRule>,
     /// Prefix length used to group IPv6 clients (64 = per /64).
     pub ipv6_prefix_len: u8,
+    /// How comments are decided (every site, until per-site policies exist).
+    pub policy: crate::comment::Policy,
+    /// Directory of the classifier model artifact; empty uses the shipped `models/default`.
+    pub model_dir: String,
     /// Key for the keyed hashes (HMAC-SHA256) that stand in for IPs, phones and names in store keys.
     /// Replicas sharing a Redis must share it. Empty: a random key for this run (limits reset on restart).
     pub identifier_hmac_key: Secret,
@@ -137,6 +141,8 @@ impl Default for Config {
                 LimitRule::new(Descriptor::Site, 1200, 60, 200),
             ],
             ipv6_prefix_len: 64,
+            policy: crate::comment::Policy::default(),
+            model_dir: String::new(),
             identifier_hmac_key: Secret::default(),
         }
     }
@@ -426,6 +432,7 @@ impl Config {
                 ));
             }
         }
+        self.policy.problems("policy", &mut errs);
         if self.ipv6_prefix_len == 0 || self.ipv6_prefix_len > 128 {
             errs.push("ipv6_prefix_len: must be between 1 and 128".into());
         }

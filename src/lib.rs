@@ -17,10 +17,13 @@
 pub mod api;
 pub mod auth;
 pub mod captcha;
+pub mod classifier;
 pub mod cli;
 pub mod clock;
+pub mod comment;
 pub mod config;
 pub mod rate_limit;
+pub mod review;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -19,6 +19,7 @@ use crate::api::comment::CommentApi;
 use crate::api::moderation::ModerationApi;
 use crate::auth::{Role, TokenConfigExt, Tokens};
 use crate::captcha::{Captchas, Settings};
+use crate::comment::Comments;
 use crate::config::Config;
 use crate::proto::admin_service_server::AdminServiceServer;
 use crate::proto::captcha_service_server::CaptchaServiceServer;
@@ -62,6 +63,14 @@ pub enum StartupError {
         "no auth tokens configured and auth.generate_when_empty is false: add [[auth.tokens]] (see `moderato token hash`)"
     )]
     NoTokens,
+    /// The classifier model could not be loaded.
+    #[error("cannot load the classifier model from {dir}: {source}")]
+    Model {
+        /// Where.
+        dir: String,
+        /// Why.
+        source: crate::classifier::ModelError,
+    },
     /// Reflection could not be built from the descriptor set.
     #[error("reflection setup failed: {0}")]
     Reflection(String),
@@ -126,12 +135,28 @@ pub fn identifiers(cfg: &Config) -> Identifiers {
     Identifiers::new(key.as_bytes(), cfg.ipv6_prefix_len)
 }
 
+/// The shipped model's directory in this source tree.
+pub const SHIPPED_MODEL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default");
+
+/// Loads the model `cfg.model_dir` names (the shipped one when empty).
+pub fn load_model(cfg: &Config) -> Result<Arc<crate::classifier::Model>, StartupError> {
+    let dir = if cfg.model_dir.is_empty() {
+        SHIPPED_MODEL_DIR.to_string()
+    } else {
+        cfg.model_dir.clone()
+    };
+    crate::classifier::Model::load(std::path::Path::new(&dir))
+        .map(Arc::new)
+        .map_err(|source| StartupError::Model { dir, source })
+}
+
 /// A bound, wired server that has not started serving yet.
 pub struct Application {
     cfg: Config,
     store: Arc<dyn Store>,
     tokens: Tokens,
     ids: Identifiers,
+    model: Arc<crate::classifier::Model>,
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
@@ -145,6 +170,8 @@ impl Application {
         tokens: Tokens,
         ids: Identifiers,
     ) -> Result<Self, StartupError> {
+        let model = load_model(&cfg)?;
+        tracing::info!(model = model.version(), "classifier model loaded");
         let listener = TcpListener::bind(&cfg.server.listen)
             .await
             .map_err(|source| StartupError::Bind {
@@ -172,6 +199,7 @@ impl Application {
             store,
             tokens,
             ids,
+            model,
             listener,
             addr,
             metrics,
@@ -199,6 +227,7 @@ impl Application {
             store,
             tokens,
             ids,
+            model,
             listener,
             addr,
             metrics,
@@ -221,6 +250,18 @@ impl Application {
             create_limit: cfg.captcha.create_limit,
         };
         let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
+        let comments = Comments {
+            store: store.clone(),
+            captchas: captchas.clone(),
+            ids: ids.clone(),
+            keys: keys.clone(),
+            model,
+            policy: Arc::new(cfg.policy.clone()),
+            captcha_required: cfg.captcha.required,
+            limits: Arc::new(cfg.rate_limits.clone()),
+            clock: Arc::new(crate::clock::SystemClock),
+        };
+        let decided = Arc::new(tokio::sync::Notify::new());
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let health_task = tokio::spawn(watch_store_health(
@@ -258,11 +299,11 @@ impl Application {
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(
-                CommentServiceServer::new(CommentApi),
+                CommentServiceServer::new(CommentApi::new(comments, decided.clone())),
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(
-                ModerationServiceServer::new(ModerationApi),
+                ModerationServiceServer::new(ModerationApi::new(store.clone(), decided)),
                 tokens.guard(Role::Moderator),
             ))
             .add_service(InterceptedService::new(

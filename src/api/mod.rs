@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod captcha;
 pub mod comment;
+pub mod convert;
 pub mod moderation;
 
 use std::net::IpAddr;
@@ -41,6 +42,8 @@ pub enum ApiError {
     NotFound(String),
     /// A bug or an unexpected state.
     Internal(String),
+    /// Lease lost, or the state changed since the caller looked.
+    Aborted(String),
     /// The RPC belongs to a capability that is not available in this build.
     NotAvailable(&'static str),
 }
@@ -141,6 +144,7 @@ impl From<ApiError> for Status {
                 Status::unavailable(format!("store unavailable, retry later: {m}"))
             }
             ApiError::NotFound(m) => Status::not_found(m),
+            ApiError::Aborted(m) => Status::aborted(m),
             ApiError::Internal(m) => Status::internal(m),
             ApiError::NotAvailable(what) => Status::unimplemented(format!(
                 "{what} is not available in this version of moderato"
@@ -192,6 +196,22 @@ impl Violations {
                 self.add(field, format!("{shown:?} is not an IPv4 or IPv6 address"));
                 None
             }
+        }
+    }
+}
+
+impl Violations {
+    /// Checks a comment id: 32 lowercase hex digits.
+    pub fn comment_id(&mut self, field: &str, id: &str) {
+        if !(id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            self.add(
+                field,
+                "must be the 32-hex-digit id returned by SubmitComment",
+            );
         }
     }
 }

@@ -156,7 +156,8 @@ impl Captchas {
         Self { store, ids, keys }
     }
 
-    fn answer_hash(&self, site: &str, id: &str, answer: &str) -> String {
+    /// The keyed hash stored for `answer` to challenge `id` (and compared at check time).
+    pub fn expected_hash(&self, site: &str, id: &str, answer: &str) -> String {
         self.ids
             .hash("captcha-answer", &[site, id, &normalize_answer(answer)])
     }
@@ -183,7 +184,7 @@ impl Captchas {
     ) -> Result<Issued, CaptchaError> {
         let id = new_challenge_id();
         let client = self.ids.client(ip);
-        let hash = self.answer_hash(site, &id, answer);
+        let hash = self.expected_hash(site, &id, answer);
         let create_limit = LimitCheck {
             key: self
                 .keys
@@ -236,7 +237,7 @@ impl Captchas {
             TakenChallenge::Unknown => Err(CaptchaError::Invalid),
             TakenChallenge::Expired => Err(CaptchaError::Expired),
             TakenChallenge::Live { answer_hash } => {
-                let given = self.answer_hash(site, id, answer);
+                let given = self.expected_hash(site, id, answer);
                 if bool::from(given.as_bytes().ct_eq(answer_hash.as_bytes())) {
                     Ok(())
                 } else {

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
+mod review;
+
 use crate::config::{Config, FlagOverrides};
 use crate::startup::{Application, identifiers, open_store, resolve_tokens};
 
@@ -31,6 +33,18 @@ enum Command {
     /// Bearer tokens for the config file.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Train a classifier model and write its artifact, report and plot.
+    Train(crate::classifier::cli::TrainArgs),
+    /// Evaluate a model on held-out data.
+    Eval(crate::classifier::cli::EvalArgs),
+    /// Score one comment with a model and show the reasons.
+    Score(crate::classifier::cli::ScoreArgs),
+    /// The review queue, for moderators.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    /// Moderator labels.
+    #[command(subcommand)]
+    Labels(review::LabelsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +149,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", crate::auth::hash_token(&token));
             Ok(())
         }
+        Command::Train(a) => {
+            tokio::task::spawn_blocking(move || crate::classifier::cli::train(a)).await?
+        }
+        Command::Eval(a) => {
+            tokio::task::spawn_blocking(move || crate::classifier::cli::eval(a)).await?
+        }
+        Command::Score(a) => crate::classifier::cli::score(a),
+        Command::Review(c) => review::run(c).await,
+        Command::Labels(c) => review::labels(c).await,
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));
@@ -224,8 +247,16 @@ pub fn authed<T>(c: &ClientArgs, msg: T) -> anyhow::Result<tonic::Request<T>> {
     Ok(req)
 }
 
-fn status_error(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+/// A readable error from a gRPC status, with its field violations.
+pub fn status_error(s: tonic::Status) -> anyhow::Error {
+    use tonic_types::StatusExt;
+    let mut msg = format!("{:?}: {}", s.code(), s.message());
+    if let Some(b) = s.get_error_details().bad_request() {
+        for v in &b.field_violations {
+            msg.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    anyhow::anyhow!(msg)
 }
 
 async fn health(a: HealthArgs) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use std::sync::Arc;
 
-use crate::store::{Keys, LimitCheck, Store, StoreError};
+use crate::store::{Keys, LimitCheck, LimitVerdict, Store, StoreError};
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -243,41 +243,46 @@ impl Limiter {
     ) -> Result<Result<(), Refusal>, StoreError> {
         let checks = checks_for(rules, subjects, &self.ids, &self.keys);
         let verdict = self.store.charge_limits(&checks).await?;
-        for &i in &verdict.shadow_hits {
-            let name = rules[i].descriptor.name();
-            tracing::info!(
-                site = subjects.site,
-                limit = name,
-                "shadow rate limit would refuse"
-            );
-            metrics::counter!(
-                "moderato_rate_limit_shadow_hits_total",
-                "site" => subjects.site.to_string(),
-                "limit" => name
-            )
-            .increment(1);
-        }
-        if verdict.allowed {
-            return Ok(Ok(()));
-        }
-        let mut violations = Vec::with_capacity(verdict.refused.len());
-        let mut retry_after_ms = 0;
-        for &(i, wait) in &verdict.refused {
-            let r = &rules[i];
-            retry_after_ms = retry_after_ms.max(wait);
-            metrics::counter!(
-                "moderato_rate_limit_refusals_total",
-                "site" => subjects.site.to_string(),
-                "limit" => r.descriptor.name()
-            )
-            .increment(1);
-            violations.push((r.descriptor.name().to_string(), r.describe()));
-        }
-        Ok(Err(Refusal {
-            retry_after_ms,
-            violations,
-        }))
+        Ok(judge(subjects.site, rules, &verdict))
     }
+}
+
+/// Turns a store verdict for `rules` into the answer, logging and counting shadow hits and refusals.
+pub fn judge(site: &str, rules: &[LimitRule], verdict: &LimitVerdict) -> Result<(), Refusal> {
+    for &i in &verdict.shadow_hits {
+        let Some(r) = rules.get(i) else { continue };
+        tracing::info!(
+            site,
+            limit = r.descriptor.name(),
+            "shadow rate limit would refuse"
+        );
+        metrics::counter!(
+            "moderato_rate_limit_shadow_hits_total",
+            "site" => site.to_string(),
+            "limit" => r.descriptor.name()
+        )
+        .increment(1);
+    }
+    if verdict.allowed {
+        return Ok(());
+    }
+    let mut violations = Vec::with_capacity(verdict.refused.len());
+    let mut retry_after_ms = 0;
+    for &(i, wait) in &verdict.refused {
+        let Some(r) = rules.get(i) else { continue };
+        retry_after_ms = retry_after_ms.max(wait);
+        metrics::counter!(
+            "moderato_rate_limit_refusals_total",
+            "site" => site.to_string(),
+            "limit" => r.descriptor.name()
+        )
+        .increment(1);
+        violations.push((r.descriptor.name().to_string(), r.describe()));
+    }
+    Err(Refusal {
+        retry_after_ms,
+        violations,
+    })
 }
 
 /// Rounds a wait up to whole seconds, as RetryInfo reports it.

@@ -1,16 +1,17 @@
 //! The embedded store: everything in one process behind a std mutex, with an injected clock. The default, so
 //! `moderato serve` runs with nothing else installed; it forgets everything on restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::{
-    CreateOutcome, EXPIRED_CHALLENGE_MEMORY_MS, Keys, LimitCheck, LimitVerdict, NewChallenge,
-    Store, StoreError, TakenChallenge, gcra,
+    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
+    LimitCheck, LimitVerdict, NewChallenge, Store, StoreError, TakenChallenge, gcra,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::review::{Claimed, DecisionKind, Event, LabelRow, QueueStats, Status, StoredComment};
 
 #[derive(Debug)]
 struct Challenge {
@@ -18,8 +19,40 @@ struct Challenge {
     answer_hash: String,
 }
 
+struct MemComment {
+    record: crate::review::CommentRecord,
+    status: Status,
+    queued_ms: u64,
+    /// (token, lease end ms, moderator)
+    lease: Option<(String, u64, String)>,
+    history: Vec<Event>,
+    expires_ms: u64,
+}
+
+#[derive(Default)]
+struct Site {
+    comments: HashMap<String, MemComment>,
+    pending: BTreeSet<(u64, String)>,
+    claims: HashMap<String, u64>,
+    decisions: Vec<Event>,
+    labels: Vec<(String, LabelRow)>,
+    human: Vec<u64>,
+    lease_expiries: u64,
+}
+
+/// Parses a memory cursor `0-<n>` (n = events before it); empty means 0.
+fn cursor_pos(cursor: &str) -> usize {
+    cursor
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 #[derive(Default)]
 struct State {
+    sites: HashMap<String, Site>,
+    idem: HashMap<String, (String, u64)>,
     challenges: HashMap<String, Challenge>,
     /// client key -> (challenge id, expiry ms)
     live: HashMap<String, Vec<(String, u64)>>,
@@ -42,6 +75,97 @@ impl State {
             !v.is_empty()
         });
         self.tats.retain(|_, (_, forget)| *forget > now);
+        self.idem.retain(|_, (_, exp)| *exp > now);
+        for site in self.sites.values_mut() {
+            site.comments
+                .retain(|_, c| c.expires_ms > now || c.status == Status::PendingReview);
+        }
+    }
+
+    /// Checks the limits and charges them only if no enforced limit refuses.
+    fn charge(&mut self, checks: &[LimitCheck], now: u64) -> LimitVerdict {
+        let mut verdict = LimitVerdict {
+            allowed: true,
+            refused: Vec::new(),
+            shadow_hits: Vec::new(),
+        };
+        let mut updates = Vec::with_capacity(checks.len());
+        for (i, c) in checks.iter().enumerate() {
+            let tat = self
+                .tats
+                .get(&c.key)
+                .filter(|(_, forget)| *forget > now)
+                .map(|(t, _)| *t);
+            match gcra(tat, now, c.emission_ms, c.tolerance_ms) {
+                Ok(t) => updates.push((c.key.clone(), t)),
+                Err(_) if c.shadow => verdict.shadow_hits.push(i),
+                Err(wait) => verdict.refused.push((i, wait)),
+            }
+        }
+        if !verdict.refused.is_empty() {
+            verdict.allowed = false;
+            return verdict;
+        }
+        for (k, t) in updates {
+            self.tats.insert(k, (t, t + 1));
+        }
+        verdict
+    }
+
+    /// Consumes a challenge.
+    fn take(&mut self, key: &str, now: u64) -> TakenChallenge {
+        match self.challenges.remove(key) {
+            None => TakenChallenge::Unknown,
+            Some(c) if now >= c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
+                TakenChallenge::Unknown
+            }
+            Some(c) if now >= c.expires_at_ms => TakenChallenge::Expired,
+            Some(c) => TakenChallenge::Live {
+                answer_hash: c.answer_hash,
+            },
+        }
+    }
+
+    fn site(&mut self, site: &str) -> &mut Site {
+        self.sites.entry(site.to_string()).or_default()
+    }
+}
+
+impl Site {
+    /// Returns expired leases to the queue; counts them.
+    fn reclaim(&mut self, now: u64) {
+        let expired: Vec<String> = self
+            .claims
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.claims.remove(&id);
+            if let Some(c) = self.comments.get_mut(&id)
+                && c.status == Status::PendingReview
+            {
+                c.lease = None;
+                self.pending.insert((c.queued_ms, id));
+                self.lease_expiries += 1;
+            }
+        }
+    }
+
+    fn append_event(&mut self, mut e: Event) -> Event {
+        e.cursor = format!("0-{}", self.decisions.len() + 1);
+        self.decisions.push(e.clone());
+        e
+    }
+
+    /// True when `token` holds a live lease on `id`.
+    fn holds(&self, id: &str, token: &str, now: u64) -> bool {
+        self.comments.get(id).is_some_and(|c| {
+            c.status == Status::PendingReview
+                && c.lease
+                    .as_ref()
+                    .is_some_and(|(t, until, _)| t == token && *until > now)
+        })
     }
 }
 
@@ -136,52 +260,293 @@ impl Store for MemoryStore {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         st.sweep(now);
-        Ok(
-            match st
-                .challenges
-                .remove(&self.keys.challenge(site, challenge_id))
-            {
-                None => TakenChallenge::Unknown,
-                Some(c) if now >= c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
-                    TakenChallenge::Unknown
-                }
-                Some(c) if now >= c.expires_at_ms => TakenChallenge::Expired,
-                Some(c) => TakenChallenge::Live {
-                    answer_hash: c.answer_hash,
-                },
-            },
-        )
+        Ok(st.take(&self.keys.challenge(site, challenge_id), now))
     }
 
     async fn charge_limits(&self, checks: &[LimitCheck]) -> Result<LimitVerdict, StoreError> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         st.sweep(now);
-        let mut verdict = LimitVerdict {
-            allowed: true,
-            refused: Vec::new(),
-            shadow_hits: Vec::new(),
-        };
-        let mut updates = Vec::with_capacity(checks.len());
-        for (i, c) in checks.iter().enumerate() {
-            let tat = st
-                .tats
-                .get(&c.key)
-                .filter(|(_, forget)| *forget > now)
-                .map(|(t, _)| *t);
-            match gcra(tat, now, c.emission_ms, c.tolerance_ms) {
-                Ok(t) => updates.push((c.key.clone(), t)),
-                Err(_) if c.shadow => verdict.shadow_hits.push(i),
-                Err(wait) => verdict.refused.push((i, wait)),
+        Ok(st.charge(checks, now))
+    }
+
+    async fn admit(&self, a: Admit<'_>) -> Result<Admission, StoreError> {
+        let now = self.clock.now_ms();
+        let site_id = a.record.site.as_str();
+        let mut st = self.lock();
+        st.sweep(now);
+        let idem_key = self.keys.idempotency(site_id, a.idempotency_key);
+        if let Some((response, _)) = st.idem.get(&idem_key) {
+            return Ok(Admission::Replayed {
+                response: response.clone(),
+            });
+        }
+        let verdict = st.charge(a.limits, now);
+        if !verdict.allowed {
+            return Ok(Admission::RateLimited(verdict));
+        }
+        if let Some((id, expected)) = a.captcha {
+            match st.take(&self.keys.challenge(site_id, id), now) {
+                TakenChallenge::Expired => return Ok(Admission::CaptchaExpired),
+                TakenChallenge::Unknown => return Ok(Admission::CaptchaInvalid),
+                TakenChallenge::Live { answer_hash } => {
+                    use subtle::ConstantTimeEq;
+                    if !bool::from(answer_hash.as_bytes().ct_eq(expected.as_bytes())) {
+                        return Ok(Admission::CaptchaInvalid);
+                    }
+                }
             }
         }
-        if !verdict.refused.is_empty() {
-            verdict.allowed = false;
-            return Ok(verdict);
+        let rec = a.record;
+        let site = st.site(site_id);
+        let event = site.append_event(Event {
+            cursor: String::new(),
+            comment_id: rec.comment_id.clone(),
+            thread_id: rec.thread_id.clone(),
+            status: rec.initial_status,
+            kind: DecisionKind::Automatic,
+            actor: "auto".into(),
+            label: String::new(),
+            note: String::new(),
+            decided_ms: now,
+            policy_version: rec.policy_version,
+            model_version: rec.model_version.clone(),
+        });
+        if rec.initial_status == Status::PendingReview {
+            site.pending.insert((now, rec.comment_id.clone()));
         }
-        for (k, t) in updates {
-            st.tats.insert(k, (t, t + 1));
+        let cursor = event.cursor.clone();
+        site.comments.insert(
+            rec.comment_id.clone(),
+            MemComment {
+                record: rec.clone(),
+                status: rec.initial_status,
+                queued_ms: now,
+                lease: None,
+                history: vec![event],
+                expires_ms: now + a.retention_ms,
+            },
+        );
+        st.idem.insert(
+            idem_key,
+            (a.response.to_string(), now + a.idempotency_ttl_ms),
+        );
+        Ok(Admission::Recorded {
+            cursor,
+            shadow_hits: verdict.shadow_hits,
+        })
+    }
+
+    async fn get_comment(
+        &self,
+        site: &str,
+        comment_id: &str,
+    ) -> Result<Option<StoredComment>, StoreError> {
+        let st = self.lock();
+        Ok(st
+            .sites
+            .get(site)
+            .and_then(|s| s.comments.get(comment_id))
+            .map(|c| StoredComment {
+                record: c.record.clone(),
+                status: c.status,
+                history: c.history.clone(),
+            }))
+    }
+
+    async fn read_decisions(
+        &self,
+        site: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let st = self.lock();
+        let from = cursor_pos(after);
+        Ok(st
+            .sites
+            .get(site)
+            .map(|s| s.decisions.iter().skip(from).take(max).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn claim(
+        &self,
+        site: &str,
+        lease_ms: u64,
+        moderator: &str,
+        tokens: &[String],
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let s = st.site(site);
+        let before = s.lease_expiries;
+        s.reclaim(now);
+        let expired = s.lease_expiries - before;
+        let until = now + lease_ms;
+        let mut out = Vec::new();
+        for token in tokens {
+            let Some((queued, id)) = s.pending.pop_first() else {
+                break;
+            };
+            let Some(c) = s.comments.get_mut(&id) else {
+                continue;
+            };
+            let _ = queued;
+            c.lease = Some((token.clone(), until, moderator.to_string()));
+            s.claims.insert(id.clone(), until);
+            out.push(Claimed {
+                comment: StoredComment {
+                    record: c.record.clone(),
+                    status: c.status,
+                    history: c.history.clone(),
+                },
+                lease_token: token.clone(),
+                lease_until_ms: until,
+            });
         }
-        Ok(verdict)
+        Ok((out, expired))
+    }
+
+    async fn extend_lease(
+        &self,
+        site: &str,
+        comment_id: &str,
+        token: &str,
+        lease_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let s = st.site(site);
+        if !s.holds(comment_id, token, now) {
+            return Ok(None);
+        }
+        let until = now + lease_ms;
+        if let Some(c) = s.comments.get_mut(comment_id)
+            && let Some(lease) = c.lease.as_mut()
+        {
+            lease.1 = until;
+        }
+        s.claims.insert(comment_id.to_string(), until);
+        Ok(Some(until))
+    }
+
+    async fn release(&self, site: &str, comment_id: &str, token: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let s = st.site(site);
+        if !s.holds(comment_id, token, now) {
+            return Ok(false);
+        }
+        s.claims.remove(comment_id);
+        if let Some(c) = s.comments.get_mut(comment_id) {
+            c.lease = None;
+            s.pending.insert((c.queued_ms, comment_id.to_string()));
+        }
+        Ok(true)
+    }
+
+    async fn decide(&self, d: Decide<'_>) -> Result<Decided, StoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let s = st.site(d.site);
+        let Some(c) = s.comments.get(d.comment_id) else {
+            return Ok(Decided::NotFound);
+        };
+        let fenced = match d.kind {
+            DecisionKind::Review => !s.holds(d.comment_id, d.lease_token, now),
+            _ => c.status != d.expected,
+        };
+        if fenced {
+            return Ok(Decided::Conflict);
+        }
+        let before = c.status;
+        let (thread_id, policy_version, model_version, text) = (
+            c.record.thread_id.clone(),
+            c.record.policy_version,
+            c.record.model_version.clone(),
+            format!("{}\n{}", c.record.title, c.record.body),
+        );
+        let event = s.append_event(Event {
+            cursor: String::new(),
+            comment_id: d.comment_id.to_string(),
+            thread_id,
+            status: d.new_status,
+            kind: d.kind,
+            actor: d.actor.to_string(),
+            label: d.label.as_str().to_string(),
+            note: d.note.to_string(),
+            decided_ms: now,
+            policy_version,
+            model_version,
+        });
+        if let Some(c) = s.comments.get_mut(d.comment_id) {
+            c.status = d.new_status;
+            c.lease = None;
+            c.history.push(event.clone());
+        }
+        s.claims.remove(d.comment_id);
+        s.pending.retain(|(_, id)| id != d.comment_id);
+        let label_cursor = format!("0-{}", s.labels.len() + 1);
+        s.labels.push((
+            label_cursor,
+            LabelRow {
+                comment_id: d.comment_id.to_string(),
+                text,
+                label: d.label,
+                by: d.actor.to_string(),
+                at_ms: now,
+            },
+        ));
+        s.human.retain(|t| *t + 3_600_000 > now);
+        s.human.push(now);
+        tracing::info!(
+            site = d.site,
+            comment_id = d.comment_id,
+            who = d.actor,
+            what = d.kind.as_str(),
+            before = before.as_str(),
+            after = d.new_status.as_str(),
+            label = d.label.as_str(),
+            why = d.note,
+            "audit: decision recorded"
+        );
+        Ok(Decided::Done(event))
+    }
+
+    async fn queue_stats(&self, site: &str) -> Result<QueueStats, StoreError> {
+        let now = self.clock.now_ms();
+        let st = self.lock();
+        let Some(s) = st.sites.get(site) else {
+            return Ok(QueueStats::default());
+        };
+        let claimed = s.claims.values().filter(|u| **u > now).count() as u64;
+        let expired = s.claims.len() as u64 - claimed;
+        let oldest = s
+            .comments
+            .values()
+            .filter(|c| c.status == Status::PendingReview)
+            .map(|c| c.queued_ms)
+            .min();
+        Ok(QueueStats {
+            depth: s.pending.len() as u64 + expired,
+            claimed,
+            oldest_pending_age_ms: oldest.map(|o| now.saturating_sub(o)).unwrap_or(0),
+            decisions_last_hour: s.human.iter().filter(|t| **t + 3_600_000 > now).count() as u64,
+        })
+    }
+
+    async fn labels(
+        &self,
+        site: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<(String, LabelRow)>, StoreError> {
+        let st = self.lock();
+        let from = cursor_pos(after);
+        Ok(st
+            .sites
+            .get(site)
+            .map(|s| s.labels.iter().skip(from).take(max).cloned().collect())
+            .unwrap_or_default())
     }
 }

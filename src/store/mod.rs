@@ -6,6 +6,10 @@ pub mod redis;
 
 use async_trait::async_trait;
 
+use crate::review::{
+    Claimed, CommentRecord, DecisionKind, Event, Label, LabelRow, QueueStats, Status, StoredComment,
+};
+
 /// A failure of the store itself (never a business outcome). Every variant maps to UNAVAILABLE.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -53,6 +57,71 @@ impl Keys {
     /// The live challenges of one client (a sorted set scored by expiry). `client` is a keyed hash.
     pub fn challenges_of_client(&self, site: &str, client: &str) -> String {
         self.site_key(site, &format!("captcha-live:{client}"))
+    }
+
+    /// One idempotency key (a keyed hash of the client's key).
+    pub fn idempotency(&self, site: &str, key_hash: &str) -> String {
+        self.site_key(site, &format!("idem:{key_hash}"))
+    }
+
+    /// Prefix of comment hashes; the comment id follows.
+    pub fn comment_prefix(&self, site: &str) -> String {
+        self.site_key(site, "comment:")
+    }
+
+    /// One comment (hash: data, status, lease fields).
+    pub fn comment(&self, site: &str, comment_id: &str) -> String {
+        format!("{}{comment_id}", self.comment_prefix(site))
+    }
+
+    /// Prefix of comment histories; the comment id follows.
+    pub fn history_prefix(&self, site: &str) -> String {
+        self.site_key(site, "hist:")
+    }
+
+    /// One comment's decision history (list of events).
+    pub fn history(&self, site: &str, comment_id: &str) -> String {
+        format!("{}{comment_id}", self.history_prefix(site))
+    }
+
+    /// Held comments not under a lease (sorted set scored by submission time).
+    pub fn pending(&self, site: &str) -> String {
+        self.site_key(site, "q:pending")
+    }
+
+    /// Held comments under a lease (sorted set scored by lease end).
+    pub fn claims(&self, site: &str) -> String {
+        self.site_key(site, "q:claims")
+    }
+
+    /// Every held comment, claimed or not (sorted set scored by submission time).
+    pub fn queued(&self, site: &str) -> String {
+        self.site_key(site, "q:queued")
+    }
+
+    /// Moderator decisions of the last hour (sorted set scored by time).
+    pub fn human_decisions(&self, site: &str) -> String {
+        self.site_key(site, "q:human")
+    }
+
+    /// Queue counters (lease expiries).
+    pub fn counters(&self, site: &str) -> String {
+        self.site_key(site, "q:counters")
+    }
+
+    /// The site's decision stream.
+    pub fn decisions(&self, site: &str) -> String {
+        self.site_key(site, "decisions")
+    }
+
+    /// The site's moderator labels.
+    pub fn labels(&self, site: &str) -> String {
+        self.site_key(site, "labels")
+    }
+
+    /// The site's audit log.
+    pub fn audit(&self, site: &str) -> String {
+        self.site_key(site, "audit")
     }
 
     /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
@@ -138,6 +207,85 @@ pub enum TakenChallenge {
     Unknown,
 }
 
+/// A submission ready for the store's single admission step.
+#[derive(Debug, Clone)]
+pub struct Admit<'a> {
+    /// Keyed hash of the idempotency key.
+    pub idempotency_key: &'a str,
+    /// Challenge id and expected answer hash, when the captcha is required.
+    pub captcha: Option<(&'a str, &'a str)>,
+    /// Rate limits to charge.
+    pub limits: &'a [LimitCheck],
+    /// The record to store.
+    pub record: &'a CommentRecord,
+    /// The answer to replay for a retry with the same key (opaque to the store).
+    pub response: &'a str,
+    /// How long the record is kept, ms.
+    pub retention_ms: u64,
+    /// How long the idempotency key is remembered, ms.
+    pub idempotency_ttl_ms: u64,
+}
+
+/// What the admission step did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// Stored; the decision event sits at `cursor`.
+    Recorded {
+        /// Decision stream cursor.
+        cursor: String,
+        /// Shadow limits that would have refused, by index.
+        shadow_hits: Vec<usize>,
+    },
+    /// The idempotency key was seen: the first answer, nothing consumed.
+    Replayed {
+        /// The stored answer.
+        response: String,
+    },
+    /// Over a limit; nothing consumed.
+    RateLimited(LimitVerdict),
+    /// Wrong, unknown or used captcha (consumed).
+    CaptchaInvalid,
+    /// Expired captcha (consumed).
+    CaptchaExpired,
+}
+
+/// A moderator decision for the store.
+#[derive(Debug, Clone)]
+pub struct Decide<'a> {
+    /// Site id.
+    pub site: &'a str,
+    /// The comment.
+    pub comment_id: &'a str,
+    /// Review (fenced by `lease_token`) or overturn (fenced by `expected`).
+    pub kind: DecisionKind,
+    /// Lease token (review).
+    pub lease_token: &'a str,
+    /// Status the caller saw (overturn).
+    pub expected: Status,
+    /// Status to set.
+    pub new_status: Status,
+    /// Moderator name.
+    pub actor: &'a str,
+    /// The label.
+    pub label: Label,
+    /// The note.
+    pub note: &'a str,
+}
+
+/// What a decision found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decided {
+    /// Recorded.
+    Done(Event),
+    /// Fenced out: lease lost or status changed; nothing changed.
+    Conflict,
+    /// No such comment.
+    NotFound,
+}
+
+/// Decision and label streams keep about this many entries per site.
+pub const STREAM_MAXLEN: u64 = 1_000_000;
+
 /// How long an expired challenge is remembered (to say "expired" rather than "invalid").
 pub const EXPIRED_CHALLENGE_MEMORY_MS: u64 = 10 * 60 * 1000;
 
@@ -163,6 +311,60 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks every limit and, only if no enforced limit refuses, charges all that allow, in one step.
     async fn charge_limits(&self, checks: &[LimitCheck]) -> Result<LimitVerdict, StoreError>;
+
+    /// Admits a submission in one step: idempotency, limits, captcha, record, queue entry, decision event.
+    async fn admit(&self, a: Admit<'_>) -> Result<Admission, StoreError>;
+
+    /// One comment with its status and history.
+    async fn get_comment(
+        &self,
+        site: &str,
+        comment_id: &str,
+    ) -> Result<Option<StoredComment>, StoreError>;
+
+    /// Decision events after `after` (empty: from the start), oldest first, at most `max`.
+    async fn read_decisions(
+        &self,
+        site: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Claims up to `tokens.len()` held comments, oldest first, for `lease_ms`; returns them and how many
+    /// expired leases went back to the queue first.
+    async fn claim(
+        &self,
+        site: &str,
+        lease_ms: u64,
+        moderator: &str,
+        tokens: &[String],
+    ) -> Result<(Vec<Claimed>, u64), StoreError>;
+
+    /// Extends a held lease; `None` when it is lost.
+    async fn extend_lease(
+        &self,
+        site: &str,
+        comment_id: &str,
+        token: &str,
+        lease_ms: u64,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Releases a held lease; false when it is lost.
+    async fn release(&self, site: &str, comment_id: &str, token: &str) -> Result<bool, StoreError>;
+
+    /// Records a moderator decision, fenced.
+    async fn decide(&self, d: Decide<'_>) -> Result<Decided, StoreError>;
+
+    /// Queue statistics.
+    async fn queue_stats(&self, site: &str) -> Result<QueueStats, StoreError>;
+
+    /// Labels after cursor `after` (empty: from the start), at most `max`, with their cursors.
+    async fn labels(
+        &self,
+        site: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<(String, LabelRow)>, StoreError>;
 }
 
 /// The GCRA step shared by the memory store and mirrored by `lua/charge_limits.lua`.

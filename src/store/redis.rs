@@ -11,16 +11,28 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
 use super::{
-    CreateOutcome, EXPIRED_CHALLENGE_MEMORY_MS, Keys, LimitCheck, LimitVerdict, NewChallenge,
-    Store, StoreError, TakenChallenge,
+    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
+    LimitCheck, LimitVerdict, NewChallenge, STREAM_MAXLEN, Store, StoreError, TakenChallenge,
+};
+use crate::review::{
+    Claimed, DecisionKind, Event, Label, LabelRow, QueueStats, Status, StoredComment,
 };
 
-static CHARGE_LIMITS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/charge_limits.lua")));
-static CREATE_CHALLENGE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/create_challenge.lua")));
-static TAKE_CHALLENGE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/take_challenge.lua")));
+/// A script with `lua/lib.lua` prepended (Redis has no includes).
+macro_rules! script {
+    ($file:literal) => {
+        LazyLock::new(|| Script::new(concat!(include_str!("lua/lib.lua"), include_str!($file))))
+    };
+}
+
+static CHARGE_LIMITS: LazyLock<Script> = script!("lua/charge_limits.lua");
+static CREATE_CHALLENGE: LazyLock<Script> = script!("lua/create_challenge.lua");
+static TAKE_CHALLENGE: LazyLock<Script> = script!("lua/take_challenge.lua");
+static SUBMIT: LazyLock<Script> = script!("lua/submit.lua");
+static CLAIM: LazyLock<Script> = script!("lua/claim.lua");
+static LEASE: LazyLock<Script> = script!("lua/lease.lua");
+static DECIDE: LazyLock<Script> = script!("lua/decide.lua");
+static QUEUE_STATS: LazyLock<Script> = script!("lua/queue_stats.lua");
 
 /// One connection handle for both deployments; cheap to clone (both variants are shared handles).
 #[derive(Clone)]
@@ -164,6 +176,65 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Runs a command or pipeline under the timeout.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        f: impl FnOnce(
+            &mut Conn,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + '_>,
+        >,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, f(&mut conn)).await {
+            Ok(r) => r.map_err(unavailable),
+            Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
+        }
+    }
+}
+
+fn corrupt(what: &str, v: &Value) -> StoreError {
+    StoreError::Corrupt(format!("{what}: unexpected {v:?}"))
+}
+
+fn text(v: &Value) -> Result<String, StoreError> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|_| corrupt("utf-8", v)),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        other => Err(corrupt("string", other)),
+    }
+}
+
+fn array(v: &Value) -> Result<&[Value], StoreError> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(corrupt("array", other)),
+    }
+}
+
+fn event_from_json(json: &str) -> Result<Event, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("event {json:?}: {e}")))
+}
+
+fn record_from_json(json: &str) -> Result<crate::review::CommentRecord, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("comment record: {e}")))
+}
+
+fn status_of(s: &str) -> Result<Status, StoreError> {
+    Status::parse(s).ok_or_else(|| StoreError::Corrupt(format!("status {s:?}")))
+}
+
+/// An XRANGE start that excludes `after` (empty: from the start).
+fn range_start(after: &str) -> String {
+    if after.is_empty() {
+        "-".to_string()
+    } else {
+        format!("({after}")
+    }
+}
+
 fn int(v: &Value) -> Result<i64, StoreError> {
     match v {
         Value::Int(i) => Ok(*i),
@@ -272,5 +343,316 @@ impl Store for RedisStore {
                 .collect(),
             shadow_hits: ints(shadow)?.into_iter().map(|i| i as usize).collect(),
         })
+    }
+
+    async fn admit(&self, a: Admit<'_>) -> Result<Admission, StoreError> {
+        let site = a.record.site.as_str();
+        let id = a.record.comment_id.as_str();
+        let record_json = serde_json::to_string(a.record)
+            .map_err(|e| StoreError::Corrupt(format!("record encoding: {e}")))?;
+        let mut inv = SUBMIT.prepare_invoke();
+        let (captcha_key, mode, hash) = match a.captcha {
+            Some((cid, hash)) => (self.keys.challenge(site, cid), "1", hash),
+            None => (self.keys.challenge(site, "none"), "0", ""),
+        };
+        inv.key(self.keys.idempotency(site, a.idempotency_key))
+            .key(captcha_key)
+            .key(self.keys.comment(site, id))
+            .key(self.keys.history(site, id))
+            .key(self.keys.pending(site))
+            .key(self.keys.queued(site))
+            .key(self.keys.decisions(site));
+        for l in a.limits {
+            inv.key(&l.key);
+        }
+        inv.arg(mode)
+            .arg(hash)
+            .arg(record_json)
+            .arg(a.record.initial_status.as_str())
+            .arg(a.response)
+            .arg(a.retention_ms)
+            .arg(a.idempotency_ttl_ms)
+            .arg(id)
+            .arg(&a.record.thread_id)
+            .arg(a.record.policy_version)
+            .arg(&a.record.model_version)
+            .arg(STREAM_MAXLEN);
+        for l in a.limits {
+            inv.arg(l.emission_ms)
+                .arg(l.tolerance_ms)
+                .arg(if l.shadow { "1" } else { "0" });
+        }
+        let v: Value = self.run(inv).await?;
+        let parts = array(&v)?;
+        let code = parts.first().map(int).transpose()?.unwrap_or(0);
+        Ok(match (code, parts) {
+            (1, [_, cursor, shadow]) => Admission::Recorded {
+                cursor: text(cursor)?,
+                shadow_hits: ints(shadow)?.into_iter().map(|i| i as usize).collect(),
+            },
+            (2, [_, response]) => Admission::Replayed {
+                response: text(response)?,
+            },
+            (3, [_, refused, shadow]) => Admission::RateLimited(LimitVerdict {
+                allowed: false,
+                refused: ints(refused)?
+                    .chunks_exact(2)
+                    .map(|p| (p[0] as usize, p[1] as u64))
+                    .collect(),
+                shadow_hits: ints(shadow)?.into_iter().map(|i| i as usize).collect(),
+            }),
+            (4, _) => Admission::CaptchaInvalid,
+            (5, _) => Admission::CaptchaExpired,
+            _ => return Err(corrupt("submit", &v)),
+        })
+    }
+
+    async fn get_comment(
+        &self,
+        site: &str,
+        comment_id: &str,
+    ) -> Result<Option<StoredComment>, StoreError> {
+        let ck = self.keys.comment(site, comment_id);
+        let hk = self.keys.history(site, comment_id);
+        let (fields, hist): (Vec<Option<String>>, Vec<String>) = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::pipe()
+                        .cmd("HMGET")
+                        .arg(&ck)
+                        .arg("data")
+                        .arg("status")
+                        .cmd("LRANGE")
+                        .arg(&hk)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        let (Some(Some(data)), Some(Some(status))) = (fields.first(), fields.get(1)) else {
+            return Ok(None);
+        };
+        Ok(Some(StoredComment {
+            record: record_from_json(data)?,
+            status: status_of(status)?,
+            history: hist
+                .iter()
+                .map(|h| event_from_json(h))
+                .collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn read_decisions(
+        &self,
+        site: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let key = self.keys.decisions(site);
+        let start = range_start(after);
+        let reply: redis::streams::StreamRangeReply = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg(&start)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(max)
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let json: String = entry
+                    .get("e")
+                    .ok_or_else(|| StoreError::Corrupt("decision without event".into()))?;
+                let mut e = event_from_json(&json)?;
+                e.cursor = entry.id.clone();
+                Ok(e)
+            })
+            .collect()
+    }
+
+    async fn claim(
+        &self,
+        site: &str,
+        lease_ms: u64,
+        moderator: &str,
+        tokens: &[String],
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
+        let mut inv = CLAIM.prepare_invoke();
+        inv.key(self.keys.pending(site))
+            .key(self.keys.claims(site))
+            .key(self.keys.counters(site))
+            .arg(tokens.len())
+            .arg(lease_ms)
+            .arg(moderator)
+            .arg(self.keys.comment_prefix(site))
+            .arg(self.keys.history_prefix(site));
+        for t in tokens {
+            inv.arg(t);
+        }
+        let v: Value = self.run(inv).await?;
+        let parts = array(&v)?;
+        let [expired, items] = parts else {
+            return Err(corrupt("claim", &v));
+        };
+        let mut out = Vec::new();
+        for item in array(items)? {
+            let [_, token, until, data, status, hist] = array(item)? else {
+                return Err(corrupt("claim item", item));
+            };
+            out.push(Claimed {
+                comment: StoredComment {
+                    record: record_from_json(&text(data)?)?,
+                    status: status_of(&text(status)?)?,
+                    history: array(hist)?
+                        .iter()
+                        .map(|h| event_from_json(&text(h)?))
+                        .collect::<Result<_, _>>()?,
+                },
+                lease_token: text(token)?,
+                lease_until_ms: int(until)? as u64,
+            });
+        }
+        Ok((out, int(expired)? as u64))
+    }
+
+    async fn extend_lease(
+        &self,
+        site: &str,
+        comment_id: &str,
+        token: &str,
+        lease_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut inv = LEASE.prepare_invoke();
+        inv.key(self.keys.comment(site, comment_id))
+            .key(self.keys.pending(site))
+            .key(self.keys.claims(site))
+            .arg(comment_id)
+            .arg(token)
+            .arg("extend")
+            .arg(lease_ms);
+        let r: Vec<i64> = self.run(inv).await?;
+        Ok(match r.as_slice() {
+            [1, until] => Some(*until as u64),
+            _ => None,
+        })
+    }
+
+    async fn release(&self, site: &str, comment_id: &str, token: &str) -> Result<bool, StoreError> {
+        let mut inv = LEASE.prepare_invoke();
+        inv.key(self.keys.comment(site, comment_id))
+            .key(self.keys.pending(site))
+            .key(self.keys.claims(site))
+            .arg(comment_id)
+            .arg(token)
+            .arg("release")
+            .arg(0);
+        let r: Vec<i64> = self.run(inv).await?;
+        Ok(r.first() == Some(&1))
+    }
+
+    async fn decide(&self, d: Decide<'_>) -> Result<Decided, StoreError> {
+        let mut inv = DECIDE.prepare_invoke();
+        let fence = match d.kind {
+            DecisionKind::Review => d.lease_token,
+            _ => d.expected.as_str(),
+        };
+        inv.key(self.keys.comment(d.site, d.comment_id))
+            .key(self.keys.history(d.site, d.comment_id))
+            .key(self.keys.claims(d.site))
+            .key(self.keys.queued(d.site))
+            .key(self.keys.decisions(d.site))
+            .key(self.keys.labels(d.site))
+            .key(self.keys.audit(d.site))
+            .key(self.keys.human_decisions(d.site))
+            .arg(d.comment_id)
+            .arg(d.kind.as_str())
+            .arg(fence)
+            .arg(d.new_status.as_str())
+            .arg(d.actor)
+            .arg(d.label.as_str())
+            .arg(d.note)
+            .arg(STREAM_MAXLEN);
+        let v: Value = self.run(inv).await?;
+        let parts = array(&v)?;
+        Ok(match parts {
+            [code, json] if int(code)? == 1 => Decided::Done(event_from_json(&text(json)?)?),
+            [code] if int(code)? == 0 => Decided::Conflict,
+            [code] if int(code)? == -1 => Decided::NotFound,
+            _ => return Err(corrupt("decide", &v)),
+        })
+    }
+
+    async fn queue_stats(&self, site: &str) -> Result<QueueStats, StoreError> {
+        let mut inv = QUEUE_STATS.prepare_invoke();
+        inv.key(self.keys.pending(site))
+            .key(self.keys.claims(site))
+            .key(self.keys.queued(site))
+            .key(self.keys.human_decisions(site));
+        let r: Vec<i64> = self.run(inv).await?;
+        let [depth, claimed, age, recent] = r.as_slice() else {
+            return Err(StoreError::Corrupt(format!("queue_stats returned {r:?}")));
+        };
+        Ok(QueueStats {
+            depth: *depth as u64,
+            claimed: *claimed as u64,
+            oldest_pending_age_ms: *age as u64,
+            decisions_last_hour: *recent as u64,
+        })
+    }
+
+    async fn labels(
+        &self,
+        site: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<(String, LabelRow)>, StoreError> {
+        let key = self.keys.labels(site);
+        let start = range_start(after);
+        let reply: redis::streams::StreamRangeReply = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg(&start)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(max)
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        reply
+            .ids
+            .iter()
+            .map(|e| {
+                let get = |f: &str| -> Result<String, StoreError> {
+                    e.get(f)
+                        .ok_or_else(|| StoreError::Corrupt(format!("label without {f}")))
+                };
+                let label = get("label")?;
+                Ok((
+                    e.id.clone(),
+                    LabelRow {
+                        comment_id: get("id")?,
+                        text: get("text")?,
+                        label: Label::parse(&label)
+                            .ok_or_else(|| StoreError::Corrupt(format!("label {label:?}")))?,
+                        by: get("by")?,
+                        at_ms: get("at")?.parse().unwrap_or(0),
+                    },
+                ))
+            })
+            .collect()
     }
 }

@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod captcha;
+mod comments;
 mod health;
 mod lifecycle;
 mod rate_limits;

@@ -215,10 +215,16 @@ on_every_backend!(
 async fn shadow_limits_count_but_never_refuse(backend: Backend) {
     let (store, keys) = setup(backend).await;
     let s = limit(&keys, "s", 60_000, 1, true);
-    let first = store.charge_limits(std::slice::from_ref(&s)).await.expect("charge");
+    let first = store
+        .charge_limits(std::slice::from_ref(&s))
+        .await
+        .expect("charge");
     assert!(first.allowed && first.shadow_hits.is_empty());
     for _ in 0..3 {
-        let v = store.charge_limits(std::slice::from_ref(&s)).await.expect("charge");
+        let v = store
+            .charge_limits(std::slice::from_ref(&s))
+            .await
+            .expect("charge");
         assert!(v.allowed);
         assert_eq!(v.shadow_hits, vec![0]);
     }
@@ -243,7 +249,10 @@ async fn gcra_spaces_requests_without_a_double_burst(backend: Backend) {
             .expect("charge")
             .allowed
     );
-    let v = store.charge_limits(std::slice::from_ref(&l)).await.expect("charge");
+    let v = store
+        .charge_limits(std::slice::from_ref(&l))
+        .await
+        .expect("charge");
     assert!(!v.allowed);
     let wait = v.refused[0].1;
     assert!(wait > 0 && wait <= 200, "{wait}");

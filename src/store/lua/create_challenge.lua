@@ -3,23 +3,18 @@
 -- ARGV[1] challenge id, ARGV[2] answer hash (hex), ARGV[3] ttl ms, ARGV[4] max live challenges,
 -- ARGV[5] emission interval ms, ARGV[6] burst tolerance ms, ARGV[7] how long to remember an expired challenge ms.
 -- Returns {1, expires_at_ms} | {0, retry_after_ms} (rate limited) | {-1, retry_after_ms} (too many live).
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local ttl = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[3]) or now) or now
-if tat < now then tat = now end
-local allow_at = tat - tonumber(ARGV[6])
-if now < allow_at then
-  return {0, allow_at - now}
+local tat, wait = gcra(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+if not tat then
+  return {0, wait}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  local wait = math.max(1, tonumber(oldest[2]) - now)
-  return {-1, wait}
+  return {-1, math.max(1, tonumber(oldest[2]) - now)}
 end
-local new_tat = tat + tonumber(ARGV[5])
-redis.call('SET', KEYS[3], string.format('%d', new_tat), 'PX', math.max(1, new_tat - now))
+gcra_store(KEYS[3], tat, now)
 local expires = now + ttl
 redis.call('ZADD', KEYS[2], expires, ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ttl)

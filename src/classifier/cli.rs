@@ -1,0 +1,650 @@
+//! The `train`, `eval` and `score` commands: argument definitions and their implementations.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sha2::{Digest, Sha256};
+
+use super::data::{self, DataSpec, Example};
+use super::eval::{metrics, report_text, thresholds};
+use super::features::{CODE_VERSION, FeatureConfig};
+use super::model::{
+    DataSourceInfo, Metrics, Model, ModelCard, ModelFile, Sizes, Thresholds, TrainingInfo,
+    write_artifact,
+};
+use super::plot::write_svg;
+use super::train::{TrainParams, fit};
+use super::{CommentText, Scored};
+
+/// Train a spam model and write the artifact with its report.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Labelled data as kind:path (kinds: youtube, sms, vispam, vihsd, victsd, csv); repeatable.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<DataSpec>,
+    /// Output artifact directory (model.bin, card.json, report.txt, report.svg).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the stratified train/test split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Fraction of each class held out for the report.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Train on every row (no held-out split); the report then comes from --eval-data, if given.
+    #[arg(long)]
+    pub train_on_all: bool,
+    /// Evaluate on this separate data (e.g. an official test split) instead of a split; implies --train-on-all.
+    #[arg(long = "eval-data")]
+    pub eval_data: Vec<DataSpec>,
+    /// Leave-one-video-out evaluation over the YouTube files instead of training one model.
+    #[arg(long)]
+    pub loo_youtube: bool,
+    /// Number of hashed buckets kept as model columns (top-K by document frequency).
+    #[arg(long, default_value_t = 16_384)]
+    pub top_k: usize,
+    /// Hash space is 2^hash_bits buckets.
+    #[arg(long, default_value_t = 20)]
+    pub hash_bits: u8,
+    /// Value of a present signal feature, in percent of a unit-length word block.
+    #[arg(long, default_value_t = 100)]
+    pub signal_value_pct: u8,
+    /// Character n-gram lengths within words, as min-max (0-0 disables them).
+    #[arg(long, default_value = "2-4", value_parser = parse_range)]
+    pub char_ngrams: (u8, u8),
+    /// L2 penalty (linfa sums the loss: about sklearn's C = 1/alpha).
+    #[arg(long, default_value_t = 0.1)]
+    pub alpha: f32,
+    /// Maximum L-BFGS iterations.
+    #[arg(long, default_value_t = 50)]
+    pub max_iterations: u64,
+    /// Stop when the gradient norm falls below this.
+    #[arg(long, default_value_t = 1.0)]
+    pub gradient_tolerance: f32,
+    /// Weight the classes equally by repeating the minority class's rows.
+    #[arg(long)]
+    pub balance: bool,
+    /// Free-text description stored in the model card.
+    #[arg(long, default_value = "comment spam classifier")]
+    pub description: String,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Evaluate a trained model on held-out labelled data.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// Model artifact directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labelled data as kind:path; repeatable.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<DataSpec>,
+    /// Where report.txt and report.svg go (default: the model directory, as eval-report.txt/svg).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Score one comment and print the reasons.
+#[derive(Debug, Clone, Args)]
+pub struct ScoreArgs {
+    /// Model artifact directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Commenter name.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// Comment title.
+    #[arg(long, default_value = "")]
+    pub title: String,
+    /// Phone field.
+    #[arg(long, default_value = "")]
+    pub phone: String,
+    /// Number of reasons to print.
+    #[arg(long, default_value_t = 8)]
+    pub top: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Comment body.
+    pub body: String,
+}
+
+fn parse_range(s: &str) -> Result<(u8, u8), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected min-max, got {s:?}"))?;
+    let a = a.trim().parse::<u8>().map_err(|e| e.to_string())?;
+    let b = b.trim().parse::<u8>().map_err(|e| e.to_string())?;
+    if a > b {
+        return Err(format!("min {a} is larger than max {b}"));
+    }
+    Ok((a, b))
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+pub fn today() -> String {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn load_sources(specs: &[DataSpec]) -> anyhow::Result<(Vec<Example>, Vec<DataSourceInfo>)> {
+    let mut all = Vec::new();
+    let mut info = Vec::new();
+    for spec in specs {
+        let rows = data::load(spec).with_context(|| format!("loading {spec}"))?;
+        let spam = rows.iter().filter(|e| e.spam).count();
+        let (license, attribution) = spec.kind.license();
+        info.push(DataSourceInfo {
+            kind: spec.kind.name().into(),
+            path: spec.path.display().to_string(),
+            rows: rows.len(),
+            spam,
+            ham: rows.len() - spam,
+            license: license.into(),
+            attribution: attribution.into(),
+        });
+        all.extend(rows);
+    }
+    Ok((all, info))
+}
+
+fn score_all(model: &Model, examples: &[&Example]) -> Vec<f32> {
+    examples
+        .iter()
+        .map(|e| model.score(&e.text(), 0).score)
+        .collect()
+}
+
+fn params(a: &TrainArgs) -> TrainParams {
+    TrainParams {
+        config: FeatureConfig {
+            hash_bits: a.hash_bits,
+            signal_value_pct: a.signal_value_pct,
+            char_ngram_min: a.char_ngrams.0,
+            char_ngram_max: a.char_ngrams.1,
+            ..FeatureConfig::default()
+        },
+        top_k: a.top_k,
+        alpha: a.alpha,
+        max_iterations: a.max_iterations,
+        gradient_tolerance: a.gradient_tolerance,
+        balance: a.balance,
+        progress: !a.quiet,
+    }
+}
+
+fn default_thresholds(note: &str) -> Thresholds {
+    Thresholds {
+        auto_reject: 0.9,
+        auto_approve: 0.1,
+        note: note.into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn card(
+    a: &TrainArgs,
+    file: &ModelFile,
+    bin_len: usize,
+    version: String,
+    info: TrainingInfo,
+    metrics: Option<Metrics>,
+    thresholds: Thresholds,
+) -> ModelCard {
+    ModelCard {
+        version,
+        created: today(),
+        description: a.description.clone(),
+        feature_fingerprint: file.fingerprint.clone(),
+        feature_code_version: CODE_VERSION.into(),
+        feature_config: file.config.clone(),
+        training: info,
+        sizes: Sizes {
+            hash_buckets: file.config.buckets(),
+            kept_buckets: file.buckets.len(),
+            nonzero_weights: file.weights.iter().filter(|w| **w != 0.0).count(),
+            model_bin_bytes: bin_len,
+        },
+        metrics,
+        thresholds,
+    }
+}
+
+/// `moderato train`.
+pub fn train(a: TrainArgs) -> anyhow::Result<()> {
+    if !(0.0..1.0).contains(&a.test_fraction) {
+        bail!("--test-fraction must be in [0, 1), got {}", a.test_fraction);
+    }
+    let (rows, sources) = load_sources(&a.data)?;
+    let rows_loaded = rows.len();
+    let rows = data::dedup(rows);
+    eprintln!(
+        "loaded {rows_loaded} rows, {} after removing duplicate texts",
+        rows.len()
+    );
+    if a.loo_youtube {
+        return leave_one_group_out(&a, &rows);
+    }
+    let labels: Vec<bool> = rows.iter().map(|e| e.spam).collect();
+    let separate_eval = !a.eval_data.is_empty();
+    let (train_idx, mut test): (Vec<usize>, Vec<Example>) = if separate_eval || a.train_on_all {
+        ((0..rows.len()).collect(), Vec::new())
+    } else {
+        let (tr, te) = data::stratified_split(&labels, a.test_fraction, a.seed);
+        let test = te.iter().map(|&i| rows[i].clone()).collect();
+        (tr, test)
+    };
+    let mut evaluation = format!(
+        "stratified {:.0}% hold-out, seed {}",
+        a.test_fraction * 100.0,
+        a.seed
+    );
+    let mut eval_sources = Vec::new();
+    if separate_eval {
+        let (ev, info) = load_sources(&a.eval_data)?;
+        test = data::dedup(ev);
+        evaluation = format!(
+            "separate evaluation data: {}",
+            a.eval_data
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        eval_sources = info;
+    } else if a.train_on_all {
+        evaluation = "none (trained on all rows)".into();
+    }
+    let train_rows: Vec<&Example> = train_idx.iter().map(|&i| &rows[i]).collect();
+    let p = params(&a);
+    eprintln!(
+        "training on {} rows ({} spam)",
+        train_rows.len(),
+        train_rows.iter().filter(|e| e.spam).count()
+    );
+    let trained = fit(&train_rows, &p)?;
+    let bin = postcard::to_stdvec(&trained.file)?;
+    let name = a
+        .out
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let version = format!(
+        "{name}-{}-{}",
+        today().replace('-', ""),
+        &hex::encode(Sha256::digest(&bin))[..8]
+    );
+    let info = TrainingInfo {
+        data: sources,
+        rows_loaded,
+        rows_after_dedup: rows.len(),
+        train_rows: train_rows.len(),
+        test_rows: test.len(),
+        evaluation: evaluation.clone(),
+        seed: a.seed,
+        test_fraction: if separate_eval || a.train_on_all {
+            0.0
+        } else {
+            a.test_fraction
+        },
+        top_k: a.top_k,
+        alpha: a.alpha,
+        max_iterations: a.max_iterations,
+        gradient_tolerance: a.gradient_tolerance,
+        fit_seconds: trained.fit_seconds,
+    };
+    let provisional = card(
+        &a,
+        &trained.file,
+        bin.len(),
+        version.clone(),
+        info.clone(),
+        None,
+        default_thresholds(""),
+    );
+    let model = Model::from_parts(trained.file.clone(), provisional)?;
+    let (metrics_v, thresholds_v) = if test.is_empty() {
+        (
+            None,
+            default_thresholds("not measured: no held-out data; defaults 0.9 / 0.1"),
+        )
+    } else {
+        let refs: Vec<&Example> = test.iter().collect();
+        let scores = score_all(&model, &refs);
+        let labels: Vec<bool> = test.iter().map(|e| e.spam).collect();
+        let m = metrics(&scores, &labels);
+        let t = thresholds(&scores, &labels);
+        let title = format!("moderato spam model {version}");
+        let mut extra = vec![
+            format!(
+                "training data: {}",
+                a.data
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("evaluation: {evaluation}"),
+            format!(
+                "rows: {rows_loaded} loaded, {} unique, {} train, {} held out",
+                rows.len(),
+                train_rows.len(),
+                test.len()
+            ),
+            format!(
+                "model: {} kept buckets of 2^{}, alpha {}, {} iterations max, fit {:.1} s",
+                trained.file.buckets.len(),
+                a.hash_bits,
+                a.alpha,
+                a.max_iterations,
+                trained.fit_seconds
+            ),
+        ];
+        for s in &eval_sources {
+            extra.push(format!(
+                "evaluation source {}:{} ({} rows, {} spam)",
+                s.kind, s.path, s.rows, s.spam
+            ));
+        }
+        std::fs::create_dir_all(&a.out)?;
+        let report = report_text(&title, &m, &t, &extra);
+        std::fs::write(a.out.join("report.txt"), &report)?;
+        write_svg(&a.out.join("report.svg"), &title, &scores, &labels, &t)?;
+        print!("{report}");
+        (Some(m), t)
+    };
+    let final_card = card(
+        &a,
+        &trained.file,
+        bin.len(),
+        version.clone(),
+        info,
+        metrics_v,
+        thresholds_v,
+    );
+    write_artifact(&a.out, &trained.file, &final_card)?;
+    // The written artifact must load back.
+    Model::load(&a.out).with_context(|| format!("reloading {}", a.out.display()))?;
+    eprintln!(
+        "wrote {} (version {version}, model.bin {} bytes)",
+        a.out.display(),
+        bin.len()
+    );
+    Ok(())
+}
+
+/// Leave-one-group-out (one YouTube video at a time): accuracy and spam F1 per held-out group.
+fn leave_one_group_out(a: &TrainArgs, rows: &[Example]) -> anyhow::Result<()> {
+    let mut groups: Vec<&str> = rows.iter().map(|e| e.group.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.len() < 2 {
+        bail!(
+            "--loo-youtube needs at least two groups (videos), found {}",
+            groups.len()
+        );
+    }
+    let p = TrainParams {
+        progress: false,
+        ..params(a)
+    };
+    let mut out = String::from(
+        "leave-one-video-out evaluation\n\ngroup                     n   accuracy  spam-F1  ROC-AUC\n",
+    );
+    let mut accs = Vec::new();
+    for g in &groups {
+        let train_rows: Vec<&Example> = rows.iter().filter(|e| e.group != *g).collect();
+        let test_rows: Vec<&Example> = rows.iter().filter(|e| e.group == *g).collect();
+        let trained = fit(&train_rows, &p)?;
+        let provisional = card(
+            a,
+            &trained.file,
+            0,
+            "loo".into(),
+            loo_info(),
+            None,
+            default_thresholds(""),
+        );
+        let model = Model::from_parts(trained.file, provisional)?;
+        let scores = score_all(&model, &test_rows);
+        let labels: Vec<bool> = test_rows.iter().map(|e| e.spam).collect();
+        let m = metrics(&scores, &labels);
+        let line = format!(
+            "{:<24} {:>4}   {:.4}    {:.4}   {:.4}\n",
+            g, m.n, m.accuracy, m.f1_spam, m.roc_auc
+        );
+        eprint!("{line}");
+        out.push_str(&line);
+        accs.push(m.accuracy);
+    }
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    out.push_str(&format!("\nmean accuracy {mean:.4}\n"));
+    print!("{out}");
+    std::fs::create_dir_all(&a.out)?;
+    std::fs::write(a.out.join("loo-youtube.txt"), out)?;
+    Ok(())
+}
+
+fn loo_info() -> TrainingInfo {
+    TrainingInfo {
+        data: vec![],
+        rows_loaded: 0,
+        rows_after_dedup: 0,
+        train_rows: 0,
+        test_rows: 0,
+        evaluation: "leave one group out".into(),
+        seed: 0,
+        test_fraction: 0.0,
+        top_k: 0,
+        alpha: 0.0,
+        max_iterations: 0,
+        gradient_tolerance: 0.0,
+        fit_seconds: 0.0,
+    }
+}
+
+/// `moderato eval`.
+pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    let model =
+        Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
+    let (rows, _) = load_sources(&a.data)?;
+    let loaded = rows.len();
+    let rows = data::dedup(rows);
+    if rows.is_empty() {
+        bail!("no evaluation rows");
+    }
+    let refs: Vec<&Example> = rows.iter().collect();
+    let scores = score_all(&model, &refs);
+    let labels: Vec<bool> = rows.iter().map(|e| e.spam).collect();
+    let m = metrics(&scores, &labels);
+    let t = thresholds(&scores, &labels);
+    let title = format!("moderato spam model {} evaluated", model.version());
+    let extra = vec![
+        format!(
+            "evaluation data: {}",
+            a.data
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!("rows: {loaded} loaded, {} unique", rows.len()),
+        format!(
+            "thresholds in the model card: auto-reject {:.4}, auto-approve {:.4}",
+            model.card().thresholds.auto_reject,
+            model.card().thresholds.auto_approve
+        ),
+    ];
+    let report = report_text(&title, &m, &t, &extra);
+    let (dir, prefix): (&Path, &str) = match &a.out_dir {
+        Some(d) => (d.as_path(), ""),
+        None => (a.model.as_path(), "eval-"),
+    };
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(format!("{prefix}report.txt")), &report)?;
+    write_svg(
+        &dir.join(format!("{prefix}report.svg")),
+        &title,
+        &scores,
+        &labels,
+        &t,
+    )?;
+    print!("{report}");
+    Ok(())
+}
+
+/// Text rendering of a score.
+pub fn render(model: &Model, s: &Scored) -> String {
+    let t = &model.card().thresholds;
+    let verdict = if s.score >= t.auto_reject {
+        "reject"
+    } else if s.score < t.auto_approve {
+        "approve"
+    } else {
+        "review"
+    };
+    let mut out = format!(
+        "score {:.4} ({verdict} at the card's thresholds {:.3}/{:.3}; model {})\n",
+        s.score,
+        t.auto_approve,
+        t.auto_reject,
+        model.version()
+    );
+    for r in &s.reasons {
+        out.push_str(&format!("  {:+.4}  {}\n", r.contribution, r.feature));
+    }
+    out
+}
+
+/// `moderato score`.
+pub fn score(a: ScoreArgs) -> anyhow::Result<()> {
+    let model =
+        Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
+    let c = CommentText {
+        name: &a.name,
+        phone: &a.phone,
+        title: &a.title,
+        body: &a.body,
+    };
+    let s = model.score(&c, a.top);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"model": model.version(), "scored": s})
+            )?
+        );
+    } else {
+        print!("{}", render(&model, &s));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: TrainArgs,
+    }
+
+    #[test]
+    fn date_format() {
+        let d = today();
+        assert_eq!(d.len(), 10);
+        assert!(d.starts_with("20"));
+        assert_eq!(&d[4..5], "-");
+    }
+
+    #[test]
+    fn parses_train_args() {
+        let t = T::try_parse_from([
+            "x",
+            "--data",
+            "youtube:a",
+            "--data",
+            "sms:b",
+            "--out",
+            "m",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(t.a.data.len(), 2);
+        assert_eq!(t.a.seed, 7);
+        assert_eq!(t.a.test_fraction, 0.2);
+        assert!(T::try_parse_from(["x", "--data", "bogus:a", "--out", "m"]).is_err());
+    }
+
+    #[test]
+    fn train_eval_score_end_to_end() {
+        let dir = std::env::temp_dir().join(format!("moderato-clf-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("d.csv");
+        let mut text = String::from("text,label\n");
+        for i in 0..40 {
+            text.push_str(&format!(
+                "\"nhà cái {i} uy tín, nạp tiền nhận thưởng, zalo 09{i:08}\",spam\n"
+            ));
+            text.push_str(&format!(
+                "\"bài viết số {i} rất hay, cảm ơn tác giả nhiều\",ham\n"
+            ));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let out = dir.join("m");
+        let t = T::try_parse_from([
+            "x",
+            "--data",
+            &format!("csv:{}", csv.display()),
+            "--out",
+            out.to_str().unwrap(),
+            "--hash-bits",
+            "16",
+            "--quiet",
+        ])
+        .unwrap();
+        train(t.a).unwrap();
+        for f in ["model.bin", "card.json", "report.txt", "report.svg"] {
+            assert!(out.join(f).is_file(), "{f} missing");
+        }
+        let m = Model::load(&out).unwrap();
+        assert_eq!(m.card().training.test_rows, 16);
+        assert!(m.card().metrics.as_ref().unwrap().f1_spam > 0.9);
+        eval(EvalArgs {
+            model: out.clone(),
+            data: vec![format!("csv:{}", csv.display()).parse().unwrap()],
+            out_dir: None,
+        })
+        .unwrap();
+        assert!(out.join("eval-report.txt").is_file());
+        let s = m.score(
+            &CommentText {
+                body: "nhà cái uy tín zalo",
+                ..Default::default()
+            },
+            3,
+        );
+        assert!(render(&m, &s).contains("score "));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,1104 @@
+//! Feature extraction: hashed word/bigram/character n-grams and spam signals from all four comment fields,
+//! computed in one allocation-free pass over reusable buffers.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::CommentText;
+use super::normalize::{NormStats, normalize_into, shadow_into, strip_accent};
+
+/// Bump whenever extraction logic changes: it is part of the fingerprint, so models trained with older logic
+/// are refused instead of silently scoring garbage.
+pub const CODE_VERSION: &str = "moderato-classifier-features-v1";
+
+/// Knobs of the feature extractor. Part of every model; its fingerprint must match at load time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureConfig {
+    /// Number of hash buckets is `2^hash_bits`.
+    pub hash_bits: u8,
+    /// Emit word bigrams.
+    pub word_bigrams: bool,
+    /// Smallest character n-gram (within a word, with `<` `>` word-boundary marks).
+    pub char_ngram_min: u8,
+    /// Largest character n-gram; 0 disables character n-grams.
+    pub char_ngram_max: u8,
+    /// Words longer than this (in characters) get no character n-grams.
+    pub char_ngram_max_word_chars: u16,
+    /// Emit spam signals (URLs, phones, handles, obfuscation, shape).
+    pub signals: bool,
+    /// Value of a present signal, in percent (the word and char blocks have unit length).
+    pub signal_value_pct: u8,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            hash_bits: 20,
+            word_bigrams: true,
+            char_ngram_min: 2,
+            char_ngram_max: 4,
+            char_ngram_max_word_chars: 30,
+            signals: true,
+            signal_value_pct: 100,
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// Stable identity of the extraction: sha256 over the code version and the canonical JSON of the config.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(CODE_VERSION.as_bytes());
+        h.update([0u8]);
+        h.update(serde_json::to_vec(self).expect("config serialises"));
+        hex::encode(h.finalize())
+    }
+
+    /// Number of hash buckets.
+    pub fn buckets(&self) -> usize {
+        1usize << self.hash_bits
+    }
+
+    /// Checks that the values are usable.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(8..=24).contains(&self.hash_bits) {
+            return Err(format!(
+                "hash_bits must be within 8..=24, got {}",
+                self.hash_bits
+            ));
+        }
+        if self.char_ngram_max != 0
+            && (self.char_ngram_min == 0 || self.char_ngram_min > self.char_ngram_max)
+        {
+            return Err("char n-gram range must satisfy 1 <= min <= max".into());
+        }
+        Ok(())
+    }
+}
+
+/// Which part of the vector a feature belongs to; word and char blocks are L2-normalised separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    Word = 0,
+    Char = 1,
+    Signal = 2,
+}
+
+/// One extracted feature after weighting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Feat {
+    pub bucket: u32,
+    pub block: Block,
+    pub value: f32,
+}
+
+const NS_TOKEN: u64 = 0x746f6b656e;
+const NS_BIGRAM: u64 = 0x626967726d;
+const NS_CHAR: u64 = 0x63686172;
+const NS_SIGNAL: u64 = 0x7369676e;
+
+/// Streaming FNV-1a over bytes, finished with a 64-bit avalanche mix.
+#[derive(Clone, Copy)]
+struct Hasher(u64);
+
+impl Hasher {
+    fn new(ns: u64) -> Self {
+        let mut h = Hasher(0xcbf2_9ce4_8422_2325);
+        h = h.bytes(&ns.to_le_bytes());
+        h
+    }
+    #[inline]
+    fn bytes(mut self, b: &[u8]) -> Self {
+        for &x in b {
+            self.0 ^= x as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self
+    }
+    #[inline]
+    fn bucket(self, bits: u8) -> u32 {
+        let mut k = self.0;
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^= k >> 33;
+        (k >> (64 - bits as u32)) as u32
+    }
+}
+
+/// Deduplicating accumulator: an open-addressing table over (bucket, block) reused across documents.
+#[derive(Default)]
+struct Acc {
+    slots: Vec<u32>,
+    keys: Vec<(u32, Block, u32)>,
+    counts: Vec<f32>,
+    names: Vec<String>,
+    naming: bool,
+}
+
+impl Acc {
+    fn clear(&mut self) {
+        for &(_, _, slot) in &self.keys {
+            self.slots[slot as usize] = 0;
+        }
+        self.keys.clear();
+        self.counts.clear();
+        self.names.clear();
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(4096);
+        self.slots.clear();
+        self.slots.resize(cap, 0);
+        let mask = cap - 1;
+        for (i, key) in self.keys.iter_mut().enumerate() {
+            let mut s = Self::slot_of(key.0, key.1) & mask;
+            while self.slots[s] != 0 {
+                s = (s + 1) & mask;
+            }
+            self.slots[s] = i as u32 + 1;
+            key.2 = s as u32;
+        }
+    }
+
+    #[inline]
+    fn slot_of(bucket: u32, block: Block) -> usize {
+        ((bucket as u64 ^ ((block as u64) << 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32)
+            as usize
+    }
+
+    #[inline]
+    fn add(&mut self, bucket: u32, block: Block, name: impl FnOnce() -> String) {
+        if (self.keys.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = Self::slot_of(bucket, block) & mask;
+        loop {
+            let v = self.slots[s];
+            if v == 0 {
+                self.slots[s] = self.keys.len() as u32 + 1;
+                self.keys.push((bucket, block, s as u32));
+                self.counts.push(1.0);
+                if self.naming {
+                    self.names.push(name());
+                }
+                return;
+            }
+            let k = self.keys[(v - 1) as usize];
+            if k.0 == bucket && k.1 == block {
+                self.counts[(v - 1) as usize] += 1.0;
+                return;
+            }
+            s = (s + 1) & mask;
+        }
+    }
+}
+
+/// Reusable buffers for extraction; keep one per thread.
+#[derive(Default)]
+pub struct Scratch {
+    norm: String,
+    tmp: String,
+    shadow: String,
+    prev_shadow: String,
+    gram: String,
+    offs: Vec<usize>,
+    joined: String,
+    leet: String,
+    acc: Acc,
+    /// The features of the last extracted comment (unique per bucket and block, in first-seen order).
+    pub feats: Vec<Feat>,
+}
+
+impl Scratch {
+    /// Buffers that also record a readable name per feature (used while training).
+    pub fn with_names() -> Self {
+        let mut s = Scratch::default();
+        s.acc.naming = true;
+        s
+    }
+
+    /// Readable name of `feats[i]`; empty unless created with [`Scratch::with_names`].
+    pub fn name(&self, i: usize) -> &str {
+        self.acc.names.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Which form field a piece of text came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Body,
+    Title,
+    Name,
+}
+
+impl Field {
+    fn suffix(self) -> &'static str {
+        match self {
+            Field::Body => "",
+            Field::Title => "-in-title",
+            Field::Name => "-in-name",
+        }
+    }
+}
+
+const TLDS: &[&str] = &[
+    "com", "net", "org", "info", "biz", "vn", "io", "co", "me", "ly", "tk", "xyz", "top", "club",
+    "site", "online", "shop", "store", "link", "click", "live", "pro", "ru", "cn", "us", "uk",
+    "gl", "gg", "to", "in", "app", "dev", "ws", "cc", "ml", "ga", "cf", "gq", "fun", "vip", "bet",
+    "win", "asia", "tv", "edu", "gov",
+];
+
+const SHORTENERS: &[&str] = &[
+    "bit.ly",
+    "goo.gl",
+    "tinyurl.com",
+    "t.co",
+    "ow.ly",
+    "is.gd",
+    "cutt.ly",
+    "shorturl.at",
+    "rb.gy",
+    "tiny.cc",
+];
+
+/// Chat apps: (shadow token or host, signal name).
+const CHAT_WORDS: &[(&str, &str)] = &[
+    ("zalo", "chat:zalo"),
+    ("zalo.me", "chat:zalo"),
+    ("telegram", "chat:telegram"),
+    ("tele", "chat:telegram"),
+    ("t.me", "chat:telegram"),
+    ("whatsapp", "chat:whatsapp"),
+    ("wa.me", "chat:whatsapp"),
+    ("viber", "chat:viber"),
+    ("wechat", "chat:wechat"),
+    ("skype", "chat:skype"),
+    ("kik", "chat:kik"),
+    ("snapchat", "chat:snapchat"),
+    ("m.me", "chat:messenger"),
+];
+
+fn chat_signal(word: &str) -> Option<&'static str> {
+    CHAT_WORDS.iter().find(|(w, _)| *w == word).map(|(_, s)| *s)
+}
+
+/// The host of a URL-looking chunk, without `www.`; `None` if the chunk is not a URL.
+pub fn url_host(chunk: &str) -> Option<&str> {
+    let (rest, explicit) = if let Some(i) = chunk.find("://") {
+        (&chunk[i + 3..], true)
+    } else if chunk.starts_with("www.") {
+        (chunk, true)
+    } else {
+        (chunk, false)
+    };
+    let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
+    let host = rest[..end].trim_end_matches('.');
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    if host.is_empty() || host.contains('@') {
+        return None;
+    }
+    if explicit {
+        return Some(host);
+    }
+    if !host.contains('.')
+        || !host
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+    {
+        return None;
+    }
+    let mut labels = host.split('.');
+    if labels.any(str::is_empty) {
+        return None;
+    }
+    let tld = host.rsplit('.').next()?;
+    if !TLDS.contains(&tld) || !host.starts_with(|c: char| c.is_alphabetic()) {
+        return None;
+    }
+    Some(host)
+}
+
+fn is_email(chunk: &str) -> bool {
+    match chunk.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && domain
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+        }
+        None => false,
+    }
+}
+
+fn is_handle(chunk: &str) -> bool {
+    match chunk.strip_prefix('@') {
+        Some(rest) => {
+            rest.chars().count() >= 2
+                && rest
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                && rest.chars().any(|c| c.is_alphabetic())
+        }
+        None => false,
+    }
+}
+
+/// "500k", "1tr", "50.000đ", "100usd", "£5": an amount of money.
+fn is_money(chunk: &str) -> bool {
+    let body = chunk.trim_start_matches(['£', '$', '€', '¥']);
+    let digits_end = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+        .unwrap_or(body.len());
+    if digits_end == 0 || !body.starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    if body.len() < chunk.len() {
+        return true;
+    }
+    matches!(
+        &body[digits_end..],
+        "k" | "tr" | "đ" | "d" | "vnd" | "vnđ" | "usd" | "m" | "ty" | "tỷ" | "triệu" | "xu"
+    )
+}
+
+fn leet_char(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' => 'a',
+        '5' => 's',
+        '7' => 't',
+        '@' => 'a',
+        '$' => 's',
+        _ => return None,
+    })
+}
+
+/// If `chunk` is a word written in leetspeak ("fr33", "v14gr4", "n@m"), writes the decoded word into `out`.
+fn deleet(chunk: &str, out: &mut String) -> bool {
+    out.clear();
+    let mut letters = 0;
+    let mut leet = 0;
+    let mut between = false;
+    let mut prev: Option<char> = None;
+    let mut it = chunk.chars().peekable();
+    while let Some(c) = it.next() {
+        if c.is_alphabetic() {
+            letters += 1;
+            out.push(c);
+        } else if let Some(l) = leet_char(c) {
+            leet += 1;
+            let next_letter = it.peek().is_some_and(|n| n.is_alphabetic());
+            if prev.is_some_and(char::is_alphabetic) && next_letter {
+                between = true;
+            }
+            out.push(l);
+        } else if c.is_alphanumeric() {
+            out.push(c);
+        } else {
+            return false;
+        }
+        prev = Some(c);
+    }
+    letters >= 2 && (between || leet >= 2)
+}
+
+/// Result of scanning text for phone numbers.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhoneScan {
+    /// Any phone-like number (9 to 12 digits, separators allowed).
+    pub any: u32,
+    /// Vietnamese mobile formats: 0[35789]xxxxxxxx, +84 / 84 followed by 9 digits.
+    pub vn: u32,
+    /// Digits written apart one by one ("0 9 1 2 . 3 4 5").
+    pub obfuscated: u32,
+}
+
+#[derive(Default)]
+struct PhoneState {
+    digits: u32,
+    first: [u8; 3],
+    groups: u32,
+    single: u32,
+    cur: u32,
+    seps: u32,
+    /// Length of the first digit group, and whether every later group has exactly three digits after a single
+    /// '.' or ',' (a thousands-separated amount such as 2.124.821.694, not a phone number).
+    first_group: u32,
+    thousands: bool,
+    sep_char: char,
+}
+
+impl PhoneState {
+    fn close_group(&mut self) {
+        if self.groups == 0 {
+            self.first_group = self.cur;
+            self.thousands = (1..=3).contains(&self.cur);
+        } else if self.cur != 3 || !matches!(self.sep_char, '.' | ',') {
+            self.thousands = false;
+        }
+        self.groups += 1;
+        if self.cur == 1 {
+            self.single += 1;
+        }
+        self.cur = 0;
+    }
+
+    fn finish(&mut self, out: &mut PhoneScan) {
+        if self.cur > 0 {
+            self.close_group();
+        }
+        let n = self.digits;
+        let amount = self.thousands && self.groups >= 2 && self.first_group <= 3;
+        if (9..=12).contains(&n) && self.groups <= 12 && !amount {
+            out.any += 1;
+            let f = self.first;
+            let mobile = |d: u8| matches!(d, b'3' | b'5' | b'7' | b'8' | b'9');
+            if (f[0] == b'0' && n == 10 && mobile(f[1]))
+                || (f[0] == b'8' && f[1] == b'4' && n == 11 && mobile(f[2]))
+            {
+                out.vn += 1;
+            }
+            if self.single >= 3 {
+                out.obfuscated += 1;
+            }
+        }
+        *self = PhoneState::default();
+    }
+}
+
+/// Finds phone numbers, including ones split by spaces, dots or dashes.
+pub fn scan_phones(text: &str) -> PhoneScan {
+    let mut out = PhoneScan::default();
+    let mut st = PhoneState::default();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if (st.digits as usize) < 3 {
+                st.first[st.digits as usize] = c as u8;
+            }
+            st.digits += 1;
+            st.cur += 1;
+            st.seps = 0;
+        } else if st.digits > 0
+            && matches!(c, ' ' | '.' | ',' | '-' | '(' | ')' | '_')
+            && st.seps < 3
+        {
+            if st.seps == 0 {
+                st.close_group();
+                st.sep_char = c;
+            } else {
+                st.sep_char = ' ';
+            }
+            st.seps += 1;
+        } else if st.digits == 0 && (c == '+' || c == '(' || c == ' ') {
+            continue;
+        } else {
+            st.finish(&mut out);
+        }
+    }
+    st.finish(&mut out);
+    out
+}
+
+/// The feature extractor: a [`FeatureConfig`] plus the extraction code.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    cfg: FeatureConfig,
+}
+
+impl Extractor {
+    pub fn new(cfg: FeatureConfig) -> Self {
+        Extractor { cfg }
+    }
+
+    pub fn config(&self) -> &FeatureConfig {
+        &self.cfg
+    }
+
+    /// Extracts the features of `c` into `s.feats` (and names into `s` when naming).
+    pub fn extract(&self, c: &CommentText<'_>, s: &mut Scratch) {
+        s.acc.clear();
+        s.feats.clear();
+        if s.acc.slots.is_empty() {
+            s.acc.grow();
+        }
+        let bits = self.cfg.hash_bits;
+        let mut body_stats = NormStats::default();
+        let fields = [
+            (Field::Body, c.body),
+            (Field::Title, c.title),
+            (Field::Name, c.name),
+        ];
+        for (field, raw) in fields {
+            let raw = raw.trim_end_matches(|ch: char| ch.is_whitespace() || ch == '\u{FEFF}');
+            if raw.is_empty() {
+                continue;
+            }
+            let st = normalize_into(raw, &mut s.norm, &mut s.tmp);
+            let text = std::mem::take(&mut s.norm);
+            if field != Field::Name {
+                self.words(&text, s);
+            }
+            if self.cfg.signals {
+                self.entities(&text, field, s);
+                if field == Field::Body {
+                    body_stats = st;
+                }
+            }
+            s.norm = text;
+        }
+        if self.cfg.signals {
+            let phone = c.phone.trim();
+            if !phone.is_empty() {
+                let p = scan_phones(phone);
+                let name = if p.vn > 0 {
+                    "phone-field:valid"
+                } else {
+                    "phone-field:invalid"
+                };
+                signal(&mut s.acc, bits, name, "");
+            }
+            shape_signals(&mut s.acc, bits, &body_stats);
+        }
+        self.finish(s);
+    }
+
+    /// Word unigrams and bigrams (accent-stripped shadow always, accented form when it differs), character
+    /// n-grams over the shadow, and re-joined spaced letters.
+    fn words(&self, text: &str, s: &mut Scratch) {
+        let bits = self.cfg.hash_bits;
+        let Scratch {
+            shadow,
+            prev_shadow,
+            gram,
+            offs,
+            joined,
+            acc,
+            ..
+        } = s;
+        let mut prev: Option<&str> = None;
+        let mut prev_end = 0usize;
+        let mut run = 0u32;
+        joined.clear();
+        let mut start: Option<usize> = None;
+        let bytes_len = text.len();
+        let mut iter = text.char_indices().chain(std::iter::once((bytes_len, ' ')));
+        while let Some((i, ch)) = iter.next() {
+            let is_word = i < bytes_len && ch.is_alphanumeric();
+            if is_word {
+                if start.is_none() {
+                    start = Some(i);
+                }
+                continue;
+            }
+            let Some(st) = start.take() else { continue };
+            let tok = &text[st..i];
+            // Spaced letters: single letters separated by one character ("n h à c á i").
+            let single = tok.chars().count() == 1 && tok.chars().all(char::is_alphabetic);
+            if single && (run == 0 || st - prev_end <= 2) {
+                joined.push_str(tok);
+                run += 1;
+            } else {
+                flush_spaced(acc, bits, joined, shadow, &mut run);
+                if single {
+                    joined.push_str(tok);
+                    run = 1;
+                }
+            }
+            prev_end = i;
+            let all_digits = tok.bytes().all(|b| b.is_ascii_digit());
+            if all_digits && tok.len() >= 4 {
+                let len = tok.len().min(12) as u8;
+                let h = Hasher::new(NS_TOKEN)
+                    .bytes(b"#num")
+                    .bytes(&[len])
+                    .bucket(bits);
+                acc.add(h, Block::Word, || format!("token:<{len}-digit number>"));
+                prev = None;
+                continue;
+            }
+            shadow_into(tok, shadow);
+            add_token(acc, bits, tok, shadow);
+            if self.cfg.word_bigrams
+                && let Some(p) = prev
+            {
+                let h = Hasher::new(NS_BIGRAM)
+                    .bytes(prev_shadow.as_bytes())
+                    .bytes(b" ")
+                    .bytes(shadow.as_bytes())
+                    .bucket(bits);
+                acc.add(h, Block::Word, || format!("bigram:{prev_shadow} {shadow}"));
+                if p != prev_shadow.as_str() || tok != shadow.as_str() {
+                    let h = Hasher::new(NS_BIGRAM)
+                        .bytes(p.as_bytes())
+                        .bytes(b" ")
+                        .bytes(tok.as_bytes())
+                        .bucket(bits);
+                    acc.add(h, Block::Word, || format!("bigram:{p} {tok}"));
+                }
+            }
+            if self.cfg.char_ngram_max > 0 && !all_digits {
+                self.char_ngrams(acc, shadow, gram, offs);
+            }
+            if self.cfg.signals
+                && let Some(sig) = chat_signal(shadow)
+            {
+                signal(acc, bits, sig, "");
+            }
+            std::mem::swap(prev_shadow, shadow);
+            prev = Some(tok);
+        }
+        flush_spaced(acc, bits, joined, shadow, &mut run);
+    }
+
+    fn char_ngrams(&self, acc: &mut Acc, word: &str, gram: &mut String, offs: &mut Vec<usize>) {
+        let bits = self.cfg.hash_bits;
+        gram.clear();
+        gram.push('<');
+        gram.push_str(word);
+        gram.push('>');
+        offs.clear();
+        offs.extend(gram.char_indices().map(|(i, _)| i));
+        let n_chars = offs.len();
+        if n_chars > self.cfg.char_ngram_max_word_chars as usize + 2 {
+            return;
+        }
+        offs.push(gram.len());
+        let lo = self.cfg.char_ngram_min as usize;
+        let hi = self.cfg.char_ngram_max as usize;
+        for n in lo..=hi {
+            if n > n_chars {
+                break;
+            }
+            for i in 0..=(n_chars - n) {
+                let g = &gram[offs[i]..offs[i + n]];
+                let h = Hasher::new(NS_CHAR).bytes(g.as_bytes()).bucket(bits);
+                acc.add(h, Block::Char, || format!("char:{g}"));
+            }
+        }
+    }
+
+    /// URLs, domains, e-mails, handles, phone numbers and leetspeak words of one field.
+    fn entities(&self, text: &str, field: Field, s: &mut Scratch) {
+        let bits = self.cfg.hash_bits;
+        let Scratch {
+            leet, shadow, acc, ..
+        } = s;
+        let sfx = field.suffix();
+        let mut urls = 0u32;
+        for raw in text.split_whitespace() {
+            let chunk = raw
+                .trim_start_matches(['(', '[', '{', '"', '\'', '<', '*', ',', '.', ':', '-'])
+                .trim_end_matches([
+                    '.', ',', '!', '?', ';', ':', ')', ']', '}', '"', '\'', '>', '*', '-',
+                ]);
+            if chunk.is_empty() {
+                continue;
+            }
+            if let Some(host) = url_host(chunk) {
+                urls += 1;
+                if urls == 1 {
+                    signal(acc, bits, "url", sfx);
+                } else if urls == 2 {
+                    signal(acc, bits, "url:2+", sfx);
+                }
+                let h = Hasher::new(NS_SIGNAL)
+                    .bytes(b"url-domain:")
+                    .bytes(host.as_bytes())
+                    .bucket(bits);
+                acc.add(h, Block::Signal, || format!("url-domain:{host}"));
+                if SHORTENERS.contains(&host) {
+                    signal(acc, bits, "url-shortener", sfx);
+                }
+                if let Some(sig) = chat_signal(host) {
+                    signal(acc, bits, sig, sfx);
+                }
+                continue;
+            }
+            if is_email(chunk) {
+                signal(acc, bits, "email", sfx);
+                continue;
+            }
+            if is_handle(chunk) {
+                signal(acc, bits, "at-handle", sfx);
+                continue;
+            }
+            if field != Field::Name
+                && chunk
+                    .chars()
+                    .any(|c| c.is_ascii_digit() || c == '@' || c == '$')
+                && deleet(chunk, leet)
+            {
+                signal(acc, bits, "leetspeak", sfx);
+                shadow_into(leet, shadow);
+                add_token(acc, bits, leet, shadow);
+            }
+            if chunk.contains(['£', '$', '€', '¥', '₫']) {
+                signal(acc, bits, "currency", sfx);
+            }
+            if is_money(chunk) {
+                signal(acc, bits, "money-amount", sfx);
+            }
+            if field != Field::Body
+                && let Some(sig) = chat_signal(chunk)
+            {
+                signal(acc, bits, sig, sfx);
+            }
+        }
+        let p = scan_phones(text);
+        if p.any > 0 {
+            signal(acc, bits, "phone", sfx);
+        }
+        if p.vn > 0 {
+            signal(acc, bits, "phone-vn", sfx);
+        }
+        if p.obfuscated > 0 {
+            signal(acc, bits, "phone-obfuscated", sfx);
+        }
+    }
+
+    /// Log term frequency, L2 normalisation of the word and char blocks, binary signals.
+    fn finish(&self, s: &mut Scratch) {
+        let acc = &s.acc;
+        let mut norms = [0f32; 2];
+        for (k, &c) in acc.keys.iter().zip(&acc.counts) {
+            if k.1 != Block::Signal {
+                let v = 1.0 + c.ln();
+                norms[k.1 as usize] += v * v;
+            }
+        }
+        let inv = norms.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 0.0 });
+        let sig = self.cfg.signal_value_pct as f32 / 100.0;
+        s.feats
+            .extend(acc.keys.iter().zip(&acc.counts).map(|(k, &c)| {
+                let value = match k.1 {
+                    Block::Signal => sig,
+                    b => (1.0 + c.ln()) * inv[b as usize],
+                };
+                Feat {
+                    bucket: k.0,
+                    block: k.1,
+                    value,
+                }
+            }));
+    }
+}
+
+fn add_token(acc: &mut Acc, bits: u8, tok: &str, shadow: &str) {
+    let h = Hasher::new(NS_TOKEN).bytes(shadow.as_bytes()).bucket(bits);
+    acc.add(h, Block::Word, || format!("token:{shadow}"));
+    if tok != shadow {
+        let h = Hasher::new(NS_TOKEN).bytes(tok.as_bytes()).bucket(bits);
+        acc.add(h, Block::Word, || format!("token:{tok}"));
+    }
+}
+
+fn flush_spaced(acc: &mut Acc, bits: u8, joined: &mut String, shadow: &mut String, run: &mut u32) {
+    if *run >= 4 {
+        signal(acc, bits, "spaced-letters", "");
+        shadow_into(joined, shadow);
+        add_token(acc, bits, joined, shadow);
+    }
+    joined.clear();
+    *run = 0;
+}
+
+fn signal(acc: &mut Acc, bits: u8, name: &str, suffix: &str) {
+    let h = Hasher::new(NS_SIGNAL)
+        .bytes(name.as_bytes())
+        .bytes(suffix.as_bytes())
+        .bucket(bits);
+    acc.add(h, Block::Signal, || format!("{name}{suffix}"));
+}
+
+fn shape_signals(acc: &mut Acc, bits: u8, st: &NormStats) {
+    let len = match st.chars {
+        0 => "len:0",
+        1..=19 => "len:1-19",
+        20..=49 => "len:20-49",
+        50..=99 => "len:50-99",
+        100..=199 => "len:100-199",
+        200..=399 => "len:200-399",
+        _ => "len:400+",
+    };
+    signal(acc, bits, len, "");
+    if st.letters >= 5 {
+        let r = st.upper as f32 / st.letters as f32;
+        if r >= 0.7 {
+            signal(acc, bits, "upper:most", "");
+        } else if r >= 0.3 {
+            signal(acc, bits, "upper:some", "");
+        }
+    }
+    if st.chars > 0 {
+        let r = st.digits as f32 / st.chars as f32;
+        if r >= 0.3 {
+            signal(acc, bits, "digits:many", "");
+        } else if r >= 0.1 {
+            signal(acc, bits, "digits:some", "");
+        }
+    }
+    if st.repeat_punct > 0 {
+        signal(acc, bits, "repeat-punct", "");
+    }
+    if st.emoji > 0 {
+        signal(
+            acc,
+            bits,
+            if st.emoji >= 3 { "emoji:3+" } else { "emoji" },
+            "",
+        );
+    }
+    if st.invisible > 0 {
+        signal(acc, bits, "invisible-chars", "");
+    }
+    if st.homoglyphs > 0 {
+        signal(acc, bits, "homoglyph", "");
+    }
+    if st.squeezed > 0 {
+        signal(acc, bits, "char-repeat", "");
+    }
+    if st.html_tags > 0 {
+        signal(acc, bits, "html-markup", "");
+    }
+}
+
+/// Strips accents from a whole string (convenience for callers outside the hot path).
+pub fn shadow_of(s: &str) -> String {
+    s.chars().map(strip_accent).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn body(b: &str) -> CommentText<'_> {
+        CommentText {
+            name: "",
+            phone: "",
+            title: "",
+            body: b,
+        }
+    }
+
+    fn names_of(c: &CommentText<'_>) -> Vec<String> {
+        let ex = Extractor::new(FeatureConfig::default());
+        let mut s = Scratch::with_names();
+        ex.extract(c, &mut s);
+        (0..s.feats.len()).map(|i| s.name(i).to_string()).collect()
+    }
+
+    fn buckets(c: &CommentText<'_>) -> Vec<u32> {
+        let ex = Extractor::new(FeatureConfig::default());
+        let mut s = Scratch::default();
+        ex.extract(c, &mut s);
+        let mut v: Vec<u32> = s
+            .feats
+            .iter()
+            .filter(|f| f.block == Block::Word)
+            .map(|f| f.bucket)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn accented_and_plain_share_shadow_features() {
+        let a = names_of(&body("nhà cái uy tín"));
+        let b = names_of(&body("nha cai uy tin"));
+        for n in ["token:nha", "token:cai", "bigram:nha cai", "bigram:uy tin"] {
+            assert!(a.contains(&n.to_string()), "{n} missing from {a:?}");
+            assert!(b.contains(&n.to_string()), "{n} missing from {b:?}");
+        }
+        assert!(a.contains(&"token:nhà".to_string()));
+        assert!(a.contains(&"bigram:nhà cái".to_string()));
+        assert!(!b.contains(&"token:nhà".to_string()));
+        let shared: Vec<u32> = buckets(&body("nha cai"));
+        let acc = buckets(&body("nhà cái"));
+        assert!(shared.iter().all(|x| acc.contains(x)));
+    }
+
+    #[test]
+    fn spaced_letters_rejoined() {
+        let n = names_of(&body("vào n h à c á i ngay"));
+        assert!(n.contains(&"spaced-letters".to_string()), "{n:?}");
+        assert!(n.contains(&"token:nhacai".to_string()), "{n:?}");
+        assert!(n.contains(&"token:nhàcái".to_string()), "{n:?}");
+        let plain = names_of(&body("tôi ở đây"));
+        assert!(!plain.contains(&"spaced-letters".to_string()));
+    }
+
+    #[test]
+    fn obfuscated_phone_detected() {
+        let p = scan_phones("gọi 0 9 1 2 . 3 4 5 . 6 7 8 nhé");
+        assert_eq!(
+            p,
+            PhoneScan {
+                any: 1,
+                vn: 1,
+                obfuscated: 1
+            }
+        );
+        let n = names_of(&body("gọi 0 9 1 2 . 3 4 5 . 6 7 8 nhé"));
+        assert!(n.contains(&"phone-obfuscated".to_string()));
+        assert!(n.contains(&"phone-vn".to_string()));
+    }
+
+    #[test]
+    fn vietnamese_phone_formats() {
+        assert_eq!(scan_phones("lh 0912345678").vn, 1);
+        assert_eq!(scan_phones("lh 0912.345.678").obfuscated, 0);
+        assert_eq!(scan_phones("lh +84 912 345 678").vn, 1);
+        assert_eq!(scan_phones("lh 84912345678").vn, 1);
+        assert_eq!(scan_phones("năm 2023 có 12 tháng").any, 0);
+        assert_eq!(scan_phones("call 08452810075 now").any, 1);
+        assert_eq!(scan_phones("2.124.821.694 views").any, 0);
+        assert_eq!(scan_phones("1,884,034,783 views").any, 0);
+        assert_eq!(scan_phones("lh 091.234.5678").vn, 1);
+    }
+
+    #[test]
+    fn urls_domains_handles() {
+        assert_eq!(
+            url_host("https://www.w88.example/abc?x=1"),
+            Some("w88.example")
+        );
+        assert_eq!(url_host("bit.ly/xyz"), Some("bit.ly"));
+        assert_eq!(url_host("e.g"), None);
+        assert_eq!(url_host("3.000đ"), None);
+        let n = names_of(&CommentText {
+            name: "Anh 0912345678",
+            phone: "",
+            title: "xem www.w88.example",
+            body: "ib zalo @shopxinh hoặc mail a.b@gmail.com, t.me/kenh",
+        });
+        for s in [
+            "phone-in-name",
+            "phone-vn-in-name",
+            "url-in-title",
+            "url-domain:w88.example",
+            "chat:zalo",
+            "at-handle",
+            "email",
+            "chat:telegram",
+            "url-domain:t.me",
+        ] {
+            assert!(n.contains(&s.to_string()), "{s} missing from {n:?}");
+        }
+    }
+
+    #[test]
+    fn money_amounts() {
+        for m in ["500k", "1tr", "50.000đ", "£5", "$100", "100usd"] {
+            assert!(is_money(m), "{m}");
+        }
+        for m in ["2024", "k500", "abc", "5g"] {
+            assert!(!is_money(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn leetspeak_decoded() {
+        let n = names_of(&body("get fr33 v14gr4 now"));
+        assert!(n.contains(&"leetspeak".to_string()));
+        assert!(n.contains(&"token:free".to_string()));
+        assert!(n.contains(&"token:viagra".to_string()));
+        let plain = names_of(&body("mp3 covid19 2024"));
+        assert!(!plain.contains(&"leetspeak".to_string()), "{plain:?}");
+    }
+
+    #[test]
+    fn homoglyphs_and_invisible_signalled() {
+        let n = names_of(&body("саsinо on\u{200B}line"));
+        assert!(n.contains(&"homoglyph".to_string()));
+        assert!(n.contains(&"invisible-chars".to_string()));
+        assert!(n.contains(&"token:casino".to_string()));
+        assert!(n.contains(&"token:online".to_string()));
+        // A trailing byte-order mark (a copy/paste artefact) is not a signal.
+        let t = names_of(&body("hello\u{FEFF}"));
+        assert!(!t.contains(&"invisible-chars".to_string()));
+    }
+
+    #[test]
+    fn blocks_are_unit_length() {
+        let ex = Extractor::new(FeatureConfig::default());
+        let mut s = Scratch::default();
+        ex.extract(
+            &body("the quick brown fox jumps over the lazy dog the end"),
+            &mut s,
+        );
+        for b in [Block::Word, Block::Char] {
+            let n: f32 = s
+                .feats
+                .iter()
+                .filter(|f| f.block == b)
+                .map(|f| f.value * f.value)
+                .sum();
+            assert!((n - 1.0).abs() < 1e-4, "{b:?} norm {n}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_changes_with_config() {
+        let a = FeatureConfig::default();
+        let b = FeatureConfig {
+            hash_bits: 18,
+            ..a.clone()
+        };
+        assert_eq!(a.fingerprint(), FeatureConfig::default().fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+    }
+
+    fn run(c: &CommentText<'_>, s: &mut Scratch) -> Vec<(u32, u8, u32)> {
+        let ex = Extractor::new(FeatureConfig {
+            hash_bits: 16,
+            ..FeatureConfig::default()
+        });
+        ex.extract(c, s);
+        s.feats
+            .iter()
+            .map(|f| (f.bucket, f.block as u8, f.value.to_bits()))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn any_input_is_deterministic(name in any::<String>(), phone in any::<String>(),
+                                      title in any::<String>(), body in any::<String>()) {
+            let c = CommentText { name: &name, phone: &phone, title: &title, body: &body };
+            let mut s1 = Scratch::with_names();
+            let a = run(&c, &mut s1);
+            // A reused, dirty scratch buffer gives the same answer as a fresh one.
+            let b = run(&c, &mut s1);
+            let mut s2 = Scratch::default();
+            let d = run(&CommentText { name: "x", phone: "0912345678", title: "y", body: "z z z" }, &mut s2);
+            prop_assert!(!d.is_empty());
+            let e = run(&c, &mut s2);
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(&a, &e);
+            for f in &s1.feats {
+                prop_assert!(f.value.is_finite());
+                prop_assert!(f.bucket < (1 << 16));
+            }
+        }
+
+        #[test]
+        fn vietnamese_like_input_is_deterministic(body in "[a-zàáảãạăắằẳẵặâấầẩẫậđèéẻẽẹêếềểễệ0-9 .!@:/_-]{0,200}") {
+            let c = CommentText { name: "", phone: "", title: "", body: &body };
+            let mut s1 = Scratch::default();
+            let a = run(&c, &mut s1);
+            let b = run(&c, &mut s1);
+            prop_assert_eq!(a, b);
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Training: hashed features -> top-K buckets by document frequency -> dense column-major matrix ->
+//! linfa logistic regression -> sparse weight table with readable bucket names.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2, ShapeBuilder};
+
+use super::data::Example;
+use super::features::{Block, Extractor, FeatureConfig, Scratch};
+use super::model::{MODEL_FORMAT, ModelFile};
+
+/// Training knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainParams {
+    pub config: FeatureConfig,
+    /// Columns of the design matrix: the most frequent buckets by document frequency.
+    pub top_k: usize,
+    /// L2 penalty of linfa's logistic regression (the loss is summed, so ~ sklearn's C = 1/alpha).
+    pub alpha: f32,
+    pub max_iterations: u64,
+    pub gradient_tolerance: f32,
+    /// Weight the classes equally by repeating the minority class's rows (whole-number factor).
+    pub balance: bool,
+    /// Show progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            config: FeatureConfig::default(),
+            top_k: 16_384,
+            alpha: 0.1,
+            max_iterations: 50,
+            gradient_tolerance: 1.0,
+            balance: false,
+            progress: false,
+        }
+    }
+}
+
+/// The fitted model file plus timing.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub file: ModelFile,
+    pub fit_seconds: f64,
+}
+
+fn bar(len: u64, show: bool, msg: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    ProgressBar::new(len).with_style(style).with_message(msg)
+}
+
+/// Majority vote (one-counter Misra-Gries) of the names that land in one bucket.
+fn vote(slot: &mut (String, u32), name: &str) {
+    if slot.0 == name {
+        slot.1 += 1;
+    } else if slot.1 == 0 {
+        slot.0.clear();
+        slot.0.push_str(name);
+        slot.1 = 1;
+    } else {
+        slot.1 -= 1;
+    }
+}
+
+/// Fits a model on `examples`.
+pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
+    p.config.validate().map_err(anyhow::Error::msg)?;
+    let n = examples.len();
+    let spam = examples.iter().filter(|e| e.spam).count();
+    if spam == 0 || spam == n {
+        bail!("training data needs both spam and ham examples (got {spam} spam of {n})");
+    }
+    let nb = p.config.buckets();
+    let ex = Extractor::new(p.config.clone());
+    let mut scratch = Scratch::with_names();
+    let mut df = vec![0u32; nb];
+    let mut is_signal = vec![false; nb];
+    let mut names: Vec<(String, u32)> = vec![(String::new(), 0); nb];
+    let mut rows: Vec<Vec<(u32, f32)>> = Vec::with_capacity(n);
+    let pb = bar(n as u64, p.progress, "extracting features");
+    for e in examples {
+        ex.extract(&e.text(), &mut scratch);
+        let mut row: Vec<(u32, f32)> = Vec::with_capacity(scratch.feats.len());
+        for (i, f) in scratch.feats.iter().enumerate() {
+            let b = f.bucket as usize;
+            vote(&mut names[b], scratch.name(i));
+            if f.block == Block::Signal {
+                is_signal[b] = true;
+            }
+            row.push((f.bucket, f.value));
+        }
+        row.sort_unstable_by_key(|&(b, _)| b);
+        row.dedup_by(|a, b| {
+            if a.0 == b.0 {
+                b.1 += a.1;
+                true
+            } else {
+                false
+            }
+        });
+        for &(b, _) in &row {
+            df[b as usize] += 1;
+        }
+        rows.push(row);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    // Top-K buckets by document frequency (ties by bucket id), plus every signal seen at least twice.
+    let mut order: Vec<u32> = (0..nb as u32).filter(|&b| df[b as usize] > 0).collect();
+    order.sort_unstable_by(|&a, &b| df[b as usize].cmp(&df[a as usize]).then(a.cmp(&b)));
+    let mut kept: Vec<u32> = order.iter().copied().take(p.top_k).collect();
+    kept.extend(
+        order
+            .iter()
+            .skip(p.top_k)
+            .filter(|&&b| is_signal[b as usize] && df[b as usize] >= 2),
+    );
+    kept.sort_unstable();
+    let k = kept.len();
+    let mut col = vec![u32::MAX; nb];
+    for (j, &b) in kept.iter().enumerate() {
+        col[b as usize] = j as u32;
+    }
+
+    // Rows of the design matrix: every example once, the minority class repeated when balancing.
+    let minority = spam * 2 < n;
+    let repeat = if p.balance {
+        let (small, large) = if minority {
+            (spam, n - spam)
+        } else {
+            (n - spam, spam)
+        };
+        ((large as f64 / small as f64).round() as usize).max(1)
+    } else {
+        1
+    };
+    let order_rows: Vec<usize> = (0..n)
+        .flat_map(|i| {
+            let times = if examples[i].spam == minority {
+                repeat
+            } else {
+                1
+            };
+            std::iter::repeat_n(i, times)
+        })
+        .collect();
+    let m = order_rows.len();
+    // linfa multiplies by the transpose in the gradient: column-major is much faster.
+    let mut x = Array2::<f32>::zeros((m, k).f());
+    for (r, &i) in order_rows.iter().enumerate() {
+        for &(b, v) in &rows[i] {
+            let j = col[b as usize];
+            if j != u32::MAX {
+                x[[r, j as usize]] = v;
+            }
+        }
+    }
+    drop(rows);
+    let y: Array1<bool> = order_rows.iter().map(|&i| examples[i].spam).collect();
+    let ds = Dataset::new(x, y);
+
+    let spinner = if p.progress {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    spinner.set_message(format!(
+        "fitting logistic regression: {m} rows x {k} columns, up to {} L-BFGS iterations",
+        p.max_iterations
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let fitted = LogisticRegression::default()
+        .alpha(p.alpha)
+        .max_iterations(p.max_iterations)
+        .gradient_tolerance(p.gradient_tolerance)
+        .fit(&ds)
+        .context("logistic regression fit failed")?;
+    let fit_seconds = t0.elapsed().as_secs_f64();
+    spinner.finish_and_clear();
+
+    // linfa makes the majority class positive: orient the weights so that positive means spam.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let weights: Vec<f32> = fitted.params().iter().map(|w| sign * w).collect();
+    let intercept = sign * fitted.intercept();
+    let kept_names = kept
+        .iter()
+        .map(|&b| std::mem::take(&mut names[b as usize].0))
+        .collect();
+    Ok(Trained {
+        file: ModelFile {
+            format: MODEL_FORMAT,
+            fingerprint: p.config.fingerprint(),
+            config: p.config.clone(),
+            intercept,
+            buckets: kept,
+            weights,
+            names: kept_names,
+        },
+        fit_seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::{Model, ModelCard, Sizes, Thresholds, TrainingInfo};
+    use super::super::{CODE_VERSION, CommentText};
+    use super::*;
+
+    pub(crate) fn card_for(file: &ModelFile) -> ModelCard {
+        ModelCard {
+            version: "test".into(),
+            created: "2026-01-01".into(),
+            description: String::new(),
+            feature_fingerprint: file.fingerprint.clone(),
+            feature_code_version: CODE_VERSION.into(),
+            feature_config: file.config.clone(),
+            training: TrainingInfo {
+                data: vec![],
+                rows_loaded: 0,
+                rows_after_dedup: 0,
+                train_rows: 0,
+                test_rows: 0,
+                evaluation: String::new(),
+                seed: 0,
+                test_fraction: 0.0,
+                top_k: 0,
+                alpha: 0.1,
+                max_iterations: 50,
+                gradient_tolerance: 1.0,
+                fit_seconds: 0.0,
+            },
+            sizes: Sizes {
+                hash_buckets: 0,
+                kept_buckets: 0,
+                nonzero_weights: 0,
+                model_bin_bytes: 0,
+            },
+            metrics: None,
+            thresholds: Thresholds {
+                auto_reject: 0.9,
+                auto_approve: 0.1,
+                note: String::new(),
+            },
+        }
+    }
+
+    fn tiny_set(spam_majority: bool) -> Vec<Example> {
+        let spam = [
+            "nhà cái uy tín, nạp tiền nhận thưởng ngay, liên hệ zalo 0912345678",
+            "vào w88.example chơi casino online nhận 100k",
+            "kiếm tiền online mỗi ngày 500k inbox zalo",
+            "check out my channel and subscribe http://spam.example",
+            "free money click www.win.example now",
+            "nhận thưởng ngay khi đăng ký nhà cái",
+        ];
+        let ham = [
+            "bài viết rất hay, cảm ơn tác giả",
+            "đường phố hôm nay kẹt xe quá",
+            "mong thành phố sớm sửa con đường này",
+            "I love this song so much",
+            "thời tiết hôm nay đẹp",
+        ];
+        let mut v: Vec<Example> = spam.iter().map(|s| Example::body(s, true)).collect();
+        v.extend(ham.iter().map(|s| Example::body(s, false)));
+        if !spam_majority {
+            v.extend(
+                [
+                    "tin tức rất hữu ích",
+                    "chúc mừng đội tuyển",
+                    "giá xăng lại tăng",
+                ]
+                .iter()
+                .map(|s| Example::body(s, false)),
+            );
+        }
+        v
+    }
+
+    fn train(set: &[Example]) -> Model {
+        let refs: Vec<&Example> = set.iter().collect();
+        let p = TrainParams {
+            config: FeatureConfig {
+                hash_bits: 16,
+                ..FeatureConfig::default()
+            },
+            top_k: 2000,
+            alpha: 0.01,
+            max_iterations: 100,
+            gradient_tolerance: 1e-4,
+            balance: true,
+            progress: false,
+        };
+        let t = fit(&refs, &p).unwrap();
+        let card = card_for(&t.file);
+        Model::from_parts(t.file, card).unwrap()
+    }
+
+    #[test]
+    fn train_then_score_either_majority() {
+        // Spam is the majority in one set and the minority in the other: the sign must come out right in both.
+        for majority in [true, false] {
+            let m = train(&tiny_set(majority));
+            let spam = m.score(
+                &CommentText {
+                    body: "nhà cái uy tín nhận thưởng, zalo 0987654321",
+                    ..Default::default()
+                },
+                5,
+            );
+            let ham = m.score(
+                &CommentText {
+                    body: "cảm ơn bài viết hay về con đường",
+                    ..Default::default()
+                },
+                5,
+            );
+            assert!(
+                spam.score > 0.5,
+                "majority={majority} spam scored {}",
+                spam.score
+            );
+            assert!(
+                ham.score < 0.5,
+                "majority={majority} ham scored {}",
+                ham.score
+            );
+            assert!(spam.score > ham.score);
+            assert_eq!(spam.reasons.len(), 5);
+            assert!(spam.reasons[0].contribution.abs() >= spam.reasons[4].contribution.abs());
+            assert!(
+                spam.reasons
+                    .iter()
+                    .all(|r| !r.feature.is_empty() && r.feature != "unknown")
+            );
+            // Unaccented writing still meets the accented training data through the shadow tokens.
+            let plain = m.score(
+                &CommentText {
+                    body: "nha cai uy tin nhan thuong",
+                    ..Default::default()
+                },
+                3,
+            );
+            assert!(plain.score > 0.5, "plain scored {}", plain.score);
+            assert!(
+                plain
+                    .reasons
+                    .iter()
+                    .any(|r| r.feature.starts_with("token:") || r.feature.starts_with("bigram:"))
+            );
+        }
+    }
+
+    #[test]
+    fn majority_name_wins() {
+        let mut slot = (String::new(), 0);
+        for n in ["a", "b", "a", "c", "a", "a"] {
+            vote(&mut slot, n);
+        }
+        assert_eq!(slot.0, "a");
+    }
+
+    #[test]
+    fn refuses_single_class() {
+        let set = [Example::body("a", true), Example::body("b", true)];
+        let refs: Vec<&Example> = set.iter().collect();
+        assert!(fit(&refs, &TrainParams::default()).is_err());
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let set = tiny_set(true);
+        let a = train(&set);
+        let b = train(&set);
+        assert_eq!(a.weights().1, b.weights().1);
+        assert_eq!(a.weights().0, b.weights().0);
+    }
+}

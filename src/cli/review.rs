@@ -1,0 +1,277 @@
+//! `moderato review` and `moderato labels`: the moderators' client, showing why each comment was held.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{ClientArgs, authed, connect, status_error};
+use crate::proto::moderation_service_client::ModerationServiceClient;
+use crate::proto::{
+    ClaimReviewsRequest, DecideReviewRequest, ExportLabelsRequest, Label, QueueStatsRequest,
+    ReleaseClaimRequest, Verdict,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Claim held comments under a lease and show them with their reasons.
+    Claim(ClaimArgs),
+    /// Approve or reject a claimed comment.
+    Decide(DecideArgs),
+    /// Give a claimed comment back to the queue.
+    Release(ReleaseArgs),
+    /// Queue depth, claims, oldest pending age, decisions in the last hour.
+    Stats(SiteArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Write the site's labels as the `text,label` CSV (plus `moderator_label`) that `moderato train --data csv:...` reads.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// How many comments.
+    #[arg(long, default_value_t = 5)]
+    max: u32,
+    /// Lease length in seconds.
+    #[arg(long, default_value_t = 300)]
+    lease_seconds: u32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum VerdictArg {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LabelArg {
+    Spam,
+    Ham,
+    Abusive,
+    OffTopic,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Comment id.
+    #[arg(long)]
+    comment: String,
+    /// Lease token from `review claim`.
+    #[arg(long)]
+    lease: String,
+    /// approve or reject.
+    #[arg(long, value_enum)]
+    verdict: VerdictArg,
+    /// spam, ham, abusive or off-topic.
+    #[arg(long, value_enum)]
+    label: LabelArg,
+    /// Note for the audit log.
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Comment id.
+    #[arg(long)]
+    comment: String,
+    /// Lease token from `review claim`.
+    #[arg(long)]
+    lease: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub async fn run(c: ReviewCommand) -> anyhow::Result<()> {
+    match c {
+        ReviewCommand::Claim(a) => {
+            let mut m = ModerationServiceClient::new(connect(&a.client).await?);
+            let r = m
+                .claim_reviews(authed(
+                    &a.client,
+                    ClaimReviewsRequest {
+                        site: a.site.clone(),
+                        max_items: a.max,
+                        lease_seconds: a.lease_seconds,
+                    },
+                )?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if r.items.is_empty() {
+                println!("nothing to review on {}", a.site);
+            }
+            for item in r.items {
+                let Some(c) = item.comment else { continue };
+                let author = c.author.unwrap_or_default();
+                println!("comment {}  (thread {})", c.comment_id, c.thread_id);
+                println!("  lease     {}", item.lease_token);
+                println!(
+                    "  author    {}{}",
+                    author.name,
+                    if author.phone.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", author.phone)
+                    }
+                );
+                println!("  title     {}", c.title);
+                println!("  body      {}", c.body.replace('\n', "\n            "));
+                println!("  score     {:.3}  (model {})", c.score, c.model_version);
+                for reason in c.reasons {
+                    if reason.contribution != 0.0 {
+                        println!("  why       {:+.2}  {}", reason.contribution, reason.detail);
+                    } else {
+                        println!("  why       {}  {}", reason.code, reason.detail);
+                    }
+                }
+                println!();
+            }
+            Ok(())
+        }
+        ReviewCommand::Decide(a) => {
+            let mut m = ModerationServiceClient::new(connect(&a.client).await?);
+            let r = m
+                .decide_review(authed(
+                    &a.client,
+                    DecideReviewRequest {
+                        site: a.site,
+                        comment_id: a.comment.clone(),
+                        lease_token: a.lease,
+                        verdict: match a.verdict {
+                            VerdictArg::Approve => Verdict::Approve,
+                            VerdictArg::Reject => Verdict::Reject,
+                        } as i32,
+                        label: match a.label {
+                            LabelArg::Spam => Label::Spam,
+                            LabelArg::Ham => Label::Ham,
+                            LabelArg::Abusive => Label::Abusive,
+                            LabelArg::OffTopic => Label::OffTopic,
+                        } as i32,
+                        note: a.note,
+                    },
+                )?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let e = r.event.unwrap_or_default();
+            println!(
+                "comment {} is now {} (cursor {})",
+                a.comment,
+                crate::proto::CommentStatus::try_from(e.status)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("?"),
+                e.cursor
+            );
+            Ok(())
+        }
+        ReviewCommand::Release(a) => {
+            let mut m = ModerationServiceClient::new(connect(&a.client).await?);
+            m.release_claim(authed(
+                &a.client,
+                ReleaseClaimRequest {
+                    site: a.site,
+                    comment_id: a.comment.clone(),
+                    lease_token: a.lease,
+                },
+            )?)
+            .await
+            .map_err(status_error)?;
+            println!("comment {} is back in the queue", a.comment);
+            Ok(())
+        }
+        ReviewCommand::Stats(a) => {
+            let mut m = ModerationServiceClient::new(connect(&a.client).await?);
+            let s = m
+                .queue_stats(authed(
+                    &a.client,
+                    QueueStatsRequest {
+                        site: a.site.clone(),
+                    },
+                )?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("site                 {}", a.site);
+            println!("waiting              {}", s.depth);
+            println!("claimed              {}", s.claimed);
+            println!("oldest pending       {} s", s.oldest_pending_age_seconds);
+            println!("decisions, last hour {}", s.decisions_last_hour);
+            Ok(())
+        }
+    }
+}
+
+pub async fn labels(c: LabelsCommand) -> anyhow::Result<()> {
+    let LabelsCommand::Export(a) = c;
+    let mut m = ModerationServiceClient::new(connect(&a.client).await?);
+    let mut stream = m
+        .export_labels(authed(&a.client, ExportLabelsRequest { site: a.site })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let out: Box<dyn std::io::Write> = match &a.out {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut w = csv::Writer::from_writer(out);
+    // `label` is what the spam model learns (abusive and off-topic comments are not spam);
+    // `moderator_label` keeps the moderator's exact label.
+    w.write_record(["text", "label", "moderator_label"])?;
+    let mut n = 0usize;
+    while let Some(rec) = stream.message().await.map_err(status_error)? {
+        let (label, exact) = match Label::try_from(rec.label) {
+            Ok(Label::Spam) => ("spam", "spam"),
+            Ok(Label::Ham) => ("ham", "ham"),
+            Ok(Label::Abusive) => ("ham", "abusive"),
+            Ok(Label::OffTopic) => ("ham", "off_topic"),
+            _ => continue,
+        };
+        w.write_record([rec.text.as_str(), label, exact])?;
+        n += 1;
+    }
+    w.flush()?;
+    if a.out.is_some() {
+        eprintln!("{n} labels written");
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The review domain: comment statuses, moderator labels and verdicts, the stored comment record and the
+//! decision events the portal watches.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a comment stands. Spelled as in the store and in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Visible on the portal.
+    Published,
+    /// Held for a moderator.
+    PendingReview,
+    /// Not shown; kept for the retention period.
+    Rejected,
+}
+
+impl Status {
+    /// Store spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Published => "PUBLISHED",
+            Status::PendingReview => "PENDING_REVIEW",
+            Status::Rejected => "REJECTED",
+        }
+    }
+
+    /// Parses the store spelling.
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "PUBLISHED" => Some(Status::Published),
+            "PENDING_REVIEW" => Some(Status::PendingReview),
+            "REJECTED" => Some(Status::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// A moderator's label, for retraining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Label {
+    /// Advertising, scams, link drops.
+    Spam,
+    /// Legitimate.
+    Ham,
+    /// Abusive or hateful.
+    Abusive,
+    /// Legitimate but off topic.
+    OffTopic,
+}
+
+impl Label {
+    /// Store and CSV spelling (`spam`, `ham`, `abusive`, `off_topic`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Spam => "spam",
+            Label::Ham => "ham",
+            Label::Abusive => "abusive",
+            Label::OffTopic => "off_topic",
+        }
+    }
+
+    /// Parses the store spelling.
+    pub fn parse(s: &str) -> Option<Label> {
+        match s {
+            "spam" => Some(Label::Spam),
+            "ham" => Some(Label::Ham),
+            "abusive" => Some(Label::Abusive),
+            "off_topic" => Some(Label::OffTopic),
+            _ => None,
+        }
+    }
+}
+
+/// How a status change came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionKind {
+    /// Policy and classifier at submission.
+    Automatic,
+    /// A moderator from the queue.
+    Review,
+    /// A moderator reversing an automatic decision.
+    Overturn,
+}
+
+impl DecisionKind {
+    /// Store spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Automatic => "AUTOMATIC",
+            DecisionKind::Review => "REVIEW",
+            DecisionKind::Overturn => "OVERTURN",
+        }
+    }
+}
+
+/// Where a reason comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonKind {
+    /// A policy rule.
+    Rule,
+    /// A classifier feature.
+    ModelFeature,
+    /// A lexicon category.
+    Lexicon,
+}
+
+/// One explanation of a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Machine-readable code.
+    pub code: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// Contribution in log-odds (0 for rules).
+    pub contribution: f32,
+    /// Origin.
+    pub kind: ReasonKind,
+}
+
+/// The immutable part of a stored comment, written once at submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentRecord {
+    /// Server-assigned id.
+    pub comment_id: String,
+    /// Site id.
+    pub site: String,
+    /// Article id.
+    pub thread_id: String,
+    /// Author name (NFC, invisible characters removed).
+    pub name: String,
+    /// Normalised phone, or empty.
+    pub phone: String,
+    /// E-mail, or empty.
+    pub email: String,
+    /// Title (NFC, invisible characters removed).
+    pub title: String,
+    /// Body (NFC, invisible characters removed).
+    pub body: String,
+    /// Spam probability.
+    pub score: f32,
+    /// Reasons of the automatic decision.
+    pub reasons: Vec<Reason>,
+    /// Model version that scored it.
+    pub model_version: String,
+    /// Policy version that decided it.
+    pub policy_version: u64,
+    /// The automatic decision.
+    pub initial_status: Status,
+    /// Submission time, epoch ms.
+    pub created_ms: u64,
+}
+
+/// One status change, as stored in the site's decision stream and in the comment's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the site's decision stream.
+    #[serde(default)]
+    pub cursor: String,
+    /// The comment.
+    pub comment_id: String,
+    /// Its article.
+    pub thread_id: String,
+    /// Status after the change.
+    pub status: Status,
+    /// How it came about.
+    pub kind: DecisionKind,
+    /// `auto` or the moderator's token name.
+    pub actor: String,
+    /// Label given, if any (store spelling).
+    #[serde(default)]
+    pub label: String,
+    /// Moderator's note.
+    #[serde(default)]
+    pub note: String,
+    /// When, epoch ms (store time).
+    pub decided_ms: u64,
+    /// Policy version of the automatic decision.
+    pub policy_version: u64,
+    /// Model version that scored the comment.
+    pub model_version: String,
+}
+
+/// A comment with its current state and history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredComment {
+    /// The immutable record.
+    pub record: CommentRecord,
+    /// Current status.
+    pub status: Status,
+    /// Every status change, oldest first.
+    pub history: Vec<Event>,
+}
+
+/// A claimed review item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The comment.
+    pub comment: StoredComment,
+    /// Lease token.
+    pub lease_token: String,
+    /// Lease end, epoch ms (store time).
+    pub lease_until_ms: u64,
+}
+
+/// A moderator label for export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRow {
+    /// The comment.
+    pub comment_id: String,
+    /// Title and body as the classifier saw them.
+    pub text: String,
+    /// The label.
+    pub label: Label,
+    /// Moderator.
+    pub by: String,
+    /// When, epoch ms.
+    pub at_ms: u64,
+}
+
+/// Queue statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Held, not under a live lease.
+    pub depth: u64,
+    /// Under a live lease.
+    pub claimed: u64,
+    /// Age of the oldest held comment, ms.
+    pub oldest_pending_age_ms: u64,
+    /// Moderator decisions in the last hour.
+    pub decisions_last_hour: u64,
+}

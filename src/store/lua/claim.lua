@@ -1,0 +1,37 @@
+-- Claims up to N held comments, oldest first, under a lease; first returns expired leases to the queue.
+-- KEYS[1] pending zset, KEYS[2] claims zset, KEYS[3] counters hash.
+-- ARGV[1] max items, ARGV[2] lease ms, ARGV[3] moderator, ARGV[4] comment key prefix, ARGV[5] history key prefix,
+-- ARGV[6..] one fresh lease token per item.
+-- Returns {expired lease count, {id, token, lease_until, data, status, {history...}}, ...}.
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+local n_expired = 0
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  local ck = ARGV[4] .. id
+  if redis.call('HGET', ck, 'status') == 'PENDING_REVIEW' then
+    redis.call('ZADD', KEYS[1], tonumber(redis.call('HGET', ck, 'queued_ms')), id)
+    redis.call('HDEL', ck, 'lease_token', 'lease_until', 'claimed_by')
+    n_expired = n_expired + 1
+  end
+end
+if n_expired > 0 then
+  redis.call('HINCRBY', KEYS[3], 'lease_expiries', n_expired)
+end
+local max = tonumber(ARGV[1])
+local lease_until = now + tonumber(ARGV[2])
+local out = {}
+local ids = redis.call('ZRANGE', KEYS[1], 0, max - 1)
+for i, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local ck = ARGV[4] .. id
+  local data = redis.call('HGET', ck, 'data')
+  if data then
+    local token = ARGV[5 + i]
+    redis.call('ZADD', KEYS[2], lease_until, id)
+    redis.call('HSET', ck, 'lease_token', token, 'lease_until', lease_until, 'claimed_by', ARGV[3])
+    local hist = redis.call('LRANGE', ARGV[5] .. id, 0, -1)
+    table.insert(out, {id, token, lease_until, data, redis.call('HGET', ck, 'status'), hist})
+  end
+end
+return {n_expired, out}

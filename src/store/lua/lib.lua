@@ -1,0 +1,74 @@
+-- Helpers prepended by the Redis store to every script (Redis has no script includes).
+
+-- Redis' own clock in epoch milliseconds, so replica clocks never matter.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- One GCRA step for the state at `key`: returns (new theoretical arrival time, nil) when allowed,
+-- (nil, wait ms) when refused. Writes nothing.
+local function gcra(key, emission, tolerance, now)
+  local tat = tonumber(redis.call('GET', key) or now) or now
+  if tat < now then tat = now end
+  local allow_at = tat - tolerance
+  if now < allow_at then
+    return nil, allow_at - now
+  end
+  return tat + emission, nil
+end
+
+-- Stores a GCRA state, expiring when it no longer matters.
+local function gcra_store(key, tat, now)
+  redis.call('SET', key, string.format('%d', tat), 'PX', math.max(1, tat - now))
+end
+
+-- Checks n limits: keys KEYS[k0 + i], parameters ARGV[a0 + 3(i-1) + 1..3] (emission ms, tolerance ms, shadow
+-- flag). Charges every allowing limit only when no enforced limit refuses.
+-- Returns (refused {index, wait, ...}, shadow hits {index, ...}), indexes 0-based.
+local function charge_limits(k0, a0, n, now)
+  local new_tats = {}
+  local refused = {}
+  local shadow_hits = {}
+  for i = 1, n do
+    local base = a0 + (i - 1) * 3
+    local tat, wait = gcra(KEYS[k0 + i], tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), now)
+    if tat then
+      new_tats[i] = tat
+    elseif ARGV[base + 3] == '1' then
+      table.insert(shadow_hits, i - 1)
+    else
+      table.insert(refused, i - 1)
+      table.insert(refused, wait)
+    end
+  end
+  if #refused == 0 then
+    for i = 1, n do
+      if new_tats[i] then gcra_store(KEYS[k0 + i], new_tats[i], now) end
+    end
+  end
+  return refused, shadow_hits
+end
+
+-- Consumes a captcha challenge stored as "<expires ms>:<answer hash>".
+-- Returns 'live' and the stored hash, or 'expired', or 'unknown'.
+local function take_challenge(key, now)
+  local v = redis.call('GET', key)
+  if not v then return 'unknown', nil end
+  redis.call('DEL', key)
+  local sep = string.find(v, ':', 1, true)
+  if not sep then return 'unknown', nil end
+  if now >= tonumber(string.sub(v, 1, sep - 1)) then return 'expired', nil end
+  return 'live', string.sub(v, sep + 1)
+end
+
+-- Compares two strings without an early exit on the first differing byte.
+local function ct_equal(a, b)
+  if #a ~= #b then return false end
+  local diff = 0
+  for i = 1, #a do
+    diff = bit.bor(diff, bit.bxor(string.byte(a, i), string.byte(b, i)))
+  end
+  return diff == 0
+end
+

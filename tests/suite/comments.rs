@@ -1,0 +1,520 @@
+//! SubmitComment end to end, the review queue with leases, decision watching, labels; on every backend.
+
+use std::time::Duration;
+
+use moderato::captcha::{Captchas, Settings};
+use moderato::proto::comment_service_client::CommentServiceClient;
+use moderato::proto::moderation_service_client::ModerationServiceClient;
+use moderato::proto::{
+    Author, CaptchaAnswer, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest,
+    DecisionEvent, DecisionKind, ExportLabelsRequest, GetCommentRequest, Label,
+    OverturnDecisionRequest, QueueStatsRequest, SubmitCommentRequest, SubmitCommentResponse,
+    Verdict, WatchDecisionsRequest,
+};
+use moderato::rate_limit::{Descriptor, LimitRule};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+use crate::harness::{
+    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, open_store, spawn_app, spawn_with,
+    test_config, unique_prefix,
+};
+
+const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
+const SPAM: &str = "WINNER!! You have won a FREE prize of $1000 cash. Call 09012345678 now or text WIN to 80086 to claim, click http://free-prize-now.example";
+
+fn req(key: &str, body: &str) -> SubmitCommentRequest {
+    SubmitCommentRequest {
+        site: "hcm".into(),
+        thread_id: "bai-viet-42".into(),
+        idempotency_key: key.into(),
+        author: Some(Author {
+            name: "Trần Thị Mai".into(),
+            phone: String::new(),
+            email: String::new(),
+        }),
+        title: "Góp ý".into(),
+        body: body.into(),
+        client: Some(Client {
+            ip: "203.0.113.20".into(),
+            user_agent: "test".into(),
+        }),
+        captcha: None,
+    }
+}
+
+async fn submit(
+    ch: &Channel,
+    r: SubmitCommentRequest,
+) -> Result<SubmitCommentResponse, tonic::Status> {
+    CommentServiceClient::new(ch.clone())
+        .submit_comment(authed(PORTAL_TOKEN, r))
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn no_captcha(cfg: &mut moderato::config::Config) {
+    cfg.captcha.required = false;
+}
+
+fn status(r: &SubmitCommentResponse) -> CommentStatus {
+    CommentStatus::try_from(r.status).expect("known status")
+}
+
+async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend) {
+    let probe = moderato::startup::load_model(&test_config("x:")).expect("shipped model");
+    let score = |body: &str| {
+        f64::from(
+            probe
+                .score(
+                    &moderato::classifier::CommentText {
+                        name: "Trần Thị Mai",
+                        phone: "",
+                        title: "Góp ý",
+                        body,
+                    },
+                    0,
+                )
+                .score,
+        )
+    };
+    let border_text =
+        "Cảm ơn bài viết. Xem thêm thông tin tại trang của chúng tôi, gọi ngay 0901234567";
+    let (h, b, s) = (score(HAM), score(border_text), score(SPAM));
+    assert!(
+        h < b && b < s,
+        "model should order ham {h} < borderline {b} < spam {s}"
+    );
+    let app = spawn_app(backend, |c| {
+        no_captcha(c);
+        c.policy.approve_below = ((h + b) / 2.0) as f32;
+        c.policy.reject_at = ((b + s) / 2.0) as f32;
+    })
+    .await;
+    let ch = app.channel().await;
+    let ham = submit(&ch, req("k-ham", HAM)).await.expect("ham accepted");
+    assert_eq!(status(&ham), CommentStatus::Published);
+    assert!(
+        ham.reasons.iter().any(|r| r.code == "SCORE_BELOW_APPROVE"),
+        "{:?}",
+        ham.reasons
+    );
+    let spam = submit(&ch, req("k-spam", SPAM))
+        .await
+        .expect("spam answered");
+    assert_eq!(status(&spam), CommentStatus::Rejected);
+    assert!(
+        spam.reasons
+            .iter()
+            .any(|r| r.code == "SCORE_AT_OR_ABOVE_REJECT")
+    );
+    assert!(
+        spam.reasons
+            .iter()
+            .any(|r| r.code == "MODEL_FEATURE" && r.contribution > 0.0),
+        "spam carries the model's top features: {:?}",
+        spam.reasons
+    );
+    let border = submit(&ch, req("k-border", border_text))
+        .await
+        .expect("answered");
+    assert_eq!(status(&border), CommentStatus::PendingReview);
+    assert!(
+        border
+            .reasons
+            .iter()
+            .any(|r| r.code == "SCORE_BETWEEN_THRESHOLDS")
+    );
+    assert!(!spam.model_version.is_empty());
+    assert_eq!(spam.policy_version, app.cfg.policy.version);
+
+    // The rejected comment is kept, with its history.
+    let got = CommentServiceClient::new(ch.clone())
+        .get_comment(authed(
+            PORTAL_TOKEN,
+            GetCommentRequest {
+                site: "hcm".into(),
+                comment_id: spam.comment_id.clone(),
+            },
+        ))
+        .await
+        .expect("rejected comments are kept")
+        .into_inner();
+    assert_eq!(got.status, CommentStatus::Rejected as i32);
+    assert_eq!(got.history.len(), 1);
+    assert_eq!(got.body, SPAM);
+}
+on_every_backend!(
+    decisions,
+    ham_spam_and_borderline_get_their_status_with_reasons
+);
+
+async fn claim(ch: &Channel, lease_seconds: u32) -> Vec<moderato::proto::ReviewItem> {
+    ModerationServiceClient::new(ch.clone())
+        .claim_reviews(authed(
+            MODERATOR_TOKEN,
+            ClaimReviewsRequest {
+                site: "hcm".into(),
+                max_items: 10,
+                lease_seconds,
+            },
+        ))
+        .await
+        .expect("claim")
+        .into_inner()
+        .items
+}
+
+async fn decide(
+    ch: &Channel,
+    comment_id: &str,
+    token: &str,
+    verdict: Verdict,
+) -> Result<DecisionEvent, tonic::Status> {
+    ModerationServiceClient::new(ch.clone())
+        .decide_review(authed(
+            MODERATOR_TOKEN,
+            DecideReviewRequest {
+                site: "hcm".into(),
+                comment_id: comment_id.into(),
+                lease_token: token.into(),
+                verdict: verdict as i32,
+                label: Label::Ham as i32,
+                note: "looks fine".into(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().event.expect("event"))
+}
+
+/// Reads events from a WatchDecisions stream until `n` arrived or `wait` passed with nothing new.
+async fn watch(ch: &Channel, after: &str, n: usize, wait: Duration) -> Vec<DecisionEvent> {
+    let mut s = CommentServiceClient::new(ch.clone())
+        .watch_decisions(authed(
+            PORTAL_TOKEN,
+            WatchDecisionsRequest {
+                site: "hcm".into(),
+                after_cursor: after.into(),
+            },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(wait, s.message()).await {
+            Ok(Ok(Some(e))) => out.push(e),
+            _ => break,
+        }
+    }
+    out
+}
+
+async fn leases_fence_decisions_and_watchers_miss_nothing(backend: Backend) {
+    let app = spawn_app(backend, |c| {
+        no_captcha(c);
+        c.policy.premoderate_all = true;
+    })
+    .await;
+    let ch = app.channel().await;
+    let sub = submit(&ch, req("k-1", HAM)).await.expect("submitted");
+    assert_eq!(status(&sub), CommentStatus::PendingReview);
+
+    let a = claim(&ch, 1).await;
+    assert_eq!(a.len(), 1, "moderator A claims the held comment");
+    assert!(
+        claim(&ch, 30).await.is_empty(),
+        "B sees nothing while A's lease lives"
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let b = claim(&ch, 30).await;
+    assert_eq!(b.len(), 1, "after A's lease expired, B claims it");
+    let err = decide(&ch, &sub.comment_id, &a[0].lease_token, Verdict::Reject)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "A's late decision is fenced out");
+    let approved = decide(&ch, &sub.comment_id, &b[0].lease_token, Verdict::Approve)
+        .await
+        .expect("B approves");
+    assert_eq!(approved.status, CommentStatus::Published as i32);
+    let again = decide(&ch, &sub.comment_id, &b[0].lease_token, Verdict::Approve).await;
+    assert_eq!(
+        again.unwrap_err().code(),
+        Code::Aborted,
+        "no second decision"
+    );
+
+    let events = watch(&ch, "", 3, Duration::from_millis(800)).await;
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|e| e.comment_id == sub.comment_id)
+        .collect();
+    assert_eq!(mine.len(), 2, "{events:?}");
+    assert_eq!(mine[0].kind, DecisionKind::Automatic as i32);
+    assert_eq!(mine[1].kind, DecisionKind::Review as i32);
+    assert_eq!(mine[1].status, CommentStatus::Published as i32);
+    assert_eq!(mine[1].actor, "moderator-test");
+    // A watcher that reconnects with its last cursor gets exactly what came after.
+    let resumed = watch(&ch, &mine[0].cursor, 2, Duration::from_millis(800)).await;
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert_eq!(resumed[0].cursor, mine[1].cursor);
+    assert!(
+        watch(&ch, &mine[1].cursor, 1, Duration::from_millis(400))
+            .await
+            .is_empty()
+    );
+
+    // A live watcher sees a new decision as it happens.
+    let ch2 = ch.clone();
+    let last = mine[1].cursor.clone();
+    let live = tokio::spawn(async move { watch(&ch2, &last, 1, Duration::from_secs(5)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = submit(&ch, req("k-2", HAM)).await.expect("submitted");
+    let seen = live.await.expect("join");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].comment_id, second.comment_id);
+
+    let stats = ModerationServiceClient::new(ch.clone())
+        .queue_stats(authed(
+            MODERATOR_TOKEN,
+            QueueStatsRequest { site: "hcm".into() },
+        ))
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(
+        (stats.depth, stats.claimed, stats.decisions_last_hour),
+        (1, 0, 1)
+    );
+
+    // The decision is a label with the text, ready for retraining.
+    let mut labels = ModerationServiceClient::new(ch.clone())
+        .export_labels(authed(
+            MODERATOR_TOKEN,
+            ExportLabelsRequest { site: "hcm".into() },
+        ))
+        .await
+        .expect("export")
+        .into_inner();
+    let first = labels.message().await.expect("stream").expect("one label");
+    assert_eq!(first.comment_id, sub.comment_id);
+    assert_eq!(first.label, Label::Ham as i32);
+    assert!(first.text.contains("Nguyễn Hữu Thọ"));
+    assert!(labels.message().await.expect("stream").is_none());
+}
+on_every_backend!(leases, leases_fence_decisions_and_watchers_miss_nothing);
+
+async fn a_retry_with_the_same_key_replays_and_consumes_one_captcha(backend: Backend) {
+    let app = spawn_app(backend, |c| {
+        c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 1, 3600, 1)];
+    })
+    .await;
+    let ch = app.channel().await;
+    let captchas = Captchas::new(app.store.clone(), app.ids.clone(), app.keys.clone());
+    let c = &app.cfg.captcha;
+    let settings = Settings {
+        length: c.length,
+        difficulty: c.difficulty,
+        ttl_seconds: c.ttl_seconds,
+        max_live_per_client: c.max_live_per_client,
+        create_limit: c.create_limit,
+    };
+    let ch_id = captchas
+        .create_with_answer("hcm", "203.0.113.20".parse().unwrap(), &settings, "m4kx9")
+        .await
+        .expect("challenge")
+        .id;
+    let mut r = req("same-key", HAM);
+    r.captcha = Some(CaptchaAnswer {
+        challenge_id: ch_id.clone(),
+        answer: "M4KX9".into(),
+    });
+    let first = submit(&ch, r.clone()).await.expect("first");
+    assert!(!first.replayed);
+    let retry = submit(&ch, r.clone())
+        .await
+        .expect("retry is answered, not refused");
+    assert!(retry.replayed);
+    assert_eq!(retry.comment_id, first.comment_id);
+    assert_eq!(retry.status, first.status);
+    // The captcha was consumed once: a new submission with it fails.
+    let mut other = r.clone();
+    other.idempotency_key = "other-key".into();
+    other.client.as_mut().unwrap().ip = "198.51.100.1".into();
+    let err = submit(&ch, other).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    // The rate-limit token was consumed once too: a new key from the same IP is refused.
+    let mut third = r;
+    third.idempotency_key = "third-key".into();
+    let err = submit(&ch, third).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    let d = err.get_error_details();
+    assert_eq!(
+        d.quota_failure().expect("QuotaFailure").violations[0].subject,
+        "client_ip"
+    );
+    assert!(d.retry_info().and_then(|r| r.retry_delay).is_some());
+}
+on_every_backend!(
+    idempotency,
+    a_retry_with_the_same_key_replays_and_consumes_one_captcha
+);
+
+async fn an_automatic_decision_can_be_overturned_once(backend: Backend) {
+    let app = spawn_app(backend, |c| {
+        no_captcha(c);
+        c.policy.approve_below = 1.0;
+        c.policy.reject_at = 1.0;
+    })
+    .await;
+    let ch = app.channel().await;
+    let sub = submit(&ch, req("k-o", HAM)).await.expect("submitted");
+    assert_eq!(status(&sub), CommentStatus::Published);
+    let overturn = |expected: CommentStatus| {
+        let ch = ch.clone();
+        let id = sub.comment_id.clone();
+        async move {
+            ModerationServiceClient::new(ch)
+                .overturn_decision(authed(
+                    MODERATOR_TOKEN,
+                    OverturnDecisionRequest {
+                        site: "hcm".into(),
+                        comment_id: id,
+                        expected_status: expected as i32,
+                        label: Label::Spam as i32,
+                        note: "missed spam".into(),
+                    },
+                ))
+                .await
+        }
+    };
+    let e = overturn(CommentStatus::Published)
+        .await
+        .expect("overturned")
+        .into_inner()
+        .event
+        .expect("event");
+    assert_eq!(e.status, CommentStatus::Rejected as i32);
+    assert_eq!(e.kind, DecisionKind::Overturn as i32);
+    let err = overturn(CommentStatus::Published).await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+}
+on_every_backend!(overturn, an_automatic_decision_can_be_overturned_once);
+
+/// Redis: a server restart between submission and claim loses nothing.
+async fn nothing_is_lost_across_a_restart(backend: Backend) {
+    let prefix = unique_prefix();
+    let mut cfg = test_config(&prefix);
+    no_captcha(&mut cfg);
+    cfg.policy.premoderate_all = true;
+    let first: TestApp = spawn_with(cfg.clone(), open_store(backend, &prefix).await).await;
+    let sub = submit(&first.channel().await, req("k-r", HAM))
+        .await
+        .expect("submitted");
+    first.stop().await;
+    let second = spawn_with(cfg, open_store(backend, &prefix).await).await;
+    let items = claim(&second.channel().await, 30).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].comment.as_ref().unwrap().comment_id,
+        sub.comment_id
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_across_a_restart_on_redis() {
+    nothing_is_lost_across_a_restart(Backend::Redis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_across_a_restart_on_redis_cluster() {
+    nothing_is_lost_across_a_restart(Backend::Cluster).await
+}
+
+fn fields(s: &tonic::Status) -> Vec<String> {
+    s.get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_input_of_every_kind_names_each_field() {
+    let app = spawn_app(Backend::Memory, |_| {}).await;
+    let ch = app.channel().await;
+    let r = SubmitCommentRequest {
+        site: "hcm".into(),
+        thread_id: String::new(),
+        idempotency_key: "has space".into(),
+        author: Some(Author {
+            name: "\u{200B}\u{200B}".into(),
+            phone: "12345".into(),
+            email: "not-an-email".into(),
+        }),
+        title: "x".repeat(201),
+        body: "   ".into(),
+        client: Some(Client {
+            ip: "999.1.1.1".into(),
+            user_agent: String::new(),
+        }),
+        captcha: Some(CaptchaAnswer {
+            challenge_id: "nope".into(),
+            answer: String::new(),
+        }),
+    };
+    let err = submit(&ch, r).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mut got = fields(&err);
+    got.sort();
+    let mut want = vec![
+        "author.email",
+        "author.name",
+        "author.phone",
+        "body",
+        "captcha.answer",
+        "captcha.challenge_id",
+        "client.ip",
+        "idempotency_key",
+        "thread_id",
+        "title",
+    ];
+    want.sort();
+    assert_eq!(got, want);
+
+    let mut big = req("k-big", "");
+    big.body = "a".repeat(1024 * 1024);
+    let err = submit(&ch, big).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(fields(&err), vec!["body", "captcha"]);
+
+    let mut no_captcha = req("k-nc", HAM);
+    no_captcha.captcha = None;
+    let err = submit(&ch, no_captcha).await.unwrap_err();
+    assert_eq!(fields(&err), vec!["captcha"]);
+}
+
+#[tokio::test]
+async fn phones_and_text_are_normalised_before_storing() {
+    let app = spawn_app(Backend::Memory, no_captcha).await;
+    let ch = app.channel().await;
+    let mut r = req(
+        "k-n",
+        "Gia\u{0301} xa\u{0306}ng ta\u{0306}ng\u{200B} qua\u{0301}!",
+    );
+    r.author.as_mut().unwrap().phone = "+84 912.345.678".into();
+    let sub = submit(&ch, r).await.expect("submitted");
+    let got = CommentServiceClient::new(ch)
+        .get_comment(authed(
+            PORTAL_TOKEN,
+            GetCommentRequest {
+                site: "hcm".into(),
+                comment_id: sub.comment_id,
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.body, "Giá xăng tăng quá!");
+    assert_eq!(got.author.unwrap().phone, "0912345678");
+}
