@@ -310,7 +310,7 @@ impl Application {
                 AdminServiceServer::new(AdminApi),
                 tokens.guard(Role::Ops),
             ))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = drain_rx.await;
             });
         tokio::pin!(server);
@@ -334,6 +334,19 @@ impl Application {
         tracing::info!("moderato stopped");
         result
     }
+}
+
+/// Accepted connections with TCP_NODELAY set: tonic applies its own nodelay setting only to listeners it binds,
+/// and without it a response written in several segments waits on the peer's delayed ACK (~40 ms).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok(conn)
+    })
 }
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {

@@ -54,6 +54,12 @@ pub struct TrainArgs {
     /// Character n-gram lengths within words, as min-max (0-0 disables them).
     #[arg(long, default_value = "2-4", value_parser = parse_range)]
     pub char_ngrams: (u8, u8),
+    /// No word bigrams.
+    #[arg(long)]
+    pub no_bigrams: bool,
+    /// Character n-grams over the words as written instead of their accent-stripped shadow.
+    #[arg(long)]
+    pub char_ngrams_accented: bool,
     /// L2 penalty (linfa sums the loss: about sklearn's C = 1/alpha).
     #[arg(long, default_value_t = 0.1)]
     pub alpha: f32,
@@ -179,6 +185,8 @@ fn params(a: &TrainArgs) -> TrainParams {
             signal_value_pct: a.signal_value_pct,
             char_ngram_min: a.char_ngrams.0,
             char_ngram_max: a.char_ngrams.1,
+            char_ngrams_on_shadow: !a.char_ngrams_accented,
+            word_bigrams: !a.no_bigrams,
             ..FeatureConfig::default()
         },
         top_k: a.top_k,

@@ -22,6 +22,8 @@ pub struct FeatureConfig {
     pub char_ngram_min: u8,
     /// Largest character n-gram; 0 disables character n-grams.
     pub char_ngram_max: u8,
+    /// Character n-grams over the accent-stripped shadow of a word (true) or over the word as written (false).
+    pub char_ngrams_on_shadow: bool,
     /// Words longer than this (in characters) get no character n-grams.
     pub char_ngram_max_word_chars: u16,
     /// Emit spam signals (URLs, phones, handles, obfuscation, shape).
@@ -37,6 +39,7 @@ impl Default for FeatureConfig {
             word_bigrams: true,
             char_ngram_min: 2,
             char_ngram_max: 4,
+            char_ngrams_on_shadow: true,
             char_ngram_max_word_chars: 30,
             signals: true,
             signal_value_pct: 100,
@@ -589,8 +592,8 @@ impl Extractor {
         joined.clear();
         let mut start: Option<usize> = None;
         let bytes_len = text.len();
-        let mut iter = text.char_indices().chain(std::iter::once((bytes_len, ' ')));
-        while let Some((i, ch)) = iter.next() {
+        let iter = text.char_indices().chain(std::iter::once((bytes_len, ' ')));
+        for (i, ch) in iter {
             let is_word = i < bytes_len && ch.is_alphanumeric();
             if is_word {
                 if start.is_none() {
@@ -645,7 +648,12 @@ impl Extractor {
                 }
             }
             if self.cfg.char_ngram_max > 0 && !all_digits {
-                self.char_ngrams(acc, shadow, gram, offs);
+                let word = if self.cfg.char_ngrams_on_shadow {
+                    shadow.as_str()
+                } else {
+                    tok
+                };
+                self.char_ngrams(acc, word, gram, offs);
             }
             if self.cfg.signals
                 && let Some(sig) = chat_signal(shadow)

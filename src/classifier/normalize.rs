@@ -114,7 +114,7 @@ fn decode_entities(input: &str, out: &mut String) -> u32 {
     while let Some(pos) = rest.find(['&', '<']) {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        if tail.starts_with('<') {
+        if let Some(after) = tail.strip_prefix('<') {
             match tag_len(tail) {
                 Some(len) => {
                     tags += 1;
@@ -123,7 +123,7 @@ fn decode_entities(input: &str, out: &mut String) -> u32 {
                 }
                 None => {
                     out.push('<');
-                    rest = &tail[1..];
+                    rest = after;
                 }
             }
             continue;
@@ -168,8 +168,10 @@ fn decode_entities(input: &str, out: &mut String) -> u32 {
 /// Normalises `input` into `out` (NFC, lowercase, invisible characters removed, homoglyphs folded, runs longer
 /// than three squeezed to three) and returns the counters. `tmp` is a reusable scratch buffer.
 pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormStats {
-    let mut st = NormStats::default();
-    st.html_tags = decode_entities(input, tmp);
+    let mut st = NormStats {
+        html_tags: decode_entities(input, tmp),
+        ..NormStats::default()
+    };
     out.clear();
     let mut last: char = '\0';
     let mut run: u32 = 0;

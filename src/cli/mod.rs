@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
+mod bench;
 mod review;
 
 use crate::config::{Config, FlagOverrides};
@@ -45,6 +46,8 @@ enum Command {
     /// Moderator labels.
     #[command(subcommand)]
     Labels(review::LabelsCommand),
+    /// Load tool: SubmitComment next to grpc.health Check on a running server.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(a) => crate::classifier::cli::score(a),
         Command::Review(c) => review::run(c).await,
         Command::Labels(c) => review::labels(c).await,
+        Command::Bench(a) => bench::run(a).await,
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));

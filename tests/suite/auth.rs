@@ -2,8 +2,7 @@
 
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::captcha_service_client::CaptchaServiceClient;
-use moderato::proto::comment_service_client::CommentServiceClient;
-use moderato::proto::{CreateChallengeRequest, GetCommentRequest, GetPolicyRequest};
+use moderato::proto::{CreateChallengeRequest, GetPolicyRequest};
 use tonic::Code;
 
 use crate::harness::{Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};
@@ -69,14 +68,8 @@ async fn the_portal_token_is_admitted_to_portal_services() {
 #[tokio::test]
 async fn rpcs_of_capabilities_not_in_this_version_say_unimplemented() {
     let app = spawn_app(Backend::Memory, |_| {}).await;
-    let err = CommentServiceClient::new(app.channel().await)
-        .get_comment(authed(
-            PORTAL_TOKEN,
-            GetCommentRequest {
-                site: "hcm".into(),
-                comment_id: "x".into(),
-            },
-        ))
+    let err = AdminServiceClient::new(app.channel().await)
+        .get_policy(authed(OPS_TOKEN, GetPolicyRequest { site: "hcm".into() }))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
