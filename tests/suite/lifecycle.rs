@@ -228,3 +228,128 @@ async fn a_port_already_in_use_is_a_startup_error() {
         .expect("bind fails");
     assert!(err.to_string().contains("cannot listen on"), "{err}");
 }
+
+/// `kill -9` of moderato under load: every submission answered OK is in Redis afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_submission_survives_kill_9() {
+    use moderato::proto::comment_service_client::CommentServiceClient;
+    use moderato::proto::{Author, Client, SubmitCommentRequest};
+    use std::sync::{Arc, Mutex};
+
+    let redis = RedisProcess::start(free_port(false), &[]);
+    let prefix = unique_prefix();
+    let port = free_port(false);
+    let token_hash = moderato::auth::hash_token(PORTAL_TOKEN);
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "",
+            "--redis-url",
+            &format!("redis://127.0.0.1:{}", redis.port),
+            "--key-prefix",
+            &prefix,
+        ])
+        .env(
+            "MODERATO__AUTH__TOKENS",
+            format!("[{{name=\"portal\", role=\"portal\", sha256=\"{token_hash}\"}}]"),
+        )
+        .env("MODERATO__CAPTCHA__REQUIRED", "false")
+        .env(
+            "MODERATO__RATE_LIMITS",
+            "[{descriptor=\"site\", requests=100000, period_seconds=1, burst=100000}]",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn moderato serve");
+    let started = Instant::now();
+    let ch = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "moderato serve did not become healthy"
+        );
+        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            && health_status(ch.clone()).await == Some(ServingStatus::Serving as i32)
+        {
+            break ch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let first_error = Arc::new(Mutex::new(None::<tonic::Status>));
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let ch = ch.clone();
+            let acked = acked.clone();
+            let first_error = first_error.clone();
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let req = SubmitCommentRequest {
+                        site: "hcm".into(),
+                        thread_id: "t".into(),
+                        idempotency_key: format!("w{w}-{n}"),
+                        author: Some(Author {
+                            name: "Lê Văn Tám".into(),
+                            ..Default::default()
+                        }),
+                        title: "Góp ý".into(),
+                        body: format!("Bình luận số {n} của người đọc {w} về giao thông."),
+                        client: Some(Client {
+                            ip: format!("10.0.{w}.{}", n % 250),
+                            user_agent: String::new(),
+                        }),
+                        captcha: None,
+                    };
+                    match CommentServiceClient::new(ch.clone())
+                        .submit_comment(authed(PORTAL_TOKEN, req))
+                        .await
+                    {
+                        Ok(r) => acked.lock().unwrap().push(r.into_inner().comment_id),
+                        Err(e) => {
+                            first_error.lock().unwrap().get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 200 {
+        if let Some(e) = first_error.lock().unwrap().as_ref() {
+            panic!("a submission failed before the kill: {e:?}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "load did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+    }
+    let ids = acked.lock().unwrap().clone();
+    assert!(ids.len() >= 200);
+    let settings = RedisSettings {
+        urls: vec![format!("redis://127.0.0.1:{}", redis.port)],
+        timeout: Duration::from_millis(500),
+    };
+    let store = RedisStore::connect(&settings, Keys::new(prefix.clone()))
+        .await
+        .expect("connect");
+    use moderato::store::Store;
+    for id in &ids {
+        assert!(
+            store.get_comment("hcm", id).await.expect("read").is_some(),
+            "acknowledged comment {id} is missing after kill -9"
+        );
+    }
+}
