@@ -424,14 +424,7 @@ impl Config {
         self.captcha
             .create_limit
             .problems("captcha.create_limit", &mut errs);
-        for (i, r) in self.rate_limits.iter().enumerate() {
-            r.problems(&format!("rate_limits[{i}]"), &mut errs);
-            if r.descriptor == Descriptor::CaptchaClient {
-                errs.push(format!(
-                    "rate_limits[{i}].descriptor: captcha_client limits belong in captcha.create_limit"
-                ));
-            }
-        }
+        crate::rate_limit::submission_rule_problems("rate_limits", &self.rate_limits, &mut errs);
         self.policy.problems("policy", &mut errs);
         if self.ipv6_prefix_len == 0 || self.ipv6_prefix_len > 128 {
             errs.push("ipv6_prefix_len: must be between 1 and 128".into());

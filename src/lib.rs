@@ -8,6 +8,10 @@
 //! - [`auth`]: bearer tokens by role, compared as SHA-256 hashes in constant time.
 //! - [`api`]: one module per gRPC service and the single table mapping domain errors to gRPC statuses.
 //! - [`captcha`], [`rate_limit`]: the domain of the portal's form: challenges and GCRA limits.
+//! - [`comment`]: validation, clean-up, the policy decision and the one-step admission of a submission.
+//! - [`review`]: statuses, labels, records and decision events of the review queue.
+//! - [`policy`]: live per-site policies and model activation on every replica; the threshold lab.
+//! - [`classifier`]: text normalisation, features, the linfa-trained model, training and evaluation.
 //! - [`store`]: the storage seam, with the embedded `memory` store and the `redis` store (standalone or
 //!   Cluster through one code path).
 //! - [`clock`]: injected time, so tests pin it instead of sleeping.
@@ -22,6 +26,7 @@ pub mod cli;
 pub mod clock;
 pub mod comment;
 pub mod config;
+pub mod policy;
 pub mod rate_limit;
 pub mod review;
 pub mod startup;

@@ -150,6 +150,26 @@ pub fn load_model(cfg: &Config) -> Result<Arc<crate::classifier::Model>, Startup
         .map_err(|source| StartupError::Model { dir, source })
 }
 
+/// The policy every site starts from: the `[policy]` section with the captcha and rate-limit settings.
+pub fn default_policy(cfg: &Config) -> crate::comment::Policy {
+    let mut p = cfg.policy.clone();
+    p.captcha_required = cfg.captcha.required;
+    p.rate_limits = cfg.rate_limits.clone();
+    p
+}
+
+/// The directory whose subdirectories hold loadable model artifacts.
+pub fn models_root(cfg: &Config) -> std::path::PathBuf {
+    let dir = if cfg.model_dir.is_empty() {
+        std::path::PathBuf::from(SHIPPED_MODEL_DIR)
+    } else {
+        std::path::PathBuf::from(&cfg.model_dir)
+    };
+    dir.parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
+
 /// A bound, wired server that has not started serving yet.
 pub struct Application {
     cfg: Config,
@@ -250,15 +270,18 @@ impl Application {
             create_limit: cfg.captcha.create_limit,
         };
         let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
+        let policies = crate::policy::Policies::new(
+            store.clone(),
+            default_policy(&cfg),
+            model,
+            models_root(&cfg),
+        );
         let comments = Comments {
             store: store.clone(),
             captchas: captchas.clone(),
             ids: ids.clone(),
             keys: keys.clone(),
-            model,
-            policy: Arc::new(cfg.policy.clone()),
-            captcha_required: cfg.captcha.required,
-            limits: Arc::new(cfg.rate_limits.clone()),
+            policies: policies.clone(),
             clock: Arc::new(crate::clock::SystemClock),
         };
         let decided = Arc::new(tokio::sync::Notify::new());
@@ -270,6 +293,7 @@ impl Application {
             Duration::from_millis(cfg.server.health_interval_ms),
             stop_rx.clone(),
         ));
+        let refresh_task = tokio::spawn(policies.clone().refresh_loop(stop_rx.clone()));
         let metrics_task = metrics.map(|(l, a)| {
             tracing::info!(addr = %a, "metrics listening on /metrics");
             let mut rx = stop_rx.clone();
@@ -307,7 +331,7 @@ impl Application {
                 tokens.guard(Role::Moderator),
             ))
             .add_service(InterceptedService::new(
-                AdminServiceServer::new(AdminApi),
+                AdminServiceServer::new(AdminApi::new(store.clone(), policies)),
                 tokens.guard(Role::Ops),
             ))
             .serve_with_incoming_shutdown(incoming(listener), async move {
@@ -328,6 +352,7 @@ impl Application {
             }
         };
         health_task.abort();
+        refresh_task.abort();
         if let Some(t) = metrics_task {
             t.abort();
         }

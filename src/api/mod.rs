@@ -44,8 +44,6 @@ pub enum ApiError {
     Internal(String),
     /// Lease lost, or the state changed since the caller looked.
     Aborted(String),
-    /// The RPC belongs to a capability that is not available in this build.
-    NotAvailable(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -146,9 +144,6 @@ impl From<ApiError> for Status {
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::Aborted(m) => Status::aborted(m),
             ApiError::Internal(m) => Status::internal(m),
-            ApiError::NotAvailable(what) => Status::unimplemented(format!(
-                "{what} is not available in this version of moderato"
-            )),
         }
     }
 }

@@ -1,5 +1,4 @@
-//! Feature extraction: hashed word/bigram/character n-grams and spam signals from all four comment fields,
-//! computed in one allocation-free pass over reusable buffers.
+//! Feature extraction: hashed word, bigram and char n-gram features plus spam signals from all four fields.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -100,15 +99,38 @@ const NS_BIGRAM: u64 = 0x626967726d;
 const NS_CHAR: u64 = 0x63686172;
 const NS_SIGNAL: u64 = 0x7369676e;
 
+const H_TOKEN: Hasher = Hasher::seeded(NS_TOKEN);
+const H_BIGRAM: Hasher = Hasher::seeded(NS_BIGRAM);
+const H_CHAR: Hasher = Hasher::seeded(NS_CHAR);
+const H_SIGNAL: Hasher = Hasher::seeded(NS_SIGNAL);
+
 /// Streaming FNV-1a over bytes, finished with a 64-bit avalanche mix.
 #[derive(Clone, Copy)]
 struct Hasher(u64);
 
 impl Hasher {
+    /// FNV-1a state after the namespace's 8 little-endian bytes.
+    const fn seeded(ns: u64) -> Self {
+        let b = ns.to_le_bytes();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < 8 {
+            h ^= b[i] as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        Hasher(h)
+    }
+
+    #[inline]
     fn new(ns: u64) -> Self {
-        let mut h = Hasher(0xcbf2_9ce4_8422_2325);
-        h = h.bytes(&ns.to_le_bytes());
-        h
+        match ns {
+            NS_TOKEN => H_TOKEN,
+            NS_BIGRAM => H_BIGRAM,
+            NS_CHAR => H_CHAR,
+            NS_SIGNAL => H_SIGNAL,
+            _ => Self::seeded(ns),
+        }
     }
     #[inline]
     fn bytes(mut self, b: &[u8]) -> Self {
@@ -126,14 +148,15 @@ impl Hasher {
         k ^= k >> 33;
         k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         k ^= k >> 33;
-        (k >> (64 - bits as u32)) as u32
+        (k >> (64 - bits.clamp(1, 32) as u32)) as u32
     }
 }
 
-/// Deduplicating accumulator: an open-addressing table over (bucket, block) reused across documents.
+/// Deduplicating accumulator: an open-addressing table over (bucket, block) reused across documents. A slot
+/// holds the packed key in its high half and 1 + the entry index in its low half (0 = empty).
 #[derive(Default)]
 struct Acc {
-    slots: Vec<u32>,
+    slots: Vec<u64>,
     keys: Vec<(u32, Block, u32)>,
     counts: Vec<f32>,
     names: Vec<String>,
@@ -156,19 +179,24 @@ impl Acc {
         self.slots.resize(cap, 0);
         let mask = cap - 1;
         for (i, key) in self.keys.iter_mut().enumerate() {
-            let mut s = Self::slot_of(key.0, key.1) & mask;
+            let packed = Self::pack(key.0, key.1);
+            let mut s = Self::slot_of(packed) & mask;
             while self.slots[s] != 0 {
                 s = (s + 1) & mask;
             }
-            self.slots[s] = i as u32 + 1;
+            self.slots[s] = ((packed as u64) << 32) | (i as u64 + 1);
             key.2 = s as u32;
         }
     }
 
     #[inline]
-    fn slot_of(bucket: u32, block: Block) -> usize {
-        ((bucket as u64 ^ ((block as u64) << 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32)
-            as usize
+    fn pack(bucket: u32, block: Block) -> u32 {
+        bucket | ((block as u32) << 30)
+    }
+
+    #[inline]
+    fn slot_of(packed: u32) -> usize {
+        ((packed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
     }
 
     #[inline]
@@ -176,12 +204,13 @@ impl Acc {
         if (self.keys.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
+        let packed = Self::pack(bucket, block);
         let mask = self.slots.len() - 1;
-        let mut s = Self::slot_of(bucket, block) & mask;
+        let mut s = Self::slot_of(packed) & mask;
         loop {
             let v = self.slots[s];
             if v == 0 {
-                self.slots[s] = self.keys.len() as u32 + 1;
+                self.slots[s] = ((packed as u64) << 32) | (self.keys.len() as u64 + 1);
                 self.keys.push((bucket, block, s as u32));
                 self.counts.push(1.0);
                 if self.naming {
@@ -189,9 +218,8 @@ impl Acc {
                 }
                 return;
             }
-            let k = self.keys[(v - 1) as usize];
-            if k.0 == bucket && k.1 == block {
-                self.counts[(v - 1) as usize] += 1.0;
+            if (v >> 32) as u32 == packed {
+                self.counts[(v as u32 - 1) as usize] += 1.0;
                 return;
             }
             s = (s + 1) & mask;
@@ -510,6 +538,27 @@ pub fn scan_phones(text: &str) -> PhoneScan {
     out
 }
 
+/// `char::is_alphabetic` with a fast path for ASCII and the Latin blocks Vietnamese uses.
+#[inline]
+fn is_letter(c: char) -> bool {
+    match c as u32 {
+        0x41..=0x5A | 0x61..=0x7A => true,
+        0..=0x7F | 0xD7 | 0xF7 => false,
+        0xC0..=0x24F | 0x1E00..=0x1EFF => true,
+        _ => c.is_alphabetic(),
+    }
+}
+
+/// `char::is_alphanumeric` with the same fast paths.
+#[inline]
+fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        is_letter(c) || c.is_numeric()
+    }
+}
+
 /// The feature extractor: a [`FeatureConfig`] plus the extraction code.
 #[derive(Debug, Clone)]
 pub struct Extractor {
@@ -594,7 +643,7 @@ impl Extractor {
         let bytes_len = text.len();
         let iter = text.char_indices().chain(std::iter::once((bytes_len, ' ')));
         for (i, ch) in iter {
-            let is_word = i < bytes_len && ch.is_alphanumeric();
+            let is_word = i < bytes_len && is_word_char(ch);
             if is_word {
                 if start.is_none() {
                     start = Some(i);
@@ -604,7 +653,8 @@ impl Extractor {
             let Some(st) = start.take() else { continue };
             let tok = &text[st..i];
             // Spaced letters: single letters separated by one character ("n h à c á i").
-            let single = tok.chars().count() == 1 && tok.chars().all(char::is_alphabetic);
+            let mut chars = tok.chars();
+            let single = matches!((chars.next(), chars.next()), (Some(c), None) if is_letter(c));
             if single && (run == 0 || st - prev_end <= 2) {
                 joined.push_str(tok);
                 run += 1;
@@ -710,7 +760,22 @@ impl Extractor {
             if chunk.is_empty() {
                 continue;
             }
-            if let Some(host) = url_host(chunk) {
+            // A plain word carries no URL, e-mail, handle, amount or leetspeak: only a chat-app name.
+            if chunk.chars().all(is_letter) {
+                if field != Field::Body
+                    && let Some(sig) = chat_signal(chunk)
+                {
+                    signal(acc, bits, sig, sfx);
+                }
+                continue;
+            }
+            // Every URL has a '.' or a ':'; skip the parser for the common word.
+            let host = if chunk.contains(['.', ':']) {
+                url_host(chunk)
+            } else {
+                None
+            };
+            if let Some(host) = host {
                 urls += 1;
                 if urls == 1 {
                     signal(acc, bits, "url", sfx);
@@ -778,7 +843,7 @@ impl Extractor {
         let mut norms = [0f32; 2];
         for (k, &c) in acc.keys.iter().zip(&acc.counts) {
             if k.1 != Block::Signal {
-                let v = 1.0 + c.ln();
+                let v = tf(c);
                 norms[k.1 as usize] += v * v;
             }
         }
@@ -788,7 +853,7 @@ impl Extractor {
             .extend(acc.keys.iter().zip(&acc.counts).map(|(k, &c)| {
                 let value = match k.1 {
                     Block::Signal => sig,
-                    b => (1.0 + c.ln()) * inv[b as usize],
+                    b => tf(c) * inv[b as usize],
                 };
                 Feat {
                     bucket: k.0,
@@ -797,6 +862,12 @@ impl Extractor {
                 }
             }));
     }
+}
+
+/// Log term frequency, 1 + ln(count).
+#[inline]
+fn tf(count: f32) -> f32 {
+    if count == 1.0 { 1.0 } else { 1.0 + count.ln() }
 }
 
 fn add_token(acc: &mut Acc, bits: u8, tok: &str, shadow: &str) {
@@ -1000,6 +1071,18 @@ mod tests {
             "url-domain:t.me",
         ] {
             assert!(n.contains(&s.to_string()), "{s} missing from {n:?}");
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_with_std() {
+        for c in (0u32..0x2000).filter_map(char::from_u32) {
+            assert_eq!(is_letter(c), c.is_alphabetic(), "{c:?}");
+            assert_eq!(is_word_char(c), c.is_alphanumeric(), "{c:?}");
+        }
+        for ns in [NS_TOKEN, NS_BIGRAM, NS_CHAR, NS_SIGNAL, 7] {
+            let slow = Hasher(0xcbf2_9ce4_8422_2325).bytes(&ns.to_le_bytes());
+            assert_eq!(Hasher::new(ns).0, slow.0);
         }
     }
 

@@ -1,5 +1,4 @@
-//! Spam classifier: text normalisation, hashed features, logistic-regression scoring with reasons, training,
-//! evaluation reports and the `train` / `eval` / `score` commands.
+//! Spam classifier: normalisation, hashed features, scoring with reasons, training, reports and commands.
 
 pub mod cli;
 pub mod data;

@@ -1,5 +1,4 @@
-//! The trained model: artifact format (model.bin + card.json), loading with fingerprint checks, and scoring
-//! with a sparse dot product that explains itself.
+//! The trained model: artifact files, loading with fingerprint checks, and sparse scoring with reasons.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -150,7 +149,6 @@ pub struct ModelCard {
 }
 
 /// A loaded spam model. Immutable, `Send + Sync`; share it in an `Arc`.
-#[derive(Debug)]
 pub struct Model {
     card: ModelCard,
     extractor: Extractor,
@@ -159,6 +157,16 @@ pub struct Model {
     table: Vec<f32>,
     buckets: Vec<u32>,
     names: Vec<String>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("version", &self.card.version)
+            .field("feature_fingerprint", &self.card.feature_fingerprint)
+            .field("kept_buckets", &self.buckets.len())
+            .finish_non_exhaustive()
+    }
 }
 
 thread_local! {
@@ -470,6 +478,7 @@ mod tests {
         let m = Model::load(&dir).unwrap();
         std::fs::remove_dir_all(&dir).ok();
         assert_eq!(m.version(), "t-1");
+        assert!(format!("{m:?}").len() < 300);
         assert_eq!(m.bucket_name(5), Some("b"));
         let c = CommentText {
             name: "",

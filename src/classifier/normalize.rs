@@ -1,5 +1,4 @@
-//! Text normalisation: HTML entity decoding, NFC, lowercase, invisible-character stripping, homoglyph folding,
-//! repeat squeezing, and the accent-stripped "shadow" form of Vietnamese tokens.
+//! Text normalisation: entities, tags, NFC, lowercase, invisible chars, homoglyphs, repeats, accent shadow.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -173,17 +172,152 @@ pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormSt
         ..NormStats::default()
     };
     out.clear();
-    let mut last: char = '\0';
-    let mut run: u32 = 0;
+    // Most text is already NFC: skip the composing iterator when a quick check proves it.
+    if unicode_normalization::is_nfc_quick(tmp.chars()) == unicode_normalization::IsNormalized::Yes
+    {
+        push_normalized(tmp.chars(), out, &mut st);
+    } else {
+        push_normalized(tmp.nfc(), out, &mut st);
+    }
+    st
+}
+
+#[inline]
+fn is_letter(c: char) -> bool {
+    match c as u32 {
+        0x41..=0x5A | 0x61..=0x7A => true,
+        0..=0x7F | 0xD7 | 0xF7 => false,
+        0xC0..=0x24F | 0x1E00..=0x1EFF => true,
+        _ => c.is_alphabetic(),
+    }
+}
+
+/// Squeezes runs longer than three and appends to `out`.
+struct Emitter<'a> {
+    out: &'a mut String,
+    last: char,
+    run: u32,
+}
+
+impl Emitter<'_> {
+    #[inline]
+    fn push(&mut self, lc: char, st: &mut NormStats) {
+        if lc == self.last {
+            self.run += 1;
+            if self.run > 3 {
+                st.squeezed += 1;
+                return;
+            }
+        } else {
+            self.last = lc;
+            self.run = 1;
+        }
+        self.out.push(lc);
+        st.chars += 1;
+    }
+}
+
+/// Lowercase form and upper-case flag of U+0080..U+024F and U+1E00..U+1EFF ('\0' when lowercasing gives
+/// several characters), precomputed from the standard library.
+fn case_table() -> &'static [(char, bool); 0x1D0 + 0x100] {
+    static TABLE: std::sync::OnceLock<[(char, bool); 0x1D0 + 0x100]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [('\0', false); 0x1D0 + 0x100];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let u = if i < 0x1D0 {
+                0x80 + i as u32
+            } else {
+                0x1E00 + (i - 0x1D0) as u32
+            };
+            if let Some(c) = char::from_u32(u) {
+                let mut lower = c.to_lowercase();
+                let single = match (lower.next(), lower.next()) {
+                    (Some(l), None) => l,
+                    _ => '\0',
+                };
+                *slot = (single, c.is_uppercase());
+            }
+        }
+        t
+    })
+}
+
+#[inline]
+fn case_info(c: char) -> Option<(char, bool)> {
+    let u = c as u32;
+    let (l, up) = if (0x80..0x250).contains(&u) {
+        case_table()[(u - 0x80) as usize]
+    } else if (0x1E00..0x1F00).contains(&u) {
+        case_table()[(u - 0x1E00) as usize + 0x1D0]
+    } else {
+        return None;
+    };
+    (l != '\0').then_some((l, up))
+}
+
+fn push_normalized(chars: impl Iterator<Item = char>, out: &mut String, st: &mut NormStats) {
+    let mut em = Emitter {
+        out,
+        last: '\0',
+        run: 0,
+    };
     let mut punct_run: u32 = 0;
     let mut last_punct = '\0';
-    for c in tmp.nfc() {
+    for c in chars {
+        if c.is_ascii() {
+            // ASCII fast path; same results as the general path below.
+            let c = if (c.is_ascii_control() && !c.is_whitespace()) || c == '<' || c == '>' {
+                ' '
+            } else {
+                c
+            };
+            if c.is_ascii_alphabetic() {
+                st.letters += 1;
+                if c.is_ascii_uppercase() {
+                    st.upper += 1;
+                }
+            } else if c.is_ascii_digit() {
+                st.digits += 1;
+            }
+            if c == '!' || c == '?' {
+                if last_punct == '!' || last_punct == '?' {
+                    punct_run += 1;
+                    if punct_run == 2 {
+                        st.repeat_punct += 1;
+                    }
+                } else {
+                    punct_run = 1;
+                }
+                last_punct = c;
+            } else {
+                punct_run = 0;
+                last_punct = '\0';
+            }
+            em.push(c.to_ascii_lowercase(), st);
+            continue;
+        }
         if is_invisible(c) {
             st.invisible += 1;
             continue;
         }
         let c = if is_control(c) { ' ' } else { c };
-        if c.is_alphabetic() {
+        punct_run = 0;
+        last_punct = '\0';
+        if let Some((lc, up)) = case_info(c) {
+            if is_letter(c) {
+                st.letters += 1;
+                if up {
+                    st.upper += 1;
+                }
+            } else if c.is_numeric() {
+                st.digits += 1;
+            } else if is_emoji(c) {
+                st.emoji += 1;
+            }
+            em.push(lc, st);
+            continue;
+        }
+        if is_letter(c) {
             st.letters += 1;
             if c.is_uppercase() {
                 st.upper += 1;
@@ -193,20 +327,6 @@ pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormSt
         } else if is_emoji(c) {
             st.emoji += 1;
         }
-        if c == '!' || c == '?' {
-            if c == last_punct || (last_punct == '!' || last_punct == '?') {
-                punct_run += 1;
-                if punct_run == 2 {
-                    st.repeat_punct += 1;
-                }
-            } else {
-                punct_run = 1;
-            }
-            last_punct = c;
-        } else {
-            punct_run = 0;
-            last_punct = '\0';
-        }
         for lc in c.to_lowercase() {
             let lc = match fold_homoglyph(lc) {
                 Some(l) => {
@@ -215,21 +335,9 @@ pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormSt
                 }
                 None => lc,
             };
-            if lc == last {
-                run += 1;
-                if run > 3 {
-                    st.squeezed += 1;
-                    continue;
-                }
-            } else {
-                last = lc;
-                run = 1;
-            }
-            out.push(lc);
-            st.chars += 1;
+            em.push(lc, st);
         }
     }
-    st
 }
 
 /// The accent-free base letter of a (lowercase) character: "à" -> 'a', "ệ" -> 'e', 'đ' -> 'd'.
@@ -237,6 +345,34 @@ pub fn strip_accent(c: char) -> char {
     if c.is_ascii() {
         return c;
     }
+    let u = c as u32;
+    if (0xC0..0x250).contains(&u) {
+        return accent_table()[(u - 0xC0) as usize];
+    }
+    if (0x1E00..0x1F00).contains(&u) {
+        return accent_table()[(u - 0x1E00) as usize + 0x190];
+    }
+    strip_accent_slow(c)
+}
+
+/// Precomputed [`strip_accent_slow`] for U+00C0..U+024F and U+1E00..U+1EFF.
+fn accent_table() -> &'static [char; 0x190 + 0x100] {
+    static TABLE: std::sync::OnceLock<[char; 0x190 + 0x100]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = ['\0'; 0x190 + 0x100];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let u = if i < 0x190 {
+                0xC0 + i as u32
+            } else {
+                0x1E00 + (i - 0x190) as u32
+            };
+            *slot = char::from_u32(u).map(strip_accent_slow).unwrap_or('\0');
+        }
+        t
+    })
+}
+
+fn strip_accent_slow(c: char) -> char {
     match c {
         'đ' | 'Đ' => return 'd',
         _ => {}
@@ -305,6 +441,52 @@ mod tests {
             norm("don&#39;t &amp; <br />x&foo; <a href=\"http://a.example\">link</a> 1 < 2 > 0");
         assert_eq!(out, "don't &  x&foo;  link  1   2   0");
         assert_eq!(st.html_tags, 3);
+    }
+
+    #[test]
+    fn fast_paths_match_general_path() {
+        // Every character through the normaliser gives what char::to_lowercase gives (homoglyphs aside).
+        for c in (0u32..0x2000).filter_map(char::from_u32) {
+            if is_invisible(c)
+                || is_control(c)
+                || fold_homoglyph(c.to_lowercase().next().unwrap()).is_some()
+            {
+                continue;
+            }
+            let (out, st) = norm(&format!("x{c}"));
+            let want: String = format!("x{c}").nfc().flat_map(char::to_lowercase).collect();
+            if want.chars().any(|w| fold_homoglyph(w).is_some()) {
+                continue;
+            }
+            assert_eq!(out, want, "{c:?}");
+            assert_eq!(st.upper, c.is_uppercase() as u32, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn accent_table_matches_decomposition() {
+        for c in (0xC0u32..0x250)
+            .chain(0x1E00..0x1F00)
+            .filter_map(char::from_u32)
+        {
+            assert_eq!(strip_accent(c), strip_accent_slow(c), "{c:?}");
+        }
+        assert_eq!(strip_accent('ệ'), 'e');
+        assert_eq!(strip_accent('đ'), 'd');
+    }
+
+    #[test]
+    fn nfc_fast_path_matches() {
+        for s in [
+            "Nhà Cái",
+            "Nha\u{0300} Ca\u{0301}i",
+            "e\u{0301}\u{0323}",
+            "plain ascii",
+        ] {
+            let (a, _) = norm(s);
+            let b: String = s.nfc().collect::<String>().to_lowercase();
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

@@ -1,5 +1,4 @@
-//! Training: hashed features -> top-K buckets by document frequency -> dense column-major matrix ->
-//! linfa logistic regression -> sparse weight table with readable bucket names.
+//! Training: top-K hashed buckets -> dense column-major matrix -> linfa logistic regression -> weight table.
 
 use std::time::{Duration, Instant};
 

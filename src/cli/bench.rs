@@ -157,20 +157,29 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         samples.len()
     );
     let check = |name| {
-        run_phase(name, &channels, a.concurrency, duration, |ch, _| async move {
-            tonic_health::pb::health_client::HealthClient::new(ch)
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .is_ok()
-        })
+        run_phase(
+            name,
+            &channels,
+            a.concurrency,
+            duration,
+            |ch, _| async move {
+                tonic_health::pb::health_client::HealthClient::new(ch)
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .is_ok()
+            },
+        )
     };
     let first = check("health Check").await;
     first.print();
     let token = a.client.clone();
     let site = a.site.clone();
-    let errors_seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
+    let errors_seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        String,
+        u64,
+    >::new()));
     let errs = errors_seen.clone();
     let submit = run_phase(
         "SubmitComment",

@@ -61,6 +61,12 @@ pub struct Policy {
     pub retention_days: u32,
     /// How long an idempotency key is remembered, seconds.
     pub idempotency_ttl_seconds: u32,
+    /// Whether SubmitComment requires a solved captcha.
+    pub captcha_required: bool,
+    /// Submission rate limits.
+    pub rate_limits: Vec<LimitRule>,
+    /// Pinned classifier model version; empty uses the active one.
+    pub model_version: String,
 }
 
 impl Default for Policy {
@@ -75,6 +81,9 @@ impl Default for Policy {
             field_limits: FieldLimits::default(),
             retention_days: 30,
             idempotency_ttl_seconds: 86_400,
+            captcha_required: true,
+            rate_limits: Vec::new(),
+            model_version: String::new(),
         }
     }
 }
@@ -112,6 +121,11 @@ impl Policy {
                 "{at}.idempotency_ttl_seconds: must be between 60 and 2592000"
             ));
         }
+        crate::rate_limit::submission_rule_problems(
+            &format!("{at}.rate_limits"),
+            &self.rate_limits,
+            errs,
+        );
         for (i, t) in self
             .blocked_terms
             .iter()
@@ -357,16 +371,40 @@ pub struct Comments {
     pub ids: Identifiers,
     /// Key builder.
     pub keys: Keys,
-    /// The scoring model.
-    pub model: Arc<Model>,
-    /// The site policy (the same for every site until per-site policies exist).
-    pub policy: Arc<Policy>,
-    /// Whether a captcha is required.
-    pub captcha_required: bool,
-    /// Submission limits.
-    pub limits: Arc<Vec<LimitRule>>,
+    /// Per-site policies and active models, kept current on every replica.
+    pub policies: crate::policy::Policies,
     /// Time source for record timestamps.
     pub clock: Arc<dyn Clock>,
+}
+
+/// Scores a comment with `model` and decides it under `p`: (score, status, rule reasons then top features).
+/// Pure: no I/O, no side effects (Classify uses it as a dry run).
+pub fn classify(
+    p: &Policy,
+    model: &Model,
+    name: &str,
+    phone: &str,
+    title: &str,
+    body: &str,
+) -> (f32, Status, Vec<Reason>) {
+    let scored = model.score(
+        &CommentText {
+            name,
+            phone,
+            title,
+            body,
+        },
+        TOP_FEATURES,
+    );
+    let folded = fold(&format!("{name} {title} {body}"));
+    let (status, mut reasons) = p.decide(scored.score, &folded);
+    reasons.extend(scored.reasons.iter().map(|r| Reason {
+        code: "MODEL_FEATURE".into(),
+        detail: r.feature.clone(),
+        contribution: r.contribution,
+        kind: ReasonKind::ModelFeature,
+    }));
+    (scored.score, status, reasons)
 }
 
 /// How many model features a decision reports.
@@ -379,7 +417,8 @@ fn printable_key(s: &str) -> bool {
 impl Comments {
     /// Validates, scores, decides and admits one comment.
     pub async fn submit(&self, input: SubmitInput) -> Result<SubmitOutput, SubmitError> {
-        let p = &self.policy;
+        let (p, model) = self.policies.for_site(&input.site).await?;
+        let p = &*p;
         let mut v: Vec<(String, String)> = Vec::new();
         let mut bad = |f: &str, m: String| v.push((f.to_string(), m));
         let name = clean_text(&input.name);
@@ -434,7 +473,7 @@ impl Comments {
         if ip.is_none() {
             bad("client.ip", "must be an IPv4 or IPv6 address".into());
         }
-        let captcha = match (&input.captcha, self.captcha_required) {
+        let captcha = match (&input.captcha, p.captcha_required) {
             (Some((id, answer)), _) if !(id.is_empty() && answer.is_empty()) => {
                 if !is_challenge_id(id) {
                     bad(
@@ -463,23 +502,7 @@ impl Comments {
         let ip = ip.ok_or_else(|| SubmitError::Invalid(Vec::new()))?;
 
         let phone_str = phone.clone().unwrap_or_default();
-        let scored = self.model.score(
-            &CommentText {
-                name: &name,
-                phone: &phone_str,
-                title: &title,
-                body: &body,
-            },
-            TOP_FEATURES,
-        );
-        let folded = fold(&format!("{name} {title} {body}"));
-        let (status, mut reasons) = p.decide(scored.score, &folded);
-        reasons.extend(scored.reasons.iter().map(|r| Reason {
-            code: "MODEL_FEATURE".into(),
-            detail: r.feature.clone(),
-            contribution: r.contribution,
-            kind: ReasonKind::ModelFeature,
-        }));
+        let (score, status, reasons) = classify(p, &model, &name, &phone_str, &title, &body);
         let comment_id = new_comment_id();
         let created_ms = self.clock.now_ms();
         let record = CommentRecord {
@@ -491,9 +514,9 @@ impl Comments {
             email,
             title,
             body,
-            score: scored.score,
+            score,
             reasons: reasons.clone(),
-            model_version: self.model.version().to_string(),
+            model_version: model.version().to_string(),
             policy_version: p.version,
             initial_status: status,
             created_ms,
@@ -501,7 +524,7 @@ impl Comments {
         let output = SubmitOutput {
             comment_id,
             status,
-            score: scored.score,
+            score,
             reasons,
             model_version: record.model_version.clone(),
             policy_version: p.version,
@@ -517,7 +540,7 @@ impl Comments {
             name: &record.name,
             thread: &record.thread_id,
         };
-        let checks = checks_for(&self.limits, &subjects, &self.ids, &self.keys);
+        let checks = checks_for(&p.rate_limits, &subjects, &self.ids, &self.keys);
         let idem = self
             .ids
             .hash("idempotency", &[&input.site, &input.idempotency_key]);
@@ -542,7 +565,7 @@ impl Comments {
                     refused: Vec::new(),
                     shadow_hits,
                 };
-                let _ = judge(&input.site, &self.limits, &verdict);
+                let _ = judge(&input.site, &p.rate_limits, &verdict);
                 metrics::counter!(
                     "moderato_decisions_total",
                     "site" => input.site.clone(),
@@ -558,7 +581,7 @@ impl Comments {
                 Ok(first)
             }
             Admission::RateLimited(verdict) => Err(SubmitError::RateLimited(
-                judge(&input.site, &self.limits, &verdict)
+                judge(&input.site, &p.rate_limits, &verdict)
                     .err()
                     .unwrap_or(Refusal {
                         retry_after_ms: 1000,

@@ -101,6 +101,18 @@ impl LimitRule {
     }
 }
 
+/// Appends every problem with the submission limits `rules` to `errs`, paths starting with `at`.
+pub fn submission_rule_problems(at: &str, rules: &[LimitRule], errs: &mut Vec<String>) {
+    for (i, r) in rules.iter().enumerate() {
+        r.problems(&format!("{at}[{i}]"), errs);
+        if r.descriptor == Descriptor::CaptchaClient {
+            errs.push(format!(
+                "{at}[{i}].descriptor: captcha_client limits belong in captcha.create_limit"
+            ));
+        }
+    }
+}
+
 /// Keyed hashes (HMAC-SHA256, 128 bits shown) that stand in for identifiers in store keys, so no IP, phone
 /// or name is ever stored in clear.
 #[derive(Clone)]

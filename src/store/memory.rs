@@ -52,6 +52,9 @@ fn cursor_pos(cursor: &str) -> usize {
 #[derive(Default)]
 struct State {
     sites: HashMap<String, Site>,
+    /// (scope, name) -> (version, document)
+    docs: HashMap<(String, String), (u64, String)>,
+    epoch: u64,
     idem: HashMap<String, (String, u64)>,
     challenges: HashMap<String, Challenge>,
     /// client key -> (challenge id, expiry ms)
@@ -548,5 +551,67 @@ impl Store for MemoryStore {
             .get(site)
             .map(|s| s.labels.iter().skip(from).take(max).cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn get_doc(&self, scope: &str, name: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let st = self.lock();
+        Ok(st.docs.get(&(scope.to_string(), name.to_string())).cloned())
+    }
+
+    async fn put_doc(
+        &self,
+        scope: &str,
+        name: &str,
+        expected: u64,
+        doc: &str,
+        who: &str,
+    ) -> Result<Result<u64, u64>, StoreError> {
+        let mut st = self.lock();
+        let key = (scope.to_string(), name.to_string());
+        let current = st.docs.get(&key).map(|(v, _)| *v).unwrap_or(0);
+        if current != expected {
+            return Ok(Err(current));
+        }
+        let before = st
+            .docs
+            .get(&key)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        st.docs.insert(key, (current + 1, doc.to_string()));
+        st.epoch += 1;
+        tracing::info!(scope, name, who, before = %before, after = %doc, "audit: document changed");
+        Ok(Ok(current + 1))
+    }
+
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().epoch)
+    }
+
+    async fn recent(
+        &self,
+        site: &str,
+        since_ms: u64,
+        max: usize,
+    ) -> Result<Vec<(crate::review::CommentRecord, Option<crate::review::Label>)>, StoreError> {
+        let st = self.lock();
+        let Some(s) = st.sites.get(site) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<_> = s
+            .comments
+            .values()
+            .filter(|c| c.record.created_ms >= since_ms)
+            .map(|c| {
+                let label = c
+                    .history
+                    .iter()
+                    .rev()
+                    .find_map(|e| crate::review::Label::parse(&e.label));
+                (c.record.clone(), label)
+            })
+            .collect();
+        out.sort_by_key(|(r, _)| (r.created_ms, r.comment_id.clone()));
+        out.truncate(max);
+        Ok(out)
     }
 }

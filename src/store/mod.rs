@@ -124,6 +124,16 @@ impl Keys {
         self.site_key(site, "audit")
     }
 
+    /// A versioned document (policy, model activation) of `scope`: a site id, or [`GLOBAL_SCOPE`].
+    pub fn doc(&self, scope: &str, name: &str) -> String {
+        self.site_key(scope, &format!("doc:{name}"))
+    }
+
+    /// The counter every document change bumps, so replicas notice changes with one read.
+    pub fn epoch(&self) -> String {
+        self.site_key(GLOBAL_SCOPE, "epoch")
+    }
+
     /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
     pub fn limit(&self, site: &str, limit_name: &str, subject: &str) -> String {
         self.site_key(site, &format!("rl:{limit_name}:{subject}"))
@@ -283,6 +293,9 @@ pub enum Decided {
     NotFound,
 }
 
+/// The scope of global documents; `*` is never a valid site id.
+pub const GLOBAL_SCOPE: &str = "*";
+
 /// Decision and label streams keep about this many entries per site.
 pub const STREAM_MAXLEN: u64 = 1_000_000;
 
@@ -357,6 +370,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queue statistics.
     async fn queue_stats(&self, site: &str) -> Result<QueueStats, StoreError>;
+
+    /// A versioned document: (version, content), or `None` when never written.
+    async fn get_doc(&self, scope: &str, name: &str) -> Result<Option<(u64, String)>, StoreError>;
+
+    /// Replaces a document if its version is still `expected` (0: never written), records who did it in the
+    /// scope's audit log, and bumps the change epoch. `Ok(Err(current))` when the version is stale.
+    async fn put_doc(
+        &self,
+        scope: &str,
+        name: &str,
+        expected: u64,
+        doc: &str,
+        who: &str,
+    ) -> Result<Result<u64, u64>, StoreError>;
+
+    /// The change epoch (see [`Keys::epoch`]).
+    async fn epoch(&self) -> Result<u64, StoreError>;
+
+    /// Comments submitted at or after `since_ms`, with the last moderator label of each, oldest first.
+    async fn recent(
+        &self,
+        site: &str,
+        since_ms: u64,
+        max: usize,
+    ) -> Result<Vec<(CommentRecord, Option<Label>)>, StoreError>;
 
     /// Labels after cursor `after` (empty: from the start), at most `max`, with their cursors.
     async fn labels(

@@ -33,6 +33,7 @@ static CLAIM: LazyLock<Script> = script!("lua/claim.lua");
 static LEASE: LazyLock<Script> = script!("lua/lease.lua");
 static DECIDE: LazyLock<Script> = script!("lua/decide.lua");
 static QUEUE_STATS: LazyLock<Script> = script!("lua/queue_stats.lua");
+static PUT_DOC: LazyLock<Script> = script!("lua/put_doc.lua");
 
 /// One connection handle for both deployments; cheap to clone (both variants are shared handles).
 #[derive(Clone)]
@@ -664,5 +665,127 @@ impl Store for RedisStore {
                 ))
             })
             .collect()
+    }
+
+    async fn get_doc(&self, scope: &str, name: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let key = self.keys.doc(scope, name);
+        let (v, doc): (Option<u64>, Option<String>) = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::cmd("HMGET")
+                        .arg(&key)
+                        .arg("v")
+                        .arg("doc")
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        Ok(v.zip(doc))
+    }
+
+    async fn put_doc(
+        &self,
+        scope: &str,
+        name: &str,
+        expected: u64,
+        doc: &str,
+        who: &str,
+    ) -> Result<Result<u64, u64>, StoreError> {
+        let mut inv = PUT_DOC.prepare_invoke();
+        inv.key(self.keys.doc(scope, name))
+            .key(self.keys.audit(scope))
+            .arg(expected)
+            .arg(doc)
+            .arg(who)
+            .arg(format!("update {name}"));
+        let r: Vec<i64> = self.run(inv).await?;
+        let outcome = match r.as_slice() {
+            [1, v] => Ok(*v as u64),
+            [0, v] => Err(*v as u64),
+            _ => return Err(StoreError::Corrupt(format!("put_doc returned {r:?}"))),
+        };
+        if outcome.is_ok() {
+            // A separate slot from the document in Redis Cluster, hence a second call; replicas also re-read
+            // periodically, so a bump lost to a crash right here only delays them.
+            let key = self.keys.epoch();
+            let _: i64 = self
+                .query(|c| {
+                    Box::pin(async move { redis::cmd("INCR").arg(&key).query_async(c).await })
+                })
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn epoch(&self) -> Result<u64, StoreError> {
+        let key = self.keys.epoch();
+        let v: Option<u64> = self
+            .query(|c| Box::pin(async move { redis::cmd("GET").arg(&key).query_async(c).await }))
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn recent(
+        &self,
+        site: &str,
+        since_ms: u64,
+        max: usize,
+    ) -> Result<Vec<(crate::review::CommentRecord, Option<Label>)>, StoreError> {
+        // Automatic decisions in the stream mark every submission; stream ids start with the store's ms.
+        let mut out = Vec::new();
+        let mut start = format!("{since_ms}-0");
+        while out.len() < max {
+            let key = self.keys.decisions(site);
+            let from = start.clone();
+            let reply: redis::streams::StreamRangeReply = self
+                .query(|c| {
+                    Box::pin(async move {
+                        redis::cmd("XRANGE")
+                            .arg(&key)
+                            .arg(&from)
+                            .arg("+")
+                            .arg("COUNT")
+                            .arg(500)
+                            .query_async(c)
+                            .await
+                    })
+                })
+                .await?;
+            let Some(last) = reply.ids.last() else { break };
+            start = format!("({}", last.id);
+            let ids: Vec<String> = reply
+                .ids
+                .iter()
+                .filter_map(|e| e.get::<String>("e"))
+                .filter_map(|json| event_from_json(&json).ok())
+                .filter(|e| e.kind == DecisionKind::Automatic)
+                .map(|e| e.comment_id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(self.keys.comment(site, id))
+                    .arg("data")
+                    .arg("label");
+            }
+            let rows: Vec<(Option<String>, Option<String>)> = self
+                .query(|c| Box::pin(async move { pipe.query_async(c).await }))
+                .await?;
+            for (data, label) in rows {
+                let Some(data) = data else { continue };
+                out.push((
+                    record_from_json(&data)?,
+                    label.as_deref().and_then(Label::parse),
+                ));
+                if out.len() >= max {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -64,13 +64,3 @@ async fn the_portal_token_is_admitted_to_portal_services() {
         .into_inner();
     assert_eq!(r.challenge_id.len(), 32);
 }
-
-#[tokio::test]
-async fn rpcs_of_capabilities_not_in_this_version_say_unimplemented() {
-    let app = spawn_app(Backend::Memory, |_| {}).await;
-    let err = AdminServiceClient::new(app.channel().await)
-        .get_policy(authed(OPS_TOKEN, GetPolicyRequest { site: "hcm".into() }))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
-}

@@ -3,6 +3,7 @@
 #[macro_use]
 mod harness;
 
+mod admin;
 mod auth;
 mod captcha;
 mod comments;

@@ -21,7 +21,7 @@ else
   end
 end
 local rec = cjson.decode(f[4])
-redis.call('HSET', KEYS[1], 'status', ARGV[4])
+redis.call('HSET', KEYS[1], 'status', ARGV[4], 'label', ARGV[6])
 redis.call('HDEL', KEYS[1], 'lease_token', 'lease_until', 'claimed_by')
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])

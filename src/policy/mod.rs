@@ -1,0 +1,526 @@
+//! Live per-site policy and model activation. Policies and the model activation table are versioned documents
+//! in the store (optimistic concurrency, audit log); every replica caches them and drops its cache when the
+//! store's change epoch moves (polled every [`REFRESH`]), with a full re-read every [`FULL_REFRESH`] as a
+//! fallback. Models are loaded off the hot path and swapped atomically. Also: the threshold lab (replaying
+//! recent submissions under a candidate policy).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::Model;
+use crate::comment::{Policy, fold};
+use crate::review::{Label, Status};
+use crate::store::{GLOBAL_SCOPE, Store, StoreError};
+
+/// How often a replica checks whether anything changed.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// How often a replica re-reads everything regardless.
+pub const FULL_REFRESH: Duration = Duration::from_secs(10);
+
+const POLICY_DOC: &str = "policy";
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+const MODELS_DOC: &str = "models";
+
+/// Which model is active where, with the previous one for rollback.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// Active version.
+    pub active: String,
+    /// The version active before, for rollback.
+    pub previous: String,
+}
+
+/// The model activation table: global and per site.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationTable {
+    /// Global default.
+    pub global: Activation,
+    /// Per-site overrides.
+    pub sites: BTreeMap<String, Activation>,
+}
+
+/// Why a policy or model change was refused.
+#[derive(Debug)]
+pub enum PolicyError {
+    /// Invalid values, every one named.
+    Invalid(Vec<(String, String)>),
+    /// The expected version is stale; nothing changed.
+    Conflict {
+        /// The version in the store.
+        current: u64,
+    },
+    /// No such model version in the models directory.
+    UnknownModel(String),
+    /// Nothing to roll back to.
+    NoPrevious,
+    /// A model file could not be loaded.
+    Model(String),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for PolicyError {
+    fn from(e: StoreError) -> Self {
+        PolicyError::Store(e)
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    epoch: u64,
+    policies: HashMap<String, (Arc<Policy>, bool)>,
+    activation: Option<ActivationTable>,
+}
+
+/// Policies and models as seen by this replica.
+#[derive(Clone)]
+pub struct Policies {
+    store: Arc<dyn Store>,
+    /// The policy from configuration, used where no site or global policy was stored.
+    default: Arc<Policy>,
+    /// The model loaded at startup, used where no activation was recorded.
+    default_model: Arc<Model>,
+    models_dir: PathBuf,
+    // std RwLock: held only for map lookups and swaps, never across an .await.
+    cache: Arc<RwLock<Cache>>,
+    loaded: Arc<RwLock<HashMap<String, Arc<Model>>>>,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("encoding: {e}")))
+}
+
+impl Policies {
+    /// Policies over `store`, falling back to `default` and `default_model`; model artifacts live in
+    /// subdirectories of `models_dir`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        default: Policy,
+        default_model: Arc<Model>,
+        models_dir: PathBuf,
+    ) -> Self {
+        let mut loaded = HashMap::new();
+        loaded.insert(default_model.version().to_string(), default_model.clone());
+        Self {
+            store,
+            default: Arc::new(default),
+            default_model,
+            models_dir,
+            cache: Arc::new(RwLock::new(Cache::default())),
+            loaded: Arc::new(RwLock::new(loaded)),
+        }
+    }
+
+    fn scope(site: &str) -> &str {
+        if site.is_empty() { GLOBAL_SCOPE } else { site }
+    }
+
+    async fn read_policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
+        if let Some((_, doc)) = self.store.get_doc(Self::scope(site), POLICY_DOC).await? {
+            let p: Policy = serde_json::from_str(&doc)
+                .map_err(|e| StoreError::Corrupt(format!("stored policy of {site:?}: {e}")))?;
+            return Ok((Arc::new(p), false));
+        }
+        if site.is_empty() {
+            return Ok((self.default.clone(), true));
+        }
+        let (global, _) = self.policy("").await?;
+        Ok((global, true))
+    }
+
+    /// The policy in force for `site` (empty: the global default) and whether it is inherited.
+    pub fn policy<'a>(
+        &'a self,
+        site: &'a str,
+    ) -> BoxFuture<'a, Result<(Arc<Policy>, bool), StoreError>> {
+        Box::pin(async move {
+            if let Some(hit) = self
+                .cache
+                .read()
+                .ok()
+                .and_then(|c| c.policies.get(site).cloned())
+            {
+                return Ok(hit);
+            }
+            let epoch = self.cache.read().map(|c| c.epoch).unwrap_or(0);
+            let got = self.read_policy(site).await?;
+            if let Ok(mut c) = self.cache.write()
+                && c.epoch == epoch
+            {
+                c.policies.insert(site.to_string(), got.clone());
+            }
+            Ok(got)
+        })
+    }
+
+    async fn activation(&self) -> Result<ActivationTable, StoreError> {
+        if let Some(t) = self.cache.read().ok().and_then(|c| c.activation.clone()) {
+            return Ok(t);
+        }
+        let t = match self.store.get_doc(GLOBAL_SCOPE, MODELS_DOC).await? {
+            Some((_, doc)) => serde_json::from_str(&doc)
+                .map_err(|e| StoreError::Corrupt(format!("model activation table: {e}")))?,
+            None => ActivationTable::default(),
+        };
+        self.ensure_loaded(&t).await;
+        if let Ok(mut c) = self.cache.write() {
+            c.activation = Some(t.clone());
+        }
+        Ok(t)
+    }
+
+    /// Loads every model the table names that is not loaded yet (blocking work, off the async threads).
+    async fn ensure_loaded(&self, t: &ActivationTable) {
+        let wanted: Vec<String> = std::iter::once(&t.global)
+            .chain(t.sites.values())
+            .map(|a| a.active.clone())
+            .filter(|v| !v.is_empty())
+            .collect();
+        for v in wanted {
+            if self
+                .loaded
+                .read()
+                .map(|l| l.contains_key(&v))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            match self.load_version(&v).await {
+                Ok(m) => {
+                    if let Ok(mut l) = self.loaded.write() {
+                        l.insert(v, m);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(version = %v, error = ?e, "activated model cannot be loaded here; keeping the current one")
+                }
+            }
+        }
+    }
+
+    fn model_named(&self, version: &str) -> Option<Arc<Model>> {
+        self.loaded.read().ok()?.get(version).cloned()
+    }
+
+    /// The policy and the model in force for `site`.
+    pub async fn for_site(&self, site: &str) -> Result<(Arc<Policy>, Arc<Model>), StoreError> {
+        let (p, _) = self.policy(site).await?;
+        let t = self.activation().await?;
+        let version = if !p.model_version.is_empty() {
+            p.model_version.clone()
+        } else if let Some(a) = t.sites.get(site).filter(|a| !a.active.is_empty()) {
+            a.active.clone()
+        } else {
+            t.global.active.clone()
+        };
+        let model = if version.is_empty() {
+            self.default_model.clone()
+        } else {
+            self.model_named(&version)
+                .unwrap_or_else(|| self.default_model.clone())
+        };
+        Ok((p, model))
+    }
+
+    /// Validates and stores a policy if `expected` is still the stored version.
+    pub async fn update(
+        &self,
+        site: &str,
+        mut policy: Policy,
+        expected: u64,
+        who: &str,
+    ) -> Result<Policy, PolicyError> {
+        let mut errs = Vec::new();
+        policy.problems("policy", &mut errs);
+        if !policy.model_version.is_empty() && self.find_model_dir(&policy.model_version).is_none()
+        {
+            errs.push(format!(
+                "policy.model_version: no model {:?} in {}",
+                policy.model_version,
+                self.models_dir.display()
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(PolicyError::Invalid(
+                errs.into_iter()
+                    .map(|e| match e.split_once(": ") {
+                        Some((f, m)) => (f.to_string(), m.to_string()),
+                        None => ("policy".to_string(), e),
+                    })
+                    .collect(),
+            ));
+        }
+        if !policy.model_version.is_empty() {
+            let v = policy.model_version.clone();
+            let m = self.load_version(&v).await?;
+            if let Ok(mut l) = self.loaded.write() {
+                l.insert(v, m);
+            }
+        }
+        policy.version = expected + 1;
+        let doc = to_json(&policy)?;
+        match self
+            .store
+            .put_doc(Self::scope(site), POLICY_DOC, expected, &doc, who)
+            .await?
+        {
+            Ok(_) => {
+                self.invalidate();
+                Ok(policy)
+            }
+            Err(current) => Err(PolicyError::Conflict { current }),
+        }
+    }
+
+    /// Drops every cached policy and the activation table.
+    pub fn invalidate(&self) {
+        if let Ok(mut c) = self.cache.write() {
+            c.policies.clear();
+            c.activation = None;
+            c.epoch += 1;
+        }
+    }
+
+    /// Keeps the cache current until `stop` turns true: a change epoch poll every [`REFRESH`], a full re-read
+    /// every [`FULL_REFRESH`]. Models named by a new activation table are loaded here, before the swap.
+    pub async fn refresh_loop(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut last_epoch = None;
+        let mut since_full = Duration::ZERO;
+        loop {
+            match self.store.epoch().await {
+                Ok(e) => {
+                    if last_epoch.is_some_and(|l| l != e) || since_full >= FULL_REFRESH {
+                        // Load what the new table needs before anyone sees it.
+                        if let Ok(Some((_, doc))) =
+                            self.store.get_doc(GLOBAL_SCOPE, MODELS_DOC).await
+                            && let Ok(t) = serde_json::from_str::<ActivationTable>(&doc)
+                        {
+                            self.ensure_loaded(&t).await;
+                        }
+                        self.invalidate();
+                        since_full = Duration::ZERO;
+                    }
+                    last_epoch = Some(e);
+                }
+                Err(e) => tracing::debug!(error = %e, "policy refresh skipped"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(REFRESH) => since_full += REFRESH,
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            }
+        }
+    }
+
+    fn find_model_dir(&self, version: &str) -> Option<PathBuf> {
+        self.list_artifacts()
+            .into_iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, d)| d)
+    }
+
+    /// (version, directory) of every artifact under the models directory.
+    pub fn list_artifacts(&self) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.models_dir) else {
+            return out;
+        };
+        for e in entries.flatten() {
+            let dir = e.path();
+            let Ok(text) = std::fs::read_to_string(dir.join("card.json")) else {
+                continue;
+            };
+            if let Ok(card) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(v) = card.get("version").and_then(|v| v.as_str())
+            {
+                out.push((v.to_string(), dir));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    async fn load_version(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
+        if let Some(m) = self.model_named(version) {
+            return Ok(m);
+        }
+        let dir = self
+            .find_model_dir(version)
+            .ok_or_else(|| PolicyError::UnknownModel(version.to_string()))?;
+        tokio::task::spawn_blocking(move || Model::load(Path::new(&dir)))
+            .await
+            .map_err(|e| PolicyError::Model(e.to_string()))?
+            .map(Arc::new)
+            .map_err(|e| PolicyError::Model(e.to_string()))
+    }
+
+    /// Activates `version` for `site` (empty: globally): loads it first, then records it.
+    pub async fn activate(
+        &self,
+        site: &str,
+        version: &str,
+        who: &str,
+    ) -> Result<(String, String), PolicyError> {
+        let m = self.load_version(version).await?;
+        if let Ok(mut l) = self.loaded.write() {
+            l.insert(version.to_string(), m);
+        }
+        self.change_activation(site, who, |a| {
+            if a.active == version {
+                return Ok(());
+            }
+            a.previous = std::mem::replace(&mut a.active, version.to_string());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reactivates the previous model of `site` (empty: global).
+    pub async fn rollback(&self, site: &str, who: &str) -> Result<(String, String), PolicyError> {
+        let t = self.activation().await?;
+        let prev = if site.is_empty() {
+            t.global.previous.clone()
+        } else {
+            t.sites
+                .get(site)
+                .map(|a| a.previous.clone())
+                .unwrap_or_default()
+        };
+        if prev.is_empty() {
+            return Err(PolicyError::NoPrevious);
+        }
+        let m = self.load_version(&prev).await?;
+        if let Ok(mut l) = self.loaded.write() {
+            l.insert(prev.clone(), m);
+        }
+        self.change_activation(site, who, |a| {
+            if a.previous.is_empty() {
+                return Err(PolicyError::NoPrevious);
+            }
+            std::mem::swap(&mut a.active, &mut a.previous);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_activation(
+        &self,
+        site: &str,
+        who: &str,
+        f: impl Fn(&mut Activation) -> Result<(), PolicyError>,
+    ) -> Result<(String, String), PolicyError> {
+        for _ in 0..5 {
+            let (version, mut t) = match self.store.get_doc(GLOBAL_SCOPE, MODELS_DOC).await? {
+                Some((v, doc)) => (
+                    v,
+                    serde_json::from_str::<ActivationTable>(&doc)
+                        .map_err(|e| StoreError::Corrupt(format!("activation table: {e}")))?,
+                ),
+                None => (0, ActivationTable::default()),
+            };
+            let default_version = self.default_model.version().to_string();
+            let a = if site.is_empty() {
+                &mut t.global
+            } else {
+                t.sites.entry(site.to_string()).or_default()
+            };
+            let before = if a.active.is_empty() {
+                default_version.clone()
+            } else {
+                a.active.clone()
+            };
+            if a.active.is_empty() {
+                a.active = default_version;
+            }
+            f(a)?;
+            let after = a.active.clone();
+            match self
+                .store
+                .put_doc(GLOBAL_SCOPE, MODELS_DOC, version, &to_json(&t)?, who)
+                .await?
+            {
+                Ok(_) => {
+                    self.invalidate();
+                    tracing::info!(site, before = %before, after = %after, who, "model activation changed");
+                    return Ok((before, after));
+                }
+                Err(_) => continue,
+            }
+        }
+        Err(PolicyError::Conflict { current: 0 })
+    }
+
+    /// Where each loadable model is active: version -> sites (`*` for global).
+    pub async fn active_where(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+        let t = self.activation().await?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let global = if t.global.active.is_empty() {
+            self.default_model.version().to_string()
+        } else {
+            t.global.active.clone()
+        };
+        out.entry(global).or_default().push("*".into());
+        for (site, a) in &t.sites {
+            if !a.active.is_empty() {
+                out.entry(a.active.clone()).or_default().push(site.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The model loaded under `version`, or loadable from the models directory.
+    pub async fn model(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
+        self.load_version(version).await
+    }
+}
+
+/// Outcome counts of one policy over replayed submissions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Would be published.
+    pub published: u64,
+    /// Would be held.
+    pub pending: u64,
+    /// Would be rejected.
+    pub rejected: u64,
+    /// Moderator-labelled spam that would be published.
+    pub labelled_spam_published: u64,
+    /// Moderator-labelled ham that would be rejected.
+    pub labelled_ham_rejected: u64,
+}
+
+impl Outcomes {
+    /// Counts one decision.
+    pub fn add(&mut self, status: Status, label: Option<Label>) {
+        match status {
+            Status::Published => self.published += 1,
+            Status::PendingReview => self.pending += 1,
+            Status::Rejected => self.rejected += 1,
+        }
+        match (status, label) {
+            (Status::Published, Some(Label::Spam)) => self.labelled_spam_published += 1,
+            (Status::Rejected, Some(Label::Ham)) => self.labelled_ham_rejected += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Replays `rows` (recorded score, text and moderator label) under `current` and `candidate`.
+/// The stored score is reused: the threshold lab answers "what would these thresholds and terms have done".
+pub fn simulate(
+    rows: &[(crate::review::CommentRecord, Option<Label>)],
+    current: &Policy,
+    candidate: &Policy,
+) -> (Outcomes, Outcomes) {
+    let (mut a, mut b) = (Outcomes::default(), Outcomes::default());
+    for (r, label) in rows {
+        let folded = fold(&format!("{} {} {}", r.name, r.title, r.body));
+        a.add(current.decide(r.score, &folded).0, *label);
+        b.add(candidate.decide(r.score, &folded).0, *label);
+    }
+    (a, b)
+}
