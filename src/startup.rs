@@ -283,6 +283,7 @@ impl Application {
             keys: keys.clone(),
             policies: policies.clone(),
             clock: Arc::new(crate::clock::SystemClock),
+            seen_sites: Default::default(),
         };
         let decided = Arc::new(tokio::sync::Notify::new());
 
@@ -294,6 +295,11 @@ impl Application {
             stop_rx.clone(),
         ));
         let refresh_task = tokio::spawn(policies.clone().refresh_loop(stop_rx.clone()));
+        let gauges_task = tokio::spawn(queue_gauges(
+            store.clone(),
+            comments.seen_sites.clone(),
+            stop_rx.clone(),
+        ));
         let metrics_task = metrics.map(|(l, a)| {
             tracing::info!(addr = %a, "metrics listening on /metrics");
             let mut rx = stop_rx.clone();
@@ -353,11 +359,39 @@ impl Application {
         };
         health_task.abort();
         refresh_task.abort();
+        gauges_task.abort();
         if let Some(t) = metrics_task {
             t.abort();
         }
         tracing::info!("moderato stopped");
         result
+    }
+}
+
+/// Every 15 s, publishes queue depth, claims and oldest pending age of the sites this replica has seen.
+async fn queue_gauges(
+    store: Arc<dyn Store>,
+    sites: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let list: Vec<String> = sites
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for site in list {
+            if let Ok(s) = store.queue_stats(&site).await {
+                metrics::gauge!("moderato_queue_depth", "site" => site.clone()).set(s.depth as f64);
+                metrics::gauge!("moderato_queue_claimed", "site" => site.clone())
+                    .set(s.claimed as f64);
+                metrics::gauge!("moderato_queue_oldest_pending_seconds", "site" => site)
+                    .set(s.oldest_pending_age_ms as f64 / 1000.0);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+        }
     }
 }
 

@@ -38,8 +38,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let buckets = [
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ];
+        let score_buckets: Vec<f64> = (1..=20).map(|i| f64::from(i) * 0.05).collect();
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full("moderato_score".into()), &score_buckets)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let handle = match builder.install_recorder() {
             Ok(h) => h,

@@ -205,6 +205,16 @@ impl ModerationService for ModerationApi {
             }
         };
         self.decided.notify_waiters();
+        if event.submitted_ms > 0 {
+            metrics::histogram!("moderato_time_to_human_decision_seconds", "site" => r.site.clone())
+                .record(event.decided_ms.saturating_sub(event.submitted_ms) as f64 / 1000.0);
+        }
+        metrics::counter!(
+            "moderato_decisions_total",
+            "site" => r.site.clone(),
+            "status" => event.status.as_str()
+        )
+        .increment(1);
         tracing::info!(moderator = %who, status = event.status.as_str(), label = label.as_str(), "review decided");
         Ok(Response::new(DecideReviewResponse {
             event: Some(convert::event(&event)),

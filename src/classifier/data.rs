@@ -59,7 +59,7 @@ pub enum Kind {
     Vihsd,
     /// UIT-ViCTSD: ,Comment,Constructiveness,Toxicity,Title,Topic (Toxicity 1 = positive).
     Victsd,
-    /// Generic CSV with header `text,label`; label spam/ham or 1/0.
+    /// Generic CSV with header `text,label` (or `body`, plus optional `name`, `title`, `phone`); spam/ham or 1/0.
     Csv,
 }
 
@@ -207,6 +207,45 @@ fn load_csv(
     Ok(out)
 }
 
+/// Generic CSV: a `text` (or `body`) column and a `label` column (spam/ham or 1/0); optional `name`, `title`,
+/// `phone` columns fill the other form fields.
+fn load_generic_csv(path: &Path) -> anyhow::Result<Vec<Example>> {
+    let mut rd = csv_reader(path)?;
+    let headers = rd.headers()?.clone();
+    let find = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{FEFF}').trim() == name)
+    };
+    let t = find("text").or_else(|| find("body")).with_context(|| {
+        format!(
+            "{}: no \"text\" or \"body\" column in header {headers:?}",
+            path.display()
+        )
+    })?;
+    let l = column(&headers, "label", path)?;
+    let (n, ti, ph) = (find("name"), find("title"), find("phone"));
+    let field = |rec: &csv::StringRecord, c: Option<usize>| {
+        c.and_then(|c| rec.get(c)).unwrap_or("").to_string()
+    };
+    let mut out = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: bad CSV record {}", path.display(), i + 1))?;
+        let (Some(text), Some(label)) = (rec.get(t), rec.get(l)) else {
+            bail!("{}: record {} has too few fields", path.display(), i + 1);
+        };
+        let mut ex = Example::body(
+            text,
+            parse_label(label, &["spam", "1"], &["ham", "0"], path)?,
+        );
+        ex.name = field(&rec, n);
+        ex.title = field(&rec, ti);
+        ex.phone = field(&rec, ph);
+        out.push(ex);
+    }
+    Ok(out)
+}
+
 fn files_in(path: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
     if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(path)
@@ -274,7 +313,7 @@ pub fn load(spec: &DataSpec) -> anyhow::Result<Vec<Example>> {
         Kind::Vispam => load_csv(p, "Comment", "Label", &["1"], &["0"], None, ""),
         Kind::Vihsd => load_csv(p, "free_text", "label_id", &["1", "2"], &["0"], None, ""),
         Kind::Victsd => load_csv(p, "Comment", "Toxicity", &["1"], &["0"], None, ""),
-        Kind::Csv => load_csv(p, "text", "label", &["spam", "1"], &["ham", "0"], None, ""),
+        Kind::Csv => load_generic_csv(p),
     }
 }
 

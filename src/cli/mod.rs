@@ -9,6 +9,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 mod bench;
+mod ops;
 mod review;
 
 use crate::config::{Config, FlagOverrides};
@@ -48,6 +49,14 @@ enum Command {
     Labels(review::LabelsCommand),
     /// Load tool: SubmitComment next to grpc.health Check on a running server.
     Bench(bench::BenchArgs),
+    /// Per-site policy, for ops.
+    #[command(subcommand)]
+    Policy(ops::PolicyCommand),
+    /// Classifier models, for ops.
+    #[command(subcommand)]
+    Model(ops::ModelCommand),
+    /// Review-queue figures of a site.
+    Stats(ops::SiteArg),
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +171,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(c) => review::run(c).await,
         Command::Labels(c) => review::labels(c).await,
         Command::Bench(a) => bench::run(a).await,
+        Command::Policy(c) => ops::policy(c).await,
+        Command::Model(c) => ops::model(c).await,
+        Command::Stats(a) => ops::stats(a).await,
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));

@@ -375,6 +375,8 @@ pub struct Comments {
     pub policies: crate::policy::Policies,
     /// Time source for record timestamps.
     pub clock: Arc<dyn Clock>,
+    /// Sites this replica has seen submissions for (their queue gauges are refreshed periodically).
+    pub seen_sites: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// Scores a comment with `model` and decides it under `p`: (score, status, rule reasons then top features).
@@ -405,6 +407,29 @@ pub fn classify(
         kind: ReasonKind::ModelFeature,
     }));
     (scored.score, status, reasons)
+}
+
+/// Per-site decision metrics: outcomes, rule reasons, and the score distribution (to see drift).
+fn record_decision_metrics(site: &str, out: &SubmitOutput) {
+    metrics::counter!(
+        "moderato_decisions_total",
+        "site" => site.to_string(),
+        "status" => out.status.as_str()
+    )
+    .increment(1);
+    for r in out
+        .reasons
+        .iter()
+        .filter(|r| r.kind != ReasonKind::ModelFeature)
+    {
+        metrics::counter!(
+            "moderato_decision_reasons_total",
+            "site" => site.to_string(),
+            "code" => r.code.clone()
+        )
+        .increment(1);
+    }
+    metrics::histogram!("moderato_score", "site" => site.to_string()).record(f64::from(out.score));
 }
 
 /// How many model features a decision reports.
@@ -560,18 +585,18 @@ impl Comments {
             .await?;
         match admission {
             Admission::Recorded { shadow_hits, .. } => {
+                if let Ok(mut seen) = self.seen_sites.lock()
+                    && !seen.contains(&input.site)
+                {
+                    seen.insert(input.site.clone());
+                }
                 let verdict = crate::store::LimitVerdict {
                     allowed: true,
                     refused: Vec::new(),
                     shadow_hits,
                 };
                 let _ = judge(&input.site, &p.rate_limits, &verdict);
-                metrics::counter!(
-                    "moderato_decisions_total",
-                    "site" => input.site.clone(),
-                    "status" => status.as_str()
-                )
-                .increment(1);
+                record_decision_metrics(&input.site, &output);
                 Ok(output)
             }
             Admission::Replayed { response } => {

@@ -182,6 +182,9 @@ pub struct Event {
     pub policy_version: u64,
     /// Model version that scored the comment.
     pub model_version: String,
+    /// When the comment was submitted, epoch ms (0 in events written before this field existed).
+    #[serde(default)]
+    pub submitted_ms: u64,
 }
 
 /// A comment with its current state and history.

@@ -314,6 +314,7 @@ impl Store for MemoryStore {
             decided_ms: now,
             policy_version: rec.policy_version,
             model_version: rec.model_version.clone(),
+            submitted_ms: rec.created_ms,
         });
         if rec.initial_status == Status::PendingReview {
             site.pending.insert((now, rec.comment_id.clone()));
@@ -463,10 +464,11 @@ impl Store for MemoryStore {
             return Ok(Decided::Conflict);
         }
         let before = c.status;
-        let (thread_id, policy_version, model_version, text) = (
+        let (thread_id, policy_version, model_version, submitted_ms, text) = (
             c.record.thread_id.clone(),
             c.record.policy_version,
             c.record.model_version.clone(),
+            c.record.created_ms,
             format!("{}\n{}", c.record.title, c.record.body),
         );
         let event = s.append_event(Event {
@@ -481,6 +483,7 @@ impl Store for MemoryStore {
             decided_ms: now,
             policy_version,
             model_version,
+            submitted_ms,
         });
         if let Some(c) = s.comments.get_mut(d.comment_id) {
             c.status = d.new_status;

@@ -387,7 +387,8 @@ impl Store for RedisStore {
             .arg(&a.record.thread_id)
             .arg(a.record.policy_version)
             .arg(&a.record.model_version)
-            .arg(STREAM_MAXLEN);
+            .arg(STREAM_MAXLEN)
+            .arg(a.record.created_ms);
         for l in a.limits {
             inv.arg(l.emission_ms)
                 .arg(l.tolerance_ms)

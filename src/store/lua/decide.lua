@@ -28,7 +28,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 local event = {
   comment_id = ARGV[1], thread_id = rec.thread_id, status = ARGV[4], kind = ARGV[2], actor = ARGV[5],
   label = ARGV[6], note = ARGV[7], decided_ms = now, policy_version = rec.policy_version,
-  model_version = rec.model_version
+  model_version = rec.model_version, submitted_ms = rec.created_ms
 }
 local cursor = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'e', cjson.encode(event))
 event.cursor = cursor

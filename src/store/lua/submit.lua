@@ -5,7 +5,8 @@
 -- ARGV[1] captcha mode ('1' check, '0' not required), ARGV[2] expected answer hash, ARGV[3] record json,
 -- ARGV[4] status, ARGV[5] response json, ARGV[6] retention ms, ARGV[7] idempotency ttl ms,
 -- ARGV[8] comment id, ARGV[9] thread id, ARGV[10] policy version, ARGV[11] model version, ARGV[12] stream maxlen,
--- ARGV[13..] per rate limit: emission ms, tolerance ms, shadow flag.
+-- ARGV[13] submission time ms (as recorded),
+-- ARGV[14..] per rate limit: emission ms, tolerance ms, shadow flag.
 -- Returns {1, cursor, shadow hits} recorded | {2, response json} replay | {3, refused, shadow hits} rate limited |
 -- {4} captcha invalid | {5} captcha expired.
 local now = now_ms()
@@ -15,7 +16,7 @@ if prior then
   return {2, prior}
 end
 
-local refused, shadow_hits = charge_limits(7, 12, #KEYS - 7, now)
+local refused, shadow_hits = charge_limits(7, 13, #KEYS - 7, now)
 if #refused > 0 then
   return {3, refused, shadow_hits}
 end
@@ -36,7 +37,8 @@ if status == 'PENDING_REVIEW' then
 end
 local event = {
   comment_id = ARGV[8], thread_id = ARGV[9], status = status, kind = 'AUTOMATIC', actor = 'auto',
-  label = '', note = '', decided_ms = now, policy_version = tonumber(ARGV[10]), model_version = ARGV[11]
+  label = '', note = '', decided_ms = now, policy_version = tonumber(ARGV[10]), model_version = ARGV[11],
+  submitted_ms = tonumber(ARGV[13])
 }
 local cursor = redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[12], '*', 'e', cjson.encode(event))
 event.cursor = cursor
