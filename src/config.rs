@@ -426,6 +426,13 @@ impl Config {
             .problems("captcha.create_limit", &mut errs);
         crate::rate_limit::submission_rule_problems("rate_limits", &self.rate_limits, &mut errs);
         self.policy.problems("policy", &mut errs);
+        if !self.store.redis_urls.is_empty() && self.identifier_hmac_key.expose().len() < 16 {
+            errs.push(
+                "identifier_hmac_key: set it (16+ characters, the same on every replica) when using Redis; \
+                 without it idempotency keys, live captchas and rate limits would not survive a restart"
+                    .into(),
+            );
+        }
         if self.ipv6_prefix_len == 0 || self.ipv6_prefix_len > 128 {
             errs.push("ipv6_prefix_len: must be between 1 and 128".into());
         }

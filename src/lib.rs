@@ -26,6 +26,7 @@ pub mod cli;
 pub mod clock;
 pub mod comment;
 pub mod config;
+pub mod lexicon;
 pub mod policy;
 pub mod rate_limit;
 pub mod review;

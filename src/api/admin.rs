@@ -96,6 +96,7 @@ pub fn policy_to_proto(p: &Policy) -> proto::Policy {
             body_max: p.field_limits.body_max,
         }),
         model_version: p.model_version.clone(),
+        disable_lexicon: !p.use_lexicon,
     }
 }
 
@@ -150,6 +151,7 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
         };
     }
     out.model_version = p.model_version;
+    out.use_lexicon = !p.disable_lexicon;
     out
 }
 

@@ -105,13 +105,10 @@ pub fn comment(c: &StoredComment) -> proto::Comment {
 
 /// True when `c` is empty or has the shape of a stream cursor (`<digits>-<digits>`).
 pub fn is_cursor(c: &str) -> bool {
+    let digits = |s: &str| {
+        !s.is_empty() && s.bytes().all(|x| x.is_ascii_digit()) && s.parse::<u64>().is_ok()
+    };
     c.is_empty()
-        || c.split_once('-').is_some_and(|(a, b)| {
-            !a.is_empty()
-                && !b.is_empty()
-                && a.len() <= 20
-                && b.len() <= 20
-                && a.bytes().all(|x| x.is_ascii_digit())
-                && b.bytes().all(|x| x.is_ascii_digit())
-        })
+        || c.split_once('-')
+            .is_some_and(|(a, b)| digits(a) && digits(b))
 }

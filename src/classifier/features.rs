@@ -413,7 +413,7 @@ fn leet_char(c: char) -> Option<char> {
 }
 
 /// If `chunk` is a word written in leetspeak ("fr33", "v14gr4", "n@m"), writes the decoded word into `out`.
-fn deleet(chunk: &str, out: &mut String) -> bool {
+pub(crate) fn deleet(chunk: &str, out: &mut String) -> bool {
     out.clear();
     let mut letters = 0;
     let mut leet = 0;

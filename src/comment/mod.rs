@@ -67,6 +67,8 @@ pub struct Policy {
     pub rate_limits: Vec<LimitRule>,
     /// Pinned classifier model version; empty uses the active one.
     pub model_version: String,
+    /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold.
+    pub use_lexicon: bool,
 }
 
 impl Default for Policy {
@@ -84,6 +86,7 @@ impl Default for Policy {
             captcha_required: true,
             rate_limits: Vec::new(),
             model_version: String::new(),
+            use_lexicon: true,
         }
     }
 }
@@ -138,19 +141,32 @@ impl Policy {
         }
     }
 
-    /// The decision for a comment with spam probability `score` and folded text `folded` (see [`fold`]).
-    pub fn decide(&self, score: f32, folded: &str) -> (Status, Vec<Reason>) {
+    /// The decision for a comment with spam probability `score` and text `t` (see [`prepare`]).
+    pub fn decide(&self, score: f32, t: &Prepared) -> (Status, Vec<Reason>) {
+        let folded = t.folded.as_str();
         let rule = |code: &str, detail: String| Reason {
             code: code.to_string(),
             detail,
             contribution: 0.0,
             kind: ReasonKind::Rule,
         };
+        let lexicon: &[crate::lexicon::Hit] = if self.use_lexicon { &t.lexicon } else { &[] };
+        let lex_reason = |h: &crate::lexicon::Hit| Reason {
+            code: h.code.clone(),
+            detail: h.phrase.clone(),
+            contribution: 0.0,
+            kind: ReasonKind::Lexicon,
+        };
         let blocked = term_hits(folded, &self.blocked_terms);
-        if !blocked.is_empty() {
+        let lex_blocked: Vec<_> = lexicon
+            .iter()
+            .filter(|h| h.severity == crate::lexicon::Severity::Block)
+            .collect();
+        if !blocked.is_empty() || !lex_blocked.is_empty() {
             let reasons = blocked
                 .into_iter()
                 .map(|t| rule("BLOCKED_TERM", t.to_string()))
+                .chain(lex_blocked.into_iter().map(lex_reason))
                 .collect();
             return (Status::Rejected, reasons);
         }
@@ -179,8 +195,12 @@ impl Policy {
         };
         let suspect = term_hits(folded, &self.suspect_terms);
         let mut status = by_score;
-        for t in suspect {
-            reasons.push(rule("SUSPECT_TERM", t.to_string()));
+        let held = suspect
+            .into_iter()
+            .map(|t| rule("SUSPECT_TERM", t.to_string()))
+            .chain(lexicon.iter().map(lex_reason));
+        for r in held {
+            reasons.push(r);
             if status == Status::Published {
                 status = Status::PendingReview;
             }
@@ -190,6 +210,24 @@ impl Policy {
             status = Status::PendingReview;
         }
         (status, reasons)
+    }
+}
+
+/// A comment's text in the forms the policy matches terms in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// [`fold`] of name, title and body.
+    pub folded: String,
+    /// Shipped lexicon categories found in name, title and body.
+    pub lexicon: Vec<crate::lexicon::Hit>,
+}
+
+/// Prepares name, title and body for [`Policy::decide`].
+pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
+    let joined = format!("{name}\n{title}\n{body}");
+    Prepared {
+        folded: fold(&joined),
+        lexicon: crate::lexicon::Lexicon::shipped().hits(&crate::lexicon::skeleton(&joined)),
     }
 }
 
@@ -398,8 +436,7 @@ pub fn classify(
         },
         TOP_FEATURES,
     );
-    let folded = fold(&format!("{name} {title} {body}"));
-    let (status, mut reasons) = p.decide(scored.score, &folded);
+    let (status, mut reasons) = p.decide(scored.score, &prepare(name, title, body));
     reasons.extend(scored.reasons.iter().map(|r| Reason {
         code: "MODEL_FEATURE".into(),
         detail: r.feature.clone(),
@@ -659,21 +696,49 @@ mod tests {
     #[test]
     fn thresholds_map_scores_to_statuses() {
         let p = Policy::default();
-        assert_eq!(p.decide(0.1, "").0, Status::Published);
-        assert_eq!(p.decide(0.7, "").0, Status::PendingReview);
-        assert_eq!(p.decide(0.95, "").0, Status::Rejected);
+        let empty = Prepared::default();
+        assert_eq!(p.decide(0.1, &empty).0, Status::Published);
+        assert_eq!(p.decide(0.7, &empty).0, Status::PendingReview);
+        assert_eq!(p.decide(0.95, &empty).0, Status::Rejected);
         let pre = Policy {
             premoderate_all: true,
             ..Policy::default()
         };
-        assert_eq!(pre.decide(0.1, "").0, Status::PendingReview);
+        assert_eq!(pre.decide(0.1, &empty).0, Status::PendingReview);
         let blocked = Policy {
             blocked_terms: vec!["cá độ online".into()],
             ..Policy::default()
         };
-        let (s, r) = blocked.decide(0.1, &fold("vào ca do online"));
+        let (s, r) = blocked.decide(0.1, &prepare("", "", "vào ca do online"));
         assert_eq!(s, Status::Rejected);
         assert_eq!(r[0].code, "BLOCKED_TERM");
+    }
+
+    #[test]
+    fn lexicon_categories_hold_or_reject_with_their_reason_codes() {
+        let p = Policy::default();
+        let (s, r) = p.decide(
+            0.01,
+            &prepare("Hương", "", "Cần tiền gấp? Vay tiền online giải ngân nhanh"),
+        );
+        assert_eq!(s, Status::PendingReview, "{r:?}");
+        assert!(
+            r.iter()
+                .any(|r| r.code == "LEX_LOAN" && r.kind == ReasonKind::Lexicon),
+            "{r:?}"
+        );
+        let off = Policy {
+            use_lexicon: false,
+            ..Policy::default()
+        };
+        assert_eq!(
+            off.decide(
+                0.01,
+                &prepare("Hương", "", "Vay tiền online giải ngân nhanh")
+            )
+            .0,
+            Status::Published
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Model;
-use crate::comment::{Policy, fold};
+use crate::comment::{Policy, prepare};
 use crate::review::{Label, Status};
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 
@@ -262,7 +262,12 @@ impl Policies {
                 l.insert(v, m);
             }
         }
-        policy.version = expected + 1;
+        policy.version = expected.checked_add(1).ok_or_else(|| {
+            PolicyError::Invalid(vec![(
+                "expected_version".into(),
+                "is not a version this server issued".into(),
+            )])
+        })?;
         let doc = to_json(&policy)?;
         match self
             .store
@@ -518,9 +523,9 @@ pub fn simulate(
 ) -> (Outcomes, Outcomes) {
     let (mut a, mut b) = (Outcomes::default(), Outcomes::default());
     for (r, label) in rows {
-        let folded = fold(&format!("{} {} {}", r.name, r.title, r.body));
-        a.add(current.decide(r.score, &folded).0, *label);
-        b.add(candidate.decide(r.score, &folded).0, *label);
+        let t = prepare(&r.name, &r.title, &r.body);
+        a.add(current.decide(r.score, &t).0, *label);
+        b.add(candidate.decide(r.score, &t).0, *label);
     }
     (a, b)
 }

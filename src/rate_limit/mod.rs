@@ -207,11 +207,16 @@ pub fn checks_for(
                 Descriptor::Thread => ids.hash("thread", &[subjects.thread]),
                 Descriptor::Site => "all".to_string(),
             };
-            let name = if r.shadow {
-                format!("{}-shadow", r.descriptor.name())
-            } else {
-                r.descriptor.name().to_string()
-            };
+            // The rule's parameters are part of the key: two rules on one descriptor (10 a minute and 100 a
+            // day) keep separate state, and a changed rule starts afresh.
+            let name = format!(
+                "{}-{}-{}-{}{}",
+                r.descriptor.name(),
+                r.requests,
+                r.period_seconds,
+                r.burst,
+                if r.shadow { "-shadow" } else { "" }
+            );
             LimitCheck {
                 key: keys.limit(subjects.site, &name, &subject),
                 emission_ms: r.emission_ms(),
@@ -323,6 +328,24 @@ mod tests {
         assert_ne!(a, b);
         assert!(!a.contains("0912345678"));
         assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn two_rules_on_one_descriptor_keep_separate_state() {
+        let ids = Identifiers::new(b"k", 64);
+        let rules = [
+            LimitRule::new(Descriptor::ClientIp, 10, 60, 10),
+            LimitRule::new(Descriptor::ClientIp, 100, 86_400, 100),
+        ];
+        let s = Subjects {
+            site: "s",
+            ip: "10.0.0.1".parse().unwrap(),
+            phone: None,
+            name: "An",
+            thread: "t",
+        };
+        let c = checks_for(&rules, &s, &ids, &Keys::new("t:"));
+        assert_ne!(c[0].key, c[1].key);
     }
 
     #[test]

@@ -27,6 +27,7 @@ struct MemComment {
     lease: Option<(String, u64, String)>,
     history: Vec<Event>,
     expires_ms: u64,
+    retention_ms: u64,
 }
 
 #[derive(Default)]
@@ -87,6 +88,22 @@ impl State {
 
     /// Checks the limits and charges them only if no enforced limit refuses.
     fn charge(&mut self, checks: &[LimitCheck], now: u64) -> LimitVerdict {
+        let (verdict, updates) = self.check(checks, now);
+        if verdict.allowed {
+            self.commit(updates);
+        }
+        verdict
+    }
+
+    /// Charges what [`State::check`] allowed.
+    fn commit(&mut self, updates: Vec<(String, u64)>) {
+        for (k, t) in updates {
+            self.tats.insert(k, (t, t + 1));
+        }
+    }
+
+    /// Checks the limits without charging: the verdict and the new states to commit.
+    fn check(&self, checks: &[LimitCheck], now: u64) -> (LimitVerdict, Vec<(String, u64)>) {
         let mut verdict = LimitVerdict {
             allowed: true,
             refused: Vec::new(),
@@ -105,14 +122,8 @@ impl State {
                 Err(wait) => verdict.refused.push((i, wait)),
             }
         }
-        if !verdict.refused.is_empty() {
-            verdict.allowed = false;
-            return verdict;
-        }
-        for (k, t) in updates {
-            self.tats.insert(k, (t, t + 1));
-        }
-        verdict
+        verdict.allowed = verdict.refused.is_empty();
+        (verdict, updates)
     }
 
     /// Consumes a challenge.
@@ -279,12 +290,13 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         st.sweep(now);
         let idem_key = self.keys.idempotency(site_id, a.idempotency_key);
-        if let Some((response, _)) = st.idem.get(&idem_key) {
+        if let Some((response, _)) = st.idem.get(&idem_key).filter(|(_, exp)| *exp > now) {
             return Ok(Admission::Replayed {
                 response: response.clone(),
             });
         }
-        let verdict = st.charge(a.limits, now);
+        // Same order as submit.lua: limits checked, captcha consumed and checked, then limits charged.
+        let (verdict, updates) = st.check(a.limits, now);
         if !verdict.allowed {
             return Ok(Admission::RateLimited(verdict));
         }
@@ -300,6 +312,7 @@ impl Store for MemoryStore {
                 }
             }
         }
+        st.commit(updates);
         let rec = a.record;
         let site = st.site(site_id);
         let event = site.append_event(Event {
@@ -329,6 +342,7 @@ impl Store for MemoryStore {
                 lease: None,
                 history: vec![event],
                 expires_ms: now + a.retention_ms,
+                retention_ms: a.retention_ms,
             },
         );
         st.idem.insert(
@@ -346,11 +360,13 @@ impl Store for MemoryStore {
         site: &str,
         comment_id: &str,
     ) -> Result<Option<StoredComment>, StoreError> {
+        let now = self.clock.now_ms();
         let st = self.lock();
         Ok(st
             .sites
             .get(site)
             .and_then(|s| s.comments.get(comment_id))
+            .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
             .map(|c| StoredComment {
                 record: c.record.clone(),
                 status: c.status,
@@ -489,6 +505,7 @@ impl Store for MemoryStore {
             c.status = d.new_status;
             c.lease = None;
             c.history.push(event.clone());
+            c.expires_ms = now + c.retention_ms;
         }
         s.claims.remove(d.comment_id);
         s.pending.retain(|(_, id)| id != d.comment_id);

@@ -430,6 +430,7 @@ impl Store for RedisStore {
             .query(|c| {
                 Box::pin(async move {
                     redis::pipe()
+                        .atomic()
                         .cmd("HMGET")
                         .arg(&ck)
                         .arg("data")
@@ -586,6 +587,7 @@ impl Store for RedisStore {
             .key(self.keys.labels(d.site))
             .key(self.keys.audit(d.site))
             .key(self.keys.human_decisions(d.site))
+            .key(self.keys.pending(d.site))
             .arg(d.comment_id)
             .arg(d.kind.as_str())
             .arg(fence)

@@ -299,17 +299,16 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
             .expect("get")
             .into_inner();
         let label = c.history.iter().rev().map(|e| e.label).find(|l| *l != 0);
-        let folded = moderato::comment::fold(&format!(
-            "{} {} {}",
+        let text = moderato::comment::prepare(
             c.author
                 .as_ref()
                 .map(|a| a.name.as_str())
                 .unwrap_or_default(),
-            c.title,
-            c.body
-        ));
+            &c.title,
+            &c.body,
+        );
         for (k, p) in [&cur, &cand].into_iter().enumerate() {
-            let s = p.decide(c.score as f32, &folded).0;
+            let s = p.decide(c.score as f32, &text).0;
             let idx = match s {
                 Status::Published => 0,
                 Status::PendingReview => 1,

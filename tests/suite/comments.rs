@@ -307,7 +307,7 @@ on_every_backend!(leases, leases_fence_decisions_and_watchers_miss_nothing);
 
 async fn a_retry_with_the_same_key_replays_and_consumes_one_captcha(backend: Backend) {
     let app = spawn_app(backend, |c| {
-        c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 1, 3600, 1)];
+        c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 2, 3600, 2)];
     })
     .await;
     let ch = app.channel().await;
@@ -344,10 +344,30 @@ async fn a_retry_with_the_same_key_replays_and_consumes_one_captcha(backend: Bac
     other.client.as_mut().unwrap().ip = "198.51.100.1".into();
     let err = submit(&ch, other).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    // The rate-limit token was consumed once too: a new key from the same IP is refused.
-    let mut third = r;
+    // The rate-limit token was consumed once too (burst 2): one more key from the same IP passes, the next
+    // is refused.
+    let mut third = r.clone();
     third.idempotency_key = "third-key".into();
-    let err = submit(&ch, third).await.unwrap_err();
+    third.captcha = None;
+    let err = submit(&ch, third.clone()).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::InvalidArgument,
+        "captcha required: nothing charged"
+    );
+    let second_id = captchas
+        .create_with_answer("hcm", "203.0.113.20".parse().unwrap(), &settings, "p2wz7")
+        .await
+        .expect("challenge")
+        .id;
+    third.captcha = Some(CaptchaAnswer {
+        challenge_id: second_id,
+        answer: "p2wz7".into(),
+    });
+    submit(&ch, third).await.expect("second token of the burst");
+    let mut fourth = r;
+    fourth.idempotency_key = "fourth-key".into();
+    let err = submit(&ch, fourth).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
     let d = err.get_error_details();
     assert_eq!(

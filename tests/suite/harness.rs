@@ -283,9 +283,11 @@ pub async fn open_store(backend: Backend, prefix: &str) -> Arc<dyn Store> {
         Backend::Redis => vec![shared_redis_url()],
         Backend::Cluster => shared_cluster_urls(),
     };
+    // Generous: some tests put a thousand concurrent calls on a 2-core machine; the outage test builds its own
+    // store with a tight timeout.
     let settings = RedisSettings {
         urls,
-        timeout: Duration::from_millis(500),
+        timeout: Duration::from_secs(3),
     };
     Arc::new(
         RedisStore::connect(&settings, Keys::new(prefix))

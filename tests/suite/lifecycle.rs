@@ -83,7 +83,7 @@ async fn without_tokens_and_without_generation_the_server_refuses_to_start() {
 }
 
 /// `moderato serve` with no tokens prints generated ones; SIGTERM while 40 calls are in flight lets them all
-/// complete, and the process exits 0.
+/// complete (at least one finishes after the signal, so they were in flight), and the process exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     let port = free_port(false);
@@ -131,7 +131,10 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
         .map(|i| {
             let mut c = CaptchaServiceClient::new(ch.clone());
             let req = authed(&portal, challenge(&format!("198.51.100.{i}")));
-            tokio::spawn(async move { c.create_challenge(req).await })
+            tokio::spawn(async move {
+                let r = c.create_challenge(req).await;
+                (r, Instant::now())
+            })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -142,10 +145,19 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
         .await
         .expect("kill");
     assert!(killed.success());
+    let signalled = Instant::now();
+    let mut after_signal = 0;
     for c in calls {
-        let r = c.await.expect("join");
+        let (r, done) = c.await.expect("join");
         assert!(r.is_ok(), "an in-flight call failed during shutdown: {r:?}");
+        if done > signalled {
+            after_signal += 1;
+        }
     }
+    assert!(
+        after_signal > 0,
+        "no call was still in flight when SIGTERM arrived"
+    );
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("exited after SIGTERM")
@@ -257,6 +269,7 @@ async fn every_acknowledged_submission_survives_kill_9() {
             format!("[{{name=\"portal\", role=\"portal\", sha256=\"{token_hash}\"}}]"),
         )
         .env("MODERATO__CAPTCHA__REQUIRED", "false")
+        .env("MODERATO__IDENTIFIER_HMAC_KEY", crate::harness::HMAC_KEY)
         .env(
             "MODERATO__RATE_LIMITS",
             "[{descriptor=\"site\", requests=100000, period_seconds=1, burst=100000}]",

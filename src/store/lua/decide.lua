@@ -2,12 +2,12 @@
 -- (ARGV[2] = 'OVERTURN') by the expected current status. Appends the event to the decision stream and the
 -- comment's history, the label to the label stream, the audit entry, and counts human decisions.
 -- KEYS[1] comment hash, KEYS[2] history, KEYS[3] claims zset, KEYS[4] queued zset, KEYS[5] decision stream,
--- KEYS[6] label stream, KEYS[7] audit stream, KEYS[8] human-decisions zset.
+-- KEYS[6] label stream, KEYS[7] audit stream, KEYS[8] human-decisions zset, KEYS[9] pending zset.
 -- ARGV[1] comment id, ARGV[2] mode, ARGV[3] lease token or expected status, ARGV[4] new status, ARGV[5] actor,
 -- ARGV[6] label, ARGV[7] note, ARGV[8] stream maxlen.
 -- Returns {1, event json} or {0} when fenced out (nothing changed), {-1} when the comment is unknown.
 local now = now_ms()
-local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'data')
+local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'data', 'retention')
 if not f[4] then
   return {-1}
 end
@@ -25,6 +25,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[4], 'label', ARGV[6])
 redis.call('HDEL', KEYS[1], 'lease_token', 'lease_until', 'claimed_by')
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
 local event = {
   comment_id = ARGV[1], thread_id = rec.thread_id, status = ARGV[4], kind = ARGV[2], actor = ARGV[5],
   label = ARGV[6], note = ARGV[7], decided_ms = now, policy_version = rec.policy_version,
@@ -34,6 +35,10 @@ local cursor = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'e', cjs
 event.cursor = cursor
 local json = cjson.encode(event)
 redis.call('RPUSH', KEYS[2], json)
+if f[5] then
+  redis.call('PEXPIRE', KEYS[1], tonumber(f[5]))
+  redis.call('PEXPIRE', KEYS[2], tonumber(f[5]))
+end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[1], 'label', ARGV[6], 'by', ARGV[5],
   'at', now, 'text', rec.title .. '\n' .. rec.body)
 redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'who', ARGV[5], 'at', now, 'what', ARGV[2] .. ' ' .. ARGV[4],

@@ -24,9 +24,9 @@ local function gcra_store(key, tat, now)
 end
 
 -- Checks n limits: keys KEYS[k0 + i], parameters ARGV[a0 + 3(i-1) + 1..3] (emission ms, tolerance ms, shadow
--- flag). Charges every allowing limit only when no enforced limit refuses.
--- Returns (refused {index, wait, ...}, shadow hits {index, ...}), indexes 0-based.
-local function charge_limits(k0, a0, n, now)
+-- flag). Writes nothing. Returns (refused {index, wait, ...}, shadow hits {index, ...}, new states), indexes
+-- 0-based; pass the new states to commit_limits to charge.
+local function check_limits(k0, a0, n, now)
   local new_tats = {}
   local refused = {}
   local shadow_hits = {}
@@ -42,12 +42,14 @@ local function charge_limits(k0, a0, n, now)
       table.insert(refused, wait)
     end
   end
-  if #refused == 0 then
-    for i = 1, n do
-      if new_tats[i] then gcra_store(KEYS[k0 + i], new_tats[i], now) end
-    end
+  return refused, shadow_hits, new_tats
+end
+
+-- Charges every limit check_limits allowed.
+local function commit_limits(k0, n, new_tats, now)
+  for i = 1, n do
+    if new_tats[i] then gcra_store(KEYS[k0 + i], new_tats[i], now) end
   end
-  return refused, shadow_hits
 end
 
 -- Consumes a captcha challenge stored as "<expires ms>:<answer hash>".

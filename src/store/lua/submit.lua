@@ -16,7 +16,10 @@ if prior then
   return {2, prior}
 end
 
-local refused, shadow_hits = charge_limits(7, 13, #KEYS - 7, now)
+-- Limits are checked first (a refused request consumes nothing, its captcha included), then the captcha is
+-- consumed and checked, and only a request with a right captcha is charged: junk challenge ids cannot drain the
+-- site's limits.
+local refused, shadow_hits, new_tats = check_limits(7, 13, #KEYS - 7, now)
 if #refused > 0 then
   return {3, refused, shadow_hits}
 end
@@ -26,11 +29,15 @@ if ARGV[1] == '1' then
   if state == 'expired' then return {5} end
   if state ~= 'live' or not ct_equal(stored, ARGV[2]) then return {4} end
 end
+commit_limits(7, #KEYS - 7, new_tats, now)
 
 local status = ARGV[4]
 local retention = tonumber(ARGV[6])
-redis.call('HSET', KEYS[3], 'data', ARGV[3], 'status', status, 'queued_ms', now)
-redis.call('PEXPIRE', KEYS[3], retention)
+redis.call('HSET', KEYS[3], 'data', ARGV[3], 'status', status, 'queued_ms', now, 'retention', retention)
+-- Held comments never expire; retention starts when a comment is decided.
+if status ~= 'PENDING_REVIEW' then
+  redis.call('PEXPIRE', KEYS[3], retention)
+end
 if status == 'PENDING_REVIEW' then
   redis.call('ZADD', KEYS[5], now, ARGV[8])
   redis.call('ZADD', KEYS[6], now, ARGV[8])
@@ -43,6 +50,8 @@ local event = {
 local cursor = redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[12], '*', 'e', cjson.encode(event))
 event.cursor = cursor
 redis.call('RPUSH', KEYS[4], cjson.encode(event))
-redis.call('PEXPIRE', KEYS[4], retention)
+if status ~= 'PENDING_REVIEW' then
+  redis.call('PEXPIRE', KEYS[4], retention)
+end
 redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[7])
 return {1, cursor, shadow_hits}

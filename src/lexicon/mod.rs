@@ -1,0 +1,265 @@
+//! The shipped Vietnamese spam lexicon (`lexicon/vi-spam.toml`, data reviewed by people, not code): categories of
+//! phrases, each a reason code, matched accent-insensitively and through the usual disguises (spaced letters,
+//! dots, zero-width characters, leetspeak, Cyrillic/Greek look-alikes).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::classifier::normalize::{fold_homoglyph, is_invisible, strip_accent};
+
+/// The lexicon file, compiled in.
+pub const VI_SPAM_TOML: &str = include_str!("../../lexicon/vi-spam.toml");
+
+/// Phrases whose folded form is shorter than this match only as whole words (short abbreviations such as
+/// "ib" occur inside ordinary words); longer ones also match with spaces and dots squeezed out.
+pub const COMPACT_MIN_CHARS: usize = 6;
+
+/// What a hit does to a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Hold for review (never publish automatically).
+    Suspect,
+    /// Reject.
+    Block,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCategory {
+    code: String,
+    severity: Severity,
+    terms: Vec<String>,
+}
+
+/// One compiled phrase.
+#[derive(Debug, Clone)]
+struct Term {
+    phrase: String,
+    spaced: String,
+    compact: String,
+}
+
+/// One category.
+#[derive(Debug, Clone)]
+pub struct Category {
+    /// Reason code, e.g. `LEX_BETTING`.
+    pub code: String,
+    /// What a hit does.
+    pub severity: Severity,
+    terms: Vec<Term>,
+}
+
+/// A category that matched, with the phrase that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Reason code.
+    pub code: String,
+    /// Severity of the category.
+    pub severity: Severity,
+    /// The phrase as written in the lexicon.
+    pub phrase: String,
+}
+
+/// A compiled lexicon: two Aho-Corasick automata (whole-word phrases, squeezed long phrases), so matching is
+/// one pass over the text whatever the number of phrases.
+#[derive(Debug, Clone)]
+pub struct Lexicon {
+    categories: Vec<Category>,
+    spaced: aho_corasick::AhoCorasick,
+    spaced_owner: Vec<(usize, usize)>,
+    compact: aho_corasick::AhoCorasick,
+    compact_owner: Vec<(usize, usize)>,
+}
+
+/// Text in the two forms phrases are matched in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skeleton {
+    /// Lowercase, accents stripped, look-alikes and leetspeak decoded, words separated by single spaces.
+    pub spaced: String,
+    /// The same without spaces.
+    pub compact: String,
+}
+
+/// Builds the matching forms of `text`.
+pub fn skeleton(text: &str) -> Skeleton {
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let flush = |cur: &mut String, words: &mut Vec<String>| {
+        if cur.is_empty() {
+            return;
+        }
+        let mut decoded = String::new();
+        if crate::classifier::features::deleet(cur, &mut decoded) {
+            words.push(decoded);
+        } else {
+            words.push(cur.clone());
+        }
+        cur.clear();
+    };
+    for c in text.nfc().flat_map(char::to_lowercase) {
+        if is_invisible(c) {
+            continue;
+        }
+        let c = fold_homoglyph(c).unwrap_or(c);
+        let c = strip_accent(c);
+        if c.is_alphanumeric() || c == '@' || c == '$' {
+            cur.push(c);
+        } else {
+            flush(&mut cur, &mut words);
+        }
+    }
+    flush(&mut cur, &mut words);
+    let spaced = words.join(" ");
+    let compact = words.concat();
+    Skeleton { spaced, compact }
+}
+
+impl Lexicon {
+    /// Parses a lexicon file: one table per category with `code`, `severity` and `terms`.
+    pub fn parse(toml_text: &str) -> Result<Lexicon, String> {
+        let raw: BTreeMap<String, RawCategory> =
+            toml::from_str(toml_text).map_err(|e| format!("lexicon: {e}"))?;
+        let mut categories = Vec::new();
+        for (name, c) in raw {
+            let mut terms = Vec::new();
+            for t in c.terms {
+                let s = skeleton(&t);
+                if s.compact.is_empty() {
+                    return Err(format!(
+                        "lexicon [{name}]: term {t:?} has no letters or digits"
+                    ));
+                }
+                terms.push(Term {
+                    phrase: t,
+                    spaced: s.spaced,
+                    compact: s.compact,
+                });
+            }
+            categories.push(Category {
+                code: c.code,
+                severity: c.severity,
+                terms,
+            });
+        }
+        let (mut spaced, mut spaced_owner, mut compact, mut compact_owner) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (ci, c) in categories.iter().enumerate() {
+            for (ti, t) in c.terms.iter().enumerate() {
+                spaced.push(format!(" {} ", t.spaced));
+                spaced_owner.push((ci, ti));
+                if t.compact.chars().count() >= COMPACT_MIN_CHARS {
+                    compact.push(t.compact.clone());
+                    compact_owner.push((ci, ti));
+                }
+            }
+        }
+        let build = |p: &[String]| {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(p)
+                .map_err(|e| format!("lexicon automaton: {e}"))
+        };
+        Ok(Lexicon {
+            spaced: build(&spaced)?,
+            compact: build(&compact)?,
+            categories,
+            spaced_owner,
+            compact_owner,
+        })
+    }
+
+    /// The shipped Vietnamese lexicon.
+    pub fn shipped() -> &'static Lexicon {
+        static L: LazyLock<Lexicon> = LazyLock::new(|| {
+            Lexicon::parse(VI_SPAM_TOML)
+                .expect("the shipped lexicon is valid (checked by a unit test)")
+        });
+        &L
+    }
+
+    /// Every category with a matching phrase (one hit per category; a block phrase wins over a suspect one).
+    pub fn hits(&self, s: &Skeleton) -> Vec<Hit> {
+        let padded = format!(" {} ", s.spaced);
+        let found = self
+            .spaced
+            .find_overlapping_iter(&padded)
+            .map(|m| self.spaced_owner[m.pattern().as_usize()])
+            .chain(
+                self.compact
+                    .find_overlapping_iter(&s.compact)
+                    .map(|m| self.compact_owner[m.pattern().as_usize()]),
+            );
+        let mut out: Vec<Hit> = Vec::new();
+        for (ci, ti) in found {
+            let c = &self.categories[ci];
+            let phrase = &c.terms[ti].phrase;
+            match out.iter_mut().find(|h| h.code == c.code) {
+                Some(prev) => {
+                    if c.severity == Severity::Block && prev.severity != Severity::Block {
+                        prev.severity = Severity::Block;
+                        prev.phrase = phrase.clone();
+                    }
+                }
+                None => out.push(Hit {
+                    code: c.code.clone(),
+                    severity: c.severity,
+                    phrase: phrase.clone(),
+                }),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(text: &str) -> Vec<(String, Severity)> {
+        Lexicon::shipped()
+            .hits(&skeleton(text))
+            .into_iter()
+            .map(|h| (h.code, h.severity))
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_lexicon_parses_into_seven_categories() {
+        let l = Lexicon::shipped();
+        let mut c: Vec<&str> = l.categories.iter().map(|c| c.code.as_str()).collect();
+        c.dedup();
+        assert!(c.len() >= 7, "{c:?}");
+    }
+
+    #[test]
+    fn disguises_are_seen_through() {
+        for text in [
+            "Vào nhà cái uy tín nhận thưởng",
+            "vao nha cai uy tin nhan thuong",
+            "n h à c á i u y t í n",
+            "nhà\u{200B}cái uy\u{200B}tín",
+            "nhа cái uy tín", // Cyrillic а
+        ] {
+            let hits = codes(text);
+            assert!(
+                hits.iter().any(|(c, _)| c == "LEX_BETTING"),
+                "{text:?} -> {hits:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_comments_do_not_match() {
+        for text in [
+            "Ngân hàng nên giảm lãi suất cho vay mua nhà",
+            "Phường trả lời qua Zalo rất nhanh, cảm ơn",
+            "Khuyến mãi điện nước mùa hè là tin vui",
+            "Tôi thích ăn bibimbap",
+        ] {
+            assert!(codes(text).is_empty(), "{text:?} -> {:?}", codes(text));
+        }
+    }
+}
