@@ -538,3 +538,67 @@ async fn phones_and_text_are_normalised_before_storing() {
     assert_eq!(got.body, "Giá xăng tăng quá!");
     assert_eq!(got.author.unwrap().phone, "0912345678");
 }
+
+async fn leases_can_be_extended_and_released(backend: Backend) {
+    use moderato::proto::{ExtendLeaseRequest, ReleaseClaimRequest};
+    let app = spawn_app(backend, |c| {
+        no_captcha(c);
+        c.policy.premoderate_all = true;
+    })
+    .await;
+    let ch = app.channel().await;
+    let sub = submit(&ch, req("k-l", HAM)).await.expect("submitted");
+    let a = claim(&ch, 1).await;
+    assert_eq!(a.len(), 1);
+    let mut m = ModerationServiceClient::new(ch.clone());
+    let extend = |token: String, secs: u32| ExtendLeaseRequest {
+        site: "hcm".into(),
+        comment_id: sub.comment_id.clone(),
+        lease_token: token,
+        lease_seconds: secs,
+    };
+    let until = m
+        .extend_lease(authed(
+            MODERATOR_TOKEN,
+            extend(a[0].lease_token.clone(), 30),
+        ))
+        .await
+        .expect("extend")
+        .into_inner()
+        .lease_expires_at
+        .expect("expiry");
+    assert!(until.seconds > a[0].lease_expires_at.as_ref().unwrap().seconds);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(
+        claim(&ch, 30).await.is_empty(),
+        "the extended lease still holds after the first one would have ended"
+    );
+    let wrong = m
+        .extend_lease(authed(MODERATOR_TOKEN, extend("0".repeat(32), 30)))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Aborted);
+    m.release_claim(authed(
+        MODERATOR_TOKEN,
+        ReleaseClaimRequest {
+            site: "hcm".into(),
+            comment_id: sub.comment_id.clone(),
+            lease_token: a[0].lease_token.clone(),
+        },
+    ))
+    .await
+    .expect("release");
+    let again = claim(&ch, 30).await;
+    assert_eq!(
+        again.len(),
+        1,
+        "a released comment is back in the queue at once"
+    );
+    let stale = decide(&ch, &sub.comment_id, &a[0].lease_token, Verdict::Approve).await;
+    assert_eq!(
+        stale.unwrap_err().code(),
+        Code::Aborted,
+        "the released token decides nothing"
+    );
+}
+on_every_backend!(lease_extend_release, leases_can_be_extended_and_released);
