@@ -337,7 +337,7 @@ impl Application {
                 tokens.guard(Role::Moderator),
             ))
             .add_service(InterceptedService::new(
-                AdminServiceServer::new(AdminApi::new(store.clone(), policies)),
+                AdminServiceServer::new(AdminApi::new(store.clone(), policies, captcha_settings)),
                 tokens.guard(Role::Ops),
             ))
             .serve_with_incoming_shutdown(incoming(listener), async move {

@@ -28,12 +28,59 @@ pub const SIMULATE_MAX: usize = 100_000;
 pub struct AdminApi {
     store: Arc<dyn Store>,
     policies: Policies,
+    /// Captcha settings other than `required` are server-wide (configuration), reported with every policy.
+    captcha: crate::captcha::Settings,
 }
 
 impl AdminApi {
-    /// Handlers over `store` and `policies`.
-    pub fn new(store: Arc<dyn Store>, policies: Policies) -> Self {
-        Self { store, policies }
+    /// Handlers over `store` and `policies`; `captcha` is the server's captcha configuration.
+    pub fn new(
+        store: Arc<dyn Store>,
+        policies: Policies,
+        captcha: crate::captcha::Settings,
+    ) -> Self {
+        Self {
+            store,
+            policies,
+            captcha,
+        }
+    }
+
+    fn to_proto(&self, p: &Policy) -> proto::Policy {
+        let mut out = policy_to_proto(p);
+        let c = &self.captcha;
+        out.captcha = Some(proto::CaptchaSettings {
+            required: p.captcha_required,
+            length: c.length,
+            difficulty: c.difficulty,
+            ttl_seconds: c.ttl_seconds,
+            max_live_per_client: c.max_live_per_client,
+        });
+        out
+    }
+
+    /// Server-wide captcha fields may be left at 0 or sent back unchanged; anything else is refused rather
+    /// than silently ignored.
+    fn check_captcha(&self, p: &proto::Policy, v: &mut Violations) {
+        let Some(c) = &p.captcha else { return };
+        let s = &self.captcha;
+        for (field, got, server) in [
+            ("length", c.length, s.length),
+            ("difficulty", c.difficulty, s.difficulty),
+            ("ttl_seconds", c.ttl_seconds, s.ttl_seconds),
+            (
+                "max_live_per_client",
+                c.max_live_per_client,
+                s.max_live_per_client,
+            ),
+        ] {
+            if got != 0 && got != server {
+                v.add(
+                    &format!("policy.captcha.{field}"),
+                    format!("is server-wide ({server}); change captcha.{field} in the server configuration"),
+                );
+            }
+        }
     }
 }
 
@@ -155,6 +202,18 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
     out
 }
 
+/// Records every value problem of `p` (field paths under `at`), skipping fields already reported.
+fn add_problems(p: &Policy, at: &str, v: &mut Violations) {
+    let mut problems = Vec::new();
+    p.problems(at, &mut problems);
+    for problem in problems {
+        match problem.split_once(": ") {
+            Some((f, m)) => v.add_once(f, m),
+            None => v.add_once(at, &problem),
+        }
+    }
+}
+
 fn site_or_global(v: &mut Violations, site: &str) {
     if !site.is_empty() {
         v.site("site", site);
@@ -188,7 +247,7 @@ impl AdminService for AdminApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(GetPolicyResponse {
-            policy: Some(policy_to_proto(&p)),
+            policy: Some(self.to_proto(&p)),
             inherited,
         }))
     }
@@ -214,7 +273,9 @@ impl AdminService for AdminApi {
             .policy(&r.site)
             .await
             .map_err(ApiError::from)?;
+        self.check_captcha(&candidate, &mut v);
         let policy = policy_from_proto(candidate, &base, &mut v);
+        add_problems(&policy, "policy", &mut v);
         v.finish()?;
         record_site(&r.site);
         let stored = self
@@ -224,7 +285,7 @@ impl AdminService for AdminApi {
             .map_err(ApiError::from)?;
         tracing::info!(who = %who, version = stored.version, "policy updated");
         Ok(Response::new(UpdatePolicyResponse {
-            policy: Some(policy_to_proto(&stored)),
+            policy: Some(self.to_proto(&stored)),
         }))
     }
 
@@ -249,14 +310,7 @@ impl AdminService for AdminApi {
             .await
             .map_err(ApiError::from)?;
         let candidate = policy_from_proto(candidate, &current, &mut v);
-        let mut problems = Vec::new();
-        candidate.problems("candidate", &mut problems);
-        for p in problems {
-            match p.split_once(": ") {
-                Some((f, m)) => v.add(f, m),
-                None => v.add("candidate", p),
-            }
-        }
+        add_problems(&candidate, "candidate", &mut v);
         v.finish()?;
         record_site(&r.site);
         let window_ms = u64::from(if r.window_seconds == 0 {

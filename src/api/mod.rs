@@ -158,6 +158,13 @@ impl Violations {
         self.0.push((field.to_string(), why.into()));
     }
 
+    /// Records a problem with `field` unless one is already recorded for it.
+    pub fn add_once(&mut self, field: &str, why: &str) {
+        if !self.0.iter().any(|(f, _)| f == field) {
+            self.add(field, why);
+        }
+    }
+
     /// Ok when nothing was recorded.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {

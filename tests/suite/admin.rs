@@ -168,6 +168,7 @@ async fn an_invalid_policy_is_refused_with_every_violation_and_changes_nothing()
     bad.rate_limits[0].requests = 0;
     bad.rate_limits[0].burst = 0;
     bad.field_limits.as_mut().unwrap().body_max = 0;
+    bad.captcha.as_mut().unwrap().length = 9;
     let err = update(&ch, "hcm", bad, 0).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields: Vec<String> = err
@@ -180,6 +181,7 @@ async fn an_invalid_policy_is_refused_with_every_violation_and_changes_nothing()
         "policy.field_limits.body_max",
         "policy.rate_limits[0].requests",
         "policy.rate_limits[0].burst",
+        "policy.captcha.length",
     ] {
         assert!(
             fields.iter().any(|f| f == want),
