@@ -182,6 +182,16 @@ pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormSt
     st
 }
 
+/// Calls `f` with every character of `s` in NFC, skipping the composing iterator when a quick check proves `s`
+/// is already NFC (most text is).
+pub fn for_each_nfc(s: &str, mut f: impl FnMut(char)) {
+    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        s.chars().for_each(&mut f);
+    } else {
+        s.nfc().for_each(&mut f);
+    }
+}
+
 #[inline]
 fn is_letter(c: char) -> bool {
     match c as u32 {

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 
 use crate::captcha::{Captchas, MAX_ANSWER_CHARS, is_challenge_id};
-use crate::classifier::normalize::{is_invisible, strip_accent};
+use crate::classifier::normalize::{for_each_nfc, is_invisible, strip_accent};
 use crate::classifier::{CommentText, Model};
 use crate::clock::Clock;
 use crate::rate_limit::{Identifiers, LimitRule, Refusal, Subjects, checks_for, judge};
@@ -234,11 +233,18 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
 /// Text as stored: NFC, invisible characters removed, control characters (except newlines and tabs) removed,
 /// surrounding whitespace trimmed.
 pub fn clean_text(s: &str) -> String {
-    s.nfc()
-        .filter(|c| !is_invisible(*c) && (!c.is_control() || matches!(c, '\n' | '\t')))
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let mut out = String::with_capacity(s.len());
+    for_each_nfc(s, |c| {
+        if !is_invisible(c) && (!c.is_control() || matches!(c, '\n' | '\t')) {
+            out.push(c);
+        }
+    });
+    let trimmed = out.trim();
+    if trimmed.len() == out.len() {
+        out
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// Lowercase, accents stripped, everything that is not a letter or digit turned into single spaces: the form
@@ -246,16 +252,18 @@ pub fn clean_text(s: &str) -> String {
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = true;
-    for c in s.nfc().flat_map(char::to_lowercase) {
-        let c = strip_accent(c);
-        if c.is_alphanumeric() {
-            out.push(c);
-            space = false;
-        } else if !space {
-            out.push(' ');
-            space = true;
+    for_each_nfc(s, |c| {
+        for c in c.to_lowercase() {
+            let c = strip_accent(c);
+            if c.is_alphanumeric() {
+                out.push(c);
+                space = false;
+            } else if !space {
+                out.push(' ');
+                space = true;
+            }
         }
-    }
+    });
     if out.ends_with(' ') {
         out.pop();
     }

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use unicode_normalization::UnicodeNormalization;
 
-use crate::classifier::normalize::{fold_homoglyph, is_invisible, strip_accent};
+use crate::classifier::normalize::{fold_homoglyph, for_each_nfc, is_invisible, strip_accent};
 
 /// The lexicon file, compiled in.
 pub const VI_SPAM_TOML: &str = include_str!("../../lexicon/vi-spam.toml");
@@ -99,18 +98,20 @@ pub fn skeleton(text: &str) -> Skeleton {
         }
         cur.clear();
     };
-    for c in text.nfc().flat_map(char::to_lowercase) {
-        if is_invisible(c) {
-            continue;
+    for_each_nfc(text, |c| {
+        for c in c.to_lowercase() {
+            if is_invisible(c) {
+                continue;
+            }
+            let c = fold_homoglyph(c).unwrap_or(c);
+            let c = strip_accent(c);
+            if c.is_alphanumeric() || c == '@' || c == '$' {
+                cur.push(c);
+            } else {
+                flush(&mut cur, &mut words);
+            }
         }
-        let c = fold_homoglyph(c).unwrap_or(c);
-        let c = strip_accent(c);
-        if c.is_alphanumeric() || c == '@' || c == '$' {
-            cur.push(c);
-        } else {
-            flush(&mut cur, &mut words);
-        }
-    }
+    });
     flush(&mut cur, &mut words);
     let spaced = words.join(" ");
     let compact = words.concat();
