@@ -9,6 +9,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 mod bench;
+mod lexicon;
 mod ops;
 mod review;
 
@@ -57,6 +58,9 @@ enum Command {
     Model(ops::ModelCommand),
     /// Review-queue figures of a site.
     Stats(ops::SiteArg),
+    /// The shipped Vietnamese spam lexicon.
+    #[command(subcommand)]
+    Lexicon(lexicon::LexiconCommand),
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(c) => ops::policy(c).await,
         Command::Model(c) => ops::model(c).await,
         Command::Stats(a) => ops::stats(a).await,
+        Command::Lexicon(c) => lexicon::run(c),
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));
