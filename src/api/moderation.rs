@@ -56,6 +56,18 @@ fn lease_token(v: &mut Violations, t: &str) {
     }
 }
 
+/// Checks a moderator's label (required) and note (at most 2000 characters).
+fn label_and_note(v: &mut Violations, label: i32, note: &str) -> Option<crate::review::Label> {
+    let label = convert::label_from(label);
+    if label.is_none() {
+        v.add("label", "must be SPAM, HAM, ABUSIVE or OFF_TOPIC");
+    }
+    if note.chars().count() > 2000 {
+        v.add("note", "must be at most 2000 characters");
+    }
+    label
+}
+
 fn lost() -> ApiError {
     ApiError::Aborted(
         "the lease is lost (expired, taken over, or the comment was decided); claim again".into(),
@@ -169,13 +181,7 @@ impl ModerationService for ModerationApi {
                 None
             }
         };
-        let label = convert::label_from(r.label);
-        if label.is_none() {
-            v.add("label", "must be SPAM, HAM, ABUSIVE or OFF_TOPIC");
-        }
-        if r.note.chars().count() > 2000 {
-            v.add("note", "must be at most 2000 characters");
-        }
+        let label = label_and_note(&mut v, r.label, &r.note);
         v.finish()?;
         let (Some(new_status), Some(label)) = (new_status, label) else {
             return Err(ApiError::Internal("checked above".into()).into());
@@ -237,13 +243,7 @@ impl ModerationService for ModerationApi {
                 None
             }
         };
-        let label = convert::label_from(r.label);
-        if label.is_none() {
-            v.add("label", "must be SPAM, HAM, ABUSIVE or OFF_TOPIC");
-        }
-        if r.note.chars().count() > 2000 {
-            v.add("note", "must be at most 2000 characters");
-        }
+        let label = label_and_note(&mut v, r.label, &r.note);
         v.finish()?;
         let (Some(expected), Some(label)) = (expected, label) else {
             return Err(ApiError::Internal("checked above".into()).into());

@@ -4,10 +4,9 @@ use clap::{Args, Subcommand};
 
 use super::{ClientArgs, authed, connect, status_error};
 use crate::proto::admin_service_client::AdminServiceClient;
-use crate::proto::moderation_service_client::ModerationServiceClient;
 use crate::proto::{
     ActivateModelRequest, GetPolicyRequest, ListModelsRequest, OutcomeCounts, Policy,
-    QueueStatsRequest, RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
+    RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
 };
 
 #[derive(Debug, Subcommand)]
@@ -304,23 +303,9 @@ pub async fn model(c: ModelCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `moderato stats --site S`: queue figures (moderator token) for one site.
+/// `moderato stats --site S`: the queue figures of `moderato review stats`, for ops.
 pub async fn stats(a: SiteArg) -> anyhow::Result<()> {
-    let s = ModerationServiceClient::new(connect(&a.client).await?)
-        .queue_stats(authed(
-            &a.client,
-            QueueStatsRequest {
-                site: a.site.clone(),
-            },
-        )?)
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    println!("site                  {}", a.site);
-    println!("waiting for review    {}", s.depth);
-    println!("claimed               {}", s.claimed);
-    println!("oldest pending        {} s", s.oldest_pending_age_seconds);
-    println!("decisions, last hour  {}", s.decisions_last_hour);
+    super::review::print_stats(&a.client, &a.site).await?;
     println!("(per-site outcome, score and rate-limit figures are on /metrics)");
     Ok(())
 }

@@ -216,26 +216,24 @@ pub async fn run(c: ReviewCommand) -> anyhow::Result<()> {
             println!("comment {} is back in the queue", a.comment);
             Ok(())
         }
-        ReviewCommand::Stats(a) => {
-            let mut m = ModerationServiceClient::new(connect(&a.client).await?);
-            let s = m
-                .queue_stats(authed(
-                    &a.client,
-                    QueueStatsRequest {
-                        site: a.site.clone(),
-                    },
-                )?)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            println!("site                 {}", a.site);
-            println!("waiting              {}", s.depth);
-            println!("claimed              {}", s.claimed);
-            println!("oldest pending       {} s", s.oldest_pending_age_seconds);
-            println!("decisions, last hour {}", s.decisions_last_hour);
-            Ok(())
-        }
+        ReviewCommand::Stats(a) => print_stats(&a.client, &a.site).await,
     }
+}
+
+/// Prints a site's queue figures.
+pub async fn print_stats(client: &ClientArgs, site: &str) -> anyhow::Result<()> {
+    let mut m = ModerationServiceClient::new(connect(client).await?);
+    let s = m
+        .queue_stats(authed(client, QueueStatsRequest { site: site.into() })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("site                  {site}");
+    println!("waiting for review    {}", s.depth);
+    println!("claimed               {}", s.claimed);
+    println!("oldest pending        {} s", s.oldest_pending_age_seconds);
+    println!("decisions, last hour  {}", s.decisions_last_hour);
+    Ok(())
 }
 
 pub async fn labels(c: LabelsCommand) -> anyhow::Result<()> {

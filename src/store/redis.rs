@@ -205,6 +205,30 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Up to `max` stream entries of `key` from `start` (an XRANGE start: `-`, an id, or `(id` to exclude it).
+    async fn xrange(
+        &self,
+        key: String,
+        start: String,
+        max: usize,
+    ) -> Result<redis::streams::StreamRangeReply, StoreError> {
+        self.query(|c| {
+            Box::pin(async move {
+                redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg(&start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(max)
+                    .query_async(c)
+                    .await
+            })
+        })
+        .await
+    }
+}
+
 fn corrupt(what: &str, v: &Value) -> StoreError {
     StoreError::Corrupt(format!("{what}: unexpected {v:?}"))
 }
@@ -463,23 +487,8 @@ impl Store for RedisStore {
         after: &str,
         max: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let key = self.keys.decisions(site);
-        let start = range_start(after);
-        let reply: redis::streams::StreamRangeReply = self
-            .query(|c| {
-                Box::pin(async move {
-                    redis::cmd("XRANGE")
-                        .arg(&key)
-                        .arg(&start)
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(max)
-                        .query_async(c)
-                        .await
-                })
-            })
-            .await?;
-        reply
+        self.xrange(self.keys.decisions(site), range_start(after), max)
+            .await?
             .ids
             .iter()
             .map(|entry| {
@@ -630,23 +639,8 @@ impl Store for RedisStore {
         after: &str,
         max: usize,
     ) -> Result<Vec<(String, LabelRow)>, StoreError> {
-        let key = self.keys.labels(site);
-        let start = range_start(after);
-        let reply: redis::streams::StreamRangeReply = self
-            .query(|c| {
-                Box::pin(async move {
-                    redis::cmd("XRANGE")
-                        .arg(&key)
-                        .arg(&start)
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(max)
-                        .query_async(c)
-                        .await
-                })
-            })
-            .await?;
-        reply
+        self.xrange(self.keys.labels(site), range_start(after), max)
+            .await?
             .ids
             .iter()
             .map(|e| {
@@ -739,21 +733,8 @@ impl Store for RedisStore {
         let mut out = Vec::new();
         let mut start = format!("{since_ms}-0");
         while out.len() < max {
-            let key = self.keys.decisions(site);
-            let from = start.clone();
-            let reply: redis::streams::StreamRangeReply = self
-                .query(|c| {
-                    Box::pin(async move {
-                        redis::cmd("XRANGE")
-                            .arg(&key)
-                            .arg(&from)
-                            .arg("+")
-                            .arg("COUNT")
-                            .arg(500)
-                            .query_async(c)
-                            .await
-                    })
-                })
+            let reply = self
+                .xrange(self.keys.decisions(site), start.clone(), 500)
                 .await?;
             let Some(last) = reply.ids.last() else { break };
             start = format!("({}", last.id);
