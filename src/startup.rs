@@ -333,7 +333,11 @@ impl Application {
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(
-                ModerationServiceServer::new(ModerationApi::new(store.clone(), decided)),
+                ModerationServiceServer::new(ModerationApi::new(
+                    store.clone(),
+                    decided,
+                    policies.clone(),
+                )),
                 tokens.guard(Role::Moderator),
             ))
             .add_service(InterceptedService::new(

@@ -13,9 +13,9 @@ use crate::proto;
 use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
     ActivateModelRequest, ActivateModelResponse, ClassifyRequest, ClassifyResponse,
-    GetPolicyRequest, GetPolicyResponse, ListModelsRequest, ListModelsResponse, ModelInfo,
-    OutcomeCounts, RollbackModelRequest, SimulatePolicyRequest, SimulatePolicyResponse,
-    UpdatePolicyRequest, UpdatePolicyResponse,
+    GetBootstrapStatusRequest, GetBootstrapStatusResponse, GetPolicyRequest, GetPolicyResponse,
+    ListModelsRequest, ListModelsResponse, ModelInfo, OutcomeCounts, RollbackModelRequest,
+    SimulatePolicyRequest, SimulatePolicyResponse, UpdatePolicyRequest, UpdatePolicyResponse,
 };
 use crate::rate_limit::{Descriptor, LimitRule};
 use crate::store::Store;
@@ -144,6 +144,7 @@ pub fn policy_to_proto(p: &Policy) -> proto::Policy {
         }),
         model_version: p.model_version.clone(),
         disable_lexicon: !p.use_lexicon,
+        bootstrap_labels: p.bootstrap_labels,
     }
 }
 
@@ -199,6 +200,7 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
     }
     out.model_version = p.model_version;
     out.use_lexicon = !p.disable_lexicon;
+    out.bootstrap_labels = p.bootstrap_labels;
     out
 }
 
@@ -350,9 +352,15 @@ impl AdminService for AdminApi {
             .map_err(ApiError::from)?;
         let author = r.author.unwrap_or_default();
         let phone = normalize_phone(&author.phone).unwrap_or_default();
+        let site_labels = self
+            .policies
+            .site_labels(&r.site, &p)
+            .await
+            .map_err(ApiError::from)?;
         let (score, status, reasons) = classify(
             &p,
             &model,
+            site_labels,
             &clean_text(&author.name),
             &phone,
             &clean_text(&r.title),
@@ -429,6 +437,57 @@ impl AdminService for AdminApi {
         Ok(Response::new(ActivateModelResponse {
             previous_version: previous,
             active_version: active,
+        }))
+    }
+
+    async fn get_bootstrap_status(
+        &self,
+        request: Request<GetBootstrapStatusRequest>,
+    ) -> Result<Response<GetBootstrapStatusResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        v.site("site", &r.site);
+        v.finish()?;
+        record_site(&r.site);
+        let (p, _) = self
+            .policies
+            .policy(&r.site)
+            .await
+            .map_err(ApiError::from)?;
+        let labels = self
+            .store
+            .label_count(&r.site)
+            .await
+            .map_err(ApiError::from)?;
+        let required = p.bootstrap_labels;
+        let ready = required > 0 && labels >= u64::from(required);
+        let site = &r.site;
+        let next_steps = if required == 0 {
+            vec![format!(
+                "bootstrap mode is off for {site}; turn it on with: moderato policy set --site {site} --bootstrap-labels 200"
+            )]
+        } else if !ready {
+            vec![format!(
+                "moderators label {} more comments with: moderato review claim --site {site} / moderato review decide ...",
+                u64::from(required) - labels
+            )]
+        } else {
+            vec![
+                format!("moderato labels export --site {site} --out {site}-labels.csv"),
+                format!(
+                    "moderato bootstrap train --site {site} --labels {site}-labels.csv --out models/{site}-site"
+                ),
+                format!(
+                    "moderato model activate --site {site} --version <version printed by the train step>"
+                ),
+                format!("moderato policy set --site {site} --bootstrap-labels 0"),
+            ]
+        };
+        Ok(Response::new(GetBootstrapStatusResponse {
+            labels,
+            required,
+            ready,
+            next_steps,
         }))
     }
 

@@ -29,12 +29,21 @@ pub const DEFAULT_LEASE_SECONDS: u32 = 300;
 pub struct ModerationApi {
     store: Arc<dyn Store>,
     decided: Arc<Notify>,
+    policies: crate::policy::Policies,
 }
 
 impl ModerationApi {
-    /// Handlers over `store`; `decided` wakes local decision watchers.
-    pub fn new(store: Arc<dyn Store>, decided: Arc<Notify>) -> Self {
-        Self { store, decided }
+    /// Handlers over `store`; `decided` wakes local decision watchers; `policies` learns of new labels.
+    pub fn new(
+        store: Arc<dyn Store>,
+        decided: Arc<Notify>,
+        policies: crate::policy::Policies,
+    ) -> Self {
+        Self {
+            store,
+            decided,
+            policies,
+        }
     }
 }
 
@@ -211,6 +220,7 @@ impl ModerationService for ModerationApi {
             }
         };
         self.decided.notify_waiters();
+        self.policies.labels_changed(&r.site);
         if event.submitted_ms > 0 {
             metrics::histogram!("moderato_time_to_human_decision_seconds", "site" => r.site.clone())
                 .record(event.decided_ms.saturating_sub(event.submitted_ms) as f64 / 1000.0);
@@ -283,6 +293,7 @@ impl ModerationService for ModerationApi {
             }
         };
         self.decided.notify_waiters();
+        self.policies.labels_changed(&r.site);
         Ok(Response::new(OverturnDecisionResponse {
             event: Some(convert::event(&event)),
         }))

@@ -9,6 +9,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 mod bench;
+pub mod bootstrap;
 mod lexicon;
 mod ops;
 mod review;
@@ -61,6 +62,9 @@ enum Command {
     /// The shipped Vietnamese spam lexicon.
     #[command(subcommand)]
     Lexicon(lexicon::LexiconCommand),
+    /// A new site's way to a model of its own.
+    #[command(subcommand)]
+    Bootstrap(bootstrap::BootstrapCommand),
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(c) => ops::model(c).await,
         Command::Stats(a) => ops::stats(a).await,
         Command::Lexicon(c) => lexicon::run(c),
+        Command::Bootstrap(c) => bootstrap::run(c).await,
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));

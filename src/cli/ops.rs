@@ -81,6 +81,9 @@ pub struct PolicyChange {
     /// Pin a model version ("" unpins).
     #[arg(long)]
     model_version: Option<String>,
+    /// Bootstrap mode: hold everything until this many moderator labels exist (0 turns it off).
+    #[arg(long)]
+    bootstrap_labels: Option<u32>,
     /// Simulation window in hours.
     #[arg(long, default_value_t = 168)]
     window_hours: u32,
@@ -104,6 +107,9 @@ impl PolicyChange {
         p.suspect_terms.extend(self.add_suspect.iter().cloned());
         if let Some(v) = &self.model_version {
             p.model_version = v.clone();
+        }
+        if let Some(n) = self.bootstrap_labels {
+            p.bootstrap_labels = n;
         }
         p
     }

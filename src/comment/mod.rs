@@ -68,6 +68,8 @@ pub struct Policy {
     pub model_version: String,
     /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold.
     pub use_lexicon: bool,
+    /// Bootstrap mode: hold everything until the site has this many moderator labels (0: off).
+    pub bootstrap_labels: u32,
 }
 
 impl Default for Policy {
@@ -86,6 +88,7 @@ impl Default for Policy {
             rate_limits: Vec::new(),
             model_version: String::new(),
             use_lexicon: true,
+            bootstrap_labels: 0,
         }
     }
 }
@@ -208,17 +211,29 @@ impl Policy {
             reasons.push(rule("PREMODERATION", "the site holds every comment".into()));
             status = Status::PendingReview;
         }
+        if u64::from(self.bootstrap_labels) > t.site_labels && status != Status::Rejected {
+            reasons.push(rule(
+                "BOOTSTRAP",
+                format!(
+                    "new site: held until moderators have labelled {} comments ({} so far)",
+                    self.bootstrap_labels, t.site_labels
+                ),
+            ));
+            status = Status::PendingReview;
+        }
         (status, reasons)
     }
 }
 
-/// A comment's text in the forms the policy matches terms in.
+/// A comment's text in the forms the policy matches terms in, and the site's label count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prepared {
     /// [`fold`] of name, title and body.
     pub folded: String,
     /// Shipped lexicon categories found in name, title and body.
     pub lexicon: Vec<crate::lexicon::Hit>,
+    /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
+    pub site_labels: u64,
 }
 
 /// Prepares name, title and body for [`Policy::decide`].
@@ -227,6 +242,7 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
     Prepared {
         folded: fold(&joined),
         lexicon: crate::lexicon::Lexicon::shipped().hits(&crate::lexicon::skeleton(&joined)),
+        site_labels: u64::MAX,
     }
 }
 
@@ -430,6 +446,7 @@ pub struct Comments {
 pub fn classify(
     p: &Policy,
     model: &Model,
+    site_labels: u64,
     name: &str,
     phone: &str,
     title: &str,
@@ -444,7 +461,9 @@ pub fn classify(
         },
         TOP_FEATURES,
     );
-    let (status, mut reasons) = p.decide(scored.score, &prepare(name, title, body));
+    let mut text = prepare(name, title, body);
+    text.site_labels = site_labels;
+    let (status, mut reasons) = p.decide(scored.score, &text);
     reasons.extend(scored.reasons.iter().map(|r| Reason {
         code: "MODEL_FEATURE".into(),
         detail: r.feature.clone(),
@@ -572,7 +591,9 @@ impl Comments {
         let ip = ip.ok_or_else(|| SubmitError::Invalid(Vec::new()))?;
 
         let phone_str = phone.clone().unwrap_or_default();
-        let (score, status, reasons) = classify(p, &model, &name, &phone_str, &title, &body);
+        let site_labels = self.policies.site_labels(&input.site, p).await?;
+        let (score, status, reasons) =
+            classify(p, &model, site_labels, &name, &phone_str, &title, &body);
         let comment_id = new_comment_id();
         let created_ms = self.clock.now_ms();
         let record = CommentRecord {

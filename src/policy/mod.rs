@@ -75,7 +75,12 @@ struct Cache {
     epoch: u64,
     policies: HashMap<String, (Arc<Policy>, bool)>,
     activation: Option<ActivationTable>,
+    /// site -> (label count, read at)
+    labels: HashMap<String, (u64, std::time::Instant)>,
 }
+
+/// How long a site's label count is reused before it is read again (bootstrap mode only).
+pub const LABEL_COUNT_TTL: Duration = Duration::from_secs(2);
 
 /// Policies and models as seen by this replica.
 #[derive(Clone)]
@@ -225,6 +230,36 @@ impl Policies {
                 .unwrap_or_else(|| self.default_model.clone())
         };
         Ok((p, model))
+    }
+
+    /// The site's moderator label count when `p` is in bootstrap mode (cached for [`LABEL_COUNT_TTL`]);
+    /// `u64::MAX` otherwise, so no store call is made.
+    pub async fn site_labels(&self, site: &str, p: &Policy) -> Result<u64, StoreError> {
+        if p.bootstrap_labels == 0 {
+            return Ok(u64::MAX);
+        }
+        if let Some((n, at)) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.labels.get(site).copied())
+            && at.elapsed() < LABEL_COUNT_TTL
+        {
+            return Ok(n);
+        }
+        let n = self.store.label_count(site).await?;
+        if let Ok(mut c) = self.cache.write() {
+            c.labels
+                .insert(site.to_string(), (n, std::time::Instant::now()));
+        }
+        Ok(n)
+    }
+
+    /// Forgets a site's cached label count (after a moderator decision on this replica).
+    pub fn labels_changed(&self, site: &str) {
+        if let Ok(mut c) = self.cache.write() {
+            c.labels.remove(site);
+        }
     }
 
     /// Validates and stores a policy if `expected` is still the stored version.

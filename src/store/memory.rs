@@ -634,4 +634,13 @@ impl Store for MemoryStore {
         out.truncate(max);
         Ok(out)
     }
+
+    async fn label_count(&self, site: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .sites
+            .get(site)
+            .map(|s| s.labels.len() as u64)
+            .unwrap_or(0))
+    }
 }

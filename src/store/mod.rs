@@ -396,6 +396,9 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<(CommentRecord, Option<Label>)>, StoreError>;
 
+    /// How many moderator labels the site has.
+    async fn label_count(&self, site: &str) -> Result<u64, StoreError>;
+
     /// Labels after cursor `after` (empty: from the start), at most `max`, with their cursors.
     async fn labels(
         &self,

@@ -772,4 +772,10 @@ impl Store for RedisStore {
         }
         Ok(out)
     }
+
+    async fn label_count(&self, site: &str) -> Result<u64, StoreError> {
+        let key = self.keys.labels(site);
+        self.query(|c| Box::pin(async move { redis::cmd("XLEN").arg(&key).query_async(c).await }))
+            .await
+    }
 }

@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod auth;
+mod bootstrap;
 mod captcha;
 mod comments;
 mod health;

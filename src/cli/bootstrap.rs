@@ -1,0 +1,198 @@
+//! `moderato bootstrap`: a new site's way from premoderating everything to a model of its own. `status` asks the
+//! server how many moderator labels exist; `train` trains a site model from the exported labels (plus, optionally,
+//! the shipped base data), evaluates it against the current model on a held-back slice of the site's labels, and
+//! prints the command that activates it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::{ClientArgs, authed, connect, status_error};
+use crate::classifier::cli::TrainArgs;
+use crate::classifier::{CommentText, Model};
+use crate::proto::GetBootstrapStatusRequest;
+use crate::proto::admin_service_client::AdminServiceClient;
+
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// Labels collected, labels required, and what to run next.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Site id.
+        #[arg(long)]
+        site: String,
+    },
+    /// Train a site model from exported labels and compare it with the current model.
+    Train(TrainSite),
+}
+
+/// Training a site model.
+#[derive(Debug, Clone, Args)]
+pub struct TrainSite {
+    /// Site id (recorded in the model's description).
+    #[arg(long)]
+    pub site: String,
+    /// Labels CSV from `moderato labels export`.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Output directory of the new model (it must sit next to the server's models to be activated).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Base training data added to the site's labels, `kind:path` (repeatable), e.g.
+    /// `youtube:data/youtube-spam` and `sms:data/sms-spam`.
+    #[arg(long = "base")]
+    pub base: Vec<String>,
+    /// Fraction of the site's labels held back to compare the models.
+    #[arg(long, default_value_t = 0.25)]
+    pub holdout: f64,
+    /// The model currently serving the site.
+    #[arg(long, default_value = "models/default")]
+    pub current: PathBuf,
+    /// Split seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// The outcome of [`train_site_model`].
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// Version of the new model.
+    pub version: String,
+    /// Its macro-F1 on the held-back labels.
+    pub new_macro_f1: f64,
+    /// The current model's macro-F1 on the same rows.
+    pub current_macro_f1: f64,
+    /// Held-back rows.
+    pub held_back: usize,
+}
+
+#[derive(Parser)]
+struct TrainWrapper {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+/// Trains, evaluates and writes a site model (blocking).
+pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
+    let mut rdr = csv::Reader::from_path(&a.labels)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.labels.display()))?;
+    let mut rows: Vec<(String, bool)> = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec?;
+        let (Some(text), Some(label)) = (rec.get(0), rec.get(1)) else {
+            continue;
+        };
+        rows.push((text.to_string(), label == "spam"));
+    }
+    let labels: Vec<bool> = rows.iter().map(|r| r.1).collect();
+    anyhow::ensure!(
+        labels.iter().any(|l| *l) && labels.iter().any(|l| !*l),
+        "the labels need both spam and ham to train a site model"
+    );
+    let (train_idx, test_idx) =
+        crate::classifier::data::stratified_split(&labels, a.holdout, a.seed);
+    anyhow::ensure!(!test_idx.is_empty(), "too few labels to hold any back");
+    let dir = tempfile::tempdir()?;
+    let write = |name: &str, idx: &[usize]| -> anyhow::Result<PathBuf> {
+        let p = dir.path().join(name);
+        let mut w = csv::Writer::from_path(&p)?;
+        w.write_record(["text", "label"])?;
+        for &i in idx {
+            w.write_record([rows[i].0.as_str(), if rows[i].1 { "spam" } else { "ham" }])?;
+        }
+        w.flush()?;
+        Ok(p)
+    };
+    let train_csv = write("train.csv", &train_idx)?;
+    let held_csv = write("held-back.csv", &test_idx)?;
+    let mut argv: Vec<String> = vec!["train".into()];
+    for b in &a.base {
+        argv.extend(["--data".into(), b.clone()]);
+    }
+    argv.extend([
+        "--data".into(),
+        format!("csv:{}", train_csv.display()),
+        "--eval-data".into(),
+        format!("csv:{}", held_csv.display()),
+        "--out".into(),
+        a.out.display().to_string(),
+        "--description".into(),
+        format!("site model for {}", a.site),
+        "--quiet".into(),
+    ]);
+    let parsed = TrainWrapper::try_parse_from(&argv)?;
+    crate::classifier::cli::train(parsed.args)?;
+    let new = Model::load(&a.out)?;
+    let new_macro_f1 = new
+        .card()
+        .metrics
+        .as_ref()
+        .map(|m| m.macro_f1)
+        .unwrap_or(f64::NAN);
+    let current = Model::load(&a.current)?;
+    let scores: Vec<f32> = test_idx
+        .iter()
+        .map(|&i| {
+            current
+                .score(
+                    &CommentText {
+                        body: &rows[i].0,
+                        ..Default::default()
+                    },
+                    0,
+                )
+                .score
+        })
+        .collect();
+    let held_labels: Vec<bool> = test_idx.iter().map(|&i| rows[i].1).collect();
+    let current_macro_f1 = crate::classifier::eval::metrics(&scores, &held_labels).macro_f1;
+    Ok(Trained {
+        version: new.version().to_string(),
+        new_macro_f1,
+        current_macro_f1,
+        held_back: test_idx.len(),
+    })
+}
+
+pub async fn run(c: BootstrapCommand) -> anyhow::Result<()> {
+    match c {
+        BootstrapCommand::Status { client, site } => {
+            let r = AdminServiceClient::new(connect(&client).await?)
+                .get_bootstrap_status(authed(
+                    &client,
+                    GetBootstrapStatusRequest { site: site.clone() },
+                )?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!(
+                "{site}: {} of {} labels{}",
+                r.labels,
+                r.required,
+                if r.ready {
+                    ", ready to train a site model"
+                } else {
+                    ""
+                }
+            );
+            for s in r.next_steps {
+                println!("  {s}");
+            }
+            Ok(())
+        }
+        BootstrapCommand::Train(a) => {
+            let site = a.site.clone();
+            let t = tokio::task::spawn_blocking(move || train_site_model(&a)).await??;
+            println!(
+                "site model {} trained; on {} held-back labels of {site}: macro-F1 {:.3} (current model {:.3})",
+                t.version, t.held_back, t.new_macro_f1, t.current_macro_f1
+            );
+            println!(
+                "activate it with: moderato model activate --site {site} --version {}",
+                t.version
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! A new site from bootstrap mode to a model of its own, end to end through gRPC.
+
+use moderato::cli::bootstrap::{TrainSite, train_site_model};
+use moderato::proto::admin_service_client::AdminServiceClient;
+use moderato::proto::comment_service_client::CommentServiceClient;
+use moderato::proto::moderation_service_client::ModerationServiceClient;
+use moderato::proto::{
+    ActivateModelRequest, Author, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest,
+    ExportLabelsRequest, GetBootstrapStatusRequest, GetPolicyRequest, Label, SubmitCommentRequest,
+    UpdatePolicyRequest, Verdict,
+};
+
+use crate::harness::{Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};
+
+fn submission(i: usize, body: &str) -> SubmitCommentRequest {
+    SubmitCommentRequest {
+        site: "nova".into(),
+        thread_id: "t".into(),
+        idempotency_key: format!("b{i}"),
+        author: Some(Author {
+            name: "Bạn đọc".into(),
+            ..Default::default()
+        }),
+        title: "Ý kiến".into(),
+        body: body.into(),
+        client: Some(Client {
+            ip: format!("192.0.2.{}", i % 250 + 1),
+            user_agent: String::new(),
+        }),
+        captcha: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let shipped = std::path::Path::new(moderato::startup::SHIPPED_MODEL_DIR);
+    let default_dir = root.path().join("default");
+    std::fs::create_dir_all(&default_dir).unwrap();
+    for f in ["model.bin", "card.json"] {
+        std::fs::copy(shipped.join(f), default_dir.join(f)).unwrap();
+    }
+    let app = spawn_app(Backend::Memory, |c| {
+        c.captcha.required = false;
+        c.model_dir = default_dir.display().to_string();
+    })
+    .await;
+    let ch = app.channel().await;
+    let mut admin = AdminServiceClient::new(ch.clone());
+
+    // The site starts in bootstrap mode.
+    let (mut p, _) = {
+        let r = admin
+            .get_policy(authed(
+                OPS_TOKEN,
+                GetPolicyRequest {
+                    site: "nova".into(),
+                },
+            ))
+            .await
+            .expect("policy")
+            .into_inner();
+        (r.policy.unwrap(), r.inherited)
+    };
+    p.bootstrap_labels = 8;
+    let stored = admin
+        .update_policy(authed(
+            OPS_TOKEN,
+            UpdatePolicyRequest {
+                site: "nova".into(),
+                policy: Some(p),
+                expected_version: 0,
+            },
+        ))
+        .await
+        .expect("bootstrap on")
+        .into_inner()
+        .policy
+        .unwrap();
+
+    // Everything is held until moderators have labelled enough.
+    let csv = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/vi-dev/comments.csv"
+    ))
+    .expect("dev set");
+    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+    let all: Vec<(String, bool)> = rdr
+        .records()
+        .filter_map(Result::ok)
+        .filter(|r| r.get(5) == Some("dev"))
+        .map(|r| {
+            (
+                r.get(3).unwrap_or_default().to_string(),
+                r.get(4) == Some("spam"),
+            )
+        })
+        .collect();
+    let rows: Vec<(String, bool)> = all
+        .iter()
+        .filter(|r| r.1)
+        .take(12)
+        .chain(all.iter().filter(|r| !r.1).take(12))
+        .cloned()
+        .collect();
+    assert!(rows.iter().any(|r| r.1) && rows.iter().any(|r| !r.1));
+    let mut comment = CommentServiceClient::new(ch.clone());
+    let mut truth = std::collections::HashMap::new();
+    for (i, (body, spam)) in rows.iter().enumerate() {
+        let r = comment
+            .submit_comment(authed(PORTAL_TOKEN, submission(i, body)))
+            .await
+            .expect("submit")
+            .into_inner();
+        if r.status != CommentStatus::Rejected as i32 {
+            assert_eq!(r.status, CommentStatus::PendingReview as i32);
+            assert!(
+                r.reasons.iter().any(|x| x.code == "BOOTSTRAP"),
+                "{:?}",
+                r.reasons
+            );
+        }
+        truth.insert(r.comment_id, *spam);
+    }
+    let status = admin
+        .get_bootstrap_status(authed(
+            OPS_TOKEN,
+            GetBootstrapStatusRequest {
+                site: "nova".into(),
+            },
+        ))
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(
+        (status.labels, status.required, status.ready),
+        (0, 8, false)
+    );
+
+    // Moderators work the queue; their decisions are the labels.
+    let mut m = ModerationServiceClient::new(ch.clone());
+    let items = m
+        .claim_reviews(authed(
+            MODERATOR_TOKEN,
+            ClaimReviewsRequest {
+                site: "nova".into(),
+                max_items: 100,
+                lease_seconds: 300,
+            },
+        ))
+        .await
+        .expect("claim")
+        .into_inner()
+        .items;
+    assert!(items.len() >= 8, "{} held", items.len());
+    for item in &items {
+        let c = item.comment.as_ref().unwrap();
+        let spam = truth[&c.comment_id];
+        m.decide_review(authed(
+            MODERATOR_TOKEN,
+            DecideReviewRequest {
+                site: "nova".into(),
+                comment_id: c.comment_id.clone(),
+                lease_token: item.lease_token.clone(),
+                verdict: if spam {
+                    Verdict::Reject
+                } else {
+                    Verdict::Approve
+                } as i32,
+                label: if spam { Label::Spam } else { Label::Ham } as i32,
+                note: String::new(),
+            },
+        ))
+        .await
+        .expect("decide");
+    }
+    let status = admin
+        .get_bootstrap_status(authed(
+            OPS_TOKEN,
+            GetBootstrapStatusRequest {
+                site: "nova".into(),
+            },
+        ))
+        .await
+        .expect("status")
+        .into_inner();
+    assert!(status.ready, "{status:?}");
+    assert!(
+        status
+            .next_steps
+            .iter()
+            .any(|s| s.contains("bootstrap train"))
+    );
+
+    // The suggested site model is trained from the export, evaluated, and activated.
+    let mut export = m
+        .export_labels(authed(
+            MODERATOR_TOKEN,
+            ExportLabelsRequest {
+                site: "nova".into(),
+            },
+        ))
+        .await
+        .expect("export")
+        .into_inner();
+    let labels_csv = root.path().join("nova-labels.csv");
+    let mut w = csv::Writer::from_path(&labels_csv).unwrap();
+    w.write_record(["text", "label"]).unwrap();
+    while let Some(l) = export.message().await.expect("stream") {
+        let label = if l.label == Label::Spam as i32 {
+            "spam"
+        } else {
+            "ham"
+        };
+        w.write_record([l.text.as_str(), label]).unwrap();
+    }
+    w.flush().unwrap();
+    let out = root.path().join("nova-site");
+    let args = TrainSite {
+        site: "nova".into(),
+        labels: labels_csv,
+        out: out.clone(),
+        base: Vec::new(),
+        holdout: 0.3,
+        current: default_dir.clone(),
+        seed: 7,
+    };
+    let trained = tokio::task::spawn_blocking(move || train_site_model(&args))
+        .await
+        .expect("join")
+        .expect("site model trained");
+    assert!(trained.held_back > 0);
+    assert!(trained.new_macro_f1.is_finite() && trained.current_macro_f1.is_finite());
+    admin
+        .activate_model(authed(
+            OPS_TOKEN,
+            ActivateModelRequest {
+                site: "nova".into(),
+                version: trained.version.clone(),
+            },
+        ))
+        .await
+        .expect("activate");
+    let mut p = stored;
+    p.bootstrap_labels = 0;
+    admin
+        .update_policy(authed(
+            OPS_TOKEN,
+            UpdatePolicyRequest {
+                site: "nova".into(),
+                policy: Some(p),
+                expected_version: 1,
+            },
+        ))
+        .await
+        .expect("bootstrap off");
+
+    // Later submissions carry the site model's version and are no longer held for bootstrap.
+    let r = comment
+        .submit_comment(authed(
+            PORTAL_TOKEN,
+            submission(999, "Cảm ơn bài viết rất hữu ích."),
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(r.model_version, trained.version);
+    assert!(!r.reasons.iter().any(|x| x.code == "BOOTSTRAP"));
+}
