@@ -95,6 +95,7 @@ pub struct RedisProcess {
     pub port: u16,
     child: Option<std::process::Child>,
     args: Vec<String>,
+    dir: PathBuf,
 }
 
 impl RedisProcess {
@@ -119,6 +120,7 @@ impl RedisProcess {
             port,
             child: None,
             args,
+            dir,
         };
         p.restart();
         p
@@ -149,6 +151,7 @@ impl RedisProcess {
 impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -178,8 +181,9 @@ fn start_watched(port: u16, extra: &[&str], dir: &std::path::Path) {
         cmd.push_str(e);
     }
     let script = format!(
-        "{cmd} >/dev/null 2>&1 & r=$!; while kill -0 {parent} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done; kill $r 2>/dev/null",
-        parent = std::process::id()
+        "{cmd} >/dev/null 2>&1 & r=$!; while kill -0 {parent} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done; kill $r 2>/dev/null; sleep 1; rm -rf '{dir}'",
+        parent = std::process::id(),
+        dir = dir.display()
     );
     let mut watchdog = Command::new("sh")
         .args(["-c", &script])
