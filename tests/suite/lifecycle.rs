@@ -39,6 +39,26 @@ async fn health_status(ch: Channel) -> Option<i32> {
         .map(|r| r.into_inner().status)
 }
 
+/// Waits (at most 30 s) until a `moderato serve` child on `port` answers health with SERVING.
+async fn wait_serving(port: u16) -> Channel {
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "moderato serve did not become healthy"
+        );
+        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            && health_status(ch.clone()).await == Some(ServingStatus::Serving as i32)
+        {
+            return ch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn an_invalid_config_is_refused_with_every_problem_named() {
     let out = tokio::process::Command::new(BIN)
@@ -116,17 +136,7 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
         }
     }
     let portal = portal.expect("a generated portal token was printed");
-    let ch = loop {
-        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            && health_status(ch.clone()).await == Some(ServingStatus::Serving as i32)
-        {
-            break ch;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let ch = wait_serving(port).await;
     let calls: Vec<_> = (0..40)
         .map(|i| {
             let mut c = CaptchaServiceClient::new(ch.clone());
@@ -280,21 +290,7 @@ async fn every_acknowledged_submission_survives_kill_9() {
         .spawn()
         .expect("spawn moderato serve");
     let started = Instant::now();
-    let ch = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "moderato serve did not become healthy"
-        );
-        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            && health_status(ch.clone()).await == Some(ServingStatus::Serving as i32)
-        {
-            break ch;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let ch = wait_serving(port).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let first_error = Arc::new(Mutex::new(None::<tonic::Status>));
     let workers: Vec<_> = (0..16)
