@@ -89,6 +89,45 @@ fn new_token() -> String {
     hex::encode(b)
 }
 
+impl ModerationApi {
+    /// Records a moderator decision (review or overturn) and everything that follows from it: local watchers
+    /// woken, the site's label count refreshed, decision metrics. `conflict` is the answer when fenced out.
+    async fn record(
+        &self,
+        d: Decide<'_>,
+        conflict: ApiError,
+    ) -> Result<crate::review::Event, ApiError> {
+        let (site, kind) = (d.site, d.kind);
+        let event = match self.store.decide(d.clone()).await? {
+            Decided::Done(e) => e,
+            Decided::Conflict => return Err(conflict),
+            Decided::NotFound => {
+                return Err(ApiError::NotFound(format!("no comment {}", d.comment_id)));
+            }
+        };
+        self.decided.notify_waiters();
+        self.policies.labels_changed(site);
+        if kind == DecisionKind::Review && event.submitted_ms > 0 {
+            metrics::histogram!("moderato_time_to_human_decision_seconds", "site" => site.to_string())
+                .record(event.decided_ms.saturating_sub(event.submitted_ms) as f64 / 1000.0);
+        }
+        metrics::counter!(
+            "moderato_decisions_total",
+            "site" => site.to_string(),
+            "status" => event.status.as_str()
+        )
+        .increment(1);
+        tracing::info!(
+            moderator = d.actor,
+            kind = kind.as_str(),
+            status = event.status.as_str(),
+            label = d.label.as_str(),
+            "decision recorded"
+        );
+        Ok(event)
+    }
+}
+
 #[tonic::async_trait]
 impl ModerationService for ModerationApi {
     async fn claim_reviews(
@@ -197,41 +236,22 @@ impl ModerationService for ModerationApi {
         };
         record_site(&r.site);
         tracing::Span::current().record("comment_id", r.comment_id.as_str());
-        let decided = self
-            .store
-            .decide(Decide {
-                site: &r.site,
-                comment_id: &r.comment_id,
-                kind: DecisionKind::Review,
-                lease_token: &r.lease_token,
-                expected: CommentStatus::PendingReview,
-                new_status,
-                actor: &who,
-                label,
-                note: &r.note,
-            })
-            .await
-            .map_err(ApiError::from)?;
-        let event = match decided {
-            Decided::Done(e) => e,
-            Decided::Conflict => return Err(lost().into()),
-            Decided::NotFound => {
-                return Err(ApiError::NotFound(format!("no comment {}", r.comment_id)).into());
-            }
-        };
-        self.decided.notify_waiters();
-        self.policies.labels_changed(&r.site);
-        if event.submitted_ms > 0 {
-            metrics::histogram!("moderato_time_to_human_decision_seconds", "site" => r.site.clone())
-                .record(event.decided_ms.saturating_sub(event.submitted_ms) as f64 / 1000.0);
-        }
-        metrics::counter!(
-            "moderato_decisions_total",
-            "site" => r.site.clone(),
-            "status" => event.status.as_str()
-        )
-        .increment(1);
-        tracing::info!(moderator = %who, status = event.status.as_str(), label = label.as_str(), "review decided");
+        let event = self
+            .record(
+                Decide {
+                    site: &r.site,
+                    comment_id: &r.comment_id,
+                    kind: DecisionKind::Review,
+                    lease_token: &r.lease_token,
+                    expected: CommentStatus::PendingReview,
+                    new_status,
+                    actor: &who,
+                    label,
+                    note: &r.note,
+                },
+                lost(),
+            )
+            .await?;
         Ok(Response::new(DecideReviewResponse {
             event: Some(convert::event(&event)),
         }))
@@ -264,36 +284,26 @@ impl ModerationService for ModerationApi {
         } else {
             CommentStatus::Published
         };
-        let decided = self
-            .store
-            .decide(Decide {
-                site: &r.site,
-                comment_id: &r.comment_id,
-                kind: DecisionKind::Overturn,
-                lease_token: "",
-                expected,
-                new_status,
-                actor: &who,
-                label,
-                note: &r.note,
-            })
-            .await
-            .map_err(ApiError::from)?;
-        let event = match decided {
-            Decided::Done(e) => e,
-            Decided::Conflict => {
-                return Err(ApiError::Aborted(format!(
-                    "the comment is no longer {}; reload it and decide again",
-                    expected.as_str()
-                ))
-                .into());
-            }
-            Decided::NotFound => {
-                return Err(ApiError::NotFound(format!("no comment {}", r.comment_id)).into());
-            }
-        };
-        self.decided.notify_waiters();
-        self.policies.labels_changed(&r.site);
+        let conflict = ApiError::Aborted(format!(
+            "the comment is no longer {}; reload it and decide again",
+            expected.as_str()
+        ));
+        let event = self
+            .record(
+                Decide {
+                    site: &r.site,
+                    comment_id: &r.comment_id,
+                    kind: DecisionKind::Overturn,
+                    lease_token: "",
+                    expected,
+                    new_status,
+                    actor: &who,
+                    label,
+                    note: &r.note,
+                },
+                conflict,
+            )
+            .await?;
         Ok(Response::new(OverturnDecisionResponse {
             event: Some(convert::event(&event)),
         }))
