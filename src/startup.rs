@@ -375,12 +375,12 @@ impl Application {
 /// Every 15 s, publishes queue depth, claims and oldest pending age of the sites this replica has seen.
 async fn queue_gauges(
     store: Arc<dyn Store>,
-    sites: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    sites: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         let list: Vec<String> = sites
-            .lock()
+            .read()
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
         for site in list {

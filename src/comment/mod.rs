@@ -438,7 +438,7 @@ pub struct Comments {
     /// Time source for record timestamps.
     pub clock: Arc<dyn Clock>,
     /// Sites this replica has seen submissions for (their queue gauges are refreshed periodically).
-    pub seen_sites: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    pub seen_sites: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
 /// Scores a comment with `model` and decides it under `p`: (score, status, rule reasons then top features).
@@ -651,9 +651,12 @@ impl Comments {
             .await?;
         match admission {
             Admission::Recorded { shadow_hits, .. } => {
-                if let Ok(mut seen) = self.seen_sites.lock()
-                    && !seen.contains(&input.site)
-                {
+                // A shared read on the hot path; the write lock only the first time a site shows up.
+                let known = self
+                    .seen_sites
+                    .read()
+                    .is_ok_and(|seen| seen.contains(&input.site));
+                if !known && let Ok(mut seen) = self.seen_sites.write() {
                     seen.insert(input.site.clone());
                 }
                 let verdict = crate::store::LimitVerdict {

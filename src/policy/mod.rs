@@ -23,7 +23,6 @@ pub const FULL_REFRESH: Duration = Duration::from_secs(10);
 
 const POLICY_DOC: &str = "policy";
 
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 const MODELS_DOC: &str = "models";
 
 /// Which model is active where, with the previous one for rollback.
@@ -125,53 +124,106 @@ impl Policies {
         if site.is_empty() { GLOBAL_SCOPE } else { site }
     }
 
-    async fn read_policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
-        if let Some((_, doc)) = self.store.get_doc(Self::scope(site), POLICY_DOC).await? {
-            let p: Policy = serde_json::from_str(&doc)
-                .map_err(|e| StoreError::Corrupt(format!("stored policy of {site:?}: {e}")))?;
-            return Ok((Arc::new(p), false));
+    /// The policy stored for `site` (empty: the global one), if any.
+    async fn stored_policy(&self, site: &str) -> Result<Option<Arc<Policy>>, StoreError> {
+        match self.store.get_doc(Self::scope(site), POLICY_DOC).await? {
+            Some((_, doc)) => serde_json::from_str(&doc)
+                .map(|p: Policy| Some(Arc::new(p)))
+                .map_err(|e| StoreError::Corrupt(format!("stored policy of {site:?}: {e}"))),
+            None => Ok(None),
         }
-        if site.is_empty() {
-            return Ok((self.default.clone(), true));
-        }
-        let (global, _) = self.policy("").await?;
-        Ok((global, true))
+    }
+
+    fn cached_policy(&self, site: &str) -> Option<(Arc<Policy>, bool)> {
+        self.cache.read().ok()?.policies.get(site).cloned()
+    }
+
+    /// The global default as stored, else the configuration's.
+    async fn read_global(&self) -> Result<(Arc<Policy>, bool), StoreError> {
+        Ok(match self.stored_policy("").await? {
+            Some(p) => (p, false),
+            None => (self.default.clone(), true),
+        })
     }
 
     /// The policy in force for `site` (empty: the global default) and whether it is inherited.
-    pub fn policy<'a>(
-        &'a self,
-        site: &'a str,
-    ) -> BoxFuture<'a, Result<(Arc<Policy>, bool), StoreError>> {
-        Box::pin(async move {
-            if let Some(hit) = self
-                .cache
-                .read()
-                .ok()
-                .and_then(|c| c.policies.get(site).cloned())
-            {
-                return Ok(hit);
+    pub async fn policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
+        if let Some(hit) = self.cached_policy(site) {
+            return Ok(hit);
+        }
+        let epoch = self.cache.read().map(|c| c.epoch).unwrap_or(0);
+        let global = match self.cached_policy("") {
+            Some(g) => g,
+            None => self.read_global().await?,
+        };
+        let got = if site.is_empty() {
+            global
+        } else {
+            match self.stored_policy(site).await? {
+                Some(p) => (p, false),
+                None => (global.0, true),
             }
-            let epoch = self.cache.read().map(|c| c.epoch).unwrap_or(0);
-            let got = self.read_policy(site).await?;
-            if let Ok(mut c) = self.cache.write()
-                && c.epoch == epoch
-            {
-                c.policies.insert(site.to_string(), got.clone());
-            }
-            Ok(got)
-        })
+        };
+        if let Ok(mut c) = self.cache.write()
+            && c.epoch == epoch
+        {
+            c.policies.insert(site.to_string(), got.clone());
+        }
+        Ok(got)
+    }
+
+    /// Re-reads every cached policy and the activation table, loads the models it names, then swaps the new
+    /// values in at once: requests never find the cache empty, so a refresh costs them no round trip.
+    async fn reload(&self) -> Result<(), StoreError> {
+        let sites: Vec<String> = self
+            .cache
+            .read()
+            .map(|c| c.policies.keys().cloned().collect())
+            .unwrap_or_default();
+        let global = self.read_global().await?;
+        let mut policies = HashMap::with_capacity(sites.len());
+        for site in sites {
+            let entry = if site.is_empty() {
+                global.clone()
+            } else {
+                match self.stored_policy(&site).await? {
+                    Some(p) => (p, false),
+                    None => (global.0.clone(), true),
+                }
+            };
+            policies.insert(site, entry);
+        }
+        let table = self.read_activation().await?;
+        self.ensure_loaded(&table).await;
+        if let Ok(mut c) = self.cache.write() {
+            c.policies = policies;
+            c.activation = Some(table);
+            c.epoch += 1;
+        }
+        Ok(())
+    }
+
+    /// Brings this replica up to date now (after a change made here); falls back to dropping the cache.
+    async fn refresh_now(&self) {
+        if let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "policy reload failed; dropping the cache instead");
+            self.invalidate();
+        }
+    }
+
+    async fn read_activation(&self) -> Result<ActivationTable, StoreError> {
+        match self.store.get_doc(GLOBAL_SCOPE, MODELS_DOC).await? {
+            Some((_, doc)) => serde_json::from_str(&doc)
+                .map_err(|e| StoreError::Corrupt(format!("model activation table: {e}"))),
+            None => Ok(ActivationTable::default()),
+        }
     }
 
     async fn activation(&self) -> Result<ActivationTable, StoreError> {
         if let Some(t) = self.cache.read().ok().and_then(|c| c.activation.clone()) {
             return Ok(t);
         }
-        let t = match self.store.get_doc(GLOBAL_SCOPE, MODELS_DOC).await? {
-            Some((_, doc)) => serde_json::from_str(&doc)
-                .map_err(|e| StoreError::Corrupt(format!("model activation table: {e}")))?,
-            None => ActivationTable::default(),
-        };
+        let t = self.read_activation().await?;
         self.ensure_loaded(&t).await;
         if let Ok(mut c) = self.cache.write() {
             c.activation = Some(t.clone());
@@ -310,7 +362,7 @@ impl Policies {
             .await?
         {
             Ok(_) => {
-                self.invalidate();
+                self.refresh_now().await;
                 Ok(policy)
             }
             Err(current) => Err(PolicyError::Conflict { current }),
@@ -318,7 +370,7 @@ impl Policies {
     }
 
     /// Drops every cached policy and the activation table.
-    pub fn invalidate(&self) {
+    fn invalidate(&self) {
         if let Ok(mut c) = self.cache.write() {
             c.policies.clear();
             c.activation = None;
@@ -335,17 +387,18 @@ impl Policies {
             match self.store.epoch().await {
                 Ok(e) => {
                     if last_epoch.is_some_and(|l| l != e) || since_full >= FULL_REFRESH {
-                        // Load what the new table needs before anyone sees it.
-                        if let Ok(Some((_, doc))) =
-                            self.store.get_doc(GLOBAL_SCOPE, MODELS_DOC).await
-                            && let Ok(t) = serde_json::from_str::<ActivationTable>(&doc)
-                        {
-                            self.ensure_loaded(&t).await;
+                        // On a store error the old values keep serving and the epoch is not taken as seen,
+                        // so the next tick tries again.
+                        match self.reload().await {
+                            Ok(()) => {
+                                since_full = Duration::ZERO;
+                                last_epoch = Some(e);
+                            }
+                            Err(err) => tracing::debug!(error = %err, "policy reload skipped"),
                         }
-                        self.invalidate();
-                        since_full = Duration::ZERO;
+                    } else {
+                        last_epoch = Some(e);
                     }
-                    last_epoch = Some(e);
                 }
                 Err(e) => tracing::debug!(error = %e, "policy refresh skipped"),
             }
@@ -484,7 +537,7 @@ impl Policies {
                 .await?
             {
                 Ok(_) => {
-                    self.invalidate();
+                    self.refresh_now().await;
                     tracing::info!(site, before = %before, after = %after, who, "model activation changed");
                     return Ok((before, after));
                 }
