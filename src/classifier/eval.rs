@@ -53,10 +53,8 @@ pub fn roc_auc(scores: &[f32], labels: &[bool]) -> f64 {
     (rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64)
 }
 
-/// Points of the precision-recall curve for the spam class: (threshold, recall, precision), one per distinct
-/// score, highest threshold first.
-pub fn pr_curve(scores: &[f32], labels: &[bool]) -> Vec<(f32, f64, f64)> {
-    let pos = labels.iter().filter(|&&l| l).count();
+/// For each distinct score t, highest first: (t, spam at or above t, ham at or above t).
+fn counts_at_or_above(scores: &[f32], labels: &[bool]) -> Vec<(f32, usize, usize)> {
     let idx = by_score_desc(scores);
     let mut out = Vec::new();
     let (mut tp, mut fp) = (0usize, 0usize);
@@ -71,9 +69,19 @@ pub fn pr_curve(scores: &[f32], labels: &[bool]) -> Vec<(f32, f64, f64)> {
             }
             i += 1;
         }
-        out.push((t, ratio(tp, pos), ratio(tp, tp + fp)));
+        out.push((t, tp, fp));
     }
     out
+}
+
+/// Points of the precision-recall curve for the spam class: (threshold, recall, precision), one per distinct
+/// score, highest threshold first.
+pub fn pr_curve(scores: &[f32], labels: &[bool]) -> Vec<(f32, f64, f64)> {
+    let pos = labels.iter().filter(|&&l| l).count();
+    counts_at_or_above(scores, labels)
+        .into_iter()
+        .map(|(t, tp, fp)| (t, ratio(tp, pos), ratio(tp, tp + fp)))
+        .collect()
 }
 
 /// Average precision (area under the step PR curve).
@@ -127,24 +135,13 @@ pub fn metrics(scores: &[f32], labels: &[bool]) -> Metrics {
 /// Recommended thresholds: auto-reject = lowest score threshold whose "score >= t" set has spam precision
 /// >= 0.99; auto-approve = highest threshold whose "score < t" set has ham precision >= 0.99.
 pub fn thresholds(scores: &[f32], labels: &[bool]) -> Thresholds {
+    // The lowest threshold whose "score >= t" set is precise enough.
+    let reject: Option<f32> = counts_at_or_above(scores, labels)
+        .into_iter()
+        .filter(|&(_, tp, fp)| ratio(tp, tp + fp) >= TARGET_PRECISION)
+        .map(|(t, _, _)| t)
+        .next_back();
     let idx = by_score_desc(scores);
-    let mut reject: Option<f32> = None;
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut i = 0;
-    while i < idx.len() {
-        let t = scores[idx[i]];
-        while i < idx.len() && scores[idx[i]] == t {
-            if labels[idx[i]] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            i += 1;
-        }
-        if ratio(tp, tp + fp) >= TARGET_PRECISION {
-            reject = Some(t);
-        }
-    }
     // Walk upwards: the "score < t" set grows as t rises.
     let mut approve: Option<f32> = None;
     let (mut tn, mut fnn) = (0usize, 0usize);

@@ -75,7 +75,7 @@ pub struct DataSourceInfo {
 }
 
 /// How the model was trained.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
     pub data: Vec<DataSourceInfo>,
     pub rows_loaded: usize,
@@ -94,7 +94,7 @@ pub struct TrainingInfo {
 }
 
 /// Sizes of the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sizes {
     pub hash_buckets: usize,
     pub kept_buckets: usize,
@@ -391,25 +391,17 @@ mod tests {
             feature_code_version: CODE_VERSION.into(),
             feature_config: config,
             training: TrainingInfo {
-                data: vec![],
-                rows_loaded: 0,
-                rows_after_dedup: 0,
-                train_rows: 0,
-                test_rows: 0,
-                evaluation: String::new(),
-                seed: 0,
-                test_fraction: 0.0,
                 top_k: 2,
                 alpha: 0.1,
                 max_iterations: 1,
                 gradient_tolerance: 1.0,
-                fit_seconds: 0.0,
+                ..TrainingInfo::default()
             },
             sizes: Sizes {
                 hash_buckets: 4096,
                 kept_buckets: 2,
                 nonzero_weights: 2,
-                model_bin_bytes: 0,
+                ..Sizes::default()
             },
             metrics: None,
             thresholds: Thresholds {

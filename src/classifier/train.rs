@@ -227,26 +227,12 @@ mod tests {
             feature_code_version: CODE_VERSION.into(),
             feature_config: file.config.clone(),
             training: TrainingInfo {
-                data: vec![],
-                rows_loaded: 0,
-                rows_after_dedup: 0,
-                train_rows: 0,
-                test_rows: 0,
-                evaluation: String::new(),
-                seed: 0,
-                test_fraction: 0.0,
-                top_k: 0,
                 alpha: 0.1,
                 max_iterations: 50,
                 gradient_tolerance: 1.0,
-                fit_seconds: 0.0,
+                ..TrainingInfo::default()
             },
-            sizes: Sizes {
-                hash_buckets: 0,
-                kept_buckets: 0,
-                nonzero_weights: 0,
-                model_bin_bytes: 0,
-            },
+            sizes: Sizes::default(),
             metrics: None,
             thresholds: Thresholds {
                 auto_reject: 0.9,
