@@ -14,7 +14,6 @@ use moderato::proto::{
 use moderato::review::Status;
 use tonic::Code;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, open_store, spawn_app, spawn_with,
@@ -171,11 +170,7 @@ async fn an_invalid_policy_is_refused_with_every_violation_and_changes_nothing()
     bad.captcha.as_mut().unwrap().length = 9;
     let err = update(&ch, "hcm", bad, 0).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let fields: Vec<String> = err
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default();
+    let fields = crate::harness::violated_fields(&err);
     for want in [
         "policy.approve_below",
         "policy.field_limits.body_max",
@@ -202,24 +197,7 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
     })
     .await;
     let ch = app.channel().await;
-    let csv = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/vi-dev/comments.csv"
-    ))
-    .expect("dev set");
-    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
-    let rows: Vec<(String, String)> = rdr
-        .records()
-        .filter_map(Result::ok)
-        .filter(|r| r.get(5) == Some("dev"))
-        .map(|r| {
-            (
-                r.get(3).unwrap_or_default().to_string(),
-                r.get(4).unwrap_or_default().to_string(),
-            )
-        })
-        .take(220)
-        .collect();
+    let rows: Vec<(String, bool)> = crate::harness::dev_set().into_iter().take(220).collect();
     let mut ids = Vec::new();
     for (i, (body, truth)) in rows.iter().enumerate() {
         let r = CommentServiceClient::new(ch.clone())
@@ -230,14 +208,14 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
             .await
             .expect("submit")
             .into_inner();
-        ids.push((r.comment_id, r.status, truth.clone()));
+        ids.push((r.comment_id, r.status, *truth));
     }
     // Moderators overturn what the thresholds got wrong: those become labels.
     let mut labelled = 0;
     for (id, status, truth) in &ids {
-        let (expected, label) = match (CommentStatus::try_from(*status).unwrap(), truth.as_str()) {
-            (CommentStatus::Published, "spam") => (CommentStatus::Published, Label::Spam),
-            (CommentStatus::Rejected, "ham") => (CommentStatus::Rejected, Label::Ham),
+        let (expected, label) = match (CommentStatus::try_from(*status).unwrap(), truth) {
+            (CommentStatus::Published, true) => (CommentStatus::Published, Label::Spam),
+            (CommentStatus::Rejected, false) => (CommentStatus::Rejected, Label::Ham),
             _ => continue,
         };
         ModerationServiceClient::new(ch.clone())

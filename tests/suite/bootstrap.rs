@@ -79,23 +79,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
         .unwrap();
 
     // Everything is held until moderators have labelled enough.
-    let csv = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/vi-dev/comments.csv"
-    ))
-    .expect("dev set");
-    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
-    let all: Vec<(String, bool)> = rdr
-        .records()
-        .filter_map(Result::ok)
-        .filter(|r| r.get(5) == Some("dev"))
-        .map(|r| {
-            (
-                r.get(3).unwrap_or_default().to_string(),
-                r.get(4) == Some("spam"),
-            )
-        })
-        .collect();
+    let all = crate::harness::dev_set();
     let rows: Vec<(String, bool)> = all
         .iter()
         .filter(|r| r.1)

@@ -13,6 +13,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, PORTAL_TOKEN, TestApp, authed, spawn_app, spawn_with, test_config, unique_prefix,
+    violated_fields,
 };
 
 fn settings(app: &TestApp) -> Settings {
@@ -157,20 +158,13 @@ async fn create_challenge_returns_a_png_an_id_and_an_expiry() {
     assert!((now + 250..=now + 310).contains(&exp), "{exp} vs {now}");
 }
 
-fn violations(s: &tonic::Status) -> Vec<String> {
-    s.get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn bad_input_is_invalid_argument_naming_every_field() {
     let app = spawn_app(Backend::Memory, |_| {}).await;
     let mut c = CaptchaServiceClient::new(app.channel().await);
     let err = c.check_challenge(check("../../etc", "")).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(violations(&err), vec!["challenge_id", "answer"]);
+    assert_eq!(violated_fields(&err), vec!["challenge_id", "answer"]);
 
     let id = issue(&app, "ab3de").await;
     let err = c
@@ -178,7 +172,7 @@ async fn bad_input_is_invalid_argument_naming_every_field() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(violations(&err), vec!["answer"]);
+    assert_eq!(violated_fields(&err), vec!["answer"]);
     c.check_challenge(check(&id, "ab3de"))
         .await
         .expect("a refused bad request did not consume the challenge");
@@ -194,5 +188,5 @@ async fn bad_input_is_invalid_argument_naming_every_field() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(violations(&err), vec!["site", "client_ip"]);
+    assert_eq!(violated_fields(&err), vec!["site", "client_ip"]);
 }

@@ -18,7 +18,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, open_store, spawn_app, spawn_with,
-    test_config, unique_prefix,
+    test_config, unique_prefix, violated_fields,
 };
 
 const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
@@ -452,13 +452,6 @@ async fn nothing_is_lost_across_a_restart_on_redis_cluster() {
     nothing_is_lost_across_a_restart(Backend::Cluster).await
 }
 
-fn fields(s: &tonic::Status) -> Vec<String> {
-    s.get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn bad_input_of_every_kind_names_each_field() {
     let app = spawn_app(Backend::Memory, |_| {}).await;
@@ -485,7 +478,7 @@ async fn bad_input_of_every_kind_names_each_field() {
     };
     let err = submit(&ch, r).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let mut got = fields(&err);
+    let mut got = violated_fields(&err);
     got.sort();
     let mut want = vec![
         "author.email",
@@ -506,12 +499,12 @@ async fn bad_input_of_every_kind_names_each_field() {
     big.body = "a".repeat(1024 * 1024);
     let err = submit(&ch, big).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(fields(&err), vec!["body", "captcha"]);
+    assert_eq!(violated_fields(&err), vec!["body", "captcha"]);
 
     let mut no_captcha = req("k-nc", HAM);
     no_captcha.captcha = None;
     let err = submit(&ch, no_captcha).await.unwrap_err();
-    assert_eq!(fields(&err), vec!["captcha"]);
+    assert_eq!(violated_fields(&err), vec!["captcha"]);
 }
 
 #[tokio::test]

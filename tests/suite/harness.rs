@@ -456,3 +456,28 @@ pub fn redis_keys(backend: Backend, prefix: &str) -> Vec<String> {
     }
     keys
 }
+
+/// (body, is spam) of the `dev` split of the project's Vietnamese development set.
+pub fn dev_set() -> Vec<(String, bool)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/vi-dev/comments.csv");
+    let mut rdr = csv::Reader::from_path(path).expect("the development set");
+    rdr.records()
+        .filter_map(Result::ok)
+        .filter(|r| r.get(5) == Some("dev"))
+        .map(|r| {
+            (
+                r.get(3).unwrap_or_default().to_string(),
+                r.get(4) == Some("spam"),
+            )
+        })
+        .collect()
+}
+
+/// The fields named by a status's BadRequest details, in order.
+pub fn violated_fields(s: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    s.get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}

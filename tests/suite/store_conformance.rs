@@ -36,6 +36,14 @@ fn challenge<'a>(
     }
 }
 
+async fn create(store: &dyn Store, c: NewChallenge<'_>) -> CreateOutcome {
+    store.create_challenge(c).await.expect("create")
+}
+
+async fn take(store: &dyn Store, site: &str, id: &str) -> TakenChallenge {
+    store.take_challenge(site, id).await.expect("take")
+}
+
 async fn setup(backend: Backend) -> (Arc<dyn Store>, Keys) {
     let prefix = unique_prefix();
     (open_store(backend, &prefix).await, Keys::new(prefix))
@@ -44,35 +52,23 @@ async fn setup(backend: Backend) -> (Arc<dyn Store>, Keys) {
 async fn a_challenge_is_taken_exactly_once(backend: Backend) {
     let (store, keys) = setup(backend).await;
     let id = "0123456789abcdef0123456789abcdef";
-    let out = store
-        .create_challenge(challenge(&keys, id, 60_000, 10, 10))
-        .await
-        .expect("create");
+    let out = create(&*store, challenge(&keys, id, 60_000, 10, 10)).await;
     assert!(matches!(out, CreateOutcome::Created { .. }), "{out:?}");
     assert_eq!(
-        store.take_challenge("hcm", id).await.expect("take"),
+        take(&*store, "hcm", id).await,
         TakenChallenge::Live {
             answer_hash: "00ff".into()
         }
     );
-    assert_eq!(
-        store.take_challenge("hcm", id).await.expect("take"),
-        TakenChallenge::Unknown
-    );
-    assert_eq!(
-        store.take_challenge("other", id).await.expect("take"),
-        TakenChallenge::Unknown
-    );
+    assert_eq!(take(&*store, "hcm", id).await, TakenChallenge::Unknown);
+    assert_eq!(take(&*store, "other", id).await, TakenChallenge::Unknown);
 }
 on_every_backend!(challenge_taken_once, a_challenge_is_taken_exactly_once);
 
 async fn a_thousand_concurrent_takes_find_the_challenge_once(backend: Backend) {
     let (store, keys) = setup(backend).await;
     let id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    store
-        .create_challenge(challenge(&keys, id, 60_000, 10, 10))
-        .await
-        .expect("create");
+    create(&*store, challenge(&keys, id, 60_000, 10, 10)).await;
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let s = store.clone();
@@ -98,31 +94,16 @@ async fn an_expired_challenge_says_expired(backend: Backend) {
     if backend == Backend::Memory {
         let clock = ManualClock::at(1_000_000);
         let store = MemoryStore::new(Arc::new(clock.clone()));
-        store
-            .create_challenge(challenge(&keys, id, 300, 10, 10))
-            .await
-            .expect("create");
+        create(&store, challenge(&keys, id, 300, 10, 10)).await;
         clock.advance_ms(300);
-        assert_eq!(
-            store.take_challenge("hcm", id).await.expect("take"),
-            TakenChallenge::Expired
-        );
+        assert_eq!(take(&store, "hcm", id).await, TakenChallenge::Expired);
         return;
     }
     let store = open_store(backend, keys.prefix()).await;
-    store
-        .create_challenge(challenge(&keys, id, 300, 10, 10))
-        .await
-        .expect("create");
+    create(&*store, challenge(&keys, id, 300, 10, 10)).await;
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(
-        store.take_challenge("hcm", id).await.expect("take"),
-        TakenChallenge::Expired
-    );
-    assert_eq!(
-        store.take_challenge("hcm", id).await.expect("take"),
-        TakenChallenge::Unknown
-    );
+    assert_eq!(take(&*store, "hcm", id).await, TakenChallenge::Expired);
+    assert_eq!(take(&*store, "hcm", id).await, TakenChallenge::Unknown);
 }
 on_every_backend!(expired_challenge, an_expired_challenge_says_expired);
 
@@ -130,17 +111,10 @@ async fn challenge_creation_is_rate_limited_and_bounded(backend: Backend) {
     let (store, keys) = setup(backend).await;
     let ids: Vec<String> = (0..4).map(|i| format!("{i:032x}")).collect();
     for id in &ids[..3] {
-        let out = store
-            .create_challenge(challenge(&keys, id, 60_000, 10, 3))
-            .await
-            .expect("create");
+        let out = create(&*store, challenge(&keys, id, 60_000, 10, 3)).await;
         assert!(matches!(out, CreateOutcome::Created { .. }), "{out:?}");
     }
-    match store
-        .create_challenge(challenge(&keys, &ids[3], 60_000, 10, 3))
-        .await
-        .expect("create")
-    {
+    match create(&*store, challenge(&keys, &ids[3], 60_000, 10, 3)).await {
         CreateOutcome::RateLimited { retry_after_ms } => {
             assert!(
                 (59_000..=60_000).contains(&retry_after_ms),
@@ -152,16 +126,9 @@ async fn challenge_creation_is_rate_limited_and_bounded(backend: Backend) {
 
     let (store, keys) = setup(backend).await;
     for id in &ids[..2] {
-        store
-            .create_challenge(challenge(&keys, id, 60_000, 2, 100))
-            .await
-            .expect("create");
+        create(&*store, challenge(&keys, id, 60_000, 2, 100)).await;
     }
-    match store
-        .create_challenge(challenge(&keys, &ids[2], 60_000, 2, 100))
-        .await
-        .expect("create")
-    {
+    match create(&*store, challenge(&keys, &ids[2], 60_000, 2, 100)).await {
         CreateOutcome::TooManyLive { retry_after_ms } => {
             assert!(
                 retry_after_ms <= 60_000 && retry_after_ms > 50_000,
