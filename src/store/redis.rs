@@ -249,6 +249,39 @@ fn array(v: &Value) -> Result<&[Value], StoreError> {
     }
 }
 
+/// The automatic decision event of a new comment as JSON without `decided_ms`, the cursor and the closing brace:
+/// submit.lua appends the store's time, so the script encodes no JSON.
+fn automatic_event_head(r: &crate::review::CommentRecord) -> Result<String, StoreError> {
+    #[derive(serde::Serialize)]
+    struct Head<'a> {
+        comment_id: &'a str,
+        thread_id: &'a str,
+        status: Status,
+        kind: DecisionKind,
+        actor: &'a str,
+        label: &'a str,
+        note: &'a str,
+        policy_version: u64,
+        model_version: &'a str,
+        submitted_ms: u64,
+    }
+    let mut json = serde_json::to_string(&Head {
+        comment_id: &r.comment_id,
+        thread_id: &r.thread_id,
+        status: r.initial_status,
+        kind: DecisionKind::Automatic,
+        actor: "auto",
+        label: "",
+        note: "",
+        policy_version: r.policy_version,
+        model_version: &r.model_version,
+        submitted_ms: r.created_ms,
+    })
+    .map_err(|e| StoreError::Corrupt(format!("event encoding: {e}")))?;
+    json.pop();
+    Ok(json)
+}
+
 fn event_from_json(json: &str) -> Result<Event, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("event {json:?}: {e}")))
 }
@@ -393,7 +426,6 @@ impl Store for RedisStore {
         inv.key(self.keys.idempotency(site, a.idempotency_key))
             .key(captcha_key)
             .key(self.keys.comment(site, id))
-            .key(self.keys.history(site, id))
             .key(self.keys.pending(site))
             .key(self.keys.queued(site))
             .key(self.keys.decisions(site));
@@ -408,11 +440,8 @@ impl Store for RedisStore {
             .arg(a.retention_ms)
             .arg(a.idempotency_ttl_ms)
             .arg(id)
-            .arg(&a.record.thread_id)
-            .arg(a.record.policy_version)
-            .arg(&a.record.model_version)
-            .arg(STREAM_MAXLEN)
-            .arg(a.record.created_ms);
+            .arg(automatic_event_head(a.record)?)
+            .arg(STREAM_MAXLEN);
         for l in a.limits {
             inv.arg(l.emission_ms)
                 .arg(l.tolerance_ms)
@@ -459,6 +488,7 @@ impl Store for RedisStore {
                         .arg(&ck)
                         .arg("data")
                         .arg("status")
+                        .arg("e0")
                         .cmd("LRANGE")
                         .arg(&hk)
                         .arg(0)
@@ -474,9 +504,13 @@ impl Store for RedisStore {
         Ok(Some(StoredComment {
             record: record_from_json(data)?,
             status: status_of(status)?,
-            history: hist
-                .iter()
-                .map(|h| event_from_json(h))
+            // The automatic decision is kept in the comment hash; later decisions in the history list.
+            history: fields
+                .get(2)
+                .and_then(Option::as_deref)
+                .into_iter()
+                .chain(hist.iter().map(String::as_str))
+                .map(event_from_json)
                 .collect::<Result<_, _>>()?,
         }))
     }

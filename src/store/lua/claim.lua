@@ -2,7 +2,8 @@
 -- KEYS[1] pending zset, KEYS[2] claims zset, KEYS[3] counters hash.
 -- ARGV[1] max items, ARGV[2] lease ms, ARGV[3] moderator, ARGV[4] comment key prefix, ARGV[5] history key prefix,
 -- ARGV[6..] one fresh lease token per item.
--- Returns {expired lease count, {id, token, lease_until, data, status, {history...}}, ...}.
+-- Returns {expired lease count, {id, token, lease_until, data, status, {history...}}, ...}; the history starts with
+-- the automatic decision kept in the comment hash (e0), then the list's events.
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 local n_expired = 0
@@ -30,8 +31,10 @@ for i, id in ipairs(ids) do
     local token = ARGV[5 + i]
     redis.call('ZADD', KEYS[2], lease_until, id)
     redis.call('HSET', ck, 'lease_token', token, 'lease_until', lease_until, 'claimed_by', ARGV[3])
+    local f = redis.call('HMGET', ck, 'status', 'e0')
     local hist = redis.call('LRANGE', ARGV[5] .. id, 0, -1)
-    table.insert(out, {id, token, lease_until, data, redis.call('HGET', ck, 'status'), hist})
+    if f[2] then table.insert(hist, 1, f[2]) end
+    table.insert(out, {id, token, lease_until, data, f[1], hist})
   end
 end
 return {n_expired, out}
