@@ -160,6 +160,7 @@ impl Lexicon {
         let build = |p: &[String]| {
             aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(p)
                 .map_err(|e| format!("lexicon automaton: {e}"))
         };
