@@ -66,7 +66,8 @@ pub struct Policy {
     pub rate_limits: Vec<LimitRule>,
     /// Pinned classifier model version; empty uses the active one.
     pub model_version: String,
-    /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold.
+    /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold; with
+    /// a combiner its categories enter the combined probability instead (see [`classify`]).
     pub use_lexicon: bool,
     /// Bootstrap mode: hold everything until the site has this many moderator labels (0: off).
     pub bootstrap_labels: u32,
