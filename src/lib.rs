@@ -8,6 +8,7 @@
 //! - [`auth`]: bearer tokens by role, compared as SHA-256 hashes in constant time.
 //! - [`api`]: one module per gRPC service and the single table mapping domain errors to gRPC statuses.
 //! - [`captcha`], [`rate_limit`]: the domain of the portal's form: challenges and GCRA limits.
+//! - [`combiner`]: the fitted, calibrated combination of the model's score with the rule signals.
 //! - [`comment`]: validation, clean-up, the policy decision and the one-step admission of a submission.
 //! - [`review`]: statuses, labels, records and decision events of the review queue.
 //! - [`policy`]: live per-site policies and model activation on every replica; the threshold lab.
@@ -24,6 +25,7 @@ pub mod captcha;
 pub mod classifier;
 pub mod cli;
 pub mod clock;
+pub mod combiner;
 pub mod comment;
 pub mod config;
 pub mod lexicon;

@@ -365,6 +365,7 @@ impl AdminService for AdminApi {
             &phone,
             &clean_text(&r.title),
             &clean_text(&r.body),
+            crate::combiner::invisible_count(&[&author.name, &r.title, &r.body]),
         );
         Ok(Response::new(ClassifyResponse {
             status: convert::status(status) as i32,

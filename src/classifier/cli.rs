@@ -389,7 +389,17 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     );
     write_artifact(&a.out, &trained.file, &final_card)?;
     // The written artifact must load back.
-    Model::load(&a.out).with_context(|| format!("reloading {}", a.out.display()))?;
+    let reloaded =
+        Model::load_base(&a.out).with_context(|| format!("reloading {}", a.out.display()))?;
+    if let Err(e) = crate::combiner::Combiner::load_for(&a.out, &reloaded) {
+        eprintln!(
+            "warning: {}/{} no longer fits this model and the directory will not load until it is refitted \
+             (`moderato combiner fit --model {}`) or removed: {e}",
+            a.out.display(),
+            crate::combiner::FILE_NAME,
+            a.out.display()
+        );
+    }
     eprintln!(
         "wrote {} (version {version}, model.bin {} bytes)",
         a.out.display(),

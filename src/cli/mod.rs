@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 
 mod bench;
 pub mod bootstrap;
+mod combiner;
 mod lexicon;
 mod ops;
 mod review;
@@ -65,6 +66,9 @@ enum Command {
     /// A new site's way to a model of its own.
     #[command(subcommand)]
     Bootstrap(bootstrap::BootstrapCommand),
+    /// The fitted combination of the model's score with the rule signals.
+    #[command(subcommand)]
+    Combiner(combiner::CombinerCommand),
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) => ops::stats(a).await,
         Command::Lexicon(c) => lexicon::run(c),
         Command::Bootstrap(c) => bootstrap::run(c).await,
+        Command::Combiner(c) => combiner::run(c),
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));

@@ -66,7 +66,8 @@ pub struct Policy {
     pub rate_limits: Vec<LimitRule>,
     /// Pinned classifier model version; empty uses the active one.
     pub model_version: String,
-    /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold.
+    /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold; with
+    /// a combiner its categories enter the combined probability instead (see [`classify`]).
     pub use_lexicon: bool,
     /// Bootstrap mode: hold everything until the site has this many moderator labels (0: off).
     pub bootstrap_labels: u32,
@@ -244,6 +245,25 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
         lexicon: crate::lexicon::Lexicon::shipped().hits(&crate::lexicon::skeleton(&joined)),
         site_labels: u64::MAX,
     }
+}
+
+/// Code of the reason that carries the base model's score inside a combined score; a recorded decision with it
+/// was made on the combiner's probability.
+pub const MODEL_SCORE: &str = "MODEL_SCORE";
+
+/// Whether recorded `reasons` come from a decision on the combiner's probability.
+pub fn is_combined(reasons: &[Reason]) -> bool {
+    reasons.iter().any(|r| r.code == MODEL_SCORE)
+}
+
+/// [`prepare`] for replaying a recorded decision on its recorded score: when that score is the combiner's
+/// probability (`combined`), the lexicon already acted through it, so its categories do not hold or reject again.
+pub fn prepare_recorded(name: &str, title: &str, body: &str, combined: bool) -> Prepared {
+    let mut t = prepare(name, title, body);
+    if combined {
+        t.lexicon.clear();
+    }
+    t
 }
 
 /// Text as stored: NFC, invisible characters removed, control characters (except newlines and tabs) removed,
@@ -443,7 +463,16 @@ pub struct Comments {
 }
 
 /// Scores a comment with `model` and decides it under `p`: (score, status, rule reasons then top features).
+/// `invisible` is the number of invisible characters the submitted fields had before [`clean_text`].
 /// Pure: no I/O, no side effects (Classify uses it as a dry run).
+///
+/// With a combiner in the model directory the score is the combiner's probability: the model's score, the
+/// shipped lexicon categories (block and suspect alike; none when the policy disables the lexicon) and the
+/// URL/phone/chat/obfuscation signals enter it with their fitted weights, and the policy's thresholds apply to
+/// it; the lexicon then neither holds nor rejects on its own. Site `blocked_terms` still reject and
+/// `suspect_terms` still hold. Without a combiner the model's score is used and lexicon block categories
+/// reject, suspect ones hold.
+#[allow(clippy::too_many_arguments)]
 pub fn classify(
     p: &Policy,
     model: &Model,
@@ -452,26 +481,48 @@ pub fn classify(
     phone: &str,
     title: &str,
     body: &str,
+    invisible: u32,
 ) -> (f32, Status, Vec<Reason>) {
-    let scored = model.score(
-        &CommentText {
-            name,
-            phone,
-            title,
-            body,
-        },
-        TOP_FEATURES,
-    );
+    let fields = CommentText {
+        name,
+        phone,
+        title,
+        body,
+    };
+    let scored = model.score(&fields, TOP_FEATURES);
     let mut text = prepare(name, title, body);
     text.site_labels = site_labels;
-    let (status, mut reasons) = p.decide(scored.score, &text);
+    let (score, status, mut reasons) = match model.combiner() {
+        Some(c) => {
+            let lexicon = std::mem::take(&mut text.lexicon);
+            let combined = c.combine(
+                scored.score,
+                &crate::combiner::Evidence {
+                    text: fields,
+                    lexicon: if p.use_lexicon {
+                        lexicon.as_slice()
+                    } else {
+                        &[]
+                    },
+                    invisible,
+                },
+            );
+            let (status, mut reasons) = p.decide(combined.score, &text);
+            reasons.extend(combined.reasons);
+            (combined.score, status, reasons)
+        }
+        None => {
+            let (status, reasons) = p.decide(scored.score, &text);
+            (scored.score, status, reasons)
+        }
+    };
     reasons.extend(scored.reasons.iter().map(|r| Reason {
         code: "MODEL_FEATURE".into(),
         detail: r.feature.clone(),
         contribution: r.contribution,
         kind: ReasonKind::ModelFeature,
     }));
-    (scored.score, status, reasons)
+    (score, status, reasons)
 }
 
 /// Per-site decision metrics: outcomes, rule reasons, and the score distribution (to see drift).
@@ -593,8 +644,17 @@ impl Comments {
 
         let phone_str = phone.clone().unwrap_or_default();
         let site_labels = self.policies.site_labels(&input.site, p).await?;
-        let (score, status, reasons) =
-            classify(p, &model, site_labels, &name, &phone_str, &title, &body);
+        let invisible = crate::combiner::invisible_count(&[&input.name, &input.title, &input.body]);
+        let (score, status, reasons) = classify(
+            p,
+            &model,
+            site_labels,
+            &name,
+            &phone_str,
+            &title,
+            &body,
+            invisible,
+        );
         let comment_id = new_comment_id();
         let created_ms = self.clock.now_ms();
         let record = CommentRecord {

@@ -182,6 +182,14 @@ impl Lexicon {
         &L
     }
 
+    /// The distinct category codes, sorted.
+    pub fn category_codes(&self) -> Vec<String> {
+        let mut c: Vec<String> = self.categories.iter().map(|c| c.code.clone()).collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+
     /// Every category with a matching phrase (one hit per category; a block phrase wins over a suspect one).
     pub fn hits(&self, s: &Skeleton) -> Vec<Hit> {
         let padded = format!(" {} ", s.spaced);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Model;
-use crate::comment::{Policy, prepare};
+use crate::comment::{Policy, is_combined, prepare_recorded};
 use crate::review::{Label, Status};
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 
@@ -611,7 +611,7 @@ pub fn simulate(
 ) -> (Outcomes, Outcomes) {
     let (mut a, mut b) = (Outcomes::default(), Outcomes::default());
     for (r, label) in rows {
-        let t = prepare(&r.name, &r.title, &r.body);
+        let t = prepare_recorded(&r.name, &r.title, &r.body, is_combined(&r.reasons));
         a.add(current.decide(r.score, &t).0, *label);
         b.add(candidate.decide(r.score, &t).0, *label);
     }

@@ -279,13 +279,18 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
             .expect("get")
             .into_inner();
         let label = c.history.iter().rev().map(|e| e.label).find(|l| *l != 0);
-        let text = moderato::comment::prepare(
+        let combined = c
+            .reasons
+            .iter()
+            .any(|r| r.code == moderato::comment::MODEL_SCORE);
+        let text = moderato::comment::prepare_recorded(
             c.author
                 .as_ref()
                 .map(|a| a.name.as_str())
                 .unwrap_or_default(),
             &c.title,
             &c.body,
+            combined,
         );
         for (k, p) in [&cur, &cand].into_iter().enumerate() {
             let s = p.decide(c.score as f32, &text).0;
@@ -337,7 +342,9 @@ async fn classify_is_a_dry_run() {
                     ..Default::default()
                 }),
                 title: "Sale".into(),
-                body: "WIN a FREE prize, call 09012345678 now".into(),
+                // Scored by the combiner fitted on Vietnamese comments (models/default/combiner.json).
+                body: "Nhà cái uy tín, nạp 100k tặng 200k tại https://w88vip.example, inbox Zalo 0912 345 678"
+                    .into(),
             },
         ))
         .await

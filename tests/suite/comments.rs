@@ -64,19 +64,20 @@ fn status(r: &SubmitCommentResponse) -> CommentStatus {
 
 async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend) {
     let probe = moderato::startup::load_model(&test_config("x:")).expect("shipped model");
+    // The score the service decides on: the combiner's probability when the model ships one.
     let score = |body: &str| {
         f64::from(
-            probe
-                .score(
-                    &moderato::classifier::CommentText {
-                        name: "Trần Thị Mai",
-                        phone: "",
-                        title: "Góp ý",
-                        body,
-                    },
-                    0,
-                )
-                .score,
+            moderato::comment::classify(
+                &moderato::comment::Policy::default(),
+                &probe,
+                u64::MAX,
+                "Trần Thị Mai",
+                "",
+                "Góp ý",
+                body,
+                0,
+            )
+            .0,
         )
     };
     let border_text =

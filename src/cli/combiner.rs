@@ -1,0 +1,320 @@
+//! `moderato combiner fit|eval`: fit the combiner of a model directory on labelled rows (the development split of
+//! `data/vi-dev` by default), and report model alone, lexicon alone and the combined score on held-out rows.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use crate::classifier::Model;
+use crate::classifier::cli::today;
+use crate::combiner::fit::{
+    Counts, FitOptions, Row, brier, file_sha256, fit, load_rows, observe_row,
+};
+use crate::combiner::{FILE_NAME, FittedOn};
+use crate::comment::{Policy, classify, clean_text, normalize_phone};
+use crate::review::Status;
+
+#[derive(Debug, Subcommand)]
+pub enum CombinerCommand {
+    /// Fit the combiner on labelled rows and write `combiner.json` (deterministic for the same inputs and date).
+    Fit(FitArgs),
+    /// Model alone, lexicon alone and the combined score on labelled rows.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// CSV in the `data/vi-dev` layout, or `csv:FILE` (research-use sets are refused: evaluate only).
+    #[arg(long, default_value = "data/vi-dev/comments.csv")]
+    data: String,
+    /// Only rows whose `split` column has this value.
+    #[arg(long, default_value = "dev")]
+    split: String,
+    /// Model directory whose score the combiner takes (its `combiner.json` is ignored while fitting).
+    #[arg(long, default_value = "models/default")]
+    model: PathBuf,
+    /// Output file (default: `<model>/combiner.json`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Date recorded as the fit date (default: today, UTC).
+    #[arg(long)]
+    date: Option<String>,
+    /// Also write the fitting rows' out-of-fold predictions and signal values to this CSV.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// CSV in the `data/vi-dev` layout, or `kind:path` (e.g. `vispam:.../test.csv`, `victsd:.../ViCTSD_test.csv`).
+    #[arg(long, default_value = "data/vi-dev/comments.csv")]
+    data: String,
+    /// Only rows whose `split` column has this value (vi-dev layout only; empty: all rows).
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Model directory (with its `combiner.json`).
+    #[arg(long, default_value = "models/default")]
+    model: PathBuf,
+    /// Reject at or above this combined probability (default: the combiner's recommendation).
+    #[arg(long)]
+    reject_at: Option<f32>,
+    /// Publish below this combined probability (default: the combiner's recommendation).
+    #[arg(long)]
+    approve_below: Option<f32>,
+    /// List the auto-rejected ham and the published spam (id, combined probability, rule reasons).
+    #[arg(long)]
+    show_errors: bool,
+}
+
+pub fn run(c: CombinerCommand) -> anyhow::Result<()> {
+    match c {
+        CombinerCommand::Fit(a) => run_fit(a),
+        CombinerCommand::Eval(a) => run_eval(a),
+    }
+}
+
+fn run_fit(a: FitArgs) -> anyhow::Result<()> {
+    if ["vispam:", "vihsd:", "victsd:"]
+        .iter()
+        .any(|k| a.data.starts_with(k))
+    {
+        bail!(
+            "{} is research-use only: evaluate on it, never fit on it",
+            a.data
+        );
+    }
+    let model = Model::load_base(&a.model)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let rows = load_rows(&a.data, &a.split)?;
+    let spam = rows.iter().filter(|r| r.spam).count();
+    let path = a.data.strip_prefix("csv:").unwrap_or(&a.data);
+    let fitted_on = FittedOn {
+        data: a.data.clone(),
+        data_sha256: file_sha256(path),
+        split: a.split.clone(),
+        rows: rows.len(),
+        spam,
+        ham: rows.len() - spam,
+    };
+    let opts = FitOptions {
+        folds: a.folds,
+        ..FitOptions::default()
+    };
+    let (file, oof) = fit(
+        &model,
+        &rows,
+        fitted_on,
+        a.date.unwrap_or_else(today),
+        &opts,
+    )?;
+    if let Some(d) = &a.dump {
+        let mut w = csv::Writer::from_path(d)?;
+        let mut head = vec!["id".to_string(), "spam".into(), "hard".into(), "oof".into()];
+        head.extend(crate::combiner::signal_names().iter().cloned());
+        w.write_record(&head)?;
+        for (r, p) in rows.iter().zip(&oof) {
+            let o = observe_row(&model, r);
+            let mut rec = vec![
+                r.id.clone(),
+                u8::from(r.spam).to_string(),
+                u8::from(r.hard).to_string(),
+                format!("{p:.4}"),
+            ];
+            rec.extend(o.values.iter().map(|v| format!("{v:.3}")));
+            w.write_record(&rec)?;
+        }
+        w.flush()?;
+    }
+    let out = a.out.unwrap_or_else(|| a.model.join(FILE_NAME));
+    let mut json = serde_json::to_string_pretty(&file)?;
+    json.push('\n');
+    std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
+    // Reload through the serving path so a bad artifact fails here, not at startup.
+    if out == a.model.join(FILE_NAME) {
+        Model::load(&a.model).with_context(|| format!("reloading {}", a.model.display()))?;
+    }
+    let cv = &file.cv;
+    println!(
+        "fitted on {} rows ({} spam, {} ham) of {} split {:?} for model {}",
+        rows.len(),
+        spam,
+        rows.len() - spam,
+        a.data,
+        a.split,
+        file.base_model_version
+    );
+    for (alpha, loss) in &cv.alpha_grid {
+        let mark = if *alpha == file.alpha {
+            "  <- chosen"
+        } else {
+            ""
+        };
+        println!(
+            "  alpha {alpha:<6} {}-fold CV log-loss {loss:.4}{mark}",
+            cv.folds
+        );
+    }
+    println!(
+        "out-of-fold: log-loss {:.4}, Brier {:.4}, macro-F1 at 0.5 {:.3}",
+        cv.log_loss, cv.brier, cv.macro_f1_at_half
+    );
+    println!("reliability (bin: rows, mean predicted, observed spam share):");
+    for b in &cv.reliability {
+        println!(
+            "  [{:.1}, {:.1}): {:>4}  {:.3}  {:.3}",
+            b.lower, b.upper, b.rows, b.mean_predicted, b.observed_spam
+        );
+    }
+    println!(
+        "recommended thresholds: approve_below {:.4} (out-of-fold ham precision {:.3}), reject_at {:.4} \
+         (out-of-fold spam precision {:.3}, recall {:.3})",
+        file.thresholds.approve_below,
+        cv.ham_precision_at_approve,
+        file.thresholds.reject_at,
+        cv.spam_precision_at_reject,
+        cv.spam_recall_at_reject
+    );
+    println!("intercept {:+.3}; weights:", file.intercept);
+    let mut w: Vec<_> = file.weights.iter().collect();
+    w.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+    for s in w {
+        println!(
+            "  {:<28} {:+.3}  ({} rows)",
+            s.name, s.weight, s.rows_with_signal
+        );
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn line(name: &str, c: &Counts) {
+    println!(
+        "{name:<34} macro-F1 {:.3}  spam precision {:.3}  spam recall {:.3}  hard-ham FP rate {:.3} ({}/{})  \
+         ham FP rate {:.4} ({}/{})",
+        c.macro_f1(),
+        c.spam_precision(),
+        c.spam_recall(),
+        c.hard_fp_rate(),
+        c.hard_fp,
+        c.hard_ham,
+        c.ham_fp_rate(),
+        c.fp,
+        c.fp + c.tn
+    );
+}
+
+fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
+    let model =
+        Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
+    let c = model.combiner().with_context(|| {
+        format!(
+            "{} has no {FILE_NAME}; run `moderato combiner fit` first",
+            a.model.display()
+        )
+    })?;
+    let rec = &c.file().thresholds;
+    let policy = Policy {
+        approve_below: a.approve_below.unwrap_or(rec.approve_below as f32),
+        reject_at: a.reject_at.unwrap_or(rec.reject_at as f32),
+        ..Policy::default()
+    };
+    let rows: Vec<Row> = load_rows(&a.data, &a.split)?;
+    let (mut m, mut l, mut half) = (Counts::default(), Counts::default(), Counts::default());
+    let (mut rejected, mut flagged) = (Counts::default(), Counts::default());
+    let mut held = [0u32; 2];
+    let (mut p_model, mut p_comb, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &rows {
+        let o = observe_row(&model, r);
+        let invisible = crate::combiner::invisible_count(&[&r.name, &r.title, &r.body]);
+        let (score, status, reasons) = classify(
+            &policy,
+            &model,
+            u64::MAX,
+            &clean_text(&r.name),
+            &normalize_phone(&r.phone).unwrap_or_default(),
+            &clean_text(&r.title),
+            &clean_text(&r.body),
+            invisible,
+        );
+        let wrong = matches!(
+            (status, r.spam),
+            (Status::Rejected, false) | (Status::Published, true)
+        );
+        if a.show_errors && wrong {
+            let rules: Vec<String> = reasons
+                .iter()
+                .filter(|x| x.code != "MODEL_FEATURE" && x.contribution != 0.0)
+                .map(|x| format!("{} {:+.2}", x.code, x.contribution))
+                .collect();
+            println!(
+                "{} {} {} p={score:.3}: {}",
+                r.id,
+                if r.spam { "spam" } else { "ham" },
+                status.as_str(),
+                rules.join(", ")
+            );
+        }
+        m.add(o.model_score >= 0.5, r.spam, r.hard);
+        l.add(o.lexicon_hit, r.spam, r.hard);
+        half.add(score >= 0.5, r.spam, r.hard);
+        rejected.add(status == Status::Rejected, r.spam, r.hard);
+        flagged.add(status != Status::Published, r.spam, r.hard);
+        if status == Status::PendingReview {
+            held[usize::from(r.spam)] += 1;
+        }
+        p_model.push(f64::from(o.model_score));
+        p_comb.push(f64::from(score));
+        y.push(r.spam);
+    }
+    let spam = y.iter().filter(|&&s| s).count();
+    println!(
+        "{} rows of {} (split {:?}): {} spam, {} ham ({} hard ham); model {}, combiner fitted {} on {} split {:?}",
+        rows.len(),
+        a.data,
+        a.split,
+        spam,
+        rows.len() - spam,
+        m.hard_ham,
+        model.version(),
+        c.file().fitted,
+        c.file().fitted_on.data,
+        c.file().fitted_on.split
+    );
+    line("(a) model alone, score >= 0.5", &m);
+    line("(b) lexicon alone, any category", &l);
+    line("(c) combined, probability >= 0.5", &half);
+    println!(
+        "(c) at the thresholds approve_below {:.4} / reject_at {:.4}:",
+        policy.approve_below, policy.reject_at
+    );
+    line("    auto-reject (rejected = spam)", &rejected);
+    line("    not published (held or rejected)", &flagged);
+    println!(
+        "    auto-rejected {} ({} spam, {} ham): precision at the auto-reject threshold {:.3}",
+        rejected.tp + rejected.fp,
+        rejected.tp,
+        rejected.fp,
+        rejected.spam_precision()
+    );
+    println!(
+        "    held for review {} ({} spam, {} ham); published {} ({} spam, {} ham): ham precision of \
+         publishing {:.3}",
+        held[0] + held[1],
+        held[1],
+        held[0],
+        flagged.tn + flagged.fn_,
+        flagged.fn_,
+        flagged.tn,
+        flagged.ham_precision()
+    );
+    println!(
+        "Brier score: model alone {:.4}, combined {:.4}",
+        brier(&p_model, &y),
+        brier(&p_comb, &y)
+    );
+    Ok(())
+}
