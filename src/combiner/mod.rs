@@ -27,7 +27,7 @@ use crate::review::{Reason, ReasonKind};
 pub const COMBINER_FORMAT: u32 = 1;
 
 /// Identity of the signal definitions below; bump when a signal's meaning changes (old artifacts are refused).
-pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v1";
+pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v2";
 
 /// File name of the artifact inside a model directory.
 pub const FILE_NAME: &str = "combiner.json";
@@ -37,6 +37,10 @@ pub const LOGIT_CLAMP: f64 = 12.0;
 
 /// Name of the model-score signal.
 pub const MODEL_LOGIT: &str = "model_logit";
+
+/// The model's logit again, on Vietnamese text only (0 elsewhere): the base model is trained on English
+/// comment and SMS spam, so how far to trust it differs by language, and the fit learns both.
+pub const MODEL_LOGIT_VI: &str = "model_logit_vietnamese";
 
 /// Prefix of the lexicon category signals.
 pub const LEX_PREFIX: &str = "lex:";
@@ -91,6 +95,10 @@ pub const RULES: &[(&str, &str)] = &[
         "scam_warning_words",
         "words of a scam warning in title or body (lừa đảo, cảnh báo, bị lừa, cẩn thận, ...)",
     ),
+    (
+        "vietnamese_text",
+        "Vietnamese title or body (Vietnamese letters, or common Vietnamese words written without accents)",
+    ),
     ("short_body", "a body under 20 characters"),
     ("long_body", "a body of 200 characters or more"),
 ];
@@ -114,6 +122,32 @@ const WARNING_TERMS: &[&str] = &[
     "ke gian",
     "thu doan",
 ];
+
+/// Common Vietnamese words, accent-stripped, that English text practically never has (for text written without
+/// diacritics).
+const VI_WORDS: &[&str] = &[
+    "khong", "duoc", "nguoi", "cua", "nhung", "voi", "nay", "thi", "cac", "mot", "minh", "nhieu",
+    "lam", "roi", "chua", "vay", "nhe", "oi", "ko", "dc", "nhu", "cung", "dang", "duong", "ngay",
+    "tien", "viec", "nuoc",
+];
+
+/// True for Vietnamese text: a letter only Vietnamese uses, or two common Vietnamese words in `spaced` (the
+/// lexicon skeleton of the same text).
+fn is_vietnamese(text: &str, spaced: &str) -> bool {
+    let vi_letter = |c: char| {
+        matches!(
+            c,
+            'ă' | 'â' | 'đ' | 'ê' | 'ô' | 'ơ' | 'ư' | 'Ă' | 'Â' | 'Đ' | 'Ê' | 'Ô' | 'Ơ' | 'Ư'
+        ) || ('\u{1EA0}'..='\u{1EF9}').contains(&c)
+    };
+    text.chars().any(vi_letter)
+        || spaced
+            .split(' ')
+            .filter(|w| VI_WORDS.contains(w))
+            .take(2)
+            .count()
+            >= 2
+}
 
 /// Top-level domains reserved for documentation and tests (RFC 2606). The classifier's URL parser does not
 /// know them; the development set writes its made-up spam domains with them, so the combiner counts them.
@@ -159,7 +193,7 @@ pub fn is_official_host(host: &str) -> bool {
 /// The signal names this build computes, in vector order.
 pub fn signal_names() -> &'static [String] {
     static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
-        let mut v = vec![MODEL_LOGIT.to_string()];
+        let mut v = vec![MODEL_LOGIT.to_string(), MODEL_LOGIT_VI.to_string()];
         v.extend(
             Lexicon::shipped()
                 .category_codes()
@@ -176,6 +210,9 @@ pub fn signal_names() -> &'static [String] {
 pub fn describe(name: &str) -> String {
     if name == MODEL_LOGIT {
         return "logit of the base model's spam score".into();
+    }
+    if name == MODEL_LOGIT_VI {
+        return "logit of the base model's spam score, on Vietnamese text only".into();
     }
     if let Some(code) = name.strip_prefix(LEX_PREFIX) {
         return format!("shipped lexicon category {code}");
@@ -265,6 +302,13 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
         values[i] = 1.0;
         details[i] = format!("{}: {}", h.code, h.phrase);
     }
+    let head_and_body = format!("{}\n{}", e.text.title, e.text.body);
+    let warn = crate::lexicon::skeleton(&head_and_body);
+    let vietnamese = is_vietnamese(&head_and_body, &warn.spaced);
+    if vietnamese {
+        values[1] = values[0];
+        details[1] = details[0].clone();
+    }
     let mut set = |name: &str, detail: &str| {
         if let Some(i) = index_of(name) {
             values[i] = 1.0;
@@ -276,7 +320,9 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     if has_quote(e.text.body) {
         set("quoted_text", "");
     }
-    let warn = crate::lexicon::skeleton(&format!("{}\n{}", e.text.title, e.text.body));
+    if vietnamese {
+        set("vietnamese_text", "");
+    }
     let padded = format!(" {} ", warn.spaced);
     if let Some(w) = WARNING_TERMS
         .iter()
@@ -818,6 +864,29 @@ mod tests {
         };
         let (_, status, _) = classify(&blocked, &model, u64::MAX, "An", "", "", "Thời tiết đẹp", 0);
         assert_eq!(status, Status::Rejected);
+    }
+
+    #[test]
+    fn vietnamese_is_told_from_english_with_and_without_accents() {
+        let vi = |t: &str| is_vietnamese(t, &crate::lexicon::skeleton(t).spaced);
+        assert!(vi("Đường Nguyễn Huệ kẹt xe"));
+        assert!(vi("duong nay ko duoc sua a, nguoi dan kho qua"));
+        assert!(!vi("WIN a FREE prize, call now to claim your reward"));
+        assert!(!vi("Check out my channel, la la la"));
+    }
+
+    #[test]
+    fn the_shipped_combiner_rejects_english_spam_and_publishes_vietnamese_ham() {
+        let model = Model::load(&root().join("models/default")).unwrap();
+        assert!(model.combiner().is_some());
+        let p = Policy::default();
+        let run = |body: &str| classify(&p, &model, u64::MAX, "Anna", "", "", body, 0);
+        let (score, status, reasons) =
+            run("WINNER!! You have won a FREE prize of 1000 cash, call 09061701461 now to claim");
+        assert_eq!(status, Status::Rejected, "{score} {reasons:?}");
+        let (score, status, reasons) =
+            run("Cảm ơn phóng viên, mong thành phố sớm sửa đoạn đường này trước mùa mưa.");
+        assert_eq!(status, Status::Published, "{score} {reasons:?}");
     }
 
     #[test]
