@@ -161,6 +161,8 @@ struct Acc {
     counts: Vec<f32>,
     names: Vec<String>,
     naming: bool,
+    /// Name only the signal features (the others get an empty name): no string is built per token.
+    naming_signals_only: bool,
 }
 
 impl Acc {
@@ -214,7 +216,12 @@ impl Acc {
                 self.keys.push((bucket, block, s as u32));
                 self.counts.push(1.0);
                 if self.naming {
-                    self.names.push(name());
+                    self.names
+                        .push(if self.naming_signals_only && block != Block::Signal {
+                            String::new()
+                        } else {
+                            name()
+                        });
                 }
                 return;
             }
@@ -251,7 +258,16 @@ impl Scratch {
         s
     }
 
-    /// Readable name of `feats[i]`; empty unless created with [`Scratch::with_names`].
+    /// Buffers that name only the signal features (URL, phone, chat app, ...): what rule-signal readers need,
+    /// without building a string per token.
+    pub fn with_signal_names() -> Self {
+        let mut s = Scratch::with_names();
+        s.acc.naming_signals_only = true;
+        s
+    }
+
+    /// Readable name of `feats[i]`; empty unless created with [`Scratch::with_names`] (or, for a signal,
+    /// [`Scratch::with_signal_names`]).
     pub fn name(&self, i: usize) -> &str {
         self.acc.names.get(i).map(String::as_str).unwrap_or("")
     }

@@ -155,6 +155,13 @@ const RESERVED_TLDS: &[&str] = &["example", "test", "invalid", "localhost"];
 
 /// The host of a bare `name.example/...` chunk under a reserved top-level domain (look-alike letters folded).
 fn reserved_host(chunk: &str) -> Option<String> {
+    // Most chunks are words: no '.' followed by a letter, so no host (and nothing to allocate).
+    let has_dot_letter = chunk
+        .char_indices()
+        .any(|(i, c)| c == '.' && chunk[i + 1..].starts_with(char::is_alphabetic));
+    if !has_dot_letter {
+        return None;
+    }
     let folded: String = chunk
         .chars()
         .map(|c| crate::classifier::normalize::fold_homoglyph(c).unwrap_or(c))
@@ -261,7 +268,7 @@ static SIGNAL_EXTRACTOR: LazyLock<Extractor> = LazyLock::new(|| {
 });
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::with_names());
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::with_signal_names());
 }
 
 /// Invisible characters (zero-width spaces, BOM, soft hyphens, ...) in the submitted fields, counted before
