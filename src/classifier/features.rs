@@ -201,6 +201,19 @@ impl Acc {
         ((packed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
     }
 
+    /// Records the name of a new entry (training and rule-signal readers only: kept out of line so that
+    /// [`Acc::add`] stays small enough to inline into the n-gram loops).
+    #[cold]
+    #[inline(never)]
+    fn push_name(&mut self, block: Block, name: impl FnOnce() -> String) {
+        let n = if self.naming_signals_only && block != Block::Signal {
+            String::new()
+        } else {
+            name()
+        };
+        self.names.push(n);
+    }
+
     #[inline]
     fn add(&mut self, bucket: u32, block: Block, name: impl FnOnce() -> String) {
         if (self.keys.len() + 1) * 2 > self.slots.len() {
@@ -216,12 +229,7 @@ impl Acc {
                 self.keys.push((bucket, block, s as u32));
                 self.counts.push(1.0);
                 if self.naming {
-                    self.names
-                        .push(if self.naming_signals_only && block != Block::Signal {
-                            String::new()
-                        } else {
-                            name()
-                        });
+                    self.push_name(block, name);
                 }
                 return;
             }
