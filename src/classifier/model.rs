@@ -177,7 +177,7 @@ impl std::fmt::Debug for Model {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::with_signal_names());
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>, ModelError> {
@@ -325,6 +325,31 @@ impl Model {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => self.score_with(c, top_reasons, &mut s),
             Err(_) => self.score_with(c, top_reasons, &mut Scratch::default()),
+        })
+    }
+
+    /// [`Model::score`] plus the names of the signal features found (URL, phone, chat app, ...; see the
+    /// features module), for readers of rule signals that would otherwise extract the comment a second time.
+    /// Empty when the model's feature configuration has no signals.
+    pub fn score_with_signals(
+        &self,
+        c: &CommentText<'_>,
+        top_reasons: usize,
+    ) -> (Scored, Vec<String>) {
+        let named = |s: &mut Scratch| {
+            let scored = self.score_with(c, top_reasons, s);
+            let names = s
+                .feats
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.block == crate::classifier::features::Block::Signal)
+                .map(|(i, _)| s.name(i).to_string())
+                .collect();
+            (scored, names)
+        };
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => named(&mut s),
+            Err(_) => named(&mut Scratch::with_signal_names()),
         })
     }
 

@@ -131,6 +131,7 @@ pub fn observe_row(model: &Model, r: &Row) -> Observation {
             text,
             lexicon: &hits,
             invisible,
+            signals: None,
         },
     )
     .values;

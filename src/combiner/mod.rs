@@ -251,6 +251,9 @@ pub struct Evidence<'a> {
     pub text: CommentText<'a>,
     pub lexicon: &'a [Hit],
     pub invisible: u32,
+    /// Names of the signal features the base model's extraction already found in `text` (see
+    /// [`Model::score_with_signals`]), or `None` to extract them here (same code, same names).
+    pub signals: Option<&'a [String]>,
 }
 
 /// Extractor settings for the rule signals only (no n-grams): independent of the model's configuration.
@@ -355,76 +358,80 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     if e.invisible > 0 {
         set("invisible_chars", &format!("{} removed", e.invisible));
     }
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        SIGNAL_EXTRACTOR.extract(&e.text, &mut s);
-        for (i, f) in s.feats.iter().enumerate() {
-            if f.block != Block::Signal {
-                continue;
-            }
-            let n = s.name(i);
-            let in_head = n.ends_with("-in-title") || n.ends_with("-in-name");
-            let base = n
-                .strip_suffix("-in-title")
-                .or_else(|| n.strip_suffix("-in-name"))
-                .unwrap_or(n);
-            let field = if n.ends_with("-in-title") {
-                "title"
-            } else if n.ends_with("-in-name") {
-                "name"
+    let mut signal = |n: &str| {
+        let in_head = n.ends_with("-in-title") || n.ends_with("-in-name");
+        let base = n
+            .strip_suffix("-in-title")
+            .or_else(|| n.strip_suffix("-in-name"))
+            .unwrap_or(n);
+        let field = if n.ends_with("-in-title") {
+            "title"
+        } else if n.ends_with("-in-name") {
+            "name"
+        } else {
+            "body"
+        };
+        if let Some(host) = n.strip_prefix("url-domain:") {
+            if is_official_host(host) {
+                set("url_official_domain", host);
             } else {
-                "body"
-            };
-            if let Some(host) = n.strip_prefix("url-domain:") {
-                if is_official_host(host) {
-                    set("url_official_domain", host);
-                } else {
-                    set("url_other_domain", host);
-                }
-                continue;
+                set("url_other_domain", host);
             }
-            match base {
-                "url" | "url:2+" => {
-                    set("url", field);
-                    if in_head {
-                        set("url_in_name_or_title", field);
-                    }
-                }
-                "url-shortener" => set("url_shortener", field),
-                "phone" | "phone-vn" | "phone-obfuscated" => {
-                    if in_head {
-                        set("phone_in_name_or_title", field);
-                    } else {
-                        set("phone_in_body", field);
-                    }
-                    if base == "phone-vn" {
-                        set("phone_mobile", field);
-                    }
-                    if base == "phone-obfuscated" {
-                        set("phone_obfuscated", field);
-                    }
-                }
-                "phone-field:valid" | "phone-field:invalid" => set("phone_field", base),
-                "at-handle" | "email" => set("handle_or_email", field),
-                "spaced-letters" => set("spaced_letters", field),
-                "leetspeak" => set("leetspeak", field),
-                "homoglyph" => set("homoglyph", field),
-                "invisible-chars" => set("invisible_chars", field),
-                "money-amount" | "currency" => set("money_amount", field),
-                "len:1-19" => set("short_body", base),
-                "len:200-399" | "len:400+" => set("long_body", base),
-                chat if chat.starts_with("chat:") => {
-                    let app = &chat["chat:".len()..];
-                    if in_head {
-                        set("chat_app_in_name_or_title", app);
-                    } else {
-                        set("chat_app", app);
-                    }
-                }
-                _ => {}
-            }
+            return;
         }
-    });
+        match base {
+            "url" | "url:2+" => {
+                set("url", field);
+                if in_head {
+                    set("url_in_name_or_title", field);
+                }
+            }
+            "url-shortener" => set("url_shortener", field),
+            "phone" | "phone-vn" | "phone-obfuscated" => {
+                if in_head {
+                    set("phone_in_name_or_title", field);
+                } else {
+                    set("phone_in_body", field);
+                }
+                if base == "phone-vn" {
+                    set("phone_mobile", field);
+                }
+                if base == "phone-obfuscated" {
+                    set("phone_obfuscated", field);
+                }
+            }
+            "phone-field:valid" | "phone-field:invalid" => set("phone_field", base),
+            "at-handle" | "email" => set("handle_or_email", field),
+            "spaced-letters" => set("spaced_letters", field),
+            "leetspeak" => set("leetspeak", field),
+            "homoglyph" => set("homoglyph", field),
+            "invisible-chars" => set("invisible_chars", field),
+            "money-amount" | "currency" => set("money_amount", field),
+            "len:1-19" => set("short_body", base),
+            "len:200-399" | "len:400+" => set("long_body", base),
+            chat if chat.starts_with("chat:") => {
+                let app = &chat["chat:".len()..];
+                if in_head {
+                    set("chat_app_in_name_or_title", app);
+                } else {
+                    set("chat_app", app);
+                }
+            }
+            _ => {}
+        }
+    };
+    match e.signals {
+        Some(names) => names.iter().for_each(|n| signal(n)),
+        None => SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            SIGNAL_EXTRACTOR.extract(&e.text, &mut s);
+            for (i, f) in s.feats.iter().enumerate() {
+                if f.block == Block::Signal {
+                    signal(s.name(i));
+                }
+            }
+        }),
+    }
     Observed { values, details }
 }
 
@@ -766,6 +773,7 @@ mod tests {
                 },
                 lexicon: &hits,
                 invisible: 0,
+                signals: None,
             },
         )
         .score
@@ -874,6 +882,44 @@ mod tests {
     }
 
     #[test]
+    fn signals_from_the_model_pass_equal_a_separate_extraction() {
+        let model = base_model();
+        let data = root().join("data/vi-dev/comments.csv");
+        let mut rows = load_rows(data.to_str().unwrap(), "").unwrap();
+        rows.push(super::fit::Row {
+            id: "en".into(),
+            name: "Call 0912345678".into(),
+            phone: "0912 345 678".into(),
+            title: "FREE http://bit.ly/x".into(),
+            body: "WIN £500 cash, text @winner on telegram, see www.prize.example/claim".into(),
+            spam: true,
+            hard: false,
+        });
+        for r in &rows {
+            let text = CommentText {
+                name: &r.name,
+                phone: &r.phone,
+                title: &r.title,
+                body: &r.body,
+            };
+            let hits = prepare(&r.name, &r.title, &r.body).lexicon;
+            let (scored, names) = model.score_with_signals(&text, 0);
+            let e = |signals| Evidence {
+                text,
+                lexicon: &hits,
+                invisible: 0,
+                signals,
+            };
+            assert_eq!(
+                observe(scored.score, &e(None)),
+                observe(scored.score, &e(Some(&names))),
+                "{}",
+                r.id
+            );
+        }
+    }
+
+    #[test]
     fn vietnamese_is_told_from_english_with_and_without_accents() {
         let vi = |t: &str| is_vietnamese(t, &crate::lexicon::skeleton(t).spaced);
         assert!(vi("Đường Nguyễn Huệ kẹt xe"));
@@ -909,6 +955,7 @@ mod tests {
                 },
                 lexicon: &[],
                 invisible: 2,
+                signals: None,
             },
         );
         let on = |n: &str| o.values[index_of(n).unwrap()] == 1.0;

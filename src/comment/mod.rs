@@ -489,7 +489,12 @@ pub fn classify(
         title,
         body,
     };
-    let scored = model.score(&fields, TOP_FEATURES);
+    let (scored, signals) = if model.combiner().is_some() && model.feature_config().signals {
+        let (scored, signals) = model.score_with_signals(&fields, TOP_FEATURES);
+        (scored, Some(signals))
+    } else {
+        (model.score(&fields, TOP_FEATURES), None)
+    };
     let mut text = prepare(name, title, body);
     text.site_labels = site_labels;
     let (score, status, mut reasons) = match model.combiner() {
@@ -505,6 +510,7 @@ pub fn classify(
                         &[]
                     },
                     invisible,
+                    signals: signals.as_deref(),
                 },
             );
             let (status, mut reasons) = p.decide(combined.score, &text);
