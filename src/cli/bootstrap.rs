@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use super::{ClientArgs, authed, connect, status_error};
+use crate::classifier::Model;
 use crate::classifier::cli::TrainArgs;
-use crate::classifier::{CommentText, Model};
 use crate::proto::GetBootstrapStatusRequest;
 use crate::proto::admin_service_client::AdminServiceClient;
 
@@ -52,6 +52,13 @@ pub struct TrainSite {
     /// Split seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Labelled rows in the `data/vi-dev` layout whose `dev` split fits the new model's combiner (rows the site
+    /// model has not been trained on), so that the site keeps the fitted lexicon and rule signals.
+    #[arg(long, default_value = "data/vi-dev/comments.csv")]
+    pub combiner_data: String,
+    /// Do not fit a combiner: the site model then decides on its own score, with the lexicon as hard rules.
+    #[arg(long)]
+    pub no_combiner: bool,
 }
 
 /// The outcome of [`train_site_model`].
@@ -123,36 +130,66 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
     ]);
     let parsed = TrainWrapper::try_parse_from(&argv)?;
     crate::classifier::cli::train(parsed.args)?;
+    if !a.no_combiner {
+        fit_site_combiner(a)?;
+    }
     let new = Model::load(&a.out)?;
-    let new_macro_f1 = new
-        .card()
-        .metrics
-        .as_ref()
-        .map(|m| m.macro_f1)
-        .unwrap_or(f64::NAN);
     let current = Model::load(&a.current)?;
-    let scores: Vec<f32> = test_idx
-        .iter()
-        .map(|&i| {
-            current
-                .score(
-                    &CommentText {
-                        body: &rows[i].0,
-                        ..Default::default()
-                    },
-                    0,
-                )
-                .score
-        })
-        .collect();
+    // Both models are compared on the score they would serve: with their combiner when they have one.
     let held_labels: Vec<bool> = test_idx.iter().map(|&i| rows[i].1).collect();
-    let current_macro_f1 = crate::classifier::eval::metrics(&scores, &held_labels).macro_f1;
+    let macro_f1 = |m: &Model| {
+        let scores: Vec<f32> = test_idx
+            .iter()
+            .map(|&i| served_score(m, &rows[i].0))
+            .collect();
+        crate::classifier::eval::metrics(&scores, &held_labels).macro_f1
+    };
+    let (new_macro_f1, current_macro_f1) = (macro_f1(&new), macro_f1(&current));
     Ok(Trained {
         version: new.version().to_string(),
         new_macro_f1,
         current_macro_f1,
         held_back: test_idx.len(),
     })
+}
+
+/// The score a comment with body `text` gets from `model` under the default policy, as SubmitComment computes it.
+fn served_score(model: &Model, text: &str) -> f32 {
+    let invisible = crate::combiner::invisible_count(&[text]);
+    let body = crate::comment::clean_text(text);
+    let p = crate::comment::Policy::default();
+    crate::comment::classify(&p, model, u64::MAX, "", "", "", &body, invisible).0
+}
+
+/// Fits and writes the combiner of the freshly trained site model in `a.out`.
+fn fit_site_combiner(a: &TrainSite) -> anyhow::Result<()> {
+    use crate::combiner::fit::{FitOptions, file_sha256, fit, load_rows};
+    let model = Model::load_base(&a.out)?;
+    let rows = load_rows(&a.combiner_data, "dev").map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (the combiner's data; pass --combiner-data, or --no-combiner to go without)"
+        )
+    })?;
+    let spam = rows.iter().filter(|r| r.spam).count();
+    let on = crate::combiner::FittedOn {
+        data: a.combiner_data.clone(),
+        data_sha256: file_sha256(&a.combiner_data),
+        split: "dev".into(),
+        rows: rows.len(),
+        spam,
+        ham: rows.len() - spam,
+    };
+    let (file, _) = fit(
+        &model,
+        &rows,
+        on,
+        crate::classifier::cli::today(),
+        &FitOptions::default(),
+    )?;
+    let mut json = serde_json::to_string_pretty(&file)?;
+    json.push('\n');
+    std::fs::write(a.out.join(crate::combiner::FILE_NAME), json)?;
+    Ok(())
 }
 
 pub async fn run(c: BootstrapCommand) -> anyhow::Result<()> {

@@ -208,6 +208,8 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
         holdout: 0.3,
         current: default_dir.clone(),
         seed: 7,
+        combiner_data: concat!(env!("CARGO_MANIFEST_DIR"), "/data/vi-dev/comments.csv").into(),
+        no_combiner: false,
     };
     let trained = tokio::task::spawn_blocking(move || train_site_model(&args))
         .await
@@ -215,6 +217,9 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
         .expect("site model trained");
     assert!(trained.held_back > 0);
     assert!(trained.new_macro_f1.is_finite() && trained.current_macro_f1.is_finite());
+    // The site model keeps a fitted combiner, so the lexicon and rule signals stay weighted, not hard rules.
+    let site_model = moderato::classifier::Model::load(&out).expect("site model loads");
+    assert!(site_model.combiner().is_some());
     admin
         .activate_model(authed(
             OPS_TOKEN,
