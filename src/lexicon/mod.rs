@@ -82,20 +82,26 @@ pub struct Skeleton {
     pub compact: String,
 }
 
-/// Builds the matching forms of `text`.
+/// Builds the matching forms of `text` (one pass, no allocation per word).
 pub fn skeleton(text: &str) -> Skeleton {
-    let mut words: Vec<String> = Vec::new();
+    let mut spaced = String::with_capacity(text.len());
+    let mut compact = String::with_capacity(text.len());
     let mut cur = String::new();
-    let flush = |cur: &mut String, words: &mut Vec<String>| {
+    let mut decoded = String::new();
+    let mut flush = |cur: &mut String| {
         if cur.is_empty() {
             return;
         }
-        let mut decoded = String::new();
-        if crate::classifier::features::deleet(cur, &mut decoded) {
-            words.push(decoded);
+        let word: &str = if crate::classifier::features::deleet(cur, &mut decoded) {
+            &decoded
         } else {
-            words.push(cur.clone());
+            cur
+        };
+        if !spaced.is_empty() {
+            spaced.push(' ');
         }
+        spaced.push_str(word);
+        compact.push_str(word);
         cur.clear();
     };
     for_each_nfc(text, |c| {
@@ -108,13 +114,11 @@ pub fn skeleton(text: &str) -> Skeleton {
             if c.is_alphanumeric() || c == '@' || c == '$' {
                 cur.push(c);
             } else {
-                flush(&mut cur, &mut words);
+                flush(&mut cur);
             }
         }
     });
-    flush(&mut cur, &mut words);
-    let spaced = words.join(" ");
-    let compact = words.concat();
+    flush(&mut cur);
     Skeleton { spaced, compact }
 }
 
@@ -227,6 +231,59 @@ impl Lexicon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The straightforward word-list implementation the one-pass [`skeleton`] must agree with.
+    fn skeleton_by_words(text: &str) -> Skeleton {
+        let mut words: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        let flush = |cur: &mut String, words: &mut Vec<String>| {
+            if cur.is_empty() {
+                return;
+            }
+            let mut decoded = String::new();
+            if crate::classifier::features::deleet(cur, &mut decoded) {
+                words.push(decoded);
+            } else {
+                words.push(cur.clone());
+            }
+            cur.clear();
+        };
+        for_each_nfc(text, |c| {
+            for c in c.to_lowercase() {
+                if is_invisible(c) {
+                    continue;
+                }
+                let c = fold_homoglyph(c).unwrap_or(c);
+                let c = strip_accent(c);
+                if c.is_alphanumeric() || c == '@' || c == '$' {
+                    cur.push(c);
+                } else {
+                    flush(&mut cur, &mut words);
+                }
+            }
+        });
+        flush(&mut cur, &mut words);
+        let spaced = words.join(" ");
+        let compact = words.concat();
+        Skeleton { spaced, compact }
+    }
+
+    #[test]
+    fn one_pass_skeleton_equals_the_word_list_form() {
+        let rows = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/vi-dev/comments.csv"
+        ))
+        .unwrap();
+        for line in rows.lines().chain([
+            "",
+            "  ",
+            "c4 d0 n h à c á i",
+            "zalo\u{200B}0912.345.678 ВАY",
+        ]) {
+            assert_eq!(skeleton(line), skeleton_by_words(line), "{line}");
+        }
+    }
 
     fn codes(text: &str) -> Vec<(String, Severity)> {
         Lexicon::shipped()
