@@ -79,6 +79,22 @@ fn bench(c: &mut Criterion) {
     g.bench_function("score_600_chars_5_reasons", |b| {
         b.iter(|| black_box(model.score(black_box(&comment), 5)))
     });
+    // The whole decision path of a submission: model score with reasons, lexicon, combiner signals, policy.
+    let policy = moderato::comment::Policy::default();
+    g.bench_function("classify_decision_path", |b| {
+        b.iter(|| {
+            black_box(moderato::comment::classify(
+                &policy,
+                &model,
+                u64::MAX,
+                comment.name,
+                "",
+                comment.title,
+                black_box(comment.body),
+                0,
+            ))
+        })
+    });
     g.bench_function("features_only", |b| {
         b.iter(|| {
             extractor.extract(black_box(&comment), &mut scratch);

@@ -132,6 +132,7 @@ pub fn observe_row(model: &Model, r: &Row) -> Observation {
             lexicon: &hits,
             invisible,
             signals: None,
+            skeleton: None,
         },
     )
     .values;

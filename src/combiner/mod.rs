@@ -131,16 +131,16 @@ const VI_WORDS: &[&str] = &[
     "tien", "viec", "nuoc",
 ];
 
-/// True for Vietnamese text: a letter only Vietnamese uses, or two common Vietnamese words in `spaced` (the
-/// lexicon skeleton of the same text).
-fn is_vietnamese(text: &str, spaced: &str) -> bool {
+/// True for a Vietnamese title and body: a letter only Vietnamese uses, or two common Vietnamese words in `spaced`
+/// (the lexicon skeleton of the same text).
+fn is_vietnamese(title: &str, body: &str, spaced: &str) -> bool {
     let vi_letter = |c: char| {
         matches!(
             c,
             'ă' | 'â' | 'đ' | 'ê' | 'ô' | 'ơ' | 'ư' | 'Ă' | 'Â' | 'Đ' | 'Ê' | 'Ô' | 'Ơ' | 'Ư'
         ) || ('\u{1EA0}'..='\u{1EF9}').contains(&c)
     };
-    text.chars().any(vi_letter)
+    title.chars().chain(body.chars()).any(vi_letter)
         || spaced
             .split(' ')
             .filter(|w| VI_WORDS.contains(w))
@@ -254,6 +254,9 @@ pub struct Evidence<'a> {
     /// Names of the signal features the base model's extraction already found in `text` (see
     /// [`Model::score_with_signals`]), or `None` to extract them here (same code, same names).
     pub signals: Option<&'a [String]>,
+    /// The lexicon skeleton (spaced form) of title and body if already built (see `comment::prepare`), or `None`
+    /// to build it here.
+    pub skeleton: Option<&'a str>,
 }
 
 /// Extractor settings for the rule signals only (no n-grams): independent of the model's configuration.
@@ -312,9 +315,15 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
         values[i] = 1.0;
         details[i] = format!("{}: {}", h.code, h.phrase);
     }
-    let head_and_body = format!("{}\n{}", e.text.title, e.text.body);
-    let warn = crate::lexicon::skeleton(&head_and_body);
-    let vietnamese = is_vietnamese(&head_and_body, &warn.spaced);
+    let built;
+    let spaced: &str = match e.skeleton {
+        Some(s) => s,
+        None => {
+            built = crate::lexicon::skeleton(&format!("{}\n{}", e.text.title, e.text.body)).spaced;
+            &built
+        }
+    };
+    let vietnamese = is_vietnamese(e.text.title, e.text.body, spaced);
     if vietnamese {
         values[1] = values[0];
         details[1] = details[0].clone();
@@ -333,7 +342,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     if vietnamese {
         set("vietnamese_text", "");
     }
-    let padded = format!(" {} ", warn.spaced);
+    let padded = format!(" {spaced} ");
     if let Some(w) = WARNING_TERMS
         .iter()
         .find(|w| padded.contains(&format!(" {w} ")))
@@ -774,6 +783,7 @@ mod tests {
                 lexicon: &hits,
                 invisible: 0,
                 signals: None,
+                skeleton: None,
             },
         )
         .score
@@ -882,7 +892,7 @@ mod tests {
     }
 
     #[test]
-    fn signals_from_the_model_pass_equal_a_separate_extraction() {
+    fn signals_and_skeleton_from_earlier_passes_equal_computing_them_here() {
         let model = base_model();
         let data = root().join("data/vi-dev/comments.csv");
         let mut rows = load_rows(data.to_str().unwrap(), "").unwrap();
@@ -902,17 +912,30 @@ mod tests {
                 title: &r.title,
                 body: &r.body,
             };
-            let hits = prepare(&r.name, &r.title, &r.body).lexicon;
+            let prepared = prepare(&r.name, &r.title, &r.body);
+            // The lexicon sees the same skeleton as one pass over the joined fields would give.
+            let joined = format!("{}\n{}\n{}", r.name, r.title, r.body);
+            assert_eq!(
+                prepared.lexicon,
+                Lexicon::shipped().hits(&crate::lexicon::skeleton(&joined)),
+                "{}",
+                r.id
+            );
+            let hits = &prepared.lexicon;
             let (scored, names) = model.score_with_signals(&text, 0);
-            let e = |signals| Evidence {
+            let e = |signals, skeleton| Evidence {
                 text,
-                lexicon: &hits,
+                lexicon: hits,
                 invisible: 0,
                 signals,
+                skeleton,
             };
             assert_eq!(
-                observe(scored.score, &e(None)),
-                observe(scored.score, &e(Some(&names))),
+                observe(scored.score, &e(None, None)),
+                observe(
+                    scored.score,
+                    &e(Some(&names), Some(&prepared.head_and_body_spaced))
+                ),
                 "{}",
                 r.id
             );
@@ -921,7 +944,7 @@ mod tests {
 
     #[test]
     fn vietnamese_is_told_from_english_with_and_without_accents() {
-        let vi = |t: &str| is_vietnamese(t, &crate::lexicon::skeleton(t).spaced);
+        let vi = |t: &str| is_vietnamese("", t, &crate::lexicon::skeleton(t).spaced);
         assert!(vi("Đường Nguyễn Huệ kẹt xe"));
         assert!(vi("duong nay ko duoc sua a, nguoi dan kho qua"));
         assert!(!vi("WIN a FREE prize, call now to claim your reward"));
@@ -956,6 +979,7 @@ mod tests {
                 lexicon: &[],
                 invisible: 2,
                 signals: None,
+                skeleton: None,
             },
         );
         let on = |n: &str| o.values[index_of(n).unwrap()] == 1.0;

@@ -146,7 +146,12 @@ impl Policy {
 
     /// The decision for a comment with spam probability `score` and text `t` (see [`prepare`]).
     pub fn decide(&self, score: f32, t: &Prepared) -> (Status, Vec<Reason>) {
-        let folded = t.folded.as_str();
+        let folded = if self.blocked_terms.is_empty() && self.suspect_terms.is_empty() {
+            String::new()
+        } else {
+            fold(&t.joined)
+        };
+        let folded = folded.as_str();
         let rule = |code: &str, detail: String| Reason {
             code: code.to_string(),
             detail,
@@ -229,20 +234,37 @@ impl Policy {
 /// A comment's text in the forms the policy matches terms in, and the site's label count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prepared {
-    /// [`fold`] of name, title and body.
-    pub folded: String,
+    /// Name, title and body joined by newlines (folded by [`Policy::decide`] only when the policy has terms).
+    pub joined: String,
     /// Shipped lexicon categories found in name, title and body.
     pub lexicon: Vec<crate::lexicon::Hit>,
+    /// The lexicon skeleton (spaced form) of title and body, for the combiner's word signals.
+    pub head_and_body_spaced: String,
     /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
     pub site_labels: u64,
 }
 
 /// Prepares name, title and body for [`Policy::decide`].
 pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
-    let joined = format!("{name}\n{title}\n{body}");
+    use crate::lexicon::{Skeleton, skeleton};
+    // The skeleton of "name\ntitle\nbody" is the name's and the title-and-body's joined by a space (words never
+    // cross a newline), so the combiner's title-and-body form comes without a second pass.
+    let head = skeleton(&format!("{title}\n{body}"));
+    let name_sk = skeleton(name);
+    let all = if name_sk.spaced.is_empty() {
+        head.clone()
+    } else if head.spaced.is_empty() {
+        name_sk
+    } else {
+        Skeleton {
+            spaced: format!("{} {}", name_sk.spaced, head.spaced),
+            compact: format!("{}{}", name_sk.compact, head.compact),
+        }
+    };
     Prepared {
-        folded: fold(&joined),
-        lexicon: crate::lexicon::Lexicon::shipped().hits(&crate::lexicon::skeleton(&joined)),
+        joined: format!("{name}\n{title}\n{body}"),
+        lexicon: crate::lexicon::Lexicon::shipped().hits(&all),
+        head_and_body_spaced: head.spaced,
         site_labels: u64::MAX,
     }
 }
@@ -511,6 +533,7 @@ pub fn classify(
                     },
                     invisible,
                     signals: signals.as_deref(),
+                    skeleton: Some(&text.head_and_body_spaced),
                 },
             );
             let (status, mut reasons) = p.decide(combined.score, &text);
