@@ -191,7 +191,11 @@ impl Application {
         ids: Identifiers,
     ) -> Result<Self, StartupError> {
         let model = load_model(&cfg)?;
-        tracing::info!(model = model.version(), "classifier model loaded");
+        tracing::info!(
+            model = model.version(),
+            combiner = model.combiner().is_some(),
+            "classifier model loaded"
+        );
         let listener = TcpListener::bind(&cfg.server.listen)
             .await
             .map_err(|source| StartupError::Bind {
