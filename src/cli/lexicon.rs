@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::classifier::{CommentText, Model};
+use crate::combiner::fit::Counts;
 use crate::lexicon::{Lexicon, skeleton};
 
 #[derive(Debug, Subcommand)]
@@ -30,68 +31,17 @@ pub struct EvalArgs {
     threshold: f32,
 }
 
-#[derive(Default)]
-struct Counts {
-    tp: u32,
-    fp: u32,
-    tn: u32,
-    fn_: u32,
-    hard_ham: u32,
-    hard_fp: u32,
-}
-
-impl Counts {
-    fn add(&mut self, predicted: bool, spam: bool, hard: bool) {
-        match (predicted, spam) {
-            (true, true) => self.tp += 1,
-            (true, false) => self.fp += 1,
-            (false, false) => self.tn += 1,
-            (false, true) => self.fn_ += 1,
-        }
-        if hard && !spam {
-            self.hard_ham += 1;
-            if predicted {
-                self.hard_fp += 1;
-            }
-        }
-    }
-
-    fn print(&self, name: &str) {
-        let div = |a: u32, b: u32| {
-            if b == 0 {
-                0.0
-            } else {
-                f64::from(a) / f64::from(b)
-            }
-        };
-        let (p, r) = (
-            div(self.tp, self.tp + self.fp),
-            div(self.tp, self.tp + self.fn_),
-        );
-        let f1_spam = if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        };
-        let (hp, hr) = (
-            div(self.tn, self.tn + self.fn_),
-            div(self.tn, self.tn + self.fp),
-        );
-        let f1_ham = if hp + hr == 0.0 {
-            0.0
-        } else {
-            2.0 * hp * hr / (hp + hr)
-        };
-        println!(
-            "{name:<16} macro-F1 {:.3}   spam precision {:.3}   spam recall {:.3}   hard-ham FP rate {:.3} ({}/{})",
-            (f1_spam + f1_ham) / 2.0,
-            p,
-            r,
-            div(self.hard_fp, self.hard_ham),
-            self.hard_fp,
-            self.hard_ham
-        );
-    }
+/// One line of the report for `c`.
+fn print(name: &str, c: &Counts) {
+    println!(
+        "{name:<16} macro-F1 {:.3}   spam precision {:.3}   spam recall {:.3}   hard-ham FP rate {:.3} ({}/{})",
+        c.macro_f1(),
+        c.spam_precision(),
+        c.spam_recall(),
+        c.hard_fp_rate(),
+        c.hard_fp,
+        c.hard_ham
+    );
 }
 
 pub fn run(c: LexiconCommand) -> anyhow::Result<()> {
@@ -144,8 +94,8 @@ pub fn run(c: LexiconCommand) -> anyhow::Result<()> {
         model.version(),
         a.threshold
     );
-    m.print("model alone");
-    l.print("lexicon alone");
-    both.print("model or lexicon");
+    print("model alone", &m);
+    print("lexicon alone", &l);
+    print("model or lexicon", &both);
     Ok(())
 }
