@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::CommentText;
-use super::normalize::{NormStats, normalize_into, shadow_into, strip_accent};
+use super::normalize::{NormStats, is_letter, normalize_into, shadow_into, strip_accent};
 
 /// Bump whenever extraction logic changes: it is part of the fingerprint, so models trained with older logic
 /// are refused instead of silently scoring garbage.
@@ -560,17 +560,6 @@ pub fn scan_phones(text: &str) -> PhoneScan {
     }
     st.finish(&mut out);
     out
-}
-
-/// `char::is_alphabetic` with a fast path for ASCII and the Latin blocks Vietnamese uses.
-#[inline]
-fn is_letter(c: char) -> bool {
-    match c as u32 {
-        0x41..=0x5A | 0x61..=0x7A => true,
-        0..=0x7F | 0xD7 | 0xF7 => false,
-        0xC0..=0x24F | 0x1E00..=0x1EFF => true,
-        _ => c.is_alphabetic(),
-    }
 }
 
 /// `char::is_alphanumeric` with the same fast paths.

@@ -192,8 +192,9 @@ pub fn for_each_nfc(s: &str, mut f: impl FnMut(char)) {
     }
 }
 
+/// `char::is_alphabetic` with a fast path for ASCII and the Latin blocks Vietnamese uses.
 #[inline]
-fn is_letter(c: char) -> bool {
+pub(crate) fn is_letter(c: char) -> bool {
     match c as u32 {
         0x41..=0x5A | 0x61..=0x7A => true,
         0..=0x7F | 0xD7 | 0xF7 => false,
