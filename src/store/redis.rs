@@ -206,6 +206,26 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// Runs lease.lua's `op` (`extend` or `release`) on one claimed comment.
+    async fn lease_op(
+        &self,
+        site: &str,
+        comment_id: &str,
+        token: &str,
+        op: &str,
+        lease_ms: u64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut inv = LEASE.prepare_invoke();
+        inv.key(self.keys.comment(site, comment_id))
+            .key(self.keys.pending(site))
+            .key(self.keys.claims(site))
+            .arg(comment_id)
+            .arg(token)
+            .arg(op)
+            .arg(lease_ms);
+        self.run(inv).await
+    }
+
     /// Up to `max` stream entries of `key` from `start` (an XRANGE start: `-`, an id, or `(id` to exclude it).
     async fn xrange(
         &self,
@@ -588,15 +608,9 @@ impl Store for RedisStore {
         token: &str,
         lease_ms: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let mut inv = LEASE.prepare_invoke();
-        inv.key(self.keys.comment(site, comment_id))
-            .key(self.keys.pending(site))
-            .key(self.keys.claims(site))
-            .arg(comment_id)
-            .arg(token)
-            .arg("extend")
-            .arg(lease_ms);
-        let r: Vec<i64> = self.run(inv).await?;
+        let r = self
+            .lease_op(site, comment_id, token, "extend", lease_ms)
+            .await?;
         Ok(match r.as_slice() {
             [1, until] => Some(*until as u64),
             _ => None,
@@ -604,15 +618,7 @@ impl Store for RedisStore {
     }
 
     async fn release(&self, site: &str, comment_id: &str, token: &str) -> Result<bool, StoreError> {
-        let mut inv = LEASE.prepare_invoke();
-        inv.key(self.keys.comment(site, comment_id))
-            .key(self.keys.pending(site))
-            .key(self.keys.claims(site))
-            .arg(comment_id)
-            .arg(token)
-            .arg("release")
-            .arg(0);
-        let r: Vec<i64> = self.run(inv).await?;
+        let r = self.lease_op(site, comment_id, token, "release", 0).await?;
         Ok(r.first() == Some(&1))
     }
 
