@@ -251,19 +251,20 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
     // cross a newline), so the combiner's title-and-body form comes without a second pass.
     let head = skeleton(&format!("{title}\n{body}"));
     let name_sk = skeleton(name);
-    let all = if name_sk.spaced.is_empty() {
-        head.clone()
+    let lexicon = crate::lexicon::Lexicon::shipped();
+    let hits = if name_sk.spaced.is_empty() {
+        lexicon.hits(&head)
     } else if head.spaced.is_empty() {
-        name_sk
+        lexicon.hits(&name_sk)
     } else {
-        Skeleton {
+        lexicon.hits(&Skeleton {
             spaced: format!("{} {}", name_sk.spaced, head.spaced),
             compact: format!("{}{}", name_sk.compact, head.compact),
-        }
+        })
     };
     Prepared {
         joined: format!("{name}\n{title}\n{body}"),
-        lexicon: crate::lexicon::Lexicon::shipped().hits(&all),
+        lexicon: hits,
         head_and_body_spaced: head.spaced,
         site_labels: u64::MAX,
     }
