@@ -67,30 +67,7 @@ enum LabelArg {
     OffTopic,
 }
 
-#[derive(Debug, Args)]
-pub struct DecideArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-    /// Site id.
-    #[arg(long)]
-    site: String,
-    /// Comment id.
-    #[arg(long)]
-    comment: String,
-    /// Lease token from `review claim`.
-    #[arg(long)]
-    lease: String,
-    /// approve or reject.
-    #[arg(long, value_enum)]
-    verdict: VerdictArg,
-    /// spam, ham, abusive or off-topic.
-    #[arg(long, value_enum)]
-    label: LabelArg,
-    /// Note for the audit log.
-    #[arg(long, default_value = "")]
-    note: String,
-}
-
+/// A claimed comment: where it is and the lease that holds it.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
     #[command(flatten)]
@@ -104,6 +81,21 @@ pub struct ReleaseArgs {
     /// Lease token from `review claim`.
     #[arg(long)]
     lease: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    held: ReleaseArgs,
+    /// approve or reject.
+    #[arg(long, value_enum)]
+    verdict: VerdictArg,
+    /// spam, ham, abusive or off-topic.
+    #[arg(long, value_enum)]
+    label: LabelArg,
+    /// Note for the audit log.
+    #[arg(long, default_value = "")]
+    note: String,
 }
 
 #[derive(Debug, Args)]
@@ -165,7 +157,12 @@ pub async fn run(c: ReviewCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ReviewCommand::Decide(a) => {
+        ReviewCommand::Decide(DecideArgs {
+            held: a,
+            verdict,
+            label,
+            note,
+        }) => {
             let mut m = ModerationServiceClient::new(connect(&a.client).await?);
             let r = m
                 .decide_review(authed(
@@ -174,17 +171,17 @@ pub async fn run(c: ReviewCommand) -> anyhow::Result<()> {
                         site: a.site,
                         comment_id: a.comment.clone(),
                         lease_token: a.lease,
-                        verdict: match a.verdict {
+                        verdict: match verdict {
                             VerdictArg::Approve => Verdict::Approve,
                             VerdictArg::Reject => Verdict::Reject,
                         } as i32,
-                        label: match a.label {
+                        label: match label {
                             LabelArg::Spam => Label::Spam,
                             LabelArg::Ham => Label::Ham,
                             LabelArg::Abusive => Label::Abusive,
                             LabelArg::OffTopic => Label::OffTopic,
                         } as i32,
-                        note: a.note,
+                        note,
                     },
                 )?)
                 .await
