@@ -288,10 +288,7 @@ pub async fn model(c: ModelCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            println!(
-                "active model: {} (was {})",
-                r.active_version, r.previous_version
-            );
+            print_active(&r.active_version, &r.previous_version);
             Ok(())
         }
         ModelCommand::Rollback(a) => {
@@ -300,10 +297,7 @@ pub async fn model(c: ModelCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            println!(
-                "active model: {} (was {})",
-                r.active_version, r.previous_version
-            );
+            print_active(&r.active_version, &r.previous_version);
             Ok(())
         }
     }
@@ -314,4 +308,9 @@ pub async fn stats(a: SiteArg) -> anyhow::Result<()> {
     super::review::print_stats(&a.client, &a.site).await?;
     println!("(per-site outcome, score and rate-limit figures are on /metrics)");
     Ok(())
+}
+
+/// The outcome of an activation or a rollback.
+fn print_active(active: &str, previous: &str) {
+    println!("active model: {active} (was {previous})");
 }
