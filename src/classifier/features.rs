@@ -159,7 +159,9 @@ struct Acc {
     slots: Vec<u64>,
     keys: Vec<(u32, Block, u32)>,
     counts: Vec<f32>,
-    names: Vec<String>,
+    /// (entry index, name) of the named entries, in entry order: every entry when naming everything, only the
+    /// signal entries when naming signals only.
+    names: Vec<(u32, String)>,
     naming: bool,
     /// Name only the signal features (the others get an empty name): no string is built per token.
     naming_signals_only: bool,
@@ -205,13 +207,9 @@ impl Acc {
     /// [`Acc::add`] stays small enough to inline into the n-gram loops).
     #[cold]
     #[inline(never)]
-    fn push_name(&mut self, block: Block, name: impl FnOnce() -> String) {
-        let n = if self.naming_signals_only && block != Block::Signal {
-            String::new()
-        } else {
-            name()
-        };
-        self.names.push(n);
+    fn push_name(&mut self, name: impl FnOnce() -> String) {
+        let index = self.keys.len() as u32 - 1;
+        self.names.push((index, name()));
     }
 
     #[inline]
@@ -228,8 +226,8 @@ impl Acc {
                 self.slots[s] = ((packed as u64) << 32) | (self.keys.len() as u64 + 1);
                 self.keys.push((bucket, block, s as u32));
                 self.counts.push(1.0);
-                if self.naming {
-                    self.push_name(block, name);
+                if self.naming && (block == Block::Signal || !self.naming_signals_only) {
+                    self.push_name(name);
                 }
                 return;
             }
@@ -277,7 +275,16 @@ impl Scratch {
     /// Readable name of `feats[i]`; empty unless created with [`Scratch::with_names`] (or, for a signal,
     /// [`Scratch::with_signal_names`]).
     pub fn name(&self, i: usize) -> &str {
-        self.acc.names.get(i).map(String::as_str).unwrap_or("")
+        let names = &self.acc.names;
+        // Naming everything keeps names dense: entry i is at i.
+        if let Some((index, name)) = names.get(i)
+            && *index as usize == i
+        {
+            return name;
+        }
+        names
+            .binary_search_by_key(&(i as u32), |(index, _)| *index)
+            .map_or("", |k| names[k].1.as_str())
     }
 }
 
