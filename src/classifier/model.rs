@@ -390,8 +390,14 @@ impl Model {
                 false
             }
         });
-        contrib.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-        contrib.truncate(top);
+        // A total order (ties by bucket), so selecting the top then sorting it equals sorting everything.
+        let order =
+            |a: &(u32, f32), b: &(u32, f32)| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0));
+        if contrib.len() > top {
+            contrib.select_nth_unstable_by(top, order);
+            contrib.truncate(top);
+        }
+        contrib.sort_unstable_by(order);
         contrib
             .into_iter()
             .map(|(b, c)| Reason {
