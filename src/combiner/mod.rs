@@ -13,6 +13,7 @@
 pub mod fit;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -231,8 +232,28 @@ pub fn describe(name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Position of a signal in the vector, from a map built once (the decision path looks up a dozen per comment).
 fn index_of(name: &str) -> Option<usize> {
-    signal_names().iter().position(|n| n == name)
+    static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
+        signal_names()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect()
+    });
+    INDEX.get(name).copied()
+}
+
+/// Position of the signal of a shipped lexicon category, without building its `lex_` name.
+fn lexicon_index_of(code: &str) -> Option<usize> {
+    static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
+        signal_names()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n.strip_prefix(LEX_PREFIX)?, i)))
+            .collect()
+    });
+    INDEX.get(code).copied()
 }
 
 /// The signal vector of one comment, with a detail per present signal (the phrase, the host, ...).
@@ -301,7 +322,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     values[0] = (p / (1.0 - p)).ln().clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
     details[0] = format!("base model score {model_score:.3}");
     for h in e.lexicon {
-        if let Some(i) = index_of(&format!("{LEX_PREFIX}{}", h.code)) {
+        if let Some(i) = lexicon_index_of(&h.code) {
             values[i] = 1.0;
             details[i].clone_from(&h.phrase);
         }
@@ -343,11 +364,10 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
         set("vietnamese_text", "");
     }
     let padded = format!(" {spaced} ");
-    if let Some(w) = WARNING_TERMS
-        .iter()
-        .find(|w| padded.contains(&format!(" {w} ")))
-    {
-        set("scam_warning_words", w);
+    static PADDED_WARNINGS: LazyLock<Vec<String>> =
+        LazyLock::new(|| WARNING_TERMS.iter().map(|w| format!(" {w} ")).collect());
+    if let Some(w) = PADDED_WARNINGS.iter().find(|w| padded.contains(w.as_str())) {
+        set("scam_warning_words", w.trim());
     }
     for (field, text) in [
         ("body", e.text.body),
