@@ -105,6 +105,15 @@ pub fn skeleton(text: &str) -> Skeleton {
         cur.clear();
     };
     for_each_nfc(text, |c| {
+        // ASCII fast path, same result: nothing ASCII is invisible, a homoglyph or accented.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() || c == '@' || c == '$' {
+                cur.push(c.to_ascii_lowercase());
+            } else {
+                flush(&mut cur);
+            }
+            return;
+        }
         for c in c.to_lowercase() {
             if is_invisible(c) {
                 continue;
