@@ -27,8 +27,10 @@ use crate::review::{Reason, ReasonKind};
 /// Version of the `combiner.json` layout.
 pub const COMBINER_FORMAT: u32 = 1;
 
-/// Identity of the signal definitions below; bump when a signal's meaning changes (old artifacts are refused).
-pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v2";
+/// Identity of the signal definitions below (lexicon categories included); bump when a signal's meaning changes
+/// (old artifacts are refused). v3: bare contact words (ib, inbox, lh, sđt) left `LEX_SALES_INBOX` for their own
+/// category `LEX_CONTACT_WORD`.
+pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v3";
 
 /// File name of the artifact inside a model directory.
 pub const FILE_NAME: &str = "combiner.json";
