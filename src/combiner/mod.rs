@@ -988,6 +988,26 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_combiner_does_not_auto_reject_a_readers_bare_ib_but_rejects_the_pitch() {
+        let model = Model::load(&root().join("models/default")).unwrap();
+        let p = Policy::default();
+        let run = |body: &str| classify(&p, &model, u64::MAX, "Thu Hà", "", "", body, 0);
+        let (score, status, reasons) = run(
+            "Ai nhặt được ví màu xanh ở trạm xe buýt chợ Bến Thành sáng nay thì ib giúp mình với, trong đó có \
+             giấy tờ của ba mình. Cảm ơn mọi người nhiều.",
+        );
+        assert_ne!(status, Status::Rejected, "{score} {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.code == "LEX_CONTACT_WORD"),
+            "the hit is still explained: {reasons:?}"
+        );
+        let (score, status, reasons) = run(
+            "Xả kho váy đầm giá sỉ chỉ từ 59k, freeship toàn quốc, ib zalo 0 9 1 2 . 3 4 5 . 6 7 8 xem mẫu nha",
+        );
+        assert_eq!(status, Status::Rejected, "{score} {reasons:?}");
+    }
+
+    #[test]
     fn signals_see_urls_phones_and_chat_in_every_field() {
         let o = observe(
             0.5,

@@ -338,4 +338,18 @@ mod tests {
             assert!(codes(text).is_empty(), "{text:?} -> {:?}", codes(text));
         }
     }
+
+    #[test]
+    fn a_bare_contact_word_is_its_own_category_and_a_sales_phrase_adds_the_sales_one() {
+        let bare = codes("Ai nhặt được ví ở trạm buýt thì ib giúp em với");
+        assert_eq!(
+            bare,
+            vec![("LEX_CONTACT_WORD".to_string(), Severity::Suspect)],
+            "{bare:?}"
+        );
+        let pitch = codes("Váy mới về, ib zalo 0912 để xem mẫu");
+        for code in ["LEX_CONTACT_WORD", "LEX_SALES_INBOX"] {
+            assert!(pitch.iter().any(|(c, _)| c == code), "{code}: {pitch:?}");
+        }
+    }
 }
