@@ -246,7 +246,7 @@ fn index_of(name: &str) -> Option<usize> {
     INDEX.get(name).copied()
 }
 
-/// Position of the signal of a shipped lexicon category, without building its `lex_` name.
+/// Position of the signal of a shipped lexicon category, without building its `lex:` name.
 fn lexicon_index_of(code: &str) -> Option<usize> {
     static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
         signal_names()
@@ -993,8 +993,8 @@ mod tests {
         let p = Policy::default();
         let run = |body: &str| classify(&p, &model, u64::MAX, "Thu Hà", "", "", body, 0);
         let (score, status, reasons) = run(
-            "Ai nhặt được ví màu xanh ở trạm xe buýt chợ Bến Thành sáng nay thì ib giúp mình với, trong đó có \
-             giấy tờ của ba mình. Cảm ơn mọi người nhiều.",
+            "Chó nhà mình đi lạc ở khu cư xá Bắc Hải từ tối qua, lông vàng, đeo vòng cổ đỏ, tên Mực. Ai thấy \
+             thì ib mình, mình hậu tạ. Cảm ơn mọi người.",
         );
         assert_ne!(status, Status::Rejected, "{score} {reasons:?}");
         assert!(
