@@ -162,9 +162,28 @@ struct Acc {
     /// (entry index, name) of the named entries, in entry order: every entry when naming everything, only the
     /// signal entries when naming signals only.
     names: Vec<(u32, String)>,
-    naming: bool,
-    /// Name only the signal features (the others get an empty name): no string is built per token.
-    naming_signals_only: bool,
+    naming: Naming,
+}
+
+/// Which entries get a readable name.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    #[default]
+    Off,
+    /// Only the signal features (the others read as empty): no string is built per token.
+    Signals,
+    All,
+}
+
+impl Naming {
+    #[inline]
+    fn names(self, block: Block) -> bool {
+        match self {
+            Naming::Off => false,
+            Naming::Signals => block == Block::Signal,
+            Naming::All => true,
+        }
+    }
 }
 
 impl Acc {
@@ -226,7 +245,7 @@ impl Acc {
                 self.slots[s] = ((packed as u64) << 32) | (self.keys.len() as u64 + 1);
                 self.keys.push((bucket, block, s as u32));
                 self.counts.push(1.0);
-                if self.naming && (block == Block::Signal || !self.naming_signals_only) {
+                if self.naming.names(block) {
                     self.push_name(name);
                 }
                 return;
@@ -260,15 +279,15 @@ impl Scratch {
     /// Buffers that also record a readable name per feature (used while training).
     pub fn with_names() -> Self {
         let mut s = Scratch::default();
-        s.acc.naming = true;
+        s.acc.naming = Naming::All;
         s
     }
 
     /// Buffers that name only the signal features (URL, phone, chat app, ...): what rule-signal readers need,
     /// without building a string per token.
     pub fn with_signal_names() -> Self {
-        let mut s = Scratch::with_names();
-        s.acc.naming_signals_only = true;
+        let mut s = Scratch::default();
+        s.acc.naming = Naming::Signals;
         s
     }
 
