@@ -234,28 +234,35 @@ pub fn describe(name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Position of a signal in the vector, from a map built once (the decision path looks up a dozen per comment).
-fn index_of(name: &str) -> Option<usize> {
-    static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
-        signal_names()
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect()
-    });
-    INDEX.get(name).copied()
+/// Positions of the signals in the vector, built once (the decision path looks up a dozen per comment): by name,
+/// and for the lexicon categories also by their bare code, so a hit needs no `lex:` name built.
+struct SignalIndex {
+    by_name: HashMap<&'static str, usize>,
+    by_lexicon_code: HashMap<&'static str, usize>,
 }
 
-/// Position of the signal of a shipped lexicon category, without building its `lex:` name.
+static SIGNAL_INDEX: LazyLock<SignalIndex> = LazyLock::new(|| {
+    let by_name: HashMap<&'static str, usize> = signal_names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let by_lexicon_code = by_name
+        .iter()
+        .filter_map(|(n, &i)| Some((n.strip_prefix(LEX_PREFIX)?, i)))
+        .collect();
+    SignalIndex {
+        by_name,
+        by_lexicon_code,
+    }
+});
+
+fn index_of(name: &str) -> Option<usize> {
+    SIGNAL_INDEX.by_name.get(name).copied()
+}
+
 fn lexicon_index_of(code: &str) -> Option<usize> {
-    static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
-        signal_names()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some((n.strip_prefix(LEX_PREFIX)?, i)))
-            .collect()
-    });
-    INDEX.get(code).copied()
+    SIGNAL_INDEX.by_lexicon_code.get(code).copied()
 }
 
 /// The signal vector of one comment, with a detail per present signal (the phrase, the host, ...).
