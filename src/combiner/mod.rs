@@ -780,6 +780,11 @@ mod tests {
         Model::load_base(&root().join("models/default")).unwrap()
     }
 
+    /// The shipped model with its combiner, as the server loads it.
+    fn shipped_model() -> Model {
+        Model::load(&root().join("models/default")).unwrap()
+    }
+
     fn fitted(model: &Model) -> CombinerFile {
         let data = root().join("data/vi-dev/comments.csv");
         let rows = load_rows(data.to_str().unwrap(), "dev").unwrap();
@@ -982,7 +987,7 @@ mod tests {
 
     #[test]
     fn the_shipped_combiner_rejects_english_spam_and_publishes_vietnamese_ham() {
-        let model = Model::load(&root().join("models/default")).unwrap();
+        let model = shipped_model();
         assert!(model.combiner().is_some());
         let p = Policy::default();
         let run = |body: &str| classify(&p, &model, u64::MAX, "Anna", "", "", body, 0);
@@ -996,7 +1001,7 @@ mod tests {
 
     #[test]
     fn the_shipped_combiner_does_not_auto_reject_a_readers_bare_ib_but_rejects_the_pitch() {
-        let model = Model::load(&root().join("models/default")).unwrap();
+        let model = shipped_model();
         let p = Policy::default();
         let run = |body: &str| classify(&p, &model, u64::MAX, "Thu Hà", "", "", body, 0);
         let (score, status, reasons) = run(
