@@ -105,22 +105,25 @@ pub fn skeleton(text: &str) -> Skeleton {
         cur.clear();
     };
     for_each_nfc(text, |c| {
-        // A folded character extends the word or ends it.
-        let mut take = |c: char| {
+        // ASCII fast path, same result: nothing ASCII is invisible, a homoglyph or accented.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() || c == '@' || c == '$' {
+                cur.push(c.to_ascii_lowercase());
+            } else {
+                flush(&mut cur);
+            }
+            return;
+        }
+        for c in c.to_lowercase() {
+            if is_invisible(c) {
+                continue;
+            }
+            let c = fold_homoglyph(c).unwrap_or(c);
+            let c = strip_accent(c);
             if c.is_alphanumeric() || c == '@' || c == '$' {
                 cur.push(c);
             } else {
                 flush(&mut cur);
-            }
-        };
-        // ASCII fast path, same result: nothing ASCII is invisible, a homoglyph or accented.
-        if c.is_ascii() {
-            take(c.to_ascii_lowercase());
-            return;
-        }
-        for c in c.to_lowercase() {
-            if !is_invisible(c) {
-                take(strip_accent(fold_homoglyph(c).unwrap_or(c)));
             }
         }
     });
