@@ -105,7 +105,8 @@ pub fn skeleton(text: &str) -> Skeleton {
         cur.clear();
     };
     for_each_nfc(text, |c| {
-        // ASCII fast path, same result: nothing ASCII is invisible, a homoglyph or accented.
+        // ASCII fast path, same result: nothing ASCII is invisible, a homoglyph or accented. Its check is written
+        // out rather than shared with the general path: a shared closure cost ~13k instructions per comment.
         if c.is_ascii() {
             if c.is_ascii_alphanumeric() || c == '@' || c == '$' {
                 cur.push(c.to_ascii_lowercase());
