@@ -29,8 +29,9 @@ pub const COMBINER_FORMAT: u32 = 1;
 
 /// Identity of the signal definitions below (lexicon categories included); bump when a signal's meaning changes
 /// (old artifacts are refused). v3: bare contact words (ib, inbox, lh, sđt) left `LEX_SALES_INBOX` for their own
-/// category `LEX_CONTACT_WORD`.
-pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v3";
+/// category `LEX_CONTACT_WORD`. v4: the rule `rate_per_day_or_week`, more scam-warning words, lexicon terms for
+/// uniform deposits, pointers to the title and USDT.
+pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v4";
 
 /// File name of the artifact inside a model directory.
 pub const FILE_NAME: &str = "combiner.json";
@@ -91,6 +92,10 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     ("money_amount", "an amount of money (500k, 1tr, 50.000đ)"),
     (
+        "rate_per_day_or_week",
+        "a percentage per day or per week in the title or body (lãi 2%/ngày, 30% mỗi tuần)",
+    ),
+    (
         "quoted_text",
         "a passage in quotation marks in the body (readers quote the scam messages they warn about)",
     ),
@@ -124,6 +129,15 @@ const WARNING_TERMS: &[&str] = &[
     "mao danh",
     "ke gian",
     "thu doan",
+    "canh giac",
+    "gia danh",
+    "bi du",
+    "sap bay",
+    "bi gat",
+    "nan nhan",
+    "chieu tro",
+    "chiem doat",
+    "to cao",
 ];
 
 /// Common Vietnamese words, accent-stripped, that English text practically never has (for text written without
@@ -178,6 +192,54 @@ fn reserved_host(chunk: &str) -> Option<String> {
             .split('.')
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     ok.then(|| host.to_string())
+}
+
+/// The first percentage in `text` quoted per day or per week ("2%/ngày", "1,5 % mỗi ngày", "30%/tuần", "3% a day"),
+/// as `<number>%/<period>` with the period accent-stripped. Banks and funds quote rates per year or per month; a
+/// daily or weekly rate is a scam's promise, or a reader describing a loan shark.
+fn rate_per_day_or_week(text: &str) -> Option<String> {
+    const PERIODS: &[&str] = &["ngay", "tuan", "day", "week"];
+    const PER: &[&str] = &["moi", "mot", "1", "tren", "per", "a", "hang", "each"];
+    for (i, _) in text.match_indices('%') {
+        let head = text[..i].trim_end();
+        let num_start = head
+            .rfind(|c: char| !(c.is_ascii_digit() || c == ',' || c == '.'))
+            .map_or(0, |j| {
+                j + head[j..].chars().next().map_or(1, char::len_utf8)
+            });
+        let number = head[num_start..].trim_start_matches([',', '.']);
+        if !number.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let end = rest.char_indices().nth(16).map_or(rest.len(), |(j, _)| j);
+        let mut words = rest[..end]
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .map(crate::classifier::normalize::strip_accent)
+                    .collect::<String>()
+            });
+        let first = words.next().unwrap_or_default();
+        // "2% ngày" needs its accent to be a period: "giảm 50% ngay" is "50% off, now".
+        let slash = rest.trim_start().starts_with('/');
+        let (period, marked) = if PER.contains(&first.as_str()) {
+            (words.next().unwrap_or_default(), true)
+        } else {
+            let raw = rest.trim_start().trim_start_matches('/').trim_start();
+            let accented = ["ngày", "tuần", "day", "week"]
+                .iter()
+                .any(|p| raw.to_lowercase().starts_with(p));
+            (first, slash || accented)
+        };
+        if marked && PERIODS.contains(&period.as_str()) {
+            return Some(format!("{number}%/{period}"));
+        }
+    }
+    None
 }
 
 /// True when `body` has a quoted passage: two quotation marks at least ten characters apart.
@@ -366,6 +428,11 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
             }
         }
     };
+    if let Some(rate) =
+        rate_per_day_or_week(e.text.body).or_else(|| rate_per_day_or_week(e.text.title))
+    {
+        set("rate_per_day_or_week", &rate);
+    }
     if has_quote(e.text.body) {
         set("quoted_text", "");
     }
@@ -824,6 +891,26 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_per_day_or_week_is_found_in_its_written_forms_and_a_yearly_rate_is_not() {
+        let found = |t: &str| rate_per_day_or_week(t);
+        assert_eq!(found("lãi 1,2%/ngày, rút gốc"), Some("1,2%/ngay".into()));
+        assert_eq!(found("LÃI 2% MỖI NGÀY"), Some("2%/ngay".into()));
+        assert_eq!(found("lợi nhuận 8 % / tuần"), Some("8%/tuan".into()));
+        assert_eq!(found("earn 3% a day"), Some("3%/day".into()));
+        assert_eq!(found("lai 0.5%/ngay"), Some("0.5%/ngay".into()));
+        assert_eq!(found("lãi suất 4,7%/năm"), None);
+        assert_eq!(found("lãi 1%/tháng"), None);
+        assert_eq!(found("giảm 50% ngay hôm nay"), None);
+        assert_eq!(found("lai 2% ngay"), None);
+        assert_eq!(found("lai 2%/ngay"), Some("2%/ngay".into()));
+        assert_eq!(found("lãi 2% ngày"), Some("2%/ngay".into()));
+        assert_eq!(found("tăng 30% trong 2 ngày"), None);
+        assert_eq!(found("100%"), None);
+        assert_eq!(found("%/ngày"), None);
+        assert_eq!(found("abc%ngày"), None);
+    }
+
+    #[test]
     fn fitting_is_deterministic_and_a_betting_hit_with_a_url_scores_higher() {
         let model = base_model();
         let a = fitted(&model);
@@ -1017,6 +1104,36 @@ mod tests {
             "Xả kho váy đầm giá sỉ chỉ từ 59k, freeship toàn quốc, ib zalo 0 9 1 2 . 3 4 5 . 6 7 8 xem mẫu nha",
         );
         assert_eq!(status, Status::Rejected, "{score} {reasons:?}");
+    }
+
+    #[test]
+    fn the_shipped_combiner_holds_a_victims_story_that_quotes_a_pitch_and_weighs_a_daily_return() {
+        let model = shipped_model();
+        let p = Policy::default();
+        let run = |body: &str| classify(&p, &model, u64::MAX, "Thu Hà", "", "", body, 0);
+        // The previous combiner (signals v3, without "bị dụ" as a warning word) rejected this at 0.98.
+        let (score, status, reasons) = run(
+            "Chị họ tôi bị dụ ib zalo nhận việc chấm điểm khách sạn, làm ba nhiệm vụ đầu được trả tiền, tới lần \
+             thứ tư bị bắt nạp 15 triệu rồi mất luôn.",
+        );
+        assert_ne!(status, Status::Rejected, "{score} {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.code == "SCAM_WARNING_WORDS"),
+            "{reasons:?}"
+        );
+        // The rate alone is one signal among many: it raises the score, it does not decide.
+        let (plain, _, _) = run(
+            "Quỹ đầu tư vàng trả lãi cao, vốn tối thiểu 5 triệu, rút lãi mỗi sáng, ai quan tâm nhắn mình.",
+        );
+        let (score, _, reasons) = run(
+            "Quỹ đầu tư vàng trả 2,5%/ngày, vốn tối thiểu 5 triệu, rút lãi mỗi sáng, ai quan tâm nhắn mình.",
+        );
+        assert!(score > plain + 0.1, "{plain} -> {score}");
+        let rate = reasons
+            .iter()
+            .find(|r| r.code == "RATE_PER_DAY_OR_WEEK")
+            .unwrap_or_else(|| panic!("{reasons:?}"));
+        assert!(rate.detail.contains("2,5%/ngay"), "{rate:?}");
     }
 
     #[test]
