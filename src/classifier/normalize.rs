@@ -173,8 +173,7 @@ pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormSt
     };
     out.clear();
     // Most text is already NFC: skip the composing iterator when a quick check proves it.
-    if unicode_normalization::is_nfc_quick(tmp.chars()) == unicode_normalization::IsNormalized::Yes
-    {
+    if is_nfc(tmp) {
         push_normalized(tmp.chars(), out, &mut st);
     } else {
         push_normalized(tmp.nfc(), out, &mut st);
@@ -182,10 +181,29 @@ pub fn normalize_into(input: &str, out: &mut String, tmp: &mut String) -> NormSt
     st
 }
 
+/// True when a character is NFC on its own, composes with nothing before it and has combining class 0: ASCII,
+/// the precomposed Latin letters (all of Vietnamese), general punctuation, currency signs and the common emoji
+/// blocks. Text made only of them is NFC; checked against the Unicode tables by a test.
+#[inline]
+fn is_plain_nfc(c: char) -> bool {
+    matches!(c as u32,
+        0..=0x24F | 0x1E00..=0x1EFF | 0x2010..=0x2027 | 0x2030..=0x205E | 0x20A0..=0x20C0
+            | 0x2600..=0x27BF | 0x1F300..=0x1F64F)
+}
+
+/// Whether `s` is already NFC, proven quickly: a pass over the characters above, and Unicode's quick check only
+/// for text with others (which is rarer and may be slower to decide).
+pub fn is_nfc(s: &str) -> bool {
+    if s.is_ascii() || s.chars().all(is_plain_nfc) {
+        return true;
+    }
+    unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes
+}
+
 /// Calls `f` with every character of `s` in NFC, skipping the composing iterator when a quick check proves `s`
 /// is already NFC (most text is).
 pub fn for_each_nfc(s: &str, mut f: impl FnMut(char)) {
-    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+    if is_nfc(s) {
         s.chars().for_each(&mut f);
     } else {
         s.nfc().for_each(&mut f);
@@ -414,6 +432,37 @@ mod tests {
         let mut tmp = String::new();
         let st = normalize_into(s, &mut out, &mut tmp);
         (out, st)
+    }
+
+    #[test]
+    fn the_plain_nfc_characters_are_nfc_alone_and_never_compose_with_what_precedes_them() {
+        use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
+        let plain: Vec<char> = (0..0x2_0000u32)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_plain_nfc(c))
+            .collect();
+        assert!(plain.len() > 2000);
+        for &c in &plain {
+            assert_eq!(canonical_combining_class(c), 0, "{c:?}");
+            assert_eq!(
+                unicode_normalization::is_nfc_quick(std::iter::once(c)),
+                unicode_normalization::IsNormalized::Yes,
+                "{c:?}"
+            );
+        }
+        // A character composes with what precedes it only as the last part of some canonical decomposition.
+        for x in (0..0x3_0000u32).filter_map(char::from_u32) {
+            let mut parts = Vec::new();
+            decompose_canonical(x, |p| parts.push(p));
+            if parts.len() > 1 {
+                let last = *parts.last().unwrap();
+                assert!(!is_plain_nfc(last), "{x:?} ends with {last:?}");
+            }
+        }
+        let mixed = "Nhà cái “uy tín” – 100% 😀 ₫ đường Lê Lợi";
+        assert!(is_nfc(mixed));
+        assert!(!is_nfc("Nha\u{0300}"));
+        assert!(is_nfc("한국어"));
     }
 
     #[test]
