@@ -140,6 +140,22 @@ const WARNING_TERMS: &[&str] = &[
     "to cao",
 ];
 
+/// The first scam-warning term in `spaced` (a lexicon skeleton: words separated by single spaces) as a whole
+/// word sequence, found in one pass over the text whatever the number of terms.
+fn warning_term(spaced: &str) -> Option<&'static str> {
+    static TERMS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(WARNING_TERMS).expect("the warning terms build an automaton")
+    });
+    let b = spaced.as_bytes();
+    TERMS
+        .find_overlapping_iter(spaced)
+        .find(|m| {
+            (m.start() == 0 || b[m.start() - 1] == b' ')
+                && (m.end() == b.len() || b[m.end()] == b' ')
+        })
+        .map(|m| WARNING_TERMS[m.pattern().as_usize()])
+}
+
 /// Common Vietnamese words, accent-stripped, that English text practically never has (for text written without
 /// diacritics).
 const VI_WORDS: &[&str] = &[
@@ -439,11 +455,8 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     if vietnamese {
         set("vietnamese_text", "");
     }
-    let padded = format!(" {spaced} ");
-    static PADDED_WARNINGS: LazyLock<Vec<String>> =
-        LazyLock::new(|| WARNING_TERMS.iter().map(|w| format!(" {w} ")).collect());
-    if let Some(w) = PADDED_WARNINGS.iter().find(|w| padded.contains(w.as_str())) {
-        set("scam_warning_words", w.trim());
+    if let Some(w) = warning_term(spaced) {
+        set("scam_warning_words", w);
     }
     for (field, text) in [
         ("body", e.text.body),
@@ -888,6 +901,20 @@ mod tests {
             },
         )
         .score
+    }
+
+    #[test]
+    fn warning_terms_match_whole_words_anywhere_in_the_skeleton() {
+        assert_eq!(warning_term("canh giac nhe moi nguoi"), Some("canh giac"));
+        assert_eq!(warning_term("toi bi du vao nhom"), Some("bi du"));
+        assert_eq!(warning_term("chau toi bi lua"), Some("bi lua"));
+        assert_eq!(warning_term("bi luat phat"), None);
+        assert_eq!(warning_term("abi lua"), None);
+        assert_eq!(warning_term("xcanh giac"), None);
+        // An overlapping non-word match does not hide a word match that follows it.
+        assert_eq!(warning_term("abi lua dao"), Some("lua dao"));
+        assert_eq!(warning_term("giamao danh"), None);
+        assert_eq!(warning_term(""), None);
     }
 
     #[test]
