@@ -158,10 +158,27 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text the previous message already ends with
+/// (errors that print their source, as most library errors do, would otherwise say it twice).
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -344,4 +361,22 @@ async fn captcha_new(a: CaptchaNewArgs) -> anyhow::Result<()> {
         expires
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn a_cause_already_printed_by_its_parent_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(io).context("cannot read m/model.bin: no such file");
+        let e = e.context("loading model m");
+        assert_eq!(
+            error_chain(&e),
+            "loading model m: cannot read m/model.bin: no such file"
+        );
+        let e = anyhow::anyhow!("disk full").context("writing labels.csv");
+        assert_eq!(error_chain(&e), "writing labels.csv: disk full");
+    }
 }
