@@ -79,6 +79,10 @@ pub struct TrainArgs {
     /// Weight the classes equally by repeating the minority class's rows.
     #[arg(long)]
     pub balance: bool,
+    /// Scale the columns by their naive-Bayes log-count ratios before fitting (NBSVM-style; serving is the same
+    /// either way). Better on the English short-text sets (SMS, YouTube), no better on ViSpamReviews.
+    #[arg(long)]
+    pub nb_scale: bool,
     /// Free-text description stored in the model card.
     #[arg(long, default_value = "comment spam classifier")]
     pub description: String,
@@ -201,6 +205,7 @@ fn params(a: &TrainArgs) -> TrainParams {
         max_iterations: a.max_iterations,
         gradient_tolerance: a.gradient_tolerance,
         balance: a.balance,
+        nb_scale: a.nb_scale,
         progress: !a.quiet,
     }
 }
@@ -330,6 +335,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         alpha: a.alpha,
         max_iterations: a.max_iterations,
         gradient_tolerance: a.gradient_tolerance,
+        nb_scale: a.nb_scale,
         fit_seconds: trained.fit_seconds,
     };
     let provisional = card(
@@ -371,9 +377,14 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
                 test.len()
             ),
             format!(
-                "model: {} kept buckets of 2^{}, alpha {}, {} iterations max, fit {:.1} s",
+                "model: {} kept buckets of 2^{}, {}alpha {}, {} iterations max, fit {:.1} s",
                 trained.file.buckets.len(),
                 a.hash_bits,
+                if a.nb_scale {
+                    "naive-Bayes scaled columns, "
+                } else {
+                    ""
+                },
                 a.alpha,
                 a.max_iterations,
                 trained.fit_seconds
@@ -561,6 +572,7 @@ fn loo_info() -> TrainingInfo {
         alpha: 0.0,
         max_iterations: 0,
         gradient_tolerance: 0.0,
+        nb_scale: false,
         fit_seconds: 0.0,
     }
 }
@@ -795,6 +807,15 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("cross-validation chose alpha"), "{report}");
+        assert!(!m.card().training.nb_scale);
+        // Naive-Bayes scaling is recorded in the card and named in the report; cross-validation uses it too.
+        train(args(&["--nb-scale", "--cv-alphas", "0.3,0.01", "--cv-folds", "3"]).unwrap())
+            .unwrap();
+        let m = Model::load(&out).unwrap();
+        assert!(m.card().training.nb_scale);
+        assert!(m.card().metrics.as_ref().unwrap().f1_spam > 0.9);
+        let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+        assert!(report.contains("naive-Bayes scaled columns"), "{report}");
         assert!(train(args(&["--cv-alphas", "0.1", "--cv-folds", "1"]).unwrap()).is_err());
         assert!(train(args(&["--cv-alphas=-1,0.1"]).unwrap()).is_err());
         std::fs::remove_dir_all(&dir).ok();

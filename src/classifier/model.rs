@@ -92,6 +92,9 @@ pub struct TrainingInfo {
     pub alpha: f32,
     pub max_iterations: u64,
     pub gradient_tolerance: f32,
+    /// Columns scaled by their naive-Bayes log-count ratios while fitting (absent in older cards: false).
+    #[serde(default)]
+    pub nb_scale: bool,
     pub fit_seconds: f64,
 }
 

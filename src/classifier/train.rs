@@ -24,6 +24,9 @@ pub struct TrainParams {
     pub gradient_tolerance: f32,
     /// Weight the classes equally by repeating the minority class's rows (whole-number factor).
     pub balance: bool,
+    /// Scale every column by its naive-Bayes log-count ratio before fitting (NBSVM-style, Wang & Manning 2012),
+    /// folded back into the weights afterwards: serving is unchanged.
+    pub nb_scale: bool,
     /// Show progress bars on stderr.
     pub progress: bool,
 }
@@ -37,6 +40,7 @@ impl Default for TrainParams {
             max_iterations: 50,
             gradient_tolerance: 1.0,
             balance: false,
+            nb_scale: false,
             progress: false,
         }
     }
@@ -70,6 +74,29 @@ fn vote(slot: &mut (String, u32), name: &str) {
     } else {
         slot.1 -= 1;
     }
+}
+
+/// Naive-Bayes log-count ratio of every kept column, from how many spam and ham rows have it (add-one smoothing):
+/// r = ln((1 + spam rows with it) / (spam total)) - ln((1 + ham rows with it) / (ham total)), the totals summed
+/// over the columns the same way. Columns that tell the classes apart get a larger scale, so the same L2 penalty
+/// restrains them less.
+fn nb_ratios(rows: &[Vec<(u32, f32)>], examples: &[&Example], col: &[u32], k: usize) -> Vec<f32> {
+    let mut spam = vec![1f64; k];
+    let mut ham = vec![1f64; k];
+    for (row, e) in rows.iter().zip(examples) {
+        let counts = if e.spam { &mut spam } else { &mut ham };
+        for &(b, _) in row {
+            let j = col[b as usize];
+            if j != u32::MAX {
+                counts[j as usize] += 1.0;
+            }
+        }
+    }
+    let (ts, th) = (spam.iter().sum::<f64>(), ham.iter().sum::<f64>());
+    spam.iter()
+        .zip(&ham)
+        .map(|(s, h)| ((s / ts).ln() - (h / th).ln()) as f32)
+        .collect()
 }
 
 /// Fits a model on `examples`.
@@ -156,13 +183,18 @@ pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
         })
         .collect();
     let m = order_rows.len();
+    let scale = if p.nb_scale {
+        nb_ratios(&rows, examples, &col, k)
+    } else {
+        vec![1.0; k]
+    };
     // linfa multiplies by the transpose in the gradient: column-major is much faster.
     let mut x = Array2::<f32>::zeros((m, k).f());
     for (r, &i) in order_rows.iter().enumerate() {
         for &(b, v) in &rows[i] {
             let j = col[b as usize];
             if j != u32::MAX {
-                x[[r, j as usize]] = v;
+                x[[r, j as usize]] = v * scale[j as usize];
             }
         }
     }
@@ -192,7 +224,12 @@ pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
 
     // linfa makes the majority class positive: orient the weights so that positive means spam.
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let weights: Vec<f32> = fitted.params().iter().map(|w| sign * w).collect();
+    let weights: Vec<f32> = fitted
+        .params()
+        .iter()
+        .zip(&scale)
+        .map(|(w, r)| sign * w * r)
+        .collect();
     let intercept = sign * fitted.intercept();
     let kept_names = kept
         .iter()
@@ -275,6 +312,10 @@ mod tests {
     }
 
     fn train(set: &[Example]) -> Model {
+        train_with(set, false)
+    }
+
+    fn train_with(set: &[Example], nb_scale: bool) -> Model {
         let refs: Vec<&Example> = set.iter().collect();
         let p = TrainParams {
             config: FeatureConfig {
@@ -286,6 +327,7 @@ mod tests {
             max_iterations: 100,
             gradient_tolerance: 1e-4,
             balance: true,
+            nb_scale,
             progress: false,
         };
         let t = fit(&refs, &p).unwrap();
@@ -294,10 +336,41 @@ mod tests {
     }
 
     #[test]
+    fn naive_bayes_ratios_point_to_the_class_that_has_the_column() {
+        let set = [
+            Example::body("a", true),
+            Example::body("b", true),
+            Example::body("c", false),
+            Example::body("d", false),
+        ];
+        let examples: Vec<&Example> = set.iter().collect();
+        // Column 0 in both spam rows, column 1 in both ham rows, column 2 in one row of each; bucket 9 is not kept.
+        let rows = vec![
+            vec![(0, 1.0), (2, 0.5), (9, 1.0)],
+            vec![(0, 1.0)],
+            vec![(1, 1.0), (2, 0.5)],
+            vec![(1, 1.0)],
+        ];
+        let mut col = vec![u32::MAX; 10];
+        col[0] = 0;
+        col[1] = 1;
+        col[2] = 2;
+        let r = nb_ratios(&rows, &examples, &col, 3);
+        assert!(r[0] > 0.5, "{r:?}");
+        assert!(r[1] < -0.5, "{r:?}");
+        assert!(r[2].abs() < 1e-6, "{r:?}");
+        assert!(
+            (r[0] + r[1]).abs() < 1e-6,
+            "symmetric data, symmetric ratios: {r:?}"
+        );
+    }
+
+    #[test]
     fn train_then_score_either_majority() {
         // Spam is the majority in one set and the minority in the other: the sign must come out right in both.
-        for majority in [true, false] {
-            let m = train(&tiny_set(majority));
+        // With and without naive-Bayes scaling: the scale is folded back into the served weights.
+        for (majority, nb) in [(true, false), (false, false), (true, true), (false, true)] {
+            let m = train_with(&tiny_set(majority), nb);
             let spam = m.score(
                 &CommentText {
                     body: "nhà cái uy tín nhận thưởng, zalo 0987654321",
@@ -314,12 +387,12 @@ mod tests {
             );
             assert!(
                 spam.score > 0.5,
-                "majority={majority} spam scored {}",
+                "majority={majority} nb={nb} spam scored {}",
                 spam.score
             );
             assert!(
                 ham.score < 0.5,
-                "majority={majority} ham scored {}",
+                "majority={majority} nb={nb} ham scored {}",
                 ham.score
             );
             assert!(spam.score > ham.score);
