@@ -898,9 +898,10 @@ impl Extractor {
         let acc = &mut s.acc;
         let mut norms = [0f32; 2];
         // Counts become term frequencies in place (the accumulator is cleared before the next comment).
+        let small = &*SMALL_TF;
         for (k, c) in acc.keys.iter().zip(acc.counts.iter_mut()) {
             if k.1 != Block::Signal {
-                let v = tf(*c);
+                let v = tf(*c, small);
                 *c = v;
                 norms[k.1 as usize] += v * v;
             }
@@ -938,18 +939,20 @@ fn trim_ascii<'a>(s: &'a str, head: &[u8], tail: &[u8]) -> &'a str {
     &s[i..j]
 }
 
-/// Log term frequency, 1 + ln(count); small counts from a table of the same values (`ln` was a twentieth of the
+/// 1 + ln(count) for the counts 0..64 (entry 0 unused), computed with the same `ln` as [`tf`].
+static SMALL_TF: LazyLock<[f32; 64]> =
+    LazyLock::new(|| std::array::from_fn(|i| 1.0 + (i.max(1) as f32).ln()));
+
+/// Log term frequency, 1 + ln(count); small counts from `small` ([`SMALL_TF`]: `ln` was a twentieth of the
 /// extraction's instructions).
 #[inline]
-fn tf(count: f32) -> f32 {
-    static SMALL: LazyLock<[f32; 64]> =
-        LazyLock::new(|| std::array::from_fn(|i| 1.0 + (i.max(1) as f32).ln()));
+fn tf(count: f32, small: &[f32; 64]) -> f32 {
     if count == 1.0 {
         return 1.0;
     }
     let i = count as usize;
     if i < 64 && i as f32 == count {
-        SMALL[i]
+        small[i]
     } else {
         1.0 + count.ln()
     }

@@ -164,19 +164,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes joined by ": ", leaving out a cause whose text the previous message already ends with
-/// (errors that print their source, as most library errors do, would otherwise say it twice).
+/// The error and its causes joined by ": ", leaving out a cause that the message before it already ends with
+/// after a ": " (errors that print their source, as most library errors do, would otherwise say it twice).
 pub fn error_chain(e: &anyhow::Error) -> String {
     let mut out = String::new();
+    let mut previous = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if out.ends_with(&text) {
+        if previous.ends_with(&format!(": {text}")) {
+            previous = text;
             continue;
         }
         if !out.is_empty() {
             out.push_str(": ");
         }
         out.push_str(&text);
+        previous = text;
     }
     out
 }
@@ -378,5 +381,8 @@ mod tests {
         );
         let e = anyhow::anyhow!("disk full").context("writing labels.csv");
         assert_eq!(error_chain(&e), "writing labels.csv: disk full");
+        // Only a whole cause after ": " counts as already said.
+        let e = anyhow::anyhow!("denied").context("access denied");
+        assert_eq!(error_chain(&e), "access denied: denied");
     }
 }

@@ -132,12 +132,10 @@ const WARNING_TERMS: &[&str] = &[
     "canh giac",
     "gia danh",
     "bi du",
-    "sap bay",
     "bi gat",
     "nan nhan",
     "chieu tro",
     "chiem doat",
-    "to cao",
 ];
 
 /// The first scam-warning term in `spaced` (a lexicon skeleton: words separated by single spaces) as a whole
@@ -210,12 +208,31 @@ fn reserved_host(chunk: &str) -> Option<String> {
     ok.then(|| host.to_string())
 }
 
-/// The first percentage in `text` quoted per day or per week ("2%/ngày", "1,5 % mỗi ngày", "30%/tuần", "3% a day"),
-/// as `<number>%/<period>` with the period accent-stripped. Banks and funds quote rates per year or per month; a
-/// daily or weekly rate is a scam's promise, or a reader describing a loan shark.
+/// The first percentage in `text` quoted per day or per week, as `<number>%/<period>` with the period
+/// accent-stripped. Banks and funds quote rates per month or per year; a daily or weekly rate is a scam's promise, or
+/// a reader describing a loan shark. Two written forms count: a slash ("2%/ngày", "1,2 % / ngay", "30%/tuần",
+/// "3%/day"), and a "per" word with its accents ("2% mỗi ngày", "5% hàng tuần", "3% a day", "1% per week"). A bare
+/// period does not ("giảm 50% ngày 8/3" is a date, "50% ngay" is "50% off, now"), nor do the accentless or
+/// ambiguous per words ("moi" is also "mới", "a" also "anh", "1 ngày" also "for one day").
 fn rate_per_day_or_week(text: &str) -> Option<String> {
     const PERIODS: &[&str] = &["ngay", "tuan", "day", "week"];
-    const PER: &[&str] = &["moi", "mot", "1", "tren", "per", "a", "hang", "each"];
+    // (per word, the periods it may take), compared with the word as written, lowercased.
+    const PER: &[(&str, &[&str])] = &[
+        ("mỗi", &["ngày", "tuần"]),
+        ("hàng", &["ngày", "tuần"]),
+        ("trên", &["ngày", "tuần"]),
+        ("a", &["day", "week"]),
+        ("per", &["day", "week"]),
+        ("each", &["day", "week"]),
+    ];
+    let period_of = |w: &str| {
+        let w = w.trim_end_matches(['.', ',', '!', '?', ';', ':', ')']);
+        let stripped: String = w
+            .chars()
+            .map(crate::classifier::normalize::strip_accent)
+            .collect();
+        PERIODS.contains(&stripped.as_str()).then_some(stripped)
+    };
     for (i, _) in text.match_indices('%') {
         let head = text[..i].trim_end();
         let num_start = head
@@ -223,35 +240,33 @@ fn rate_per_day_or_week(text: &str) -> Option<String> {
             .map_or(0, |j| {
                 j + head[j..].chars().next().map_or(1, char::len_utf8)
             });
-        let number = head[num_start..].trim_start_matches([',', '.']);
+        let number = head[num_start..].trim_matches([',', '.']);
         if !number.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
+        // At most the next 24 characters, lowercased: enough for "% / hàng tuần", and bounded however long the
+        // text and however many '%' it has.
         let rest = &text[i + 1..];
-        let end = rest.char_indices().nth(16).map_or(rest.len(), |(j, _)| j);
-        let mut words = rest[..end]
-            .split(|c: char| c.is_whitespace() || c == '/')
-            .filter(|w| !w.is_empty())
-            .map(|w| {
-                w.chars()
-                    .filter(|c| c.is_alphanumeric())
-                    .flat_map(char::to_lowercase)
-                    .map(crate::classifier::normalize::strip_accent)
-                    .collect::<String>()
-            });
-        let first = words.next().unwrap_or_default();
-        // "2% ngày" needs its accent to be a period: "giảm 50% ngay" is "50% off, now".
-        let slash = rest.trim_start().starts_with('/');
-        let (period, marked) = if PER.contains(&first.as_str()) {
-            (words.next().unwrap_or_default(), true)
+        let end = rest.char_indices().nth(24).map_or(rest.len(), |(j, _)| j);
+        let window = rest[..end].to_lowercase();
+        let after = window.trim_start();
+        let found = if let Some(after_slash) = after.strip_prefix('/') {
+            after_slash.split_whitespace().next().and_then(period_of)
         } else {
-            let raw = rest.trim_start().trim_start_matches('/').trim_start();
-            let accented = ["ngày", "tuần", "day", "week"]
-                .iter()
-                .any(|p| raw.to_lowercase().starts_with(p));
-            (first, slash || accented)
+            let mut words = after.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some(per), Some(period)) => PER
+                    .iter()
+                    .find(|(p, _)| *p == per)
+                    .filter(|(_, periods)| {
+                        let bare = period.trim_end_matches(['.', ',', '!', '?', ';', ':', ')']);
+                        periods.contains(&bare)
+                    })
+                    .and_then(|_| period_of(period)),
+                _ => None,
+            }
         };
-        if marked && PERIODS.contains(&period.as_str()) {
+        if let Some(period) = found {
             return Some(format!("{number}%/{period}"));
         }
     }
@@ -923,18 +938,28 @@ mod tests {
         assert_eq!(found("lãi 1,2%/ngày, rút gốc"), Some("1,2%/ngay".into()));
         assert_eq!(found("LÃI 2% MỖI NGÀY"), Some("2%/ngay".into()));
         assert_eq!(found("lợi nhuận 8 % / tuần"), Some("8%/tuan".into()));
+        assert_eq!(found("lãi 5% hàng tuần."), Some("5%/tuan".into()));
         assert_eq!(found("earn 3% a day"), Some("3%/day".into()));
         assert_eq!(found("lai 0.5%/ngay"), Some("0.5%/ngay".into()));
+        assert_eq!(found("lãi 2%/ngày."), Some("2%/ngay".into()));
         assert_eq!(found("lãi suất 4,7%/năm"), None);
         assert_eq!(found("lãi 1%/tháng"), None);
-        assert_eq!(found("giảm 50% ngay hôm nay"), None);
-        assert_eq!(found("lai 2% ngay"), None);
-        assert_eq!(found("lai 2%/ngay"), Some("2%/ngay".into()));
-        assert_eq!(found("lãi 2% ngày"), Some("2%/ngay".into()));
         assert_eq!(found("tăng 30% trong 2 ngày"), None);
+        // A bare period, or a per word that is also something else, is not a rate.
+        assert_eq!(found("giảm 50% ngay hôm nay"), None);
+        assert_eq!(found("lãi 2% ngày"), None);
+        assert_eq!(found("Giảm 50% ngày 8/3"), None);
+        assert_eq!(found("Chuẩn 100% a Tuấn ơi"), None);
+        assert_eq!(found("Giảm 50% ạ. Ngày mai hết hàng"), None);
+        assert_eq!(found("Giảm 50% mới ngày đầu đã hết"), None);
+        assert_eq!(found("Giảm 50% 1 ngày duy nhất"), None);
+        assert_eq!(found("lai 2% moi ngay"), None);
         assert_eq!(found("100%"), None);
         assert_eq!(found("%/ngày"), None);
         assert_eq!(found("abc%ngày"), None);
+        // Many '%' in a long text: each looks at a bounded window (this would take minutes otherwise).
+        let long = "1%".repeat(50_000);
+        assert_eq!(found(&long), None);
     }
 
     #[test]
