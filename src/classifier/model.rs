@@ -124,8 +124,15 @@ pub struct Metrics {
     pub mcc: f64,
     pub roc_auc: f64,
     pub pr_auc: f64,
-    /// Confusion matrix at 0.5: [[true ham, false spam], [false ham, true spam]].
+    /// Confusion matrix at `threshold`: [[true ham, false spam], [false ham, true spam]].
     pub confusion: [[usize; 2]; 2],
+    /// The score at or above which a comment counted as spam for the numbers above (absent in older cards: 0.5).
+    #[serde(default = "half")]
+    pub threshold: f32,
+}
+
+fn half() -> f32 {
+    0.5
 }
 
 /// Recommended decision thresholds on the spam score.
