@@ -1221,4 +1221,28 @@ mod tests {
         assert!(!on("phone_in_body") && !on("spaced_letters"), "{o:?}");
         assert_eq!(o.values[0], 0.0);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any text, in any field, gets a probability and reasons from the whole decision path (model, lexicon,
+        /// combiner rules), the same twice, without a panic.
+        #[test]
+        fn the_decision_path_takes_any_text(
+            name in "\\PC{0,40}",
+            phone in "[0-9 +.]{0,14}",
+            title in "\\PC{0,60}|[0-9%/ ngàyuầtmỗi.,]{0,40}",
+            body in "\\PC{0,300}|[0-9%/ ngàyuầtmỗihàw.,:!?]{0,200}",
+        ) {
+            static MODEL: LazyLock<Model> = LazyLock::new(shipped_model);
+            let p = Policy::default();
+            let a = classify(&p, &MODEL, u64::MAX, &name, &phone, &title, &body, 0);
+            let b = classify(&p, &MODEL, u64::MAX, &name, &phone, &title, &body, 0);
+            proptest::prop_assert!((0.0..=1.0).contains(&a.0), "{}", a.0);
+            proptest::prop_assert_eq!(a.0, b.0);
+            proptest::prop_assert_eq!(a.1, b.1);
+            proptest::prop_assert_eq!(a.2.len(), b.2.len());
+            let _ = rate_per_day_or_week(&body);
+            let _ = warning_term(&body);
+        }
+    }
 }
