@@ -565,8 +565,19 @@ pub fn scan_phones(text: &str) -> PhoneScan {
     }
     let mut st = PhoneState::default();
     // Bytes, not characters: every character that matters is ASCII, and each byte of any other character ends a
-    // number just as the whole character would.
-    for c in text.bytes().map(char::from) {
+    // number just as the whole character would. Between numbers (no digit yet) only a digit changes the state, so
+    // the scan jumps to the next one.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if st.digits == 0 {
+            match bytes[i..].iter().position(u8::is_ascii_digit) {
+                Some(d) => i += d,
+                None => break,
+            }
+        }
+        let c = char::from(bytes[i]);
+        i += 1;
         if c.is_ascii_digit() {
             if (st.digits as usize) < 3 {
                 st.first[st.digits as usize] = c as u8;
