@@ -32,13 +32,20 @@ burst = 100000
 TOML
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT=$(free_port); GPORT=$(free_port)
-redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no --daemonize yes --logfile "$WORK/redis.log"
-sleep 0.5
-RPID=$(redis-cli -p "$RPORT" info server | grep process_id | cut -d: -f2 | tr -d '\r')
+redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no --daemonize yes \
+  --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
+for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$RPORT" ping >/dev/null || { echo "redis-server did not start:" >&2; cat "$WORK/redis.log" >&2; exit 1; }
+for _ in $(seq 1 50); do [ -s "$WORK/redis.pid" ] && break; sleep 0.1; done
+RPID=$(cat "$WORK/redis.pid")
 "$BIN" serve --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT" \
   > "$WORK/serve.log" 2>&1 &
 SERVER=$!
-for _ in $(seq 1 100); do grep -q "generated-portal" "$WORK/serve.log" && break; sleep 0.1; done
+# The token is printed before the model loads; the server takes requests once it logs "moderato listening".
+for _ in $(seq 1 300); do grep -q "moderato listening" "$WORK/serve.log" && break; sleep 0.1; done
+if ! grep -q "moderato listening" "$WORK/serve.log"; then
+  echo "the server did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1
+fi
 TOKEN=$(grep -oE "generated-portal: [0-9a-f]+" "$WORK/serve.log" | awk '{print $2}')
 "$BIN" bench --addr "http://127.0.0.1:$GPORT" --token "$TOKEN" --concurrency "$CONCURRENCY" \
   --seconds "$SECONDS_PER_PHASE" > "$WORK/bench.out" 2>&1 &
@@ -49,8 +56,12 @@ while kill -0 "$BENCH" 2>/dev/null; do
   echo "$(ticks "$SERVER") $(ticks "$RPID") $(ticks "$BENCH") $(calls || echo 0)" >> "$WORK/samples"
   sleep 1
 done
+BENCH_RC=0
+wait "$BENCH" || BENCH_RC=$?
 cat "$WORK/bench.out"
-redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' | sed -E 's/.*usec_per_call=([0-9.]+).*/submit.lua: \1 us per call/'
+if [ "$BENCH_RC" -ne 0 ]; then echo "moderato bench failed (exit $BENCH_RC)" >&2; exit 1; fi
+# The only scripts this run calls are submissions (submit.lua).
+redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' | sed -E 's/.*usec_per_call=([0-9.]+).*/EVALSHA (submit.lua): \1 us per call/'
 python3 - "$WORK/samples" <<'PY'
 import os, sys
 hz = os.sysconf("SC_CLK_TCK")

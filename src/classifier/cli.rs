@@ -258,7 +258,7 @@ fn card(
 fn best_threshold_line(scores: &[f32], labels: &[bool]) -> Option<String> {
     best_macro_f1(scores, labels).map(|(t, f)| {
         format!(
-            "highest macro-F1 on these rows: {f:.4} at threshold {t:.4} (it describes these rows: choose a \
+            "highest macro-F1 on these rows: {f:.4} at threshold {t} (it describes these rows: choose a \
              threshold on a validation split and pass it with --threshold where you report)"
         )
     })
@@ -600,6 +600,9 @@ fn loo_info() -> TrainingInfo {
 
 /// `moderato eval`.
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
+        bail!("--threshold must be in (0, 1], got {}", a.threshold);
+    }
     let model =
         Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
     let (rows, _) = load_sources(&a.data)?;
@@ -611,9 +614,6 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let refs: Vec<&Example> = rows.iter().collect();
     let scores = score_all(&model, &refs);
     let labels: Vec<bool> = rows.iter().map(|e| e.spam).collect();
-    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
-        bail!("--threshold must be in (0, 1], got {}", a.threshold);
-    }
     let m = metrics_at(&scores, &labels, a.threshold);
     let t = thresholds(&scores, &labels);
     let title = format!("moderato spam model {} evaluated", model.version());

@@ -1240,7 +1240,7 @@ mod tests {
             proptest::prop_assert!((0.0..=1.0).contains(&a.0), "{}", a.0);
             proptest::prop_assert_eq!(a.0, b.0);
             proptest::prop_assert_eq!(a.1, b.1);
-            proptest::prop_assert_eq!(a.2.len(), b.2.len());
+            proptest::prop_assert_eq!(a.2, b.2);
             let _ = rate_per_day_or_week(&body);
             let _ = warning_term(&body);
         }
