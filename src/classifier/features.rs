@@ -519,6 +519,33 @@ struct PhoneState {
 }
 
 impl PhoneState {
+    /// One character of the scan: a digit extends the number, a separator (at most three in a row) splits its
+    /// groups, anything else ends it (with no digit yet the state is fresh and there is nothing to end).
+    #[inline]
+    fn step(&mut self, c: char, out: &mut PhoneScan) {
+        if c.is_ascii_digit() {
+            if (self.digits as usize) < 3 {
+                self.first[self.digits as usize] = c as u8;
+            }
+            self.digits += 1;
+            self.cur += 1;
+            self.seps = 0;
+        } else if self.digits > 0
+            && matches!(c, ' ' | '.' | ',' | '-' | '(' | ')' | '_')
+            && self.seps < 3
+        {
+            if self.seps == 0 {
+                self.close_group();
+                self.sep_char = c;
+            } else {
+                self.sep_char = ' ';
+            }
+            self.seps += 1;
+        } else if self.digits > 0 {
+            self.finish(out);
+        }
+    }
+
     fn close_group(&mut self) {
         if self.groups == 0 {
             self.first_group = self.cur;
@@ -576,30 +603,8 @@ pub fn scan_phones(text: &str) -> PhoneScan {
                 None => break,
             }
         }
-        let c = char::from(bytes[i]);
+        st.step(char::from(bytes[i]), &mut out);
         i += 1;
-        if c.is_ascii_digit() {
-            if (st.digits as usize) < 3 {
-                st.first[st.digits as usize] = c as u8;
-            }
-            st.digits += 1;
-            st.cur += 1;
-            st.seps = 0;
-        } else if st.digits > 0
-            && matches!(c, ' ' | '.' | ',' | '-' | '(' | ')' | '_')
-            && st.seps < 3
-        {
-            if st.seps == 0 {
-                st.close_group();
-                st.sep_char = c;
-            } else {
-                st.sep_char = ' ';
-            }
-            st.seps += 1;
-        } else if st.digits > 0 {
-            // (With no digit yet the state is fresh and there is nothing to finish.)
-            st.finish(&mut out);
-        }
     }
     st.finish(&mut out);
     out
@@ -778,38 +783,28 @@ impl Extractor {
         gram.push('<');
         gram.push_str(word);
         gram.push('>');
-        let lo = self.cfg.char_ngram_min as usize;
-        let hi = self.cfg.char_ngram_max as usize;
-        // The shadow of Vietnamese text is ASCII: its n-grams are byte windows, no character offsets needed.
-        if gram.is_ascii() {
-            let n_chars = gram.len();
-            if n_chars > self.cfg.char_ngram_max_word_chars as usize + 2 {
-                return;
-            }
-            let g = gram.as_bytes();
-            for n in lo..=hi.min(n_chars) {
-                for i in 0..=(n_chars - n) {
-                    let h = Hasher::new(NS_CHAR).bytes(&g[i..i + n]).bucket(bits);
-                    acc.add(h, Block::Char, || format!("char:{}", &gram[i..i + n]));
-                }
-            }
-            return;
+        // Character boundaries: for ASCII (the shadow of Vietnamese text) they are the byte positions, so no offsets
+        // are built.
+        let ascii = gram.is_ascii();
+        if !ascii {
+            offs.clear();
+            offs.extend(gram.char_indices().map(|(i, _)| i));
+            offs.push(gram.len());
         }
-        offs.clear();
-        offs.extend(gram.char_indices().map(|(i, _)| i));
-        let n_chars = offs.len();
+        let n_chars = if ascii { gram.len() } else { offs.len() - 1 };
         if n_chars > self.cfg.char_ngram_max_word_chars as usize + 2 {
             return;
         }
-        offs.push(gram.len());
+        let at = |k: usize| if ascii { k } else { offs[k] };
+        let lo = self.cfg.char_ngram_min as usize;
+        let hi = (self.cfg.char_ngram_max as usize).min(n_chars);
         for n in lo..=hi {
-            if n > n_chars {
-                break;
-            }
             for i in 0..=(n_chars - n) {
-                let g = &gram[offs[i]..offs[i + n]];
-                let h = Hasher::new(NS_CHAR).bytes(g.as_bytes()).bucket(bits);
-                acc.add(h, Block::Char, || format!("char:{g}"));
+                let (start, end) = (at(i), at(i + n));
+                let h = Hasher::new(NS_CHAR)
+                    .bytes(&gram.as_bytes()[start..end])
+                    .bucket(bits);
+                acc.add(h, Block::Char, || format!("char:{}", &gram[start..end]));
             }
         }
     }
@@ -1260,35 +1255,13 @@ mod tests {
             .collect()
     }
 
-    /// The phone scan as first written (per character, finishing at every other character): the oracle for the
-    /// byte-level scan with its shortcuts.
+    /// The phone scan character by character, every character through [`PhoneState::step`]: the oracle for the
+    /// byte-level scan with its shortcuts (skipped under nine digits, jumping between numbers).
     fn scan_phones_by_char(text: &str) -> PhoneScan {
         let mut out = PhoneScan::default();
         let mut st = PhoneState::default();
         for c in text.chars() {
-            if c.is_ascii_digit() {
-                if (st.digits as usize) < 3 {
-                    st.first[st.digits as usize] = c as u8;
-                }
-                st.digits += 1;
-                st.cur += 1;
-                st.seps = 0;
-            } else if st.digits > 0
-                && matches!(c, ' ' | '.' | ',' | '-' | '(' | ')' | '_')
-                && st.seps < 3
-            {
-                if st.seps == 0 {
-                    st.close_group();
-                    st.sep_char = c;
-                } else {
-                    st.sep_char = ' ';
-                }
-                st.seps += 1;
-            } else if st.digits == 0 && (c == '+' || c == '(' || c == ' ') {
-                continue;
-            } else {
-                st.finish(&mut out);
-            }
+            st.step(c, &mut out);
         }
         st.finish(&mut out);
         out
