@@ -254,6 +254,14 @@ fn card(
     }
 }
 
+/// `--threshold` of `train` and `eval`: a score in (0, 1].
+fn check_threshold(t: f32) -> anyhow::Result<()> {
+    if !(t > 0.0 && t <= 1.0) {
+        bail!("--threshold must be in (0, 1], got {t}");
+    }
+    Ok(())
+}
+
 /// The report line naming the threshold with the highest macro-F1 on the evaluated rows.
 fn best_threshold_line(scores: &[f32], labels: &[bool]) -> Option<String> {
     best_macro_f1(scores, labels).map(|(t, f)| {
@@ -269,9 +277,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&a.test_fraction) {
         bail!("--test-fraction must be in [0, 1), got {}", a.test_fraction);
     }
-    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
-        bail!("--threshold must be in (0, 1], got {}", a.threshold);
-    }
+    check_threshold(a.threshold)?;
     let (rows, sources) = load_sources(&a.data)?;
     let rows_loaded = rows.len();
     let rows = data::dedup(rows);
@@ -600,9 +606,7 @@ fn loo_info() -> TrainingInfo {
 
 /// `moderato eval`.
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
-    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
-        bail!("--threshold must be in (0, 1], got {}", a.threshold);
-    }
+    check_threshold(a.threshold)?;
     let model =
         Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
     let (rows, _) = load_sources(&a.data)?;
