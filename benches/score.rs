@@ -106,6 +106,38 @@ fn bench(c: &mut Criterion) {
             black_box(scratch.feats.len())
         })
     });
+    // The same extraction computing every word afresh: the baseline for the per-thread word memo.
+    let mut fresh = Scratch::without_word_memo();
+    g.bench_function("features_only_no_word_memo", |b| {
+        b.iter(|| {
+            extractor.extract(black_box(&comment), &mut fresh);
+            black_box(fresh.feats.len())
+        })
+    });
+    // Every comment of data/vi-dev in turn (one iteration extracts them all), written by many hands on many
+    // subjects: after the first pass the memo holds their vocabulary, as it would a site's.
+    let spec = format!(
+        "csv:{}/data/vi-dev/comments.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let rows = moderato::classifier::data::load(&spec.parse().expect("data spec"))
+        .expect("data/vi-dev/comments.csv");
+    let corpus = |s: &mut Scratch| {
+        let mut n = 0;
+        for r in &rows {
+            extractor.extract(&r.text(), s);
+            n += s.feats.len();
+        }
+        n
+    };
+    let mut memo = Scratch::default();
+    g.bench_function("features_vi_dev_corpus", |b| {
+        b.iter(|| black_box(corpus(&mut memo)))
+    });
+    let mut fresh = Scratch::without_word_memo();
+    g.bench_function("features_vi_dev_corpus_no_word_memo", |b| {
+        b.iter(|| black_box(corpus(&mut fresh)))
+    });
     g.bench_function("linfa_predict_dense_row_only", |b| {
         b.iter(|| black_box(fitted.predict_probabilities(black_box(&row))[0]))
     });

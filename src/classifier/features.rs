@@ -260,6 +260,187 @@ impl Acc {
     }
 }
 
+/// Words longer than this (in bytes) are computed afresh each time instead of memoised.
+const MEMO_WORD_MAX_BYTES: usize = 64;
+/// Distinct words a memo holds before it starts over (a few hundred KB per thread).
+const MEMO_WORDS: usize = 1 << 13;
+const MEMO_SLOTS: usize = MEMO_WORDS * 2;
+
+/// Per-thread memo of what a word contributes on its own: its accent-stripped shadow, its token buckets, its
+/// char n-gram buckets and its chat-app signal. Comments repeat a small vocabulary (Vietnamese syllables above
+/// all), so most words are found here and skip the per-character shadowing and the n-gram hashing. Entries are
+/// exactly what computing the word gives, replayed in the same order: the features do not depend on what the
+/// memo held before.
+#[derive(Default)]
+struct WordCache {
+    /// Never memoise (every word computed afresh).
+    off: bool,
+    /// The configuration the entries were computed under.
+    cfg: Option<FeatureConfig>,
+    /// Open addressing over `entries`: 0 = empty, else 1 + entry index.
+    slots: Vec<u32>,
+    entries: Vec<WordEntry>,
+    /// Each word followed by its shadow.
+    text: String,
+    /// Char n-gram buckets of every entry, in emission order.
+    grams: Vec<u32>,
+}
+
+/// What one word contributes; indexes into the memo's `text` and `grams`.
+#[derive(Clone, Copy)]
+struct WordEntry {
+    hash: u64,
+    text_at: u32,
+    word_len: u32,
+    shadow_len: u32,
+    grams_at: u32,
+    grams_len: u32,
+    shadow_bucket: u32,
+    /// Bucket of the word as written, when it differs from its shadow.
+    word_bucket: Option<u32>,
+    chat: Option<&'static str>,
+    /// Kept in the memo; otherwise its text and grams are dropped once used ([`WordCache::forget`]).
+    memoised: bool,
+}
+
+impl WordCache {
+    fn reset(&mut self, cfg: &FeatureConfig) {
+        self.cfg = Some(cfg.clone());
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.slots.resize(MEMO_SLOTS, 0);
+        self.entries.clear();
+        self.text.clear();
+        self.grams.clear();
+    }
+
+    #[inline]
+    fn slot_of(hash: u64) -> usize {
+        ((hash ^ (hash >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+            & (MEMO_SLOTS - 1)
+    }
+
+    fn shadow(&self, e: &WordEntry) -> &str {
+        let at = (e.text_at + e.word_len) as usize;
+        &self.text[at..at + e.shadow_len as usize]
+    }
+
+    /// Drops the text and grams of an entry that was computed but not memoised (the last one pushed).
+    fn forget(&mut self, e: &WordEntry) {
+        self.text.truncate(e.text_at as usize);
+        self.grams.truncate(e.grams_at as usize);
+    }
+
+    /// The contribution of `tok`: from the memo when `memo` and it is there, else computed (and memoised when
+    /// `memo`). A computed entry that is not memoised must be [`WordCache::forget`]-ed after use.
+    fn word(
+        &mut self,
+        cfg: &FeatureConfig,
+        tok: &str,
+        memo: bool,
+        gram: &mut String,
+        offs: &mut Vec<usize>,
+    ) -> WordEntry {
+        let h = Hasher::new(NS_TOKEN).bytes(tok.as_bytes());
+        if memo {
+            let mut s = Self::slot_of(h.0);
+            loop {
+                let v = self.slots[s];
+                if v == 0 {
+                    break;
+                }
+                let e = &self.entries[v as usize - 1];
+                if e.hash == h.0 && &self.text[e.text_at as usize..][..e.word_len as usize] == tok {
+                    return *e;
+                }
+                s = (s + 1) & (MEMO_SLOTS - 1);
+            }
+            if self.entries.len() == MEMO_WORDS {
+                self.clear();
+            }
+        }
+        let bits = cfg.hash_bits;
+        let text_at = self.text.len();
+        self.text.push_str(tok);
+        self.text.extend(tok.chars().map(strip_accent));
+        let shadow = &self.text[text_at + tok.len()..];
+        let grams_at = self.grams.len();
+        if !tok.bytes().all(|b| b.is_ascii_digit()) {
+            let word = if cfg.char_ngrams_on_shadow {
+                shadow
+            } else {
+                tok
+            };
+            let grams = &mut self.grams;
+            for_each_char_ngram(cfg, word, gram, offs, |g| {
+                grams.push(Hasher::new(NS_CHAR).bytes(g.as_bytes()).bucket(bits));
+            });
+        }
+        let e = WordEntry {
+            hash: h.0,
+            text_at: text_at as u32,
+            word_len: tok.len() as u32,
+            shadow_len: shadow.len() as u32,
+            grams_at: grams_at as u32,
+            grams_len: (self.grams.len() - grams_at) as u32,
+            shadow_bucket: Hasher::new(NS_TOKEN).bytes(shadow.as_bytes()).bucket(bits),
+            word_bucket: (tok != shadow).then(|| h.bucket(bits)),
+            chat: chat_signal(shadow),
+            memoised: memo,
+        };
+        if memo {
+            let mut s = Self::slot_of(h.0);
+            while self.slots[s] != 0 {
+                s = (s + 1) & (MEMO_SLOTS - 1);
+            }
+            self.entries.push(e);
+            self.slots[s] = self.entries.len() as u32;
+        }
+        e
+    }
+}
+
+/// Calls `f` with every char n-gram of `word` (marked `<word>`), shortest first, left to right; none when n-grams
+/// are off or the word is longer than `char_ngram_max_word_chars`.
+fn for_each_char_ngram(
+    cfg: &FeatureConfig,
+    word: &str,
+    gram: &mut String,
+    offs: &mut Vec<usize>,
+    mut f: impl FnMut(&str),
+) {
+    if cfg.char_ngram_max == 0 {
+        return;
+    }
+    gram.clear();
+    gram.push('<');
+    gram.push_str(word);
+    gram.push('>');
+    // Character boundaries: for ASCII (the shadow of Vietnamese text) they are the byte positions, so no offsets
+    // are built.
+    let ascii = gram.is_ascii();
+    if !ascii {
+        offs.clear();
+        offs.extend(gram.char_indices().map(|(i, _)| i));
+        offs.push(gram.len());
+    }
+    let n_chars = if ascii { gram.len() } else { offs.len() - 1 };
+    if n_chars > cfg.char_ngram_max_word_chars as usize + 2 {
+        return;
+    }
+    let at = |k: usize| if ascii { k } else { offs[k] };
+    let lo = cfg.char_ngram_min as usize;
+    let hi = (cfg.char_ngram_max as usize).min(n_chars);
+    for n in lo..=hi {
+        for i in 0..=(n_chars - n) {
+            f(&gram[at(i)..at(i + n)]);
+        }
+    }
+}
+
 /// Reusable buffers for extraction; keep one per thread.
 #[derive(Default)]
 pub struct Scratch {
@@ -272,6 +453,7 @@ pub struct Scratch {
     joined: String,
     leet: String,
     acc: Acc,
+    cache: WordCache,
     /// The features of the last extracted comment (unique per bucket and block, in first-seen order).
     pub feats: Vec<Feat>,
 }
@@ -289,6 +471,14 @@ impl Scratch {
     pub fn with_signal_names() -> Self {
         let mut s = Scratch::default();
         s.acc.naming = Naming::Signals;
+        s
+    }
+
+    /// Buffers that compute every word afresh instead of replaying it from the per-thread word memo (the
+    /// baseline the memo is measured and tested against; the features are the same).
+    pub fn without_word_memo() -> Self {
+        let mut s = Scratch::default();
+        s.cache.off = true;
         s
     }
 
@@ -642,6 +832,9 @@ impl Extractor {
         if s.acc.slots.is_empty() {
             s.acc.grow();
         }
+        if s.cache.cfg.as_ref() != Some(&self.cfg) {
+            s.cache.reset(&self.cfg);
+        }
         let bits = self.cfg.hash_bits;
         let mut body_stats = NormStats::default();
         let fields = [
@@ -694,6 +887,7 @@ impl Extractor {
             offs,
             joined,
             acc,
+            cache,
             ..
         } = s;
         let mut prev: Option<&str> = None;
@@ -738,8 +932,16 @@ impl Extractor {
                 prev = None;
                 continue;
             }
-            shadow_into(tok, shadow);
-            add_token(acc, bits, tok, shadow);
+            // What the word alone contributes (its shadow, token buckets, char n-grams, chat app), from the memo
+            // when the word was seen before on this thread.
+            let memo = !cache.off && acc.naming != Naming::All && tok.len() <= MEMO_WORD_MAX_BYTES;
+            let e = cache.word(&self.cfg, tok, memo, gram, offs);
+            shadow.clear();
+            shadow.push_str(cache.shadow(&e));
+            acc.add(e.shadow_bucket, Block::Word, || format!("token:{shadow}"));
+            if let Some(b) = e.word_bucket {
+                acc.add(b, Block::Word, || format!("token:{tok}"));
+            }
             if self.cfg.word_bigrams
                 && let Some(p) = prev
             {
@@ -758,55 +960,37 @@ impl Extractor {
                     acc.add(h, Block::Word, || format!("bigram:{p} {tok}"));
                 }
             }
-            if self.cfg.char_ngram_max > 0 && !all_digits {
+            let grams = &cache.grams[e.grams_at as usize..][..e.grams_len as usize];
+            if acc.naming == Naming::All && !grams.is_empty() {
+                // Training names every n-gram: the same windows again, in the same order, for their text.
                 let word = if self.cfg.char_ngrams_on_shadow {
                     shadow.as_str()
                 } else {
                     tok
                 };
-                self.char_ngrams(acc, word, gram, offs);
+                let mut buckets = grams.iter();
+                for_each_char_ngram(&self.cfg, word, gram, offs, |g| {
+                    if let Some(&b) = buckets.next() {
+                        acc.add(b, Block::Char, || format!("char:{g}"));
+                    }
+                });
+            } else {
+                for &b in grams {
+                    acc.add(b, Block::Char, String::new);
+                }
             }
             if self.cfg.signals
-                && let Some(sig) = chat_signal(shadow)
+                && let Some(sig) = e.chat
             {
                 signal(acc, bits, sig, "");
+            }
+            if !e.memoised {
+                cache.forget(&e);
             }
             std::mem::swap(prev_shadow, shadow);
             prev = Some(tok);
         }
         flush_spaced(acc, bits, joined, shadow, &mut run);
-    }
-
-    fn char_ngrams(&self, acc: &mut Acc, word: &str, gram: &mut String, offs: &mut Vec<usize>) {
-        let bits = self.cfg.hash_bits;
-        gram.clear();
-        gram.push('<');
-        gram.push_str(word);
-        gram.push('>');
-        // Character boundaries: for ASCII (the shadow of Vietnamese text) they are the byte positions, so no offsets
-        // are built.
-        let ascii = gram.is_ascii();
-        if !ascii {
-            offs.clear();
-            offs.extend(gram.char_indices().map(|(i, _)| i));
-            offs.push(gram.len());
-        }
-        let n_chars = if ascii { gram.len() } else { offs.len() - 1 };
-        if n_chars > self.cfg.char_ngram_max_word_chars as usize + 2 {
-            return;
-        }
-        let at = |k: usize| if ascii { k } else { offs[k] };
-        let lo = self.cfg.char_ngram_min as usize;
-        let hi = (self.cfg.char_ngram_max as usize).min(n_chars);
-        for n in lo..=hi {
-            for i in 0..=(n_chars - n) {
-                let (start, end) = (at(i), at(i + n));
-                let h = Hasher::new(NS_CHAR)
-                    .bytes(&gram.as_bytes()[start..end])
-                    .bucket(bits);
-                acc.add(h, Block::Char, || format!("char:{}", &gram[start..end]));
-            }
-        }
     }
 
     /// URLs, domains, e-mails, handles, phone numbers and leetspeak words of one field.
@@ -1255,6 +1439,52 @@ mod tests {
             .collect()
     }
 
+    fn features(ex: &Extractor, c: &CommentText<'_>, s: &mut Scratch) -> Vec<(u32, u8, u32)> {
+        ex.extract(c, s);
+        s.feats
+            .iter()
+            .map(|f| (f.bucket, f.block as u8, f.value.to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn the_word_memo_gives_what_computing_every_word_afresh_gives() {
+        let small = Extractor::new(FeatureConfig {
+            hash_bits: 16,
+            char_ngram_max: 5,
+            ..FeatureConfig::default()
+        });
+        let default = Extractor::new(FeatureConfig::default());
+        let mut memo = Scratch::default();
+        let mut fresh = Scratch::without_word_memo();
+        let long = "nhacaiuytin".repeat(8);
+        let mut largest = 0;
+        // Enough distinct words to fill the memo twice over, between words every comment repeats; a word too long
+        // to memoise; and the configuration changing under the same buffers.
+        for i in 0..(MEMO_WORDS * 5 / 2 / 40) {
+            let words: String = (0..40)
+                .map(|j| format!("từ{}đ{} ", i * 40 + j, j))
+                .collect();
+            let body = format!("Nhà cái uy tín {words} ib zalo 0912 345 678 {long} nhà cái");
+            let c = CommentText {
+                name: "Chị Lan",
+                phone: "",
+                title: "Góp ý",
+                body: &body,
+            };
+            let ex = if i == 20 { &small } else { &default };
+            assert_eq!(
+                features(ex, &c, &mut memo),
+                features(ex, &c, &mut fresh),
+                "{body}"
+            );
+            largest = largest.max(memo.cache.entries.len());
+        }
+        assert!(largest > MEMO_WORDS / 2, "the memo was used: {largest}");
+        assert!(largest <= MEMO_WORDS);
+        assert!(fresh.cache.entries.is_empty());
+    }
+
     /// The phone scan character by character, every character through [`PhoneState::step`]: the oracle for the
     /// byte-level scan with its shortcuts (skipped under nine digits, jumping between numbers).
     fn scan_phones_by_char(text: &str) -> PhoneScan {
@@ -1300,7 +1530,9 @@ mod tests {
             let mut s1 = Scratch::default();
             let a = run(&c, &mut s1);
             let b = run(&c, &mut s1);
-            prop_assert_eq!(a, b);
+            let fresh = run(&c, &mut Scratch::without_word_memo());
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(&a, &fresh);
         }
     }
 }
