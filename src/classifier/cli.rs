@@ -64,7 +64,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     pub alpha: f32,
     /// Choose alpha among these by stratified k-fold cross-validation on the training rows only (mean spam F1
-    /// at --threshold; ties keep the smaller alpha), e.g. `--cv-alphas 0.03,0.1,0.3`. Replaces --alpha.
+    /// at --threshold; ties keep the smaller alpha), e.g. `--cv-alphas 0.03,0.1,0.3`. Replaces --alpha. With
+    /// --loo-youtube, each held-out video's alpha is chosen by leave-one-video-out over the other videos (mean
+    /// accuracy).
     #[arg(long = "cv-alphas", value_delimiter = ',')]
     pub cv_alphas: Vec<f32>,
     /// Folds for --cv-alphas.
@@ -461,6 +463,43 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fits on `train` with `a`'s settings (no progress bar) and measures the model on `test` at `a.threshold`.
+fn fit_and_measure(
+    a: &TrainArgs,
+    train: &[&Example],
+    test: &[&Example],
+) -> anyhow::Result<super::model::Metrics> {
+    let p = TrainParams {
+        progress: false,
+        ..params(a)
+    };
+    let trained = fit(train, &p)?;
+    let provisional = card(
+        a,
+        &trained.file,
+        0,
+        "provisional".into(),
+        loo_info(),
+        None,
+        default_thresholds(""),
+    );
+    let model = Model::from_parts(trained.file, provisional)?;
+    let scores = score_all(&model, test);
+    let labels: Vec<bool> = test.iter().map(|e| e.spam).collect();
+    Ok(metrics_at(&scores, &labels, a.threshold))
+}
+
+/// The candidate alphas of `--cv-alphas`: checked, sorted, without repeats.
+fn candidate_alphas(a: &TrainArgs) -> anyhow::Result<Vec<f32>> {
+    if let Some(bad) = a.cv_alphas.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+        bail!("--cv-alphas must be positive numbers, got {bad}");
+    }
+    let mut alphas = a.cv_alphas.clone();
+    alphas.sort_by(f32::total_cmp);
+    alphas.dedup();
+    Ok(alphas)
+}
+
 /// Picks alpha among `a.cv_alphas` by stratified k-fold cross-validation over `rows` (the training rows: the
 /// held-out split is never seen). Returns the alpha and a report line per candidate.
 fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<String>)> {
@@ -468,9 +507,7 @@ fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<St
     if k < 2 || k > rows.len() {
         bail!("--cv-folds must be between 2 and the number of training rows, got {k}");
     }
-    if let Some(bad) = a.cv_alphas.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-        bail!("--cv-alphas must be positive numbers, got {bad}");
-    }
+    let alphas = candidate_alphas(a)?;
     // Stratified fold of every row: each class shuffled with the seed, then dealt round-robin.
     let mut fold = vec![0usize; rows.len()];
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed ^ 0x6376);
@@ -481,17 +518,10 @@ fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<St
             fold[i] = j % k;
         }
     }
-    let mut alphas = a.cv_alphas.clone();
-    alphas.sort_by(f32::total_cmp);
-    alphas.dedup();
     let mut best: Option<(f32, f64)> = None;
     let mut lines = Vec::new();
     for &alpha in &alphas {
         let cand = TrainArgs { alpha, ..a.clone() };
-        let p = TrainParams {
-            progress: false,
-            ..params(&cand)
-        };
         let mut f1s = Vec::new();
         for f in 0..k {
             let tr: Vec<&Example> = (0..rows.len())
@@ -502,20 +532,7 @@ fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<St
                 .filter(|&i| fold[i] == f)
                 .map(|i| rows[i])
                 .collect();
-            let trained = fit(&tr, &p)?;
-            let provisional = card(
-                &cand,
-                &trained.file,
-                0,
-                "cv".into(),
-                loo_info(),
-                None,
-                default_thresholds(""),
-            );
-            let model = Model::from_parts(trained.file, provisional)?;
-            let scores = score_all(&model, &te);
-            let labels: Vec<bool> = te.iter().map(|e| e.spam).collect();
-            f1s.push(metrics_at(&scores, &labels, a.threshold).f1_spam);
+            f1s.push(fit_and_measure(&cand, &tr, &te)?.f1_spam);
         }
         let mean = f1s.iter().sum::<f64>() / k as f64;
         let line =
@@ -533,44 +550,78 @@ fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<St
     Ok((alpha, lines))
 }
 
-/// Leave-one-group-out (one YouTube video at a time): accuracy and spam F1 per held-out group.
-fn leave_one_group_out(a: &TrainArgs, rows: &[Example]) -> anyhow::Result<()> {
-    let mut groups: Vec<&str> = rows.iter().map(|e| e.group.as_str()).collect();
+/// The distinct groups (videos) of `rows`, sorted.
+fn groups_of<'a>(rows: impl IntoIterator<Item = &'a Example>) -> Vec<&'a str> {
+    let mut groups: Vec<&str> = rows.into_iter().map(|e| e.group.as_str()).collect();
     groups.sort_unstable();
     groups.dedup();
+    groups
+}
+
+/// Picks alpha among `a.cv_alphas` by an inner leave-one-group-out over `rows` (the outer fold's training
+/// groups only): the highest mean accuracy, ties keeping the smaller alpha.
+fn choose_alpha_by_groups(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, f64)> {
+    let groups = groups_of(rows.iter().copied());
+    if groups.len() < 2 {
+        bail!(
+            "--cv-alphas with --loo-youtube needs at least three groups (videos), found {}",
+            groups.len() + 1
+        );
+    }
+    let mut best: Option<(f32, f64)> = None;
+    for alpha in candidate_alphas(a)? {
+        let cand = TrainArgs { alpha, ..a.clone() };
+        let mut sum = 0.0;
+        for g in &groups {
+            let tr: Vec<&Example> = rows.iter().copied().filter(|e| e.group != *g).collect();
+            let te: Vec<&Example> = rows.iter().copied().filter(|e| e.group == *g).collect();
+            sum += fit_and_measure(&cand, &tr, &te)?.accuracy;
+        }
+        let mean = sum / groups.len() as f64;
+        if best.is_none_or(|(_, m)| mean > m) {
+            best = Some((alpha, mean));
+        }
+    }
+    best.ok_or_else(|| anyhow::anyhow!("no --cv-alphas given"))
+}
+
+/// Leave-one-group-out (one YouTube video at a time): accuracy and spam F1 per held-out group. With
+/// `--cv-alphas`, each held-out group's alpha is chosen by a leave-one-group-out over the other groups only.
+fn leave_one_group_out(a: &TrainArgs, rows: &[Example]) -> anyhow::Result<()> {
+    let groups = groups_of(rows);
     if groups.len() < 2 {
         bail!(
             "--loo-youtube needs at least two groups (videos), found {}",
             groups.len()
         );
     }
-    let p = TrainParams {
-        progress: false,
-        ..params(a)
-    };
-    let mut out = String::from(
-        "leave-one-video-out evaluation\n\ngroup                     n   accuracy  spam-F1  ROC-AUC\n",
-    );
+    let nested = !a.cv_alphas.is_empty();
+    let mut out = String::from("leave-one-video-out evaluation\n");
+    if nested {
+        out.push_str(
+            "alpha chosen per held-out video by leave-one-video-out over the other videos only\n",
+        );
+    }
+    out.push_str("\ngroup                     n   accuracy  spam-F1  ROC-AUC");
+    out.push_str(if nested {
+        "  alpha (inner accuracy)\n"
+    } else {
+        "\n"
+    });
     let mut accs = Vec::new();
     for g in &groups {
         let train_rows: Vec<&Example> = rows.iter().filter(|e| e.group != *g).collect();
         let test_rows: Vec<&Example> = rows.iter().filter(|e| e.group == *g).collect();
-        let trained = fit(&train_rows, &p)?;
-        let provisional = card(
-            a,
-            &trained.file,
-            0,
-            "loo".into(),
-            loo_info(),
-            None,
-            default_thresholds(""),
-        );
-        let model = Model::from_parts(trained.file, provisional)?;
-        let scores = score_all(&model, &test_rows);
-        let labels: Vec<bool> = test_rows.iter().map(|e| e.spam).collect();
-        let m = metrics_at(&scores, &labels, a.threshold);
+        let mut fold = a.clone();
+        let mut chosen = String::new();
+        if nested {
+            let (alpha, inner) = choose_alpha_by_groups(a, &train_rows)?;
+            fold.alpha = alpha;
+            chosen = format!("  {alpha} ({inner:.4})");
+        }
+        let m = fit_and_measure(&fold, &train_rows, &test_rows)?;
         let line = format!(
-            "{:<24} {:>4}   {:.4}    {:.4}   {:.4}\n",
+            "{:<24} {:>4}   {:.4}    {:.4}   {:.4}{chosen}\n",
             g, m.n, m.accuracy, m.f1_spam, m.roc_auc
         );
         eprint!("{line}");
@@ -869,6 +920,67 @@ mod tests {
         assert!(report.contains("naive-Bayes scaled columns"), "{report}");
         assert!(train(args(&["--cv-alphas", "0.1", "--cv-folds", "1"]).unwrap()).is_err());
         assert!(train(args(&["--cv-alphas=-1,0.1"]).unwrap()).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn leave_one_video_out_chooses_alpha_within_the_other_videos() {
+        let dir = std::env::temp_dir().join(format!("moderato-clf-loo-{}", std::process::id()));
+        let videos = dir.join("videos");
+        std::fs::create_dir_all(&videos).unwrap();
+        for v in ["A", "B", "C"] {
+            let mut text = String::from("COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n");
+            for i in 0..20 {
+                text.push_str(&format!(
+                    "s{v}{i},u,2014-01-01,\"check out my channel {v}{i} subscribe http://x{i}.example\",1\n"
+                ));
+                text.push_str(&format!(
+                    "h{v}{i},u,2014-01-01,\"this song {v} takes me back {i} years, love it\",0\n"
+                ));
+            }
+            std::fs::write(videos.join(format!("Youtube-{v}.csv")), text).unwrap();
+        }
+        let out = dir.join("loo");
+        let run = |data: &Path, extra: &[&str]| {
+            let mut v = vec![
+                "x".to_string(),
+                "--data".into(),
+                format!("youtube:{}", data.display()),
+                "--out".into(),
+                out.display().to_string(),
+                "--hash-bits".into(),
+                "14".into(),
+                "--quiet".into(),
+                "--loo-youtube".into(),
+            ];
+            v.extend(extra.iter().map(|s| s.to_string()));
+            train(T::try_parse_from(v).unwrap().a)
+        };
+        run(&videos, &["--cv-alphas", "0.3,0.01"]).unwrap();
+        let report = std::fs::read_to_string(out.join("loo-youtube.txt")).unwrap();
+        assert!(
+            report.contains("alpha chosen per held-out video"),
+            "{report}"
+        );
+        for v in ["A", "B", "C"] {
+            let line = report
+                .lines()
+                .find(|l| l.starts_with(&format!("Youtube-{v} ")))
+                .unwrap_or_else(|| panic!("no line for {v}: {report}"));
+            assert!(
+                line.contains("  0.3 (") || line.contains("  0.01 ("),
+                "{line}"
+            );
+        }
+        assert!(report.contains("mean accuracy "), "{report}");
+        // Without candidates the one alpha is used and no choice is reported.
+        run(&videos, &[]).unwrap();
+        let report = std::fs::read_to_string(out.join("loo-youtube.txt")).unwrap();
+        assert!(!report.contains("alpha chosen"), "{report}");
+        // Two videos leave a single one to choose on: refused with the reason.
+        std::fs::remove_file(videos.join("Youtube-C.csv")).unwrap();
+        let err = run(&videos, &["--cv-alphas", "0.3,0.01"]).unwrap_err();
+        assert!(err.to_string().contains("at least three groups"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }
