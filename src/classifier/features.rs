@@ -262,9 +262,13 @@ impl Acc {
 
 /// Words longer than this (in bytes) are computed afresh each time instead of memoised.
 const MEMO_WORD_MAX_BYTES: usize = 64;
-/// Distinct words a memo holds before it starts over (a few hundred KB per thread).
+/// Distinct words a memo holds before it starts over.
 const MEMO_WORDS: usize = 1 << 13;
 const MEMO_SLOTS: usize = MEMO_WORDS * 2;
+/// Bytes of words and shadows, and char n-gram buckets, a memo holds before it starts over: with the entries and
+/// slots, at most about 1.4 MB per thread.
+const MEMO_TEXT_BYTES: usize = 1 << 18;
+const MEMO_GRAMS: usize = 1 << 17;
 
 /// Per-thread memo of what a word contributes on its own: its accent-stripped shadow, its token buckets, its
 /// char n-gram buckets and its chat-app signal. Comments repeat a small vocabulary (Vietnamese syllables above
@@ -358,7 +362,10 @@ impl WordCache {
                 }
                 s = (s + 1) & (MEMO_SLOTS - 1);
             }
-            if self.entries.len() == MEMO_WORDS {
+            if self.entries.len() == MEMO_WORDS
+                || self.text.len() > MEMO_TEXT_BYTES
+                || self.grams.len() > MEMO_GRAMS
+            {
                 self.clear();
             }
         }
@@ -1458,7 +1465,7 @@ mod tests {
         let mut memo = Scratch::default();
         let mut fresh = Scratch::without_word_memo();
         let long = "nhacaiuytin".repeat(8);
-        let mut largest = 0;
+        let (mut largest, mut restarts, mut before) = (0, 0, 0);
         // Enough distinct words to fill the memo twice over, between words every comment repeats; a word too long
         // to memoise; and the configuration changing under the same buffers.
         for i in 0..(MEMO_WORDS * 5 / 2 / 40) {
@@ -1478,10 +1485,18 @@ mod tests {
                 features(ex, &c, &mut fresh),
                 "{body}"
             );
-            largest = largest.max(memo.cache.entries.len());
+            let now = memo.cache.entries.len();
+            largest = largest.max(now);
+            if now < before && i != 20 && i != 21 {
+                restarts += 1;
+            }
+            before = now;
         }
-        assert!(largest > MEMO_WORDS / 2, "the memo was used: {largest}");
+        assert!(largest > 2_000, "the memo was used: {largest}");
         assert!(largest <= MEMO_WORDS);
+        assert!(restarts >= 2, "the memo started over when full: {restarts}");
+        assert!(memo.cache.text.len() <= MEMO_TEXT_BYTES + 2 * MEMO_WORD_MAX_BYTES);
+        assert!(memo.cache.grams.len() <= MEMO_GRAMS + 200);
         assert!(fresh.cache.entries.is_empty());
     }
 
