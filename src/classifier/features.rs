@@ -660,6 +660,29 @@ fn leet_char(c: char) -> Option<char> {
     })
 }
 
+/// Decodes a two-character word of one leetspeak digit or sign and one ASCII letter ("1b", "z4") into `out`.
+/// Alone such a word is too often ordinary ("lớp 1B", "mạng 4g"), so callers decode it only next to a word that
+/// [`deleet`] decodes ("1b m1nh").
+pub(crate) fn deleet_short(word: &str, out: &mut String) -> bool {
+    out.clear();
+    let b = word.as_bytes();
+    if b.len() != 2 {
+        return false;
+    }
+    let leet = |x: u8| leet_char(x as char);
+    let (l0, l1) = (leet(b[0]), leet(b[1]));
+    let ok = match (l0, l1) {
+        (Some(_), None) => b[1].is_ascii_alphabetic(),
+        (None, Some(_)) => b[0].is_ascii_alphabetic(),
+        _ => false,
+    };
+    if ok {
+        out.push(l0.unwrap_or(b[0] as char));
+        out.push(l1.unwrap_or(b[1] as char));
+    }
+    ok
+}
+
 /// If `chunk` is a word written in leetspeak ("fr33", "v14gr4", "n@m"), writes the decoded word into `out`.
 pub(crate) fn deleet(chunk: &str, out: &mut String) -> bool {
     out.clear();

@@ -88,20 +88,36 @@ pub fn skeleton(text: &str) -> Skeleton {
     let mut compact = String::with_capacity(text.len());
     let mut cur = String::new();
     let mut decoded = String::new();
+    let mut short = String::new();
+    // The previous word was leetspeak; the previous word is a short leet word ("1b") still as written, and where it
+    // starts in `spaced` and `compact` (it is decoded if the word after it is leetspeak).
+    let mut prev_leet = false;
+    let mut pending: Option<(usize, usize)> = None;
     let mut flush = |cur: &mut String| {
         if cur.is_empty() {
             return;
         }
-        let word: &str = if crate::classifier::features::deleet(cur, &mut decoded) {
+        let leet = crate::classifier::features::deleet(cur, &mut decoded);
+        let is_short = !leet && crate::classifier::features::deleet_short(cur, &mut short);
+        if leet && let Some((s, c)) = pending {
+            // Same length: the short word is ASCII and decodes to ASCII letters.
+            spaced.replace_range(s.., &short);
+            compact.replace_range(c.., &short);
+        }
+        let word: &str = if leet {
             &decoded
+        } else if is_short && prev_leet {
+            &short
         } else {
             cur
         };
         if !spaced.is_empty() {
             spaced.push(' ');
         }
+        pending = (is_short && !prev_leet).then_some((spaced.len(), compact.len()));
         spaced.push_str(word);
         compact.push_str(word);
+        prev_leet = leet;
         cur.clear();
     };
     for_each_nfc(text, |c| {
@@ -250,13 +266,7 @@ mod tests {
             if cur.is_empty() {
                 return;
             }
-            let mut decoded = String::new();
-            if crate::classifier::features::deleet(cur, &mut decoded) {
-                words.push(decoded);
-            } else {
-                words.push(cur.clone());
-            }
-            cur.clear();
+            words.push(std::mem::take(cur));
         };
         for_each_nfc(text, |c| {
             for c in c.to_lowercase() {
@@ -273,6 +283,24 @@ mod tests {
             }
         });
         flush(&mut cur, &mut words);
+        // Leetspeak words decoded; a short leet word ("1b") only next to one.
+        let mut out = String::new();
+        let leet: Vec<bool> = words
+            .iter()
+            .map(|w| crate::classifier::features::deleet(w, &mut out))
+            .collect();
+        let words: Vec<String> = (0..words.len())
+            .map(|i| {
+                if crate::classifier::features::deleet(&words[i], &mut out) {
+                    return out.clone();
+                }
+                let beside = (i > 0 && leet[i - 1]) || leet.get(i + 1) == Some(&true);
+                if beside && crate::classifier::features::deleet_short(&words[i], &mut out) {
+                    return out.clone();
+                }
+                words[i].clone()
+            })
+            .collect();
         let spaced = words.join(" ");
         let compact = words.concat();
         Skeleton { spaced, compact }
@@ -290,8 +318,22 @@ mod tests {
             "  ",
             "c4 d0 n h à c á i",
             "zalo\u{200B}0912.345.678 ВАY",
+            "1b m1nh nh4",
+            "g1a r3 1b 1b z4 m4y",
+            "lớp 1B có 4g",
+            "0k 1b",
         ]) {
             assert_eq!(skeleton(line), skeleton_by_words(line), "{line}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn one_pass_skeleton_equals_the_word_list_form_on_any_text(
+            text in "[a-zđà1034 5$@.,B]{0,40}|\\PC{0,30}"
+        ) {
+            proptest::prop_assert_eq!(skeleton(&text), skeleton_by_words(&text));
         }
     }
 
@@ -335,6 +377,25 @@ mod tests {
                 "{text:?} -> {hits:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_short_leet_word_is_decoded_only_beside_leetspeak() {
+        assert_eq!(skeleton("1b m1nh nhé").spaced, "ib minh nhe");
+        assert_eq!(skeleton("h4ng t0t, z4l0 1b").spaced, "hang tot zalo ib");
+        assert_eq!(skeleton("Lớp 1B có 30 bạn").spaced, "lop 1b co 30 ban");
+        assert_eq!(
+            skeleton("mạng 4g chậm, 1b hỏi").spaced,
+            "mang 4g cham 1b hoi"
+        );
+        assert!(
+            codes("th4nh ly t4 cu, 1b m1nh")
+                .iter()
+                .any(|(c, _)| c == "LEX_CONTACT_WORD"),
+            "{:?}",
+            codes("th4nh ly t4 cu, 1b m1nh")
+        );
+        assert!(codes("Con học lớp 1B trường Lê Lợi").is_empty());
     }
 
     #[test]
