@@ -158,8 +158,8 @@ impl Hasher {
 #[derive(Default)]
 struct Acc {
     slots: Vec<u64>,
-    keys: Vec<(u32, Block, u32)>,
-    counts: Vec<f32>,
+    /// (bucket, block, slot, count) of every entry, in first-seen order.
+    keys: Vec<(u32, Block, u32, f32)>,
     /// (entry index, name) of the named entries, in entry order: every entry when naming everything, only the
     /// signal entries when naming signals only.
     names: Vec<(u32, String)>,
@@ -189,11 +189,10 @@ impl Naming {
 
 impl Acc {
     fn clear(&mut self) {
-        for &(_, _, slot) in &self.keys {
+        for &(_, _, slot, _) in &self.keys {
             self.slots[slot as usize] = 0;
         }
         self.keys.clear();
-        self.counts.clear();
         self.names.clear();
     }
 
@@ -244,15 +243,14 @@ impl Acc {
             let v = self.slots[s];
             if v == 0 {
                 self.slots[s] = ((packed as u64) << 32) | (self.keys.len() as u64 + 1);
-                self.keys.push((bucket, block, s as u32));
-                self.counts.push(1.0);
+                self.keys.push((bucket, block, s as u32, 1.0));
                 if self.naming.names(block) {
                     self.push_name(name);
                 }
                 return;
             }
             if (v >> 32) as u32 == packed {
-                self.counts[(v as u32 - 1) as usize] += 1.0;
+                self.keys[(v as u32 - 1) as usize].3 += 1.0;
                 return;
             }
             s = (s + 1) & mask;
@@ -1119,24 +1117,24 @@ impl Extractor {
         let mut norms = [0f32; 2];
         // Counts become term frequencies in place (the accumulator is cleared before the next comment).
         let small = &*SMALL_TF;
-        for (k, c) in acc.keys.iter().zip(acc.counts.iter_mut()) {
-            if k.1 != Block::Signal {
+        for (_, block, _, c) in acc.keys.iter_mut() {
+            if *block != Block::Signal {
                 let v = tf(*c, small);
                 *c = v;
-                norms[k.1 as usize] += v * v;
+                norms[*block as usize] += v * v;
             }
         }
         let inv = norms.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 0.0 });
         let sig = self.cfg.signal_value_pct as f32 / 100.0;
         s.feats
-            .extend(acc.keys.iter().zip(&acc.counts).map(|(k, &v)| {
-                let value = match k.1 {
+            .extend(acc.keys.iter().map(|&(bucket, block, _, v)| {
+                let value = match block {
                     Block::Signal => sig,
                     b => v * inv[b as usize],
                 };
                 Feat {
-                    bucket: k.0,
-                    block: k.1,
+                    bucket,
+                    block,
                     value,
                 }
             }));
