@@ -69,7 +69,7 @@ pub struct TrainArgs {
     /// accuracy).
     #[arg(long = "cv-alphas", value_delimiter = ',')]
     pub cv_alphas: Vec<f32>,
-    /// Folds for --cv-alphas.
+    /// Folds for --cv-alphas (with --loo-youtube the folds are the videos, and this is not used).
     #[arg(long, default_value_t = 5)]
     pub cv_folds: usize,
     /// Maximum L-BFGS iterations.
@@ -489,6 +489,17 @@ fn fit_and_measure(
     Ok(metrics_at(&scores, &labels, a.threshold))
 }
 
+/// The alpha with the highest score; ties keep the first (the candidates come sorted, so the smaller alpha).
+fn best_alpha(scored: &[(f32, f64)]) -> Option<(f32, f64)> {
+    scored
+        .iter()
+        .copied()
+        .fold(None, |best, (alpha, score)| match best {
+            Some((_, b)) if b >= score => best,
+            _ => Some((alpha, score)),
+        })
+}
+
 /// The candidate alphas of `--cv-alphas`: checked, sorted, without repeats.
 fn candidate_alphas(a: &TrainArgs) -> anyhow::Result<Vec<f32>> {
     if let Some(bad) = a.cv_alphas.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
@@ -518,7 +529,7 @@ fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<St
             fold[i] = j % k;
         }
     }
-    let mut best: Option<(f32, f64)> = None;
+    let mut scored = Vec::new();
     let mut lines = Vec::new();
     for &alpha in &alphas {
         let cand = TrainArgs { alpha, ..a.clone() };
@@ -539,11 +550,10 @@ fn choose_alpha(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Vec<St
             format!("cross-validation: alpha {alpha} -> mean spam F1 {mean:.4} over {k} folds");
         eprintln!("{line}");
         lines.push(line);
-        if best.is_none_or(|(_, m)| mean > m) {
-            best = Some((alpha, mean));
-        }
+        scored.push((alpha, mean));
     }
-    let (alpha, mean) = best.ok_or_else(|| anyhow::anyhow!("no --cv-alphas given"))?;
+    let (alpha, mean) =
+        best_alpha(&scored).ok_or_else(|| anyhow::anyhow!("no --cv-alphas given"))?;
     lines.push(format!(
         "cross-validation chose alpha {alpha} (mean spam F1 {mean:.4})"
     ));
@@ -559,17 +569,22 @@ fn groups_of<'a>(rows: impl IntoIterator<Item = &'a Example>) -> Vec<&'a str> {
 }
 
 /// Picks alpha among `a.cv_alphas` by an inner leave-one-group-out over `rows` (the outer fold's training
-/// groups only): the highest mean accuracy, ties keeping the smaller alpha.
-fn choose_alpha_by_groups(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, f64)> {
+/// groups only): the highest mean accuracy, ties keeping the smaller alpha. A single candidate is taken as it is
+/// (no inner accuracy).
+fn choose_alpha_by_groups(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f32, Option<f64>)> {
+    let alphas = candidate_alphas(a)?;
+    if let [alpha] = alphas[..] {
+        return Ok((alpha, None));
+    }
     let groups = groups_of(rows.iter().copied());
     if groups.len() < 2 {
         bail!(
-            "--cv-alphas with --loo-youtube needs at least three groups (videos), found {}",
+            "choosing among --cv-alphas with --loo-youtube needs at least three groups (videos), found {}",
             groups.len() + 1
         );
     }
-    let mut best: Option<(f32, f64)> = None;
-    for alpha in candidate_alphas(a)? {
+    let mut scored = Vec::new();
+    for alpha in alphas {
         let cand = TrainArgs { alpha, ..a.clone() };
         let mut sum = 0.0;
         for g in &groups {
@@ -577,12 +592,11 @@ fn choose_alpha_by_groups(a: &TrainArgs, rows: &[&Example]) -> anyhow::Result<(f
             let te: Vec<&Example> = rows.iter().copied().filter(|e| e.group == *g).collect();
             sum += fit_and_measure(&cand, &tr, &te)?.accuracy;
         }
-        let mean = sum / groups.len() as f64;
-        if best.is_none_or(|(_, m)| mean > m) {
-            best = Some((alpha, mean));
-        }
+        scored.push((alpha, sum / groups.len() as f64));
     }
-    best.ok_or_else(|| anyhow::anyhow!("no --cv-alphas given"))
+    let (alpha, mean) =
+        best_alpha(&scored).ok_or_else(|| anyhow::anyhow!("no --cv-alphas given"))?;
+    Ok((alpha, Some(mean)))
 }
 
 /// Leave-one-group-out (one YouTube video at a time): accuracy and spam F1 per held-out group. With
@@ -617,7 +631,10 @@ fn leave_one_group_out(a: &TrainArgs, rows: &[Example]) -> anyhow::Result<()> {
         if nested {
             let (alpha, inner) = choose_alpha_by_groups(a, &train_rows)?;
             fold.alpha = alpha;
-            chosen = format!("  {alpha} ({inner:.4})");
+            chosen = match inner {
+                Some(inner) => format!("  {alpha} ({inner:.4})"),
+                None => format!("  {alpha} (the only candidate)"),
+            };
         }
         let m = fit_and_measure(&fold, &train_rows, &test_rows)?;
         let line = format!(
@@ -867,6 +884,23 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// `train` arguments for a small run on `data` into `out` (2^14 buckets, no progress bars), then `extra`.
+    fn small_train_args(data: &str, out: &Path, extra: &[&str]) -> Result<TrainArgs, clap::Error> {
+        let out = out.display().to_string();
+        let mut v = vec![
+            "x",
+            "--data",
+            data,
+            "--out",
+            &out,
+            "--hash-bits",
+            "14",
+            "--quiet",
+        ];
+        v.extend_from_slice(extra);
+        T::try_parse_from(v).map(|t| t.a)
+    }
+
     #[test]
     fn cross_validation_chooses_alpha_on_training_rows_and_reports_it() {
         let dir = std::env::temp_dir().join(format!("moderato-clf-cv-{}", std::process::id()));
@@ -881,24 +915,8 @@ mod tests {
         }
         std::fs::write(&csv, text).unwrap();
         let out = dir.join("m");
-        let args = |extra: &[&str]| {
-            let data = format!("csv:{}", csv.display());
-            let mut v = vec![
-                "x",
-                "--data",
-                &data,
-                "--out",
-                out.to_str().unwrap(),
-                "--hash-bits",
-                "14",
-                "--quiet",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>();
-            v.extend(extra.iter().map(|s| s.to_string()));
-            T::try_parse_from(v).map(|t| t.a)
-        };
+        let data = format!("csv:{}", csv.display());
+        let args = |extra: &[&str]| small_train_args(&data, &out, extra);
         train(args(&["--cv-alphas", "0.3,0.01", "--cv-folds", "3"]).unwrap()).unwrap();
         let m = Model::load(&out).unwrap();
         assert!([0.3f32, 0.01].contains(&m.card().training.alpha));
@@ -941,22 +959,13 @@ mod tests {
             std::fs::write(videos.join(format!("Youtube-{v}.csv")), text).unwrap();
         }
         let out = dir.join("loo");
-        let run = |data: &Path, extra: &[&str]| {
-            let mut v = vec![
-                "x".to_string(),
-                "--data".into(),
-                format!("youtube:{}", data.display()),
-                "--out".into(),
-                out.display().to_string(),
-                "--hash-bits".into(),
-                "14".into(),
-                "--quiet".into(),
-                "--loo-youtube".into(),
-            ];
-            v.extend(extra.iter().map(|s| s.to_string()));
-            train(T::try_parse_from(v).unwrap().a)
+        let data = format!("youtube:{}", videos.display());
+        let run = |extra: &[&str]| {
+            let mut v = vec!["--loo-youtube"];
+            v.extend_from_slice(extra);
+            train(small_train_args(&data, &out, &v).unwrap())
         };
-        run(&videos, &["--cv-alphas", "0.3,0.01"]).unwrap();
+        run(&["--cv-alphas", "0.3,0.01"]).unwrap();
         let report = std::fs::read_to_string(out.join("loo-youtube.txt")).unwrap();
         assert!(
             report.contains("alpha chosen per held-out video"),
@@ -974,13 +983,17 @@ mod tests {
         }
         assert!(report.contains("mean accuracy "), "{report}");
         // Without candidates the one alpha is used and no choice is reported.
-        run(&videos, &[]).unwrap();
+        run(&[]).unwrap();
         let report = std::fs::read_to_string(out.join("loo-youtube.txt")).unwrap();
         assert!(!report.contains("alpha chosen"), "{report}");
         // Two videos leave a single one to choose on: refused with the reason.
         std::fs::remove_file(videos.join("Youtube-C.csv")).unwrap();
-        let err = run(&videos, &["--cv-alphas", "0.3,0.01"]).unwrap_err();
+        let err = run(&["--cv-alphas", "0.3,0.01"]).unwrap_err();
         assert!(err.to_string().contains("at least three groups"), "{err}");
+        // One candidate needs no choosing: it is used as it is.
+        run(&["--cv-alphas", "0.3"]).unwrap();
+        let report = std::fs::read_to_string(out.join("loo-youtube.txt")).unwrap();
+        assert!(report.contains("0.3 (the only candidate)"), "{report}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

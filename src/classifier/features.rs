@@ -264,7 +264,7 @@ const MEMO_WORD_MAX_BYTES: usize = 64;
 const MEMO_WORDS: usize = 1 << 13;
 const MEMO_SLOTS: usize = MEMO_WORDS * 2;
 /// Bytes of words and shadows, and char n-gram buckets, a memo holds before it starts over: with the entries and
-/// slots, at most about 1.4 MB per thread.
+/// slots, at most about 1.4 MB per memo (a thread scoring with a model and the combiner has two).
 const MEMO_TEXT_BYTES: usize = 1 << 18;
 const MEMO_GRAMS: usize = 1 << 17;
 
@@ -286,6 +286,9 @@ struct WordCache {
     text: String,
     /// Char n-gram buckets of every entry, in emission order.
     grams: Vec<u32>,
+    /// The last word computed afresh, and its shadow; its char n-gram buckets.
+    fresh_text: String,
+    fresh_grams: Vec<u32>,
 }
 
 /// What one word contributes; indexes into the memo's `text` and `grams`.
@@ -301,7 +304,7 @@ struct WordEntry {
     /// Bucket of the word as written, when it differs from its shadow.
     word_bucket: Option<u32>,
     chat: Option<&'static str>,
-    /// Kept in the memo; otherwise its text and grams are dropped once used ([`WordCache::forget`]).
+    /// Kept in the memo (its offsets point into the memo), or computed afresh (into the fresh buffers).
     memoised: bool,
 }
 
@@ -317,6 +320,10 @@ impl WordCache {
         self.entries.clear();
         self.text.clear();
         self.grams.clear();
+        // The whole allowance at once (pages are only touched as they fill): nothing past it is ever pushed, so the
+        // buffers never grow beyond it by doubling.
+        self.text.reserve_exact(MEMO_TEXT_BYTES);
+        self.grams.reserve_exact(MEMO_GRAMS);
     }
 
     #[inline]
@@ -325,19 +332,31 @@ impl WordCache {
             & (MEMO_SLOTS - 1)
     }
 
-    fn shadow(&self, e: &WordEntry) -> &str {
-        let at = (e.text_at + e.word_len) as usize;
-        &self.text[at..at + e.shadow_len as usize]
+    /// The text an entry's offsets point into: the memo's, or the last word computed afresh.
+    fn text_of(&self, e: &WordEntry) -> &str {
+        if e.memoised {
+            &self.text
+        } else {
+            &self.fresh_text
+        }
     }
 
-    /// Drops the text and grams of an entry that was computed but not memoised (the last one pushed).
-    fn forget(&mut self, e: &WordEntry) {
-        self.text.truncate(e.text_at as usize);
-        self.grams.truncate(e.grams_at as usize);
+    fn shadow(&self, e: &WordEntry) -> &str {
+        let at = (e.text_at + e.word_len) as usize;
+        &self.text_of(e)[at..at + e.shadow_len as usize]
+    }
+
+    fn grams(&self, e: &WordEntry) -> &[u32] {
+        let grams = if e.memoised {
+            &self.grams
+        } else {
+            &self.fresh_grams
+        };
+        &grams[e.grams_at as usize..][..e.grams_len as usize]
     }
 
     /// The contribution of `tok`: from the memo when `memo` and it is there, else computed (and memoised when
-    /// `memo`). A computed entry that is not memoised must be [`WordCache::forget`]-ed after use.
+    /// `memo`). An entry is valid until the next call.
     fn word(
         &mut self,
         cfg: &FeatureConfig,
@@ -360,43 +379,49 @@ impl WordCache {
                 }
                 s = (s + 1) & (MEMO_SLOTS - 1);
             }
-            if self.entries.len() == MEMO_WORDS
-                || self.text.len() > MEMO_TEXT_BYTES
-                || self.grams.len() > MEMO_GRAMS
-            {
-                self.clear();
-            }
         }
+        // Computed afresh into buffers of its own (a long word never passes through the memo's).
         let bits = cfg.hash_bits;
-        let text_at = self.text.len();
-        self.text.push_str(tok);
-        self.text.extend(tok.chars().map(strip_accent));
-        let shadow = &self.text[text_at + tok.len()..];
-        let grams_at = self.grams.len();
+        let (text, grams) = (&mut self.fresh_text, &mut self.fresh_grams);
+        text.clear();
+        text.push_str(tok);
+        text.extend(tok.chars().map(strip_accent));
+        let shadow = &text[tok.len()..];
+        grams.clear();
         if !tok.bytes().all(|b| b.is_ascii_digit()) {
             let word = if cfg.char_ngrams_on_shadow {
                 shadow
             } else {
                 tok
             };
-            let grams = &mut self.grams;
             for_each_char_ngram(cfg, word, gram, offs, |g| {
                 grams.push(Hasher::new(NS_CHAR).bytes(g.as_bytes()).bucket(bits));
             });
         }
-        let e = WordEntry {
+        let mut e = WordEntry {
             hash: h.0,
-            text_at: text_at as u32,
+            text_at: 0,
             word_len: tok.len() as u32,
             shadow_len: shadow.len() as u32,
-            grams_at: grams_at as u32,
-            grams_len: (self.grams.len() - grams_at) as u32,
+            grams_at: 0,
+            grams_len: grams.len() as u32,
             shadow_bucket: Hasher::new(NS_TOKEN).bytes(shadow.as_bytes()).bucket(bits),
             word_bucket: (tok != shadow).then(|| h.bucket(bits)),
             chat: chat_signal(shadow),
-            memoised: memo,
+            memoised: false,
         };
         if memo {
+            if self.entries.len() == MEMO_WORDS
+                || self.text.len() + text.len() > MEMO_TEXT_BYTES
+                || self.grams.len() + grams.len() > MEMO_GRAMS
+            {
+                self.clear();
+            }
+            e.text_at = self.text.len() as u32;
+            e.grams_at = self.grams.len() as u32;
+            e.memoised = true;
+            self.text.push_str(&self.fresh_text);
+            self.grams.extend_from_slice(&self.fresh_grams);
             let mut s = Self::slot_of(h.0);
             while self.slots[s] != 0 {
                 s = (s + 1) & (MEMO_SLOTS - 1);
@@ -988,7 +1013,7 @@ impl Extractor {
                     acc.add(h, Block::Word, || format!("bigram:{p} {tok}"));
                 }
             }
-            let grams = &cache.grams[e.grams_at as usize..][..e.grams_len as usize];
+            let grams = cache.grams(&e);
             if acc.naming == Naming::All && !grams.is_empty() {
                 // Training names every n-gram: the same windows again, in the same order, for their text.
                 let word = if self.cfg.char_ngrams_on_shadow {
@@ -1011,9 +1036,6 @@ impl Extractor {
                 && let Some(sig) = e.chat
             {
                 signal(acc, bits, sig, "");
-            }
-            if !e.memoised {
-                cache.forget(&e);
             }
             std::mem::swap(prev_shadow, shadow);
             prev = Some(tok);
@@ -1485,7 +1507,8 @@ mod tests {
         let default = Extractor::new(FeatureConfig::default());
         let mut memo = Scratch::default();
         let mut fresh = Scratch::without_word_memo();
-        let long = "nhacaiuytin".repeat(8);
+        // Too long to memoise: one over the n-gram limit too, one (25 accented letters, 75 bytes) under it.
+        let long = format!("{} {}", "nhacaiuytin".repeat(8), "ừế".repeat(12) + "ộ");
         let (mut largest, mut restarts, mut before) = (0, 0, 0);
         // Enough distinct words to fill the memo twice over, between words every comment repeats; a word too long
         // to memoise; and the configuration changing under the same buffers.
@@ -1516,8 +1539,13 @@ mod tests {
         assert!(largest > 2_000, "the memo was used: {largest}");
         assert!(largest <= MEMO_WORDS);
         assert!(restarts >= 2, "the memo started over when full: {restarts}");
-        assert!(memo.cache.text.len() <= MEMO_TEXT_BYTES + 2 * MEMO_WORD_MAX_BYTES);
-        assert!(memo.cache.grams.len() <= MEMO_GRAMS + 200);
+        // The memo's buffers never grow past their allowance (long words use buffers of their own).
+        assert_eq!(memo.cache.text.capacity(), MEMO_TEXT_BYTES);
+        assert_eq!(memo.cache.grams.capacity(), MEMO_GRAMS);
+        assert!(
+            !memo.cache.fresh_grams.is_empty(),
+            "the last word computed afresh had n-grams"
+        );
         assert!(fresh.cache.entries.is_empty());
     }
 
