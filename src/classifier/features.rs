@@ -260,6 +260,8 @@ impl Acc {
 
 /// Words longer than this (in bytes) are computed afresh each time instead of memoised.
 const MEMO_WORD_MAX_BYTES: usize = 64;
+/// Feature configurations whose memos a thread keeps at once.
+const MEMO_CONFIGS: usize = 3;
 /// Distinct words a memo holds before it starts over.
 const MEMO_WORDS: usize = 1 << 13;
 const MEMO_SLOTS: usize = MEMO_WORDS * 2;
@@ -483,7 +485,10 @@ pub struct Scratch {
     joined: String,
     leet: String,
     acc: Acc,
+    /// The word memo of the configuration in use, and those of the others used most recently (up to
+    /// `MEMO_CONFIGS` in all), so that models with different configurations on one thread keep theirs.
     cache: WordCache,
+    spare: Vec<WordCache>,
     /// The features of the last extracted comment (unique per bucket and block, in first-seen order).
     pub feats: Vec<Feat>,
 }
@@ -510,6 +515,30 @@ impl Scratch {
         let mut s = Scratch::default();
         s.cache.off = true;
         s
+    }
+
+    /// Makes the memo of `cfg` the one in use: a kept one, else a new one (the least recently used starts over
+    /// when `MEMO_CONFIGS` are kept).
+    fn select_memo(&mut self, cfg: &FeatureConfig) {
+        let next = match self.spare.iter().position(|m| m.cfg.as_ref() == Some(cfg)) {
+            Some(i) => self.spare.remove(i),
+            None => {
+                let mut m = if self.spare.len() + 1 >= MEMO_CONFIGS && !self.spare.is_empty() {
+                    self.spare.remove(0)
+                } else {
+                    WordCache {
+                        off: self.cache.off,
+                        ..WordCache::default()
+                    }
+                };
+                m.reset(cfg);
+                m
+            }
+        };
+        let last = std::mem::replace(&mut self.cache, next);
+        if last.cfg.is_some() && self.spare.len() + 1 < MEMO_CONFIGS {
+            self.spare.push(last);
+        }
     }
 
     /// Readable name of `feats[i]`; empty unless created with [`Scratch::with_names`] (or, for a signal,
@@ -886,7 +915,7 @@ impl Extractor {
             s.acc.grow();
         }
         if s.cache.cfg.as_ref() != Some(&self.cfg) {
-            s.cache.reset(&self.cfg);
+            s.select_memo(&self.cfg);
         }
         let bits = self.cfg.hash_bits;
         let mut body_stats = NormStats::default();
@@ -1547,6 +1576,38 @@ mod tests {
             "the last word computed afresh had n-grams"
         );
         assert!(fresh.cache.entries.is_empty());
+    }
+
+    #[test]
+    fn models_with_different_configurations_keep_their_own_memos() {
+        let cfg = |bits| FeatureConfig {
+            hash_bits: bits,
+            ..FeatureConfig::default()
+        };
+        let a = Extractor::new(cfg(20));
+        let b = Extractor::new(cfg(16));
+        let mut s = Scratch::default();
+        let mut fresh = Scratch::without_word_memo();
+        let c = body("Nhà cái uy tín, ib zalo 0912 345 678 nhận thưởng");
+        features(&a, &c, &mut s);
+        let held = s.cache.entries.len();
+        assert!(held > 5, "{held}");
+        for _ in 0..3 {
+            assert_eq!(features(&b, &c, &mut s), features(&b, &c, &mut fresh));
+            // Switching back (with a comment of no words) finds a's memo as it was, not started over.
+            features(&a, &body("!!!"), &mut s);
+            assert_eq!(s.cache.entries.len(), held);
+            assert_eq!(features(&a, &c, &mut s), features(&a, &c, &mut fresh));
+        }
+        // More configurations than are kept: the least recently used memo is the one that starts over.
+        for bits in [12, 13, 14] {
+            let x = Extractor::new(cfg(bits));
+            assert_eq!(features(&x, &c, &mut s), features(&x, &c, &mut fresh));
+        }
+        assert_eq!(s.spare.len(), MEMO_CONFIGS - 1);
+        assert!(s.spare.iter().all(|m| m.cfg != Some(cfg(20))));
+        assert_eq!(features(&a, &c, &mut s), features(&a, &c, &mut fresh));
+        assert!(fresh.spare.iter().all(|m| m.entries.is_empty()));
     }
 
     /// The phone scan character by character, every character through [`PhoneState::step`]: the oracle for the
