@@ -144,13 +144,8 @@ fn warning_term(spaced: &str) -> Option<&'static str> {
     static TERMS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
         aho_corasick::AhoCorasick::new(WARNING_TERMS).expect("the warning terms build an automaton")
     });
-    let b = spaced.as_bytes();
-    TERMS
-        .find_overlapping_iter(spaced)
-        .find(|m| {
-            (m.start() == 0 || b[m.start() - 1] == b' ')
-                && (m.end() == b.len() || b[m.end()] == b' ')
-        })
+    crate::lexicon::whole_word_matches(&TERMS, spaced)
+        .next()
         .map(|m| WARNING_TERMS[m.pattern().as_usize()])
 }
 

@@ -148,6 +148,19 @@ pub fn skeleton(text: &str) -> Skeleton {
     Skeleton { spaced, compact }
 }
 
+/// Every match of `ac`'s phrases (skeleton forms: words separated by single spaces) in `spaced` (a skeleton's spaced
+/// form) that starts and ends on a word boundary, in the order the automaton reports them. `ac` must use the standard
+/// match kind (the default), which overlapping search needs.
+pub fn whole_word_matches<'a>(
+    ac: &'a aho_corasick::AhoCorasick,
+    spaced: &'a str,
+) -> impl Iterator<Item = aho_corasick::Match> + 'a {
+    let b = spaced.as_bytes();
+    ac.find_overlapping_iter(spaced).filter(move |m| {
+        (m.start() == 0 || b[m.start() - 1] == b' ') && (m.end() == b.len() || b[m.end()] == b' ')
+    })
+}
+
 impl Lexicon {
     /// Parses a lexicon file: one table per category with `code`, `severity` and `terms`.
     pub fn parse(toml_text: &str) -> Result<Lexicon, String> {
@@ -179,7 +192,7 @@ impl Lexicon {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (ci, c) in categories.iter().enumerate() {
             for (ti, t) in c.terms.iter().enumerate() {
-                spaced.push(format!(" {} ", t.spaced));
+                spaced.push(t.spaced.clone());
                 spaced_owner.push((ci, ti));
                 if t.compact.chars().count() >= COMPACT_MIN_CHARS {
                     compact.push(t.compact.clone());
@@ -222,10 +235,7 @@ impl Lexicon {
 
     /// Every category with a matching phrase (one hit per category; a block phrase wins over a suspect one).
     pub fn hits(&self, s: &Skeleton) -> Vec<Hit> {
-        let padded = format!(" {} ", s.spaced);
-        let found = self
-            .spaced
-            .find_overlapping_iter(&padded)
+        let found = whole_word_matches(&self.spaced, &s.spaced)
             .map(|m| self.spaced_owner[m.pattern().as_usize()])
             .chain(
                 self.compact
@@ -334,6 +344,36 @@ mod tests {
             text in "[a-zđà1034 5$@.,B]{0,40}|\\PC{0,30}"
         ) {
             proptest::prop_assert_eq!(skeleton(&text), skeleton_by_words(&text));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Whole-word matching finds exactly the places where the phrase, padded with spaces, occurs in the padded
+        /// text, in the order of their ends.
+        #[test]
+        fn whole_word_matches_are_the_padded_occurrences(words in proptest::collection::vec("a|b|ab|ba|aba|c", 0..12)) {
+            const PHRASES: [&str; 5] = ["a", "a b", "ab", "b a", "ab a"];
+            let text = words.join(" ");
+            let ac = aho_corasick::AhoCorasick::new(PHRASES).unwrap();
+            let found: Vec<(usize, usize)> = whole_word_matches(&ac, &text)
+                .map(|m| (m.end(), m.pattern().as_usize()))
+                .collect();
+            let padded = format!(" {text} ");
+            let mut expected = Vec::new();
+            for end in 0..=text.len() {
+                for (p, phrase) in PHRASES.iter().enumerate() {
+                    let pad = format!(" {phrase} ");
+                    // The padded phrase ends one past the match, at end + 2 in the padded text.
+                    if end + 2 <= padded.len() && end + 2 >= pad.len() && padded[end + 2 - pad.len()..end + 2] == pad {
+                        expected.push((end, p));
+                    }
+                }
+            }
+            let mut sorted = found.clone();
+            sorted.sort_unstable();
+            proptest::prop_assert_eq!(sorted, expected);
+            proptest::prop_assert!(found.windows(2).all(|w| w[0].0 <= w[1].0));
         }
     }
 
