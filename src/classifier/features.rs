@@ -302,9 +302,8 @@ struct WordEntry {
     shadow_len: u32,
     grams_at: u32,
     grams_len: u32,
-    shadow_bucket: u32,
-    /// Bucket of the word as written, when it differs from its shadow.
-    word_bucket: Option<u32>,
+    /// Its [`token_buckets`].
+    tokens: (u32, Option<u32>),
     chat: Option<&'static str>,
     /// Kept in the memo (its offsets point into the memo), or computed afresh (into the fresh buffers).
     memoised: bool,
@@ -407,8 +406,7 @@ impl WordCache {
             shadow_len: shadow.len() as u32,
             grams_at: 0,
             grams_len: grams.len() as u32,
-            shadow_bucket: Hasher::new(NS_TOKEN).bytes(shadow.as_bytes()).bucket(bits),
-            word_bucket: (tok != shadow).then(|| h.bucket(bits)),
+            tokens: token_buckets(bits, tok, shadow),
             chat: chat_signal(shadow),
             memoised: false,
         };
@@ -1020,10 +1018,7 @@ impl Extractor {
             let e = cache.word(&self.cfg, tok, memo, gram, offs);
             shadow.clear();
             shadow.push_str(cache.shadow(&e));
-            acc.add(e.shadow_bucket, Block::Word, || format!("token:{shadow}"));
-            if let Some(b) = e.word_bucket {
-                acc.add(b, Block::Word, || format!("token:{tok}"));
-            }
+            add_tokens(acc, e.tokens, tok, shadow);
             if self.cfg.word_bigrams
                 && let Some(p) = prev
             {
@@ -1136,7 +1131,7 @@ impl Extractor {
             {
                 signal(acc, bits, "leetspeak", sfx);
                 shadow_into(leet, shadow);
-                add_token(acc, bits, leet, shadow);
+                add_tokens(acc, token_buckets(bits, leet, shadow), leet, shadow);
             }
             if chunk.contains(['£', '$', '€', '¥', '₫']) {
                 signal(acc, bits, "currency", sfx);
@@ -1227,12 +1222,17 @@ fn tf(count: f32, small: &[f32; 64]) -> f32 {
     }
 }
 
-fn add_token(acc: &mut Acc, bits: u8, tok: &str, shadow: &str) {
-    let h = Hasher::new(NS_TOKEN).bytes(shadow.as_bytes()).bucket(bits);
-    acc.add(h, Block::Word, || format!("token:{shadow}"));
-    if tok != shadow {
-        let h = Hasher::new(NS_TOKEN).bytes(tok.as_bytes()).bucket(bits);
-        acc.add(h, Block::Word, || format!("token:{tok}"));
+/// The token buckets of a word: its shadow's, and the word's as written when that differs.
+fn token_buckets(bits: u8, tok: &str, shadow: &str) -> (u32, Option<u32>) {
+    let bucket = |w: &str| Hasher::new(NS_TOKEN).bytes(w.as_bytes()).bucket(bits);
+    (bucket(shadow), (tok != shadow).then(|| bucket(tok)))
+}
+
+/// Adds a word's token features, `buckets` being its [`token_buckets`].
+fn add_tokens(acc: &mut Acc, buckets: (u32, Option<u32>), tok: &str, shadow: &str) {
+    acc.add(buckets.0, Block::Word, || format!("token:{shadow}"));
+    if let Some(b) = buckets.1 {
+        acc.add(b, Block::Word, || format!("token:{tok}"));
     }
 }
 
@@ -1240,7 +1240,7 @@ fn flush_spaced(acc: &mut Acc, bits: u8, joined: &mut String, shadow: &mut Strin
     if *run >= 4 {
         signal(acc, bits, "spaced-letters", "");
         shadow_into(joined, shadow);
-        add_token(acc, bits, joined, shadow);
+        add_tokens(acc, token_buckets(bits, joined, shadow), joined, shadow);
     }
     joined.clear();
     *run = 0;
