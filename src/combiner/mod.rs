@@ -220,10 +220,9 @@ fn rate_per_day_or_week(text: &str) -> Option<String> {
         ("per", &["day", "week"]),
         ("each", &["day", "week"]),
     ];
-    let bare = |w: &str| {
+    fn bare(w: &str) -> &str {
         w.trim_end_matches(['.', ',', '!', '?', ';', ':', ')'])
-            .to_string()
-    };
+    }
     for (i, _) in text.match_indices('%') {
         let head = text[..i].trim_end();
         let num_start = head
@@ -246,15 +245,15 @@ fn rate_per_day_or_week(text: &str) -> Option<String> {
             after_slash
                 .split_whitespace()
                 .next()
-                .map(|w| shadow_of(&bare(w)))
+                .map(|w| shadow_of(bare(w)))
                 .filter(|p| PERIODS.contains(&p.as_str()))
         } else {
             let mut words = after.split_whitespace();
             match (words.next(), words.next().map(bare)) {
                 (Some(per), Some(period)) => PER
                     .iter()
-                    .any(|(p, periods)| *p == per && periods.contains(&period.as_str()))
-                    .then(|| shadow_of(&period)),
+                    .any(|(p, periods)| *p == per && periods.contains(&period))
+                    .then(|| shadow_of(period)),
                 _ => None,
             }
         };
