@@ -479,7 +479,11 @@ fn fit_and_measure(
         &trained.file,
         0,
         "provisional".into(),
-        loo_info(),
+        // The card of a cross-validation or leave-one-out fold's model is never written.
+        TrainingInfo {
+            evaluation: "a cross-validation or leave-one-out fold".into(),
+            ..TrainingInfo::default()
+        },
         None,
         default_thresholds(""),
     );
@@ -651,25 +655,6 @@ fn leave_one_group_out(a: &TrainArgs, rows: &[Example]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out)?;
     std::fs::write(a.out.join("loo-youtube.txt"), out)?;
     Ok(())
-}
-
-fn loo_info() -> TrainingInfo {
-    TrainingInfo {
-        data: vec![],
-        rows_loaded: 0,
-        rows_after_dedup: 0,
-        train_rows: 0,
-        test_rows: 0,
-        evaluation: "leave one group out".into(),
-        seed: 0,
-        test_fraction: 0.0,
-        top_k: 0,
-        alpha: 0.0,
-        max_iterations: 0,
-        gradient_tolerance: 0.0,
-        nb_scale: false,
-        fit_seconds: 0.0,
-    }
 }
 
 /// `moderato eval`.
