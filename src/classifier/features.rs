@@ -266,7 +266,7 @@ const MEMO_CONFIGS: usize = 3;
 const MEMO_WORDS: usize = 1 << 13;
 const MEMO_SLOTS: usize = MEMO_WORDS * 2;
 /// Bytes of words and shadows, and char n-gram buckets, a memo holds before it starts over: with the entries and
-/// slots, at most about 1.4 MB per memo (a thread scoring with a model and the combiner has two).
+/// slots, at most about 1.4 MB per memo (a scratch keeps up to `MEMO_CONFIGS` of them).
 const MEMO_TEXT_BYTES: usize = 1 << 18;
 const MEMO_GRAMS: usize = 1 << 17;
 

@@ -295,16 +295,17 @@ mod tests {
         flush(&mut cur, &mut words);
         // Leetspeak words decoded; a short leet word ("1b") only next to one.
         let mut out = String::new();
-        let leet: Vec<bool> = words
+        let leet: Vec<Option<String>> = words
             .iter()
-            .map(|w| crate::classifier::features::deleet(w, &mut out))
+            .map(|w| crate::classifier::features::deleet(w, &mut out).then(|| out.clone()))
             .collect();
+        let is_leet = |i: usize| leet.get(i).is_some_and(Option::is_some);
         let words: Vec<String> = (0..words.len())
             .map(|i| {
-                if crate::classifier::features::deleet(&words[i], &mut out) {
-                    return out.clone();
+                if let Some(decoded) = &leet[i] {
+                    return decoded.clone();
                 }
-                let beside = (i > 0 && leet[i - 1]) || leet.get(i + 1) == Some(&true);
+                let beside = (i > 0 && is_leet(i - 1)) || is_leet(i + 1);
                 if beside && crate::classifier::features::deleet_short(&words[i], &mut out) {
                     return out.clone();
                 }
