@@ -17,7 +17,7 @@ pub enum Role {
     Portal,
     /// Moderators: ModerationService.
     Moderator,
-    /// Ops: AdminService.
+    /// Ops: AdminService, and ModerationService as supervisors.
     Ops,
 }
 
@@ -120,9 +120,18 @@ impl Tokens {
 
     /// An interceptor admitting only `role`.
     pub fn guard(&self, role: Role) -> RoleGuard {
+        self.guard_any(match role {
+            Role::Portal => &[Role::Portal],
+            Role::Moderator => &[Role::Moderator],
+            Role::Ops => &[Role::Ops],
+        })
+    }
+
+    /// An interceptor admitting any of `roles`.
+    pub fn guard_any(&self, roles: &'static [Role]) -> RoleGuard {
         RoleGuard {
             tokens: self.clone(),
-            role,
+            roles,
         }
     }
 }
@@ -131,7 +140,7 @@ impl Tokens {
 #[derive(Clone)]
 pub struct RoleGuard {
     tokens: Tokens,
-    role: Role,
+    roles: &'static [Role],
 }
 
 impl tonic::service::Interceptor for RoleGuard {
@@ -155,11 +164,12 @@ impl tonic::service::Interceptor for RoleGuard {
                 "invalid bearer token: check the token or ask ops for one",
             ));
         };
-        if caller.role != self.role {
+        if !self.roles.contains(&caller.role) {
+            let needed: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
             return Err(Status::permission_denied(format!(
                 "a {} token cannot call this service; it needs a {} token",
                 caller.role.as_str(),
-                self.role.as_str()
+                needed.join(" or ")
             )));
         }
         req.extensions_mut().insert(caller);

@@ -29,12 +29,14 @@ pub mod combiner;
 pub mod comment;
 pub mod config;
 pub mod lexicon;
+pub mod metrics_labels;
 pub mod policy;
 pub mod rate_limit;
 pub mod review;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod validate;
 
 /// Generated protobuf types and service stubs of `moderato.v1`.
 pub mod proto {

@@ -26,6 +26,7 @@ use crate::proto::captcha_service_server::CaptchaServiceServer;
 use crate::proto::comment_service_server::CommentServiceServer;
 use crate::proto::moderation_service_server::ModerationServiceServer;
 use crate::rate_limit::Identifiers;
+use crate::review::service::ReviewService;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::{Keys, Store, StoreError};
@@ -276,6 +277,7 @@ impl Application {
         let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
         let policies = crate::policy::Policies::new(
             store.clone(),
+            Arc::new(crate::clock::SystemClock),
             default_policy(&cfg),
             model,
             models_root(&cfg),
@@ -289,9 +291,15 @@ impl Application {
             clock: Arc::new(crate::clock::SystemClock),
             seen_sites: Default::default(),
         };
-        let decided = Arc::new(tokio::sync::Notify::new());
-
         let (stop_tx, stop_rx) = watch::channel(false);
+        let reviews = {
+            let policies = policies.clone();
+            ReviewService::new(
+                store.clone(),
+                Arc::new(move |site: &str| policies.labels_changed(site)),
+                stop_rx.clone(),
+            )
+        };
         let health_task = tokio::spawn(watch_store_health(
             store.clone(),
             reporter.clone(),
@@ -333,19 +341,19 @@ impl Application {
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(
-                CommentServiceServer::new(CommentApi::new(comments, decided.clone())),
+                CommentServiceServer::new(CommentApi::new(comments.clone(), reviews.clone())),
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(
-                ModerationServiceServer::new(ModerationApi::new(
-                    store.clone(),
-                    decided,
-                    policies.clone(),
-                )),
-                tokens.guard(Role::Moderator),
+                ModerationServiceServer::new(ModerationApi::new(reviews)),
+                tokens.guard_any(&[Role::Moderator, Role::Ops]),
             ))
             .add_service(InterceptedService::new(
-                AdminServiceServer::new(AdminApi::new(store.clone(), policies, captcha_settings)),
+                AdminServiceServer::new(AdminApi::new(
+                    comments.clone(),
+                    policies,
+                    captcha_settings,
+                )),
                 tokens.guard(Role::Ops),
             ))
             .serve_with_incoming_shutdown(incoming(listener), async move {
@@ -389,11 +397,7 @@ async fn queue_gauges(
             .unwrap_or_default();
         for site in list {
             if let Ok(s) = store.queue_stats(&site).await {
-                metrics::gauge!("moderato_queue_depth", "site" => site.clone()).set(s.depth as f64);
-                metrics::gauge!("moderato_queue_claimed", "site" => site.clone())
-                    .set(s.claimed as f64);
-                metrics::gauge!("moderato_queue_oldest_pending_seconds", "site" => site)
-                    .set(s.oldest_pending_age_ms as f64 / 1000.0);
+                crate::review::service::publish_queue_gauges(&site, &s);
             }
         }
         tokio::select! {

@@ -1,14 +1,13 @@
 //! AdminService: live per-site policy with optimistic concurrency, the threshold lab, dry-run scoring and model
 //! activation.
 
-use std::sync::Arc;
-
 use tonic::{Request, Response, Status};
 
 use super::{ApiError, Violations, convert, record_site};
 use crate::auth::caller;
-use crate::comment::{FieldLimits, Policy, classify, clean_text, normalize_phone};
-use crate::policy::{Policies, PolicyError, simulate};
+use crate::comment::{Comments, DryRun, FieldLimits, Policy};
+use crate::policy::lab::Outcomes;
+use crate::policy::{Policies, PolicyError};
 use crate::proto;
 use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
@@ -18,29 +17,22 @@ use crate::proto::{
     SimulatePolicyRequest, SimulatePolicyResponse, UpdatePolicyRequest, UpdatePolicyResponse,
 };
 use crate::rate_limit::{Descriptor, LimitRule};
-use crate::store::Store;
-
-/// Most submissions one SimulatePolicy replays.
-pub const SIMULATE_MAX: usize = 100_000;
 
 /// The AdminService handlers.
 #[derive(Clone)]
 pub struct AdminApi {
-    store: Arc<dyn Store>,
+    comments: Comments,
     policies: Policies,
     /// Captcha settings other than `required` are server-wide (configuration), reported with every policy.
     captcha: crate::captcha::Settings,
 }
 
 impl AdminApi {
-    /// Handlers over `store` and `policies`; `captcha` is the server's captcha configuration.
-    pub fn new(
-        store: Arc<dyn Store>,
-        policies: Policies,
-        captcha: crate::captcha::Settings,
-    ) -> Self {
+    /// Handlers over `comments` (dry-run scoring) and `policies`; `captcha` is the server's captcha
+    /// configuration.
+    pub fn new(comments: Comments, policies: Policies, captcha: crate::captcha::Settings) -> Self {
         Self {
-            store,
+            comments,
             policies,
             captcha,
         }
@@ -97,7 +89,9 @@ impl From<PolicyError> for ApiError {
             PolicyError::NoPrevious => {
                 ApiError::NotFound("no previous model to roll back to".into())
             }
-            PolicyError::Model(m) => ApiError::Internal(format!("model cannot be loaded: {m}")),
+            PolicyError::Model(m) => ApiError::FailedPrecondition(format!(
+                "the model cannot be activated: {m}; see ListModels' problem field"
+            )),
             PolicyError::Store(s) => s.into(),
         }
     }
@@ -217,12 +211,10 @@ fn add_problems(p: &Policy, at: &str, v: &mut Violations) {
 }
 
 fn site_or_global(v: &mut Violations, site: &str) {
-    if !site.is_empty() {
-        v.site("site", site);
-    }
+    v.site_or_global("site", site);
 }
 
-fn counts(o: &crate::policy::Outcomes) -> OutcomeCounts {
+fn counts(o: &Outcomes) -> OutcomeCounts {
     OutcomeCounts {
         published: o.published,
         pending_review: o.pending,
@@ -264,11 +256,7 @@ impl AdminService for AdminApi {
         site_or_global(&mut v, &r.site);
         let Some(candidate) = r.policy else {
             v.add("policy", "is required");
-            return Err(v
-                .finish()
-                .err()
-                .unwrap_or(ApiError::Internal("unreachable".into()))
-                .into());
+            return Err(v.into_invalid().into());
         };
         let (base, _) = self
             .policies
@@ -300,11 +288,7 @@ impl AdminService for AdminApi {
         v.site("site", &r.site);
         let Some(candidate) = r.candidate else {
             v.add("candidate", "is required");
-            return Err(v
-                .finish()
-                .err()
-                .unwrap_or(ApiError::Internal("unreachable".into()))
-                .into());
+            return Err(v.into_invalid().into());
         };
         let (current, _) = self
             .policies
@@ -315,24 +299,17 @@ impl AdminService for AdminApi {
         add_problems(&candidate, "candidate", &mut v);
         v.finish()?;
         record_site(&r.site);
-        let window_ms = u64::from(if r.window_seconds == 0 {
-            7 * 86_400
-        } else {
-            r.window_seconds
-        }) * 1000;
-        let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
-        let rows = self
-            .store
-            .recent(&r.site, now.saturating_sub(window_ms), SIMULATE_MAX)
+        let sim = self
+            .policies
+            .simulate(&r.site, &candidate, r.window_seconds)
             .await
             .map_err(ApiError::from)?;
-        let (a, b) = simulate(&rows, &current, &candidate);
         Ok(Response::new(SimulatePolicyResponse {
-            submissions: rows.len() as u64,
-            labelled: rows.iter().filter(|(_, l)| l.is_some()).count() as u64,
-            current: Some(counts(&a)),
-            candidate: Some(counts(&b)),
-            review_queue_delta: b.pending as i64 - a.pending as i64,
+            submissions: sim.submissions,
+            labelled: sim.labelled,
+            current: Some(counts(&sim.current)),
+            candidate: Some(counts(&sim.candidate)),
+            review_queue_delta: sim.review_queue_delta(),
         }))
     }
 
@@ -341,38 +318,25 @@ impl AdminService for AdminApi {
         request: Request<ClassifyRequest>,
     ) -> Result<Response<ClassifyResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        v.site("site", &r.site);
-        v.finish()?;
         record_site(&r.site);
-        let (p, model) = self
-            .policies
-            .for_site(&r.site)
-            .await
-            .map_err(ApiError::from)?;
         let author = r.author.unwrap_or_default();
-        let phone = normalize_phone(&author.phone).unwrap_or_default();
-        let site_labels = self
-            .policies
-            .site_labels(&r.site, &p)
+        let DryRun {
+            score,
+            status,
+            reasons,
+            model_version,
+            policy_version,
+        } = self
+            .comments
+            .dry_run(&r.site, &author.name, &author.phone, &r.title, &r.body)
             .await
             .map_err(ApiError::from)?;
-        let (score, status, reasons) = classify(
-            &p,
-            &model,
-            site_labels,
-            &clean_text(&author.name),
-            &phone,
-            &clean_text(&r.title),
-            &clean_text(&r.body),
-            crate::combiner::invisible_count(&[&author.name, &r.title, &r.body]),
-        );
         Ok(Response::new(ClassifyResponse {
             status: convert::status(status) as i32,
             score: f64::from(score),
             reasons: reasons.iter().map(convert::reason).collect(),
-            model_version: model.version().to_string(),
-            policy_version: p.version,
+            model_version,
+            policy_version,
         }))
     }
 
@@ -380,42 +344,23 @@ impl AdminService for AdminApi {
         &self,
         _request: Request<ListModelsRequest>,
     ) -> Result<Response<ListModelsResponse>, Status> {
-        let active = self.policies.active_where().await.map_err(ApiError::from)?;
-        let mut models = Vec::new();
-        for (version, dir) in self.policies.list_artifacts() {
-            let card: serde_json::Value = std::fs::read_to_string(dir.join("card.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default();
-            let mut metrics = std::collections::HashMap::new();
-            if let Some(m) = card.get("metrics").and_then(|m| m.as_object()) {
-                for (k, val) in m {
-                    if let Some(x) = val.as_f64() {
-                        metrics.insert(k.clone(), x);
-                    }
-                }
-            }
-            let num = |path: &[&str]| {
-                let mut c = &card;
-                for p in path {
-                    c = c.get(*p).unwrap_or(&serde_json::Value::Null);
-                }
-                c.as_f64().unwrap_or(0.0)
-            };
-            models.push(ModelInfo {
-                version: version.clone(),
-                created_at: None,
-                training_data: card
-                    .get("training")
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-                metrics,
-                recommended_reject_at: num(&["thresholds", "auto_reject"]),
-                recommended_approve_below: num(&["thresholds", "auto_approve"]),
-                active_for: active.get(&version).cloned().unwrap_or_default(),
-            });
-        }
-        Ok(Response::new(ListModelsResponse { models }))
+        let models = self.policies.models().await.map_err(ApiError::from)?;
+        Ok(Response::new(ListModelsResponse {
+            models: models
+                .into_iter()
+                .map(|m| ModelInfo {
+                    version: m.version,
+                    created_at: m.created_ms.map(crate::clock::timestamp),
+                    training_data: m.training,
+                    metrics: m.metrics.into_iter().collect(),
+                    recommended_reject_at: m.recommended.0,
+                    recommended_approve_below: m.recommended.1,
+                    active_for: m.active_for,
+                    activatable: m.problem.is_none(),
+                    problem: m.problem.unwrap_or_default(),
+                })
+                .collect(),
+        }))
     }
 
     async fn activate_model(
@@ -450,45 +395,16 @@ impl AdminService for AdminApi {
         v.site("site", &r.site);
         v.finish()?;
         record_site(&r.site);
-        let (p, _) = self
+        let b = self
             .policies
-            .policy(&r.site)
+            .bootstrap_status(&r.site)
             .await
             .map_err(ApiError::from)?;
-        let labels = self
-            .store
-            .label_count(&r.site)
-            .await
-            .map_err(ApiError::from)?;
-        let required = p.bootstrap_labels;
-        let ready = required > 0 && labels >= u64::from(required);
-        let site = &r.site;
-        let next_steps = if required == 0 {
-            vec![format!(
-                "bootstrap mode is off for {site}; turn it on with: moderato policy set --site {site} --bootstrap-labels 200"
-            )]
-        } else if !ready {
-            vec![format!(
-                "moderators label {} more comments with: moderato review claim --site {site} / moderato review decide ...",
-                u64::from(required) - labels
-            )]
-        } else {
-            vec![
-                format!("moderato labels export --site {site} --out {site}-labels.csv"),
-                format!(
-                    "moderato bootstrap train --site {site} --labels {site}-labels.csv --out models/{site}-site"
-                ),
-                format!(
-                    "moderato model activate --site {site} --version <version printed by the train step>"
-                ),
-                format!("moderato policy set --site {site} --bootstrap-labels 0"),
-            ]
-        };
         Ok(Response::new(GetBootstrapStatusResponse {
-            labels,
-            required,
-            ready,
-            next_steps,
+            labels: b.labels,
+            required: b.required,
+            ready: b.ready,
+            next_steps: b.next_steps,
         }))
     }
 

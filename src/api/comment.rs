@@ -1,11 +1,8 @@
 //! CommentService: submission, lookup and the resumable decision stream.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::{ApiError, Violations, convert, record_site};
@@ -15,22 +12,19 @@ use crate::proto::{
     Comment, DecisionEvent, GetCommentRequest, SubmitCommentRequest, SubmitCommentResponse,
     WatchDecisionsRequest,
 };
-
-/// How often a watcher polls the store when nothing was announced locally (other replicas' decisions).
-pub const WATCH_POLL: Duration = Duration::from_millis(250);
+use crate::review::service::ReviewService;
 
 /// The CommentService handlers.
 #[derive(Clone)]
 pub struct CommentApi {
     comments: Comments,
-    /// Wakes watchers when this process records a decision; other replicas are seen by polling.
-    pub decided: Arc<Notify>,
+    reviews: ReviewService,
 }
 
 impl CommentApi {
-    /// Handlers over `comments`.
-    pub fn new(comments: Comments, decided: Arc<Notify>) -> Self {
-        Self { comments, decided }
+    /// Handlers over `comments` (submissions) and `reviews` (lookups and the decision stream).
+    pub fn new(comments: Comments, reviews: ReviewService) -> Self {
+        Self { comments, reviews }
     }
 }
 
@@ -74,7 +68,7 @@ impl CommentService for CommentApi {
         let out = self.comments.submit(input).await.map_err(ApiError::from)?;
         tracing::Span::current().record("comment_id", out.comment_id.as_str());
         if !out.replayed {
-            self.decided.notify_waiters();
+            self.reviews.announce();
         }
         Ok(Response::new(SubmitCommentResponse {
             comment_id: out.comment_id,
@@ -93,24 +87,13 @@ impl CommentService for CommentApi {
         request: Request<GetCommentRequest>,
     ) -> Result<Response<Comment>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        v.site("site", &r.site);
-        v.comment_id("comment_id", &r.comment_id);
-        v.finish()?;
         record_site(&r.site);
         tracing::Span::current().record("comment_id", r.comment_id.as_str());
         let c = self
-            .comments
-            .store
-            .get_comment(&r.site, &r.comment_id)
+            .reviews
+            .comment(&r.site, &r.comment_id)
             .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "no comment {} on site {} (unknown, or past its retention)",
-                    r.comment_id, r.site
-                ))
-            })?;
+            .map_err(ApiError::from)?;
         Ok(Response::new(convert::comment(&c)))
     }
 
@@ -121,51 +104,14 @@ impl CommentService for CommentApi {
         request: Request<WatchDecisionsRequest>,
     ) -> Result<Response<Self::WatchDecisionsStream>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        v.site("site", &r.site);
-        if !convert::is_cursor(&r.after_cursor) {
-            v.add(
-                "after_cursor",
-                "must be empty or a cursor from an earlier DecisionEvent",
-            );
-        }
-        v.finish()?;
         record_site(&r.site);
-        let store = self.comments.store.clone();
-        let notify = self.decided.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let (site, mut cursor) = (r.site, r.after_cursor);
-        tokio::spawn(async move {
-            loop {
-                // Register for a wake-up before reading, so a decision recorded in between is not missed.
-                let woken = notify.notified();
-                tokio::pin!(woken);
-                woken.as_mut().enable();
-                match store.read_decisions(&site, &cursor, 200).await {
-                    Ok(events) if !events.is_empty() => {
-                        for e in events {
-                            cursor = e.cursor.clone();
-                            if tx.send(Ok(convert::event(&e))).await.is_err() {
-                                return;
-                            }
-                        }
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(ApiError::from(e).into())).await;
-                        return;
-                    }
-                }
-                tokio::select! {
-                    _ = woken => {}
-                    _ = tokio::time::sleep(WATCH_POLL) => {}
-                    _ = tx.closed() => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        let events = self
+            .reviews
+            .watch(&r.site, &r.after_cursor)
+            .map_err(ApiError::from)?;
+        Ok(Response::new(Box::pin(events.map(|e| {
+            e.map(|e| convert::event(&e))
+                .map_err(|e| ApiError::from(e).into())
+        }))))
     }
 }

@@ -102,13 +102,3 @@ pub fn comment(c: &StoredComment) -> proto::Comment {
         history: c.history.iter().map(event).collect(),
     }
 }
-
-/// True when `c` is empty or has the shape of a stream cursor (`<digits>-<digits>`).
-pub fn is_cursor(c: &str) -> bool {
-    let digits = |s: &str| {
-        !s.is_empty() && s.bytes().all(|x| x.is_ascii_digit()) && s.parse::<u64>().is_ok()
-    };
-    c.is_empty()
-        || c.split_once('-')
-            .is_some_and(|(a, b)| digits(a) && digits(b))
-}

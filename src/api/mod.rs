@@ -7,7 +7,6 @@ pub mod comment;
 pub mod convert;
 pub mod moderation;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use tonic::{Code, Status};
@@ -15,7 +14,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::captcha::CaptchaError;
 use crate::rate_limit::retry_after_secs;
+use crate::review::service::ReviewError;
 use crate::store::StoreError;
+use crate::validate::Invalid;
 
 /// The ErrorInfo domain of every moderato error.
 pub const ERROR_DOMAIN: &str = "moderato.v1";
@@ -44,6 +45,12 @@ pub enum ApiError {
     Internal(String),
     /// Lease lost, or the state changed since the caller looked.
     Aborted(String),
+    /// The system is not in a state where this can be done (e.g. a broken model artifact).
+    FailedPrecondition(String),
+    /// The caller is authenticated but may not do this to this resource.
+    PermissionDenied(String),
+    /// The server is shutting down: retry on another replica (a watcher with its last cursor).
+    ShuttingDown(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -143,77 +150,41 @@ impl From<ApiError> for Status {
             }
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::Aborted(m) => Status::aborted(m),
+            ApiError::PermissionDenied(m) => Status::permission_denied(m),
+            ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::ShuttingDown(m) => Status::unavailable(m),
             ApiError::Internal(m) => Status::internal(m),
         }
     }
 }
 
-/// Collects field violations so a request reports every problem at once.
-#[derive(Debug, Default)]
-pub struct Violations(Vec<(String, String)>);
+pub use crate::validate::Violations;
 
-impl Violations {
-    /// Records a problem with `field`.
-    pub fn add(&mut self, field: &str, why: impl Into<String>) {
-        self.0.push((field.to_string(), why.into()));
-    }
-
-    /// Records a problem with `field` unless one is already recorded for it.
-    pub fn add_once(&mut self, field: &str, why: &str) {
-        if !self.0.iter().any(|(f, _)| f == field) {
-            self.add(field, why);
-        }
-    }
-
-    /// Ok when nothing was recorded.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::InvalidArgument(self.0))
-        }
-    }
-
-    /// Checks a site id: `[a-z0-9._-]{1,64}`.
-    pub fn site(&mut self, field: &str, site: &str) {
-        let ok = !site.is_empty()
-            && site.len() <= 64
-            && site
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        if !ok {
-            self.add(
-                field,
-                "must be 1-64 characters of lowercase letters, digits, '.', '_' or '-'",
-            );
-        }
-    }
-
-    /// Parses an IP literal, recording a violation when it is not one.
-    pub fn ip(&mut self, field: &str, ip: &str) -> Option<IpAddr> {
-        match ip.trim().parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                let shown: String = ip.chars().take(64).collect();
-                self.add(field, format!("{shown:?} is not an IPv4 or IPv6 address"));
-                None
-            }
-        }
+impl From<Invalid> for ApiError {
+    fn from(Invalid(v): Invalid) -> Self {
+        ApiError::InvalidArgument(v)
     }
 }
 
-impl Violations {
-    /// Checks a comment id: 32 lowercase hex digits.
-    pub fn comment_id(&mut self, field: &str, id: &str) {
-        if !(id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        {
-            self.add(
-                field,
-                "must be the 32-hex-digit id returned by SubmitComment",
-            );
+impl From<Invalid> for Status {
+    fn from(e: Invalid) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::Invalid(v) => v.into(),
+            ReviewError::LeaseLost | ReviewError::StatusChanged { .. } => {
+                ApiError::Aborted(e.to_string())
+            }
+            ReviewError::NotYourLease | ReviewError::NotYourDecision { .. } => {
+                ApiError::PermissionDenied(e.to_string())
+            }
+            ReviewError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ReviewError::ShuttingDown => ApiError::ShuttingDown(e.to_string()),
+            ReviewError::Store(s) => s.into(),
         }
     }
 }

@@ -555,6 +555,21 @@ pub fn classify(
     (score, status, reasons)
 }
 
+/// What a comment would get, scored and decided without being stored (Classify).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRun {
+    /// Spam probability.
+    pub score: f32,
+    /// The decision.
+    pub status: Status,
+    /// Rules and features.
+    pub reasons: Vec<Reason>,
+    /// Model version that scored it.
+    pub model_version: String,
+    /// Policy version that decided it.
+    pub policy_version: u64,
+}
+
 /// Per-site decision metrics: outcomes, rule reasons, and the score distribution (to see drift).
 fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     metrics::counter!(
@@ -586,6 +601,39 @@ fn printable_key(s: &str) -> bool {
 }
 
 impl Comments {
+    /// Scores and decides a comment under `site`'s policy and model, as a submission would be, storing nothing.
+    pub async fn dry_run(
+        &self,
+        site: &str,
+        name: &str,
+        phone: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<DryRun, SubmitError> {
+        let mut v = crate::validate::Violations::default();
+        v.site("site", site);
+        v.finish().map_err(|e| SubmitError::Invalid(e.0))?;
+        let (p, model) = self.policies.for_site(site).await?;
+        let site_labels = self.policies.site_labels(site, &p).await?;
+        let (score, status, reasons) = classify(
+            &p,
+            &model,
+            site_labels,
+            &clean_text(name),
+            &normalize_phone(phone).unwrap_or_default(),
+            &clean_text(title),
+            &clean_text(body),
+            crate::combiner::invisible_count(&[name, title, body]),
+        );
+        Ok(DryRun {
+            score,
+            status,
+            reasons,
+            model_version: model.version().to_string(),
+            policy_version: p.version,
+        })
+    }
+
     /// Validates, scores, decides and admits one comment.
     pub async fn submit(&self, input: SubmitInput) -> Result<SubmitOutput, SubmitError> {
         let (p, model) = self.policies.for_site(&input.site).await?;

@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod bootstrap;
+pub mod lab;
+pub mod models;
+
 use crate::classifier::Model;
-use crate::comment::{Policy, is_combined, prepare_recorded};
-use crate::review::{Label, Status};
+use crate::clock::Clock;
+use crate::comment::Policy;
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 
 /// How often a replica checks whether anything changed.
@@ -85,6 +89,8 @@ pub const LABEL_COUNT_TTL: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Policies {
     store: Arc<dyn Store>,
+    /// Time for the threshold lab's window (the store's clock in tests).
+    clock: Arc<dyn Clock>,
     /// The policy from configuration, used where no site or global policy was stored.
     default: Arc<Policy>,
     /// The model loaded at startup, used where no activation was recorded.
@@ -101,9 +107,10 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
 
 impl Policies {
     /// Policies over `store`, falling back to `default` and `default_model`; model artifacts live in
-    /// subdirectories of `models_dir`.
+    /// subdirectories of `models_dir`; `clock` dates the threshold lab's window.
     pub fn new(
         store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
         default: Policy,
         default_model: Arc<Model>,
         models_dir: PathBuf,
@@ -112,6 +119,7 @@ impl Policies {
         loaded.insert(default_model.version().to_string(), default_model.clone());
         Self {
             store,
+            clock,
             default: Arc::new(default),
             default_model,
             models_dir,
@@ -472,26 +480,30 @@ impl Policies {
         .await
     }
 
-    /// Reactivates the previous model of `site` (empty: global).
+    /// Reactivates the previous model of `site` (empty: global). A site whose previous state was "follow the
+    /// global model" follows it again.
     pub async fn rollback(&self, site: &str, who: &str) -> Result<(String, String), PolicyError> {
         let t = self.activation().await?;
         let prev = if site.is_empty() {
+            if t.global.previous.is_empty() {
+                return Err(PolicyError::NoPrevious);
+            }
             t.global.previous.clone()
         } else {
-            t.sites
-                .get(site)
-                .map(|a| a.previous.clone())
-                .unwrap_or_default()
+            match t.sites.get(site) {
+                Some(a) if !a.active.is_empty() => a.previous.clone(),
+                _ => return Err(PolicyError::NoPrevious),
+            }
         };
-        if prev.is_empty() {
-            return Err(PolicyError::NoPrevious);
+        if !prev.is_empty() {
+            let m = self.load_version(&prev).await?;
+            if let Ok(mut l) = self.loaded.write() {
+                l.insert(prev.clone(), m);
+            }
         }
-        let m = self.load_version(&prev).await?;
-        if let Ok(mut l) = self.loaded.write() {
-            l.insert(prev.clone(), m);
-        }
+        let global_scope = site.is_empty();
         self.change_activation(site, who, |a| {
-            if a.previous.is_empty() {
+            if global_scope && a.previous.is_empty() {
                 return Err(PolicyError::NoPrevious);
             }
             std::mem::swap(&mut a.active, &mut a.previous);
@@ -516,21 +528,37 @@ impl Policies {
                 None => (0, ActivationTable::default()),
             };
             let default_version = self.default_model.version().to_string();
-            let a = if site.is_empty() {
-                &mut t.global
-            } else {
-                t.sites.entry(site.to_string()).or_default()
-            };
-            let before = if a.active.is_empty() {
+            let global = if t.global.active.is_empty() {
                 default_version.clone()
             } else {
-                a.active.clone()
+                t.global.active.clone()
             };
-            if a.active.is_empty() {
-                a.active = default_version;
-            }
-            f(a)?;
-            let after = a.active.clone();
+            let (before, after) = if site.is_empty() {
+                let a = &mut t.global;
+                if a.active.is_empty() {
+                    a.active = default_version;
+                }
+                let before = a.active.clone();
+                f(a)?;
+                (before, a.active.clone())
+            } else {
+                // A site without an entry follows the global model; its entry's empty `previous` means "followed
+                // the global model before", so a rollback to it removes the entry instead of pinning a version.
+                let a = t.sites.entry(site.to_string()).or_default();
+                let before = if a.active.is_empty() {
+                    global.clone()
+                } else {
+                    a.active.clone()
+                };
+                f(a)?;
+                let after = if a.active.is_empty() {
+                    t.sites.remove(site);
+                    global
+                } else {
+                    a.active.clone()
+                };
+                (before, after)
+            };
             match self
                 .store
                 .put_doc(GLOBAL_SCOPE, MODELS_DOC, version, &to_json(&t)?, who)
@@ -569,51 +597,4 @@ impl Policies {
     pub async fn model(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
         self.load_version(version).await
     }
-}
-
-/// Outcome counts of one policy over replayed submissions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Outcomes {
-    /// Would be published.
-    pub published: u64,
-    /// Would be held.
-    pub pending: u64,
-    /// Would be rejected.
-    pub rejected: u64,
-    /// Moderator-labelled spam that would be published.
-    pub labelled_spam_published: u64,
-    /// Moderator-labelled ham that would be rejected.
-    pub labelled_ham_rejected: u64,
-}
-
-impl Outcomes {
-    /// Counts one decision.
-    pub fn add(&mut self, status: Status, label: Option<Label>) {
-        match status {
-            Status::Published => self.published += 1,
-            Status::PendingReview => self.pending += 1,
-            Status::Rejected => self.rejected += 1,
-        }
-        match (status, label) {
-            (Status::Published, Some(Label::Spam)) => self.labelled_spam_published += 1,
-            (Status::Rejected, Some(Label::Ham)) => self.labelled_ham_rejected += 1,
-            _ => {}
-        }
-    }
-}
-
-/// Replays `rows` (recorded score, text and moderator label) under `current` and `candidate`.
-/// The stored score is reused: the threshold lab answers "what would these thresholds and terms have done".
-pub fn simulate(
-    rows: &[(crate::review::CommentRecord, Option<Label>)],
-    current: &Policy,
-    candidate: &Policy,
-) -> (Outcomes, Outcomes) {
-    let (mut a, mut b) = (Outcomes::default(), Outcomes::default());
-    for (r, label) in rows {
-        let t = prepare_recorded(&r.name, &r.title, &r.body, is_combined(&r.reasons));
-        a.add(current.decide(r.score, &t).0, *label);
-        b.add(candidate.decide(r.score, &t).0, *label);
-    }
-    (a, b)
 }

@@ -1,6 +1,8 @@
 //! The review domain: comment statuses, moderator labels and verdicts, the stored comment record and the
 //! decision events the portal watches.
 
+pub mod service;
+
 use serde::{Deserialize, Serialize};
 
 /// Where a comment stands. Spelled as in the store and in logs.

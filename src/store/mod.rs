@@ -11,7 +11,7 @@ use crate::review::{
 };
 
 /// A failure of the store itself (never a business outcome). Every variant maps to UNAVAILABLE.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The store did not answer within the configured timeout.
     #[error("store did not answer within {0} ms")]

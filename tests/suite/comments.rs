@@ -181,7 +181,11 @@ async fn decide(
                 comment_id: comment_id.into(),
                 lease_token: token.into(),
                 verdict: verdict as i32,
-                label: Label::Ham as i32,
+                label: if verdict == Verdict::Approve {
+                    Label::Ham
+                } else {
+                    Label::Spam
+                } as i32,
                 note: "looks fine".into(),
             },
         ))
@@ -571,7 +575,11 @@ async fn leases_can_be_extended_and_released(backend: Backend) {
         .extend_lease(authed(MODERATOR_TOKEN, extend("0".repeat(32), 30)))
         .await
         .unwrap_err();
-    assert_eq!(wrong.code(), Code::Aborted);
+    assert_eq!(
+        wrong.code(),
+        Code::PermissionDenied,
+        "a token never issued to this moderator is refused: {wrong:?}"
+    );
     m.release_claim(authed(
         MODERATOR_TOKEN,
         ReleaseClaimRequest {

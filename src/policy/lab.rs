@@ -1,0 +1,114 @@
+//! The threshold lab: recent submissions of a site replayed under the current and a candidate policy, with
+//! the moderators' labels, so ops see what a change would do before applying it.
+
+use crate::comment::{Policy, is_combined, prepare_recorded};
+use crate::review::{CommentRecord, Label, Status};
+
+use super::{Policies, PolicyError};
+
+/// Most submissions one simulation replays.
+pub const SIMULATE_MAX: usize = 100_000;
+
+/// The window replayed when the caller leaves it at 0, seconds.
+pub const DEFAULT_WINDOW_SECONDS: u32 = 7 * 86_400;
+
+/// What a candidate policy would have done to a site's recent submissions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Simulation {
+    /// Submissions replayed.
+    pub submissions: u64,
+    /// Of which labelled by a moderator.
+    pub labelled: u64,
+    /// Under the policy in force.
+    pub current: Outcomes,
+    /// Under the candidate.
+    pub candidate: Outcomes,
+}
+
+impl Simulation {
+    /// How many more (negative: fewer) comments the candidate holds for moderators.
+    pub fn review_queue_delta(&self) -> i64 {
+        self.candidate.pending as i64 - self.current.pending as i64
+    }
+}
+
+impl Policies {
+    /// Replays `site`'s submissions of the last `window_seconds` (0: seven days) under its policy and under
+    /// `candidate`.
+    pub async fn simulate(
+        &self,
+        site: &str,
+        candidate: &Policy,
+        window_seconds: u32,
+    ) -> Result<Simulation, PolicyError> {
+        let (current, _) = self.policy(site).await?;
+        let window = if window_seconds == 0 {
+            DEFAULT_WINDOW_SECONDS
+        } else {
+            window_seconds
+        };
+        let now = self.clock.now_ms();
+        let rows = self
+            .store
+            .recent(
+                site,
+                now.saturating_sub(u64::from(window) * 1000),
+                SIMULATE_MAX,
+            )
+            .await?;
+        let (a, b) = simulate(&rows, &current, candidate);
+        Ok(Simulation {
+            submissions: rows.len() as u64,
+            labelled: rows.iter().filter(|(_, l)| l.is_some()).count() as u64,
+            current: a,
+            candidate: b,
+        })
+    }
+}
+
+/// Outcome counts of one policy over replayed submissions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Would be published.
+    pub published: u64,
+    /// Would be held.
+    pub pending: u64,
+    /// Would be rejected.
+    pub rejected: u64,
+    /// Moderator-labelled spam that would be published.
+    pub labelled_spam_published: u64,
+    /// Moderator-labelled ham that would be rejected.
+    pub labelled_ham_rejected: u64,
+}
+
+impl Outcomes {
+    /// Counts one decision.
+    pub fn add(&mut self, status: Status, label: Option<Label>) {
+        match status {
+            Status::Published => self.published += 1,
+            Status::PendingReview => self.pending += 1,
+            Status::Rejected => self.rejected += 1,
+        }
+        match (status, label) {
+            (Status::Published, Some(Label::Spam)) => self.labelled_spam_published += 1,
+            (Status::Rejected, Some(Label::Ham)) => self.labelled_ham_rejected += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Replays `rows` (recorded score, text and moderator label) under `current` and `candidate`.
+/// The stored score is reused: the threshold lab answers "what would these thresholds and terms have done".
+pub fn simulate(
+    rows: &[(CommentRecord, Option<Label>)],
+    current: &Policy,
+    candidate: &Policy,
+) -> (Outcomes, Outcomes) {
+    let (mut a, mut b) = (Outcomes::default(), Outcomes::default());
+    for (r, label) in rows {
+        let t = prepare_recorded(&r.name, &r.title, &r.body, is_combined(&r.reasons));
+        a.add(current.decide(r.score, &t).0, *label);
+        b.add(candidate.decide(r.score, &t).0, *label);
+    }
+    (a, b)
+}
