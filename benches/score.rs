@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(model.score(black_box(&comment), 5)))
     });
     // The whole decision path of a submission: model score with reasons, lexicon, combiner signals, policy.
-    let policy = moderato::comment::Policy::default();
+    let policy = moderato::policy::document::Policy::default();
     g.bench_function("classify_decision_path", |b| {
         b.iter(|| {
             black_box(moderato::comment::classify(

@@ -49,7 +49,7 @@ pub struct Config {
     /// Prefix length used to group IPv6 clients (64 = per /64).
     pub ipv6_prefix_len: u8,
     /// How comments are decided (every site, until per-site policies exist).
-    pub policy: crate::comment::Policy,
+    pub policy: crate::policy::document::Policy,
     /// Directory of the classifier model artifact; empty uses the shipped `models/default`.
     pub model_dir: String,
     /// Key for the keyed hashes (HMAC-SHA256) that stand in for IPs, phones and names in store keys.
@@ -141,7 +141,7 @@ impl Default for Config {
                 LimitRule::new(Descriptor::Site, 1200, 60, 200),
             ],
             ipv6_prefix_len: 64,
-            policy: crate::comment::Policy::default(),
+            policy: crate::policy::document::Policy::default(),
             model_dir: String::new(),
             identifier_hmac_key: Secret::default(),
         }

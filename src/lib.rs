@@ -36,6 +36,7 @@ pub mod review;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod validate;
 
 /// Generated protobuf types and service stubs of `moderato.v1`.

@@ -152,7 +152,7 @@ pub fn load_model(cfg: &Config) -> Result<Arc<crate::classifier::Model>, Startup
 }
 
 /// The policy every site starts from: the `[policy]` section with the captcha and rate-limit settings.
-pub fn default_policy(cfg: &Config) -> crate::comment::Policy {
+pub fn default_policy(cfg: &Config) -> crate::policy::document::Policy {
     let mut p = cfg.policy.clone();
     p.captcha_required = cfg.captcha.required;
     p.rate_limits = cfg.rate_limits.clone();

@@ -5,7 +5,8 @@ use tonic::{Request, Response, Status};
 
 use super::{ApiError, Violations, convert, record_site};
 use crate::auth::caller;
-use crate::comment::{Comments, DryRun, FieldLimits, Policy};
+use crate::comment::{Comments, DryRun};
+use crate::policy::document::{FieldLimits, Policy};
 use crate::policy::lab::Outcomes;
 use crate::policy::{Policies, PolicyError};
 use crate::proto;

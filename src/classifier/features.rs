@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 use super::CommentText;
-use super::normalize::{NormStats, is_letter, normalize_into, shadow_into, strip_accent};
+use crate::text::normalize::{NormStats, is_letter, normalize_into, shadow_into, strip_accent};
 
 /// Bump whenever extraction logic changes: it is part of the fingerprint, so models trained with older logic
 /// are refused instead of silently scoring garbage.

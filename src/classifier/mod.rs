@@ -5,7 +5,6 @@ pub mod data;
 pub mod eval;
 pub mod features;
 pub mod model;
-pub mod normalize;
 pub mod plot;
 pub mod train;
 

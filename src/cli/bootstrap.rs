@@ -156,8 +156,8 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
 /// The score a comment with body `text` gets from `model` under the default policy, as SubmitComment computes it.
 fn served_score(model: &Model, text: &str) -> f32 {
     let invisible = crate::combiner::invisible_count(&[text]);
-    let body = crate::comment::clean_text(text);
-    let p = crate::comment::Policy::default();
+    let body = crate::text::clean_text(text);
+    let p = crate::policy::document::Policy::default();
     crate::comment::classify(&p, model, u64::MAX, "", "", "", &body, invisible).0
 }
 

@@ -12,8 +12,10 @@ use crate::combiner::fit::{
     Counts, FitOptions, Row, brier, file_sha256, fit, load_rows, observe_row,
 };
 use crate::combiner::{FILE_NAME, FittedOn};
-use crate::comment::{Policy, classify, clean_text, normalize_phone};
+use crate::comment::classify;
+use crate::policy::document::Policy;
 use crate::review::Status;
+use crate::text::{clean_text, normalize_phone};
 
 #[derive(Debug, Subcommand)]
 pub enum CombinerCommand {

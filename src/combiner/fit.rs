@@ -15,7 +15,8 @@ use super::{
 };
 use crate::classifier::data::{DataSpec, load};
 use crate::classifier::{CommentText, Model};
-use crate::comment::{clean_text, normalize_phone, prepare};
+use crate::policy::document::prepare;
+use crate::text::{clean_text, normalize_phone};
 
 /// One labelled comment with its form fields as submitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

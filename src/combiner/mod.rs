@@ -24,6 +24,10 @@ use crate::classifier::{CommentText, Model};
 use crate::lexicon::{Hit, Lexicon};
 use crate::review::{Reason, ReasonKind};
 
+/// Code of the reason that carries the base model's score inside a combined score; a recorded decision with it
+/// was made on the combiner's probability.
+pub const MODEL_SCORE: &str = "MODEL_SCORE";
+
 /// Version of the `combiner.json` layout.
 pub const COMBINER_FORMAT: u32 = 1;
 
@@ -190,7 +194,7 @@ fn reserved_host(chunk: &str) -> Option<String> {
     }
     let folded: String = chunk
         .chars()
-        .map(|c| crate::classifier::normalize::fold_homoglyph(c).unwrap_or(c))
+        .map(|c| crate::text::normalize::fold_homoglyph(c).unwrap_or(c))
         .collect::<String>()
         .to_lowercase();
     let chunk = folded.trim_matches(|c: char| !(c.is_alphanumeric() || c == '/'));
@@ -399,7 +403,7 @@ pub fn invisible_count<S: AsRef<str>>(fields: &[S]) -> u32 {
         .map(|f| {
             f.as_ref()
                 .chars()
-                .filter(|&c| crate::classifier::normalize::is_invisible(c))
+                .filter(|&c| crate::text::normalize::is_invisible(c))
                 .count()
         })
         .sum();
@@ -820,7 +824,7 @@ impl Combiner {
             let detail = &o.details[i];
             let r = if i == 0 {
                 Reason {
-                    code: crate::comment::MODEL_SCORE.into(),
+                    code: MODEL_SCORE.into(),
                     detail: detail.clone(),
                     contribution,
                     kind: ReasonKind::ModelFeature,
@@ -855,7 +859,8 @@ impl Combiner {
 mod tests {
     use super::fit::{FitOptions, fit, load_rows};
     use super::*;
-    use crate::comment::{Policy, classify, prepare};
+    use crate::comment::classify;
+    use crate::policy::document::{Policy, prepare};
     use crate::review::Status;
 
     fn root() -> PathBuf {

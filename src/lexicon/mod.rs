@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use crate::classifier::normalize::{fold_homoglyph, for_each_nfc, is_invisible, strip_accent};
+use crate::text::normalize::{fold_homoglyph, for_each_nfc, is_invisible, strip_accent};
 
 /// The lexicon file, compiled in.
 pub const VI_SPAM_TOML: &str = include_str!("../../lexicon/vi-spam.toml");

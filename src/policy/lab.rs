@@ -1,7 +1,7 @@
 //! The threshold lab: recent submissions of a site replayed under the current and a candidate policy, with
 //! the moderators' labels, so ops see what a change would do before applying it.
 
-use crate::comment::{Policy, is_combined, prepare_recorded};
+use crate::policy::document::{Policy, is_combined, prepare_recorded};
 use crate::review::{CommentRecord, Label, Status};
 
 use super::{Policies, PolicyError};

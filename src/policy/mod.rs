@@ -12,12 +12,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod bootstrap;
+pub mod document;
 pub mod lab;
 pub mod models;
 
 use crate::classifier::Model;
 use crate::clock::Clock;
-use crate::comment::Policy;
+use crate::policy::document::Policy;
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 
 /// How often a replica checks whether anything changed.

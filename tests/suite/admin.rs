@@ -256,7 +256,7 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
         .into_inner();
 
     // Brute force: every comment through GetComment, decided here under both policies.
-    let domain = |p: &Policy| moderato::comment::Policy {
+    let domain = |p: &Policy| moderato::policy::document::Policy {
         approve_below: p.approve_below as f32,
         reject_at: p.reject_at as f32,
         premoderate_all: p.premoderate_all,
@@ -282,8 +282,8 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
         let combined = c
             .reasons
             .iter()
-            .any(|r| r.code == moderato::comment::MODEL_SCORE);
-        let text = moderato::comment::prepare_recorded(
+            .any(|r| r.code == moderato::combiner::MODEL_SCORE);
+        let text = moderato::policy::document::prepare_recorded(
             c.author
                 .as_ref()
                 .map(|a| a.name.as_str())

@@ -68,7 +68,7 @@ async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend)
     let score = |body: &str| {
         f64::from(
             moderato::comment::classify(
-                &moderato::comment::Policy::default(),
+                &moderato::policy::document::Policy::default(),
                 &probe,
                 u64::MAX,
                 "Trần Thị Mai",

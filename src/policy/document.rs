@@ -1,0 +1,333 @@
+//! The policy document: how a site decides (thresholds, premoderation, terms, limits, the lexicon switch,
+//! bootstrap mode), its validation, and [`Policy::decide`], the rule that turns a score and the text's term hits
+//! into PUBLISHED, PENDING_REVIEW or REJECTED with reasons.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rate_limit::LimitRule;
+use crate::review::{Reason, ReasonKind, Status};
+use crate::text::{fold, term_hits};
+
+/// Maximum field lengths, in characters after clean-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldLimits {
+    /// Họ tên.
+    pub name_max: u32,
+    /// Tiêu đề.
+    pub title_max: u32,
+    /// Nội dung.
+    pub body_max: u32,
+}
+
+impl Default for FieldLimits {
+    fn default() -> Self {
+        Self {
+            name_max: 100,
+            title_max: 200,
+            body_max: 5000,
+        }
+    }
+}
+
+/// How a site decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Version recorded with every decision.
+    pub version: u64,
+    /// Scores below this are published.
+    pub approve_below: f32,
+    /// Scores at or above this are rejected.
+    pub reject_at: f32,
+    /// Hold everything for review.
+    pub premoderate_all: bool,
+    /// Phrases that reject outright (matched accent- and case-insensitively, on word boundaries).
+    pub blocked_terms: Vec<String>,
+    /// Phrases that hold for review.
+    pub suspect_terms: Vec<String>,
+    /// Maximum field lengths.
+    pub field_limits: FieldLimits,
+    /// How long comments (rejected ones included) are kept, days.
+    pub retention_days: u32,
+    /// How long an idempotency key is remembered, seconds.
+    pub idempotency_ttl_seconds: u32,
+    /// Whether SubmitComment requires a solved captcha.
+    pub captcha_required: bool,
+    /// Submission rate limits.
+    pub rate_limits: Vec<LimitRule>,
+    /// Pinned classifier model version; empty uses the active one.
+    pub model_version: String,
+    /// Apply the shipped Vietnamese spam lexicon: its block categories reject, its suspect categories hold; with
+    /// a combiner its categories enter the combined probability instead (see [`classify`]).
+    pub use_lexicon: bool,
+    /// Bootstrap mode: hold everything until the site has this many moderator labels (0: off).
+    pub bootstrap_labels: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            approve_below: 0.5,
+            reject_at: 0.9,
+            premoderate_all: false,
+            blocked_terms: Vec::new(),
+            suspect_terms: Vec::new(),
+            field_limits: FieldLimits::default(),
+            retention_days: 30,
+            idempotency_ttl_seconds: 86_400,
+            captcha_required: true,
+            rate_limits: Vec::new(),
+            model_version: String::new(),
+            use_lexicon: true,
+            bootstrap_labels: 0,
+        }
+    }
+}
+
+impl Policy {
+    /// Appends every problem to `errs`, each prefixed with `at`.
+    pub fn problems(&self, at: &str, errs: &mut Vec<String>) {
+        let ok = |x: f32| (0.0..=1.0).contains(&x);
+        if !ok(self.approve_below) {
+            errs.push(format!("{at}.approve_below: must be between 0 and 1"));
+        }
+        if !ok(self.reject_at) {
+            errs.push(format!("{at}.reject_at: must be between 0 and 1"));
+        }
+        if self.approve_below > self.reject_at {
+            errs.push(format!("{at}.approve_below: must not exceed reject_at"));
+        }
+        let l = &self.field_limits;
+        for (name, v, max) in [
+            ("name_max", l.name_max, 1000),
+            ("title_max", l.title_max, 2000),
+            ("body_max", l.body_max, 100_000),
+        ] {
+            if v == 0 || v > max {
+                errs.push(format!(
+                    "{at}.field_limits.{name}: must be between 1 and {max}"
+                ));
+            }
+        }
+        if self.retention_days == 0 || self.retention_days > 3650 {
+            errs.push(format!("{at}.retention_days: must be between 1 and 3650"));
+        }
+        if self.idempotency_ttl_seconds < 60 || self.idempotency_ttl_seconds > 30 * 86_400 {
+            errs.push(format!(
+                "{at}.idempotency_ttl_seconds: must be between 60 and 2592000"
+            ));
+        }
+        crate::rate_limit::submission_rule_problems(
+            &format!("{at}.rate_limits"),
+            &self.rate_limits,
+            errs,
+        );
+        for (i, t) in self
+            .blocked_terms
+            .iter()
+            .chain(&self.suspect_terms)
+            .enumerate()
+        {
+            if fold(t).is_empty() {
+                errs.push(format!("{at}: term {i} ({t:?}) has no letters or digits"));
+            }
+        }
+    }
+
+    /// The decision for a comment with spam probability `score` and text `t` (see [`prepare`]).
+    pub fn decide(&self, score: f32, t: &Prepared) -> (Status, Vec<Reason>) {
+        let folded = if self.blocked_terms.is_empty() && self.suspect_terms.is_empty() {
+            String::new()
+        } else {
+            fold(&t.joined)
+        };
+        let folded = folded.as_str();
+        let rule = |code: &str, detail: String| Reason {
+            code: code.to_string(),
+            detail,
+            contribution: 0.0,
+            kind: ReasonKind::Rule,
+        };
+        let lexicon: &[crate::lexicon::Hit] = if self.use_lexicon { &t.lexicon } else { &[] };
+        let lex_reason = |h: &crate::lexicon::Hit| Reason {
+            code: h.code.clone(),
+            detail: h.phrase.clone(),
+            contribution: 0.0,
+            kind: ReasonKind::Lexicon,
+        };
+        let blocked = term_hits(folded, &self.blocked_terms);
+        let lex_blocked: Vec<_> = lexicon
+            .iter()
+            .filter(|h| h.severity == crate::lexicon::Severity::Block)
+            .collect();
+        if !blocked.is_empty() || !lex_blocked.is_empty() {
+            let reasons = blocked
+                .into_iter()
+                .map(|t| rule("BLOCKED_TERM", t.to_string()))
+                .chain(lex_blocked.into_iter().map(lex_reason))
+                .collect();
+            return (Status::Rejected, reasons);
+        }
+        let mut reasons = Vec::new();
+        let by_score = if score >= self.reject_at {
+            reasons.push(rule(
+                "SCORE_AT_OR_ABOVE_REJECT",
+                format!("score {score:.3} >= reject_at {:.3}", self.reject_at),
+            ));
+            Status::Rejected
+        } else if score < self.approve_below {
+            reasons.push(rule(
+                "SCORE_BELOW_APPROVE",
+                format!("score {score:.3} < approve_below {:.3}", self.approve_below),
+            ));
+            Status::Published
+        } else {
+            reasons.push(rule(
+                "SCORE_BETWEEN_THRESHOLDS",
+                format!(
+                    "approve_below {:.3} <= score {score:.3} < reject_at {:.3}",
+                    self.approve_below, self.reject_at
+                ),
+            ));
+            Status::PendingReview
+        };
+        let suspect = term_hits(folded, &self.suspect_terms);
+        let mut status = by_score;
+        let held = suspect
+            .into_iter()
+            .map(|t| rule("SUSPECT_TERM", t.to_string()))
+            .chain(lexicon.iter().map(lex_reason));
+        for r in held {
+            reasons.push(r);
+            if status == Status::Published {
+                status = Status::PendingReview;
+            }
+        }
+        if self.premoderate_all && status != Status::Rejected {
+            reasons.push(rule("PREMODERATION", "the site holds every comment".into()));
+            status = Status::PendingReview;
+        }
+        if u64::from(self.bootstrap_labels) > t.site_labels && status != Status::Rejected {
+            reasons.push(rule(
+                "BOOTSTRAP",
+                format!(
+                    "new site: held until moderators have labelled {} comments ({} so far)",
+                    self.bootstrap_labels, t.site_labels
+                ),
+            ));
+            status = Status::PendingReview;
+        }
+        (status, reasons)
+    }
+}
+
+/// A comment's text in the forms the policy matches terms in, and the site's label count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// Name, title and body joined by newlines (folded by [`Policy::decide`] only when the policy has terms).
+    pub joined: String,
+    /// Shipped lexicon categories found in name, title and body.
+    pub lexicon: Vec<crate::lexicon::Hit>,
+    /// The lexicon skeleton (spaced form) of title and body, for the combiner's word signals.
+    pub head_and_body_spaced: String,
+    /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
+    pub site_labels: u64,
+}
+
+/// Prepares name, title and body for [`Policy::decide`].
+pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
+    use crate::lexicon::{Skeleton, skeleton};
+    // The skeleton of "name\ntitle\nbody" is the name's and the title-and-body's joined by a space (words never
+    // cross a newline), so the combiner's title-and-body form comes without a second pass.
+    let head = skeleton(&format!("{title}\n{body}"));
+    let name_sk = skeleton(name);
+    let lexicon = crate::lexicon::Lexicon::shipped();
+    let hits = if name_sk.spaced.is_empty() {
+        lexicon.hits(&head)
+    } else if head.spaced.is_empty() {
+        lexicon.hits(&name_sk)
+    } else {
+        lexicon.hits(&Skeleton {
+            spaced: format!("{} {}", name_sk.spaced, head.spaced),
+            compact: format!("{}{}", name_sk.compact, head.compact),
+        })
+    };
+    Prepared {
+        joined: format!("{name}\n{title}\n{body}"),
+        lexicon: hits,
+        head_and_body_spaced: head.spaced,
+        site_labels: u64::MAX,
+    }
+}
+
+/// Whether recorded `reasons` come from a decision on the combiner's probability.
+pub fn is_combined(reasons: &[Reason]) -> bool {
+    reasons
+        .iter()
+        .any(|r| r.code == crate::combiner::MODEL_SCORE)
+}
+
+/// [`prepare`] for replaying a recorded decision on its recorded score: when that score is the combiner's
+/// probability (`combined`), the lexicon already acted through it, so its categories do not hold or reject again.
+pub fn prepare_recorded(name: &str, title: &str, body: &str, combined: bool) -> Prepared {
+    let mut t = prepare(name, title, body);
+    if combined {
+        t.lexicon.clear();
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_map_scores_to_statuses() {
+        let p = Policy::default();
+        let empty = Prepared::default();
+        assert_eq!(p.decide(0.1, &empty).0, Status::Published);
+        assert_eq!(p.decide(0.7, &empty).0, Status::PendingReview);
+        assert_eq!(p.decide(0.95, &empty).0, Status::Rejected);
+        let pre = Policy {
+            premoderate_all: true,
+            ..Policy::default()
+        };
+        assert_eq!(pre.decide(0.1, &empty).0, Status::PendingReview);
+        let blocked = Policy {
+            blocked_terms: vec!["cá độ online".into()],
+            ..Policy::default()
+        };
+        let (s, r) = blocked.decide(0.1, &prepare("", "", "vào ca do online"));
+        assert_eq!(s, Status::Rejected);
+        assert_eq!(r[0].code, "BLOCKED_TERM");
+    }
+
+    #[test]
+    fn lexicon_categories_hold_or_reject_with_their_reason_codes() {
+        let p = Policy::default();
+        let (s, r) = p.decide(
+            0.01,
+            &prepare("Hương", "", "Cần tiền gấp? Vay tiền online giải ngân nhanh"),
+        );
+        assert_eq!(s, Status::PendingReview, "{r:?}");
+        assert!(
+            r.iter()
+                .any(|r| r.code == "LEX_LOAN" && r.kind == ReasonKind::Lexicon),
+            "{r:?}"
+        );
+        let off = Policy {
+            use_lexicon: false,
+            ..Policy::default()
+        };
+        assert_eq!(
+            off.decide(
+                0.01,
+                &prepare("Hương", "", "Vay tiền online giải ngân nhanh")
+            )
+            .0,
+            Status::Published
+        );
+    }
+}
