@@ -140,6 +140,9 @@ pub fn policy_to_proto(p: &Policy) -> proto::Policy {
         model_version: p.model_version.clone(),
         disable_lexicon: !p.use_lexicon,
         bootstrap_labels: p.bootstrap_labels,
+        premoderation_auto_reject: p.premoderation_auto_reject,
+        retention_days: p.retention_days,
+        idempotency_ttl_seconds: p.idempotency_ttl_seconds,
     }
 }
 
@@ -196,6 +199,13 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
     out.model_version = p.model_version;
     out.use_lexicon = !p.disable_lexicon;
     out.bootstrap_labels = p.bootstrap_labels;
+    out.premoderation_auto_reject = p.premoderation_auto_reject;
+    if p.retention_days != 0 {
+        out.retention_days = p.retention_days;
+    }
+    if p.idempotency_ttl_seconds != 0 {
+        out.idempotency_ttl_seconds = p.idempotency_ttl_seconds;
+    }
     out
 }
 
@@ -236,14 +246,12 @@ impl AdminService for AdminApi {
         site_or_global(&mut v, &r.site);
         v.finish()?;
         record_site(&r.site);
-        let (p, inherited) = self
-            .policies
-            .policy(&r.site)
-            .await
-            .map_err(ApiError::from)?;
+        let view = self.policies.view(&r.site).await.map_err(ApiError::from)?;
         Ok(Response::new(GetPolicyResponse {
-            policy: Some(self.to_proto(&p)),
-            inherited,
+            policy: Some(self.to_proto(&view.policy)),
+            inherited: view.inherited,
+            overridden_fields: view.overridden,
+            global_version: view.global_version,
         }))
     }
 
@@ -271,12 +279,19 @@ impl AdminService for AdminApi {
         record_site(&r.site);
         let stored = self
             .policies
-            .update(&r.site, policy, r.expected_version, &who)
+            .update(
+                &r.site,
+                policy,
+                r.expected_version,
+                &r.clear_overrides,
+                &who,
+            )
             .await
             .map_err(ApiError::from)?;
-        tracing::info!(who = %who, version = stored.version, "policy updated");
+        tracing::info!(who = %who, version = stored.policy.version, overridden = ?stored.overridden, "policy updated");
         Ok(Response::new(UpdatePolicyResponse {
-            policy: Some(self.to_proto(&stored)),
+            policy: Some(self.to_proto(&stored.policy)),
+            overridden_fields: stored.overridden,
         }))
     }
 

@@ -78,12 +78,49 @@ pub struct PolicyChange {
     /// Add a suspect term (repeatable).
     #[arg(long = "add-suspect")]
     add_suspect: Vec<String>,
+    /// Remove a blocked term (repeatable).
+    #[arg(long = "remove-blocked")]
+    remove_blocked: Vec<String>,
+    /// Remove a suspect term (repeatable).
+    #[arg(long = "remove-suspect")]
+    remove_suspect: Vec<String>,
+    /// Set a rate limit, replacing the one of that descriptor (repeatable):
+    /// DESCRIPTOR=REQUESTS/PERIOD_SECONDS[,burst=N][,shadow], e.g. client_ip=5/60,burst=2.
+    #[arg(long = "limit", value_parser = parse_limit)]
+    limits: Vec<crate::proto::RateLimit>,
+    /// Remove the rate limit of a descriptor (client_ip, author, thread, site; repeatable).
+    #[arg(long = "remove-limit", value_parser = parse_descriptor)]
+    remove_limits: Vec<i32>,
+    /// Maximum name length, characters.
+    #[arg(long)]
+    name_max: Option<u32>,
+    /// Maximum title length, characters.
+    #[arg(long)]
+    title_max: Option<u32>,
+    /// Maximum body length, characters.
+    #[arg(long)]
+    body_max: Option<u32>,
+    /// Apply the shipped Vietnamese spam lexicon (true/false).
+    #[arg(long)]
+    lexicon: Option<bool>,
+    /// Under premoderation or bootstrap, still reject what the score or the lexicon rejects (true/false).
+    #[arg(long)]
+    premoderation_auto_reject: Option<bool>,
+    /// Keep comments this many days.
+    #[arg(long)]
+    retention_days: Option<u32>,
+    /// Remember idempotency keys this many seconds.
+    #[arg(long)]
+    idempotency_ttl_seconds: Option<u32>,
     /// Pin a model version ("" unpins).
     #[arg(long)]
     model_version: Option<String>,
     /// Bootstrap mode: hold everything until this many moderator labels exist (0 turns it off).
     #[arg(long)]
     bootstrap_labels: Option<u32>,
+    /// A site field to follow the global default again (repeatable; `policy get` lists the site's own fields).
+    #[arg(long = "clear")]
+    clear: Vec<String>,
     /// Simulation window in hours.
     #[arg(long, default_value_t = 168)]
     window_hours: u32,
@@ -105,6 +142,35 @@ impl PolicyChange {
         }
         p.blocked_terms.extend(self.add_blocked.iter().cloned());
         p.suspect_terms.extend(self.add_suspect.iter().cloned());
+        p.blocked_terms.retain(|t| !self.remove_blocked.contains(t));
+        p.suspect_terms.retain(|t| !self.remove_suspect.contains(t));
+        p.rate_limits.retain(|r| {
+            !self.remove_limits.contains(&r.descriptor)
+                && !self.limits.iter().any(|l| l.descriptor == r.descriptor)
+        });
+        p.rate_limits.extend(self.limits.iter().cloned());
+        let f = p.field_limits.get_or_insert_with(Default::default);
+        if let Some(x) = self.name_max {
+            f.name_max = x;
+        }
+        if let Some(x) = self.title_max {
+            f.title_max = x;
+        }
+        if let Some(x) = self.body_max {
+            f.body_max = x;
+        }
+        if let Some(x) = self.lexicon {
+            p.disable_lexicon = !x;
+        }
+        if let Some(x) = self.premoderation_auto_reject {
+            p.premoderation_auto_reject = x;
+        }
+        if let Some(x) = self.retention_days {
+            p.retention_days = x;
+        }
+        if let Some(x) = self.idempotency_ttl_seconds {
+            p.idempotency_ttl_seconds = x;
+        }
         if let Some(v) = &self.model_version {
             p.model_version = v.clone();
         }
@@ -115,61 +181,195 @@ impl PolicyChange {
     }
 }
 
-fn print_policy(site: &str, p: &Policy, inherited: bool) {
-    let name = if site.is_empty() {
-        "global default"
+/// What `policy get` and `policy set` show: every field, and for a site, whether it is the site's own.
+pub struct Shown {
+    policy: Policy,
+    inherited: bool,
+    overridden: Vec<String>,
+    global_version: u64,
+}
+
+fn print_policy(site: &str, p: &Shown) {
+    let global = site.is_empty();
+    let name = if global { "global default" } else { site };
+    if global {
+        println!("policy of {name} (version {})", p.policy.version);
     } else {
-        site
-    };
-    println!(
-        "policy of {name} (version {}{})",
-        p.version,
-        if inherited { ", inherited" } else { "" }
-    );
-    println!("  approve_below     {:.3}", p.approve_below);
-    println!("  reject_at         {:.3}", p.reject_at);
-    println!("  premoderate_all   {}", p.premoderate_all);
-    println!(
-        "  captcha required  {}",
-        p.captcha.as_ref().map(|c| c.required).unwrap_or_default()
-    );
-    for r in &p.rate_limits {
         println!(
-            "  rate limit        {} {} per {} s, burst {}{}",
+            "policy of {name} (version {}{}; global default version {})",
+            p.policy.version,
+            if p.inherited {
+                ", inherits every field"
+            } else {
+                ""
+            },
+            p.global_version
+        );
+    }
+    let src = |field: &str| {
+        if global {
+            ""
+        } else if p.overridden.iter().any(|f| f == field) {
+            "  [site]"
+        } else {
+            "  [global]"
+        }
+    };
+    let q = &p.policy;
+    println!(
+        "  approve_below              {:.3}{}",
+        q.approve_below,
+        src("approve_below")
+    );
+    println!(
+        "  reject_at                  {:.3}{}",
+        q.reject_at,
+        src("reject_at")
+    );
+    println!(
+        "  premoderate_all            {}{}",
+        q.premoderate_all,
+        src("premoderate_all")
+    );
+    println!(
+        "  premoderation_auto_reject  {}{}",
+        q.premoderation_auto_reject,
+        src("premoderation_auto_reject")
+    );
+    println!(
+        "  bootstrap_labels           {}{}",
+        q.bootstrap_labels,
+        src("bootstrap_labels")
+    );
+    println!(
+        "  captcha_required           {}{}",
+        q.captcha.as_ref().map(|c| c.required).unwrap_or_default(),
+        src("captcha_required")
+    );
+    if let Some(c) = &q.captcha {
+        println!(
+            "  captcha (server-wide)      {} characters, difficulty {}, ttl {} s, {} live per client",
+            c.length, c.difficulty, c.ttl_seconds, c.max_live_per_client
+        );
+    }
+    if q.rate_limits.is_empty() {
+        println!(
+            "  rate_limits                none: submissions are not limited{}",
+            src("rate_limits")
+        );
+    }
+    for r in &q.rate_limits {
+        println!(
+            "  rate_limits                {} {} per {} s, burst {}{}{}",
             crate::proto::LimitDescriptor::try_from(r.descriptor)
                 .map(|d| d.as_str_name())
                 .unwrap_or("?"),
             r.requests,
             r.period_seconds,
             r.burst,
-            if r.shadow { " (shadow)" } else { "" }
-        );
-    }
-    println!("  blocked terms     {}", p.blocked_terms.join(", "));
-    println!("  suspect terms     {}", p.suspect_terms.join(", "));
-    if let Some(f) = &p.field_limits {
-        println!(
-            "  max lengths       name {}, title {}, body {}",
-            f.name_max, f.title_max, f.body_max
+            if r.shadow { " (shadow)" } else { "" },
+            src("rate_limits")
         );
     }
     println!(
-        "  model             {}",
-        if p.model_version.is_empty() {
+        "  blocked_terms              {}{}",
+        q.blocked_terms.join(", "),
+        src("blocked_terms")
+    );
+    println!(
+        "  suspect_terms              {}{}",
+        q.suspect_terms.join(", "),
+        src("suspect_terms")
+    );
+    if let Some(f) = &q.field_limits {
+        println!(
+            "  field_limits               name {}, title {}, body {}{}",
+            f.name_max,
+            f.title_max,
+            f.body_max,
+            src("field_limits")
+        );
+    }
+    println!(
+        "  retention_days             {}{}",
+        q.retention_days,
+        src("retention_days")
+    );
+    println!(
+        "  idempotency_ttl_seconds    {}{}",
+        q.idempotency_ttl_seconds,
+        src("idempotency_ttl_seconds")
+    );
+    println!(
+        "  lexicon                    {}{}",
+        if q.disable_lexicon { "off" } else { "on" },
+        src("use_lexicon")
+    );
+    println!(
+        "  model_version              {}{}",
+        if q.model_version.is_empty() {
             "(active model)"
         } else {
-            &p.model_version
-        }
+            &q.model_version
+        },
+        src("model_version")
     );
 }
 
-async fn current(c: &ClientArgs, site: &str) -> anyhow::Result<(Policy, bool)> {
+/// Parses `DESCRIPTOR=REQUESTS/PERIOD_SECONDS[,burst=N][,shadow]`.
+fn parse_limit(s: &str) -> Result<crate::proto::RateLimit, String> {
+    let usage = "expected DESCRIPTOR=REQUESTS/PERIOD_SECONDS[,burst=N][,shadow], e.g. client_ip=5/60,burst=2";
+    let (d, rest) = s.split_once('=').ok_or(usage)?;
+    let descriptor = parse_descriptor(d)?;
+    let mut parts = rest.split(',');
+    let (req, period) = parts.next().and_then(|r| r.split_once('/')).ok_or(usage)?;
+    let requests = req.trim().parse().map_err(|_| usage.to_string())?;
+    let period_seconds = period.trim().parse().map_err(|_| usage.to_string())?;
+    let (mut burst, mut shadow) = (0, false);
+    for p in parts {
+        match p.trim().split_once('=') {
+            Some(("burst", n)) => burst = n.trim().parse().map_err(|_| usage.to_string())?,
+            None if p.trim() == "shadow" => shadow = true,
+            _ => return Err(usage.to_string()),
+        }
+    }
+    Ok(crate::proto::RateLimit {
+        descriptor,
+        requests,
+        period_seconds,
+        burst,
+        shadow,
+    })
+}
+
+/// Parses a limit descriptor name (`client_ip`, `author`, `thread`, `site`).
+fn parse_descriptor(s: &str) -> Result<i32, String> {
+    use crate::proto::LimitDescriptor as D;
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "client_ip" => D::ClientIp,
+        "author" => D::Author,
+        "thread" => D::Thread,
+        "site" => D::Site,
+        other => {
+            return Err(format!(
+                "{other:?} is not a limit descriptor; use client_ip, author, thread or site"
+            ));
+        }
+    } as i32)
+}
+
+async fn current(c: &ClientArgs, site: &str) -> anyhow::Result<Shown> {
     let r = AdminServiceClient::new(connect(c).await?)
         .get_policy(authed(c, GetPolicyRequest { site: site.into() })?)
         .await
         .map_err(status_error)?
         .into_inner();
-    Ok((r.policy.unwrap_or_default(), r.inherited))
+    Ok(Shown {
+        policy: r.policy.unwrap_or_default(),
+        inherited: r.inherited,
+        overridden: r.overridden_fields,
+        global_version: r.global_version,
+    })
 }
 
 fn row(name: &str, a: u64, b: u64) {
@@ -199,34 +399,39 @@ fn table(cur: &OutcomeCounts, cand: &OutcomeCounts) {
 pub async fn policy(c: PolicyCommand) -> anyhow::Result<()> {
     match c {
         PolicyCommand::Get(a) => {
-            let (p, inherited) = current(&a.client, &a.site).await?;
-            print_policy(&a.site, &p, inherited);
+            print_policy(&a.site, &current(&a.client, &a.site).await?);
             Ok(())
         }
         PolicyCommand::Set(a) => {
-            let (p, inherited) = current(&a.client, &a.site).await?;
-            let expected = if inherited { 0 } else { p.version };
-            let next = a.apply(p);
-            let stored = AdminServiceClient::new(connect(&a.client).await?)
+            let shown = current(&a.client, &a.site).await?;
+            let expected = shown.policy.version;
+            let next = a.apply(shown.policy);
+            let r = AdminServiceClient::new(connect(&a.client).await?)
                 .update_policy(authed(
                     &a.client,
                     UpdatePolicyRequest {
                         site: a.site.clone(),
                         policy: Some(next),
                         expected_version: expected,
+                        clear_overrides: a.clear.clone(),
                     },
                 )?)
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .policy
-                .unwrap_or_default();
-            print_policy(&a.site, &stored, false);
+                .into_inner();
+            print_policy(
+                &a.site,
+                &Shown {
+                    inherited: r.overridden_fields.is_empty(),
+                    policy: r.policy.unwrap_or_default(),
+                    overridden: r.overridden_fields,
+                    global_version: shown.global_version,
+                },
+            );
             Ok(())
         }
         PolicyCommand::Simulate(a) => {
-            let (p, _) = current(&a.client, &a.site).await?;
-            let cand = a.apply(p);
+            let cand = a.apply(current(&a.client, &a.site).await?.policy);
             let r = AdminServiceClient::new(connect(&a.client).await?)
                 .simulate_policy(authed(
                     &a.client,

@@ -63,6 +63,9 @@ pub struct Policy {
     pub use_lexicon: bool,
     /// Bootstrap mode: hold everything until the site has this many moderator labels (0: off).
     pub bootstrap_labels: u32,
+    /// Under premoderation or bootstrap mode, still reject what the score or the lexicon's block categories
+    /// reject (off: those hold every comment that no site blocked term rejects).
+    pub premoderation_auto_reject: bool,
 }
 
 impl Default for Policy {
@@ -82,6 +85,7 @@ impl Default for Policy {
             model_version: String::new(),
             use_lexicon: true,
             bootstrap_labels: 0,
+            premoderation_auto_reject: false,
         }
     }
 }
@@ -158,20 +162,29 @@ impl Policy {
             kind: ReasonKind::Lexicon,
         };
         let blocked = term_hits(folded, &self.blocked_terms);
+        if !blocked.is_empty() {
+            // The site's own blocked terms reject in every mode, premoderation and bootstrap included.
+            let reasons = blocked
+                .into_iter()
+                .map(|t| rule("BLOCKED_TERM", t.to_string()))
+                .collect();
+            return (Status::Rejected, reasons);
+        }
+        let bootstrapping = u64::from(self.bootstrap_labels) > t.site_labels;
+        let holding_all = self.premoderate_all || bootstrapping;
         let lex_blocked: Vec<_> = lexicon
             .iter()
             .filter(|h| h.severity == crate::lexicon::Severity::Block)
             .collect();
-        if !blocked.is_empty() || !lex_blocked.is_empty() {
-            let reasons = blocked
-                .into_iter()
-                .map(|t| rule("BLOCKED_TERM", t.to_string()))
-                .chain(lex_blocked.into_iter().map(lex_reason))
-                .collect();
-            return (Status::Rejected, reasons);
+        let hold_instead = holding_all && !self.premoderation_auto_reject;
+        if !lex_blocked.is_empty() && !hold_instead {
+            return (
+                Status::Rejected,
+                lex_blocked.into_iter().map(lex_reason).collect(),
+            );
         }
         let mut reasons = Vec::new();
-        let by_score = if score >= self.reject_at {
+        let mut status = if score >= self.reject_at {
             reasons.push(rule(
                 "SCORE_AT_OR_ABOVE_REJECT",
                 format!("score {score:.3} >= reject_at {:.3}", self.reject_at),
@@ -194,7 +207,6 @@ impl Policy {
             Status::PendingReview
         };
         let suspect = term_hits(folded, &self.suspect_terms);
-        let mut status = by_score;
         let held = suspect
             .into_iter()
             .map(|t| rule("SUSPECT_TERM", t.to_string()))
@@ -205,11 +217,14 @@ impl Policy {
                 status = Status::PendingReview;
             }
         }
-        if self.premoderate_all && status != Status::Rejected {
+        // Premoderation and bootstrap hold every comment that no site blocked term rejected, whatever its score
+        // or lexicon category, so moderators see and label it; `premoderation_auto_reject` lets what the score or
+        // the lexicon rejects be rejected instead.
+        if self.premoderate_all && (status != Status::Rejected || hold_instead) {
             reasons.push(rule("PREMODERATION", "the site holds every comment".into()));
             status = Status::PendingReview;
         }
-        if u64::from(self.bootstrap_labels) > t.site_labels && status != Status::Rejected {
+        if bootstrapping && (status != Status::Rejected || hold_instead) {
             reasons.push(rule(
                 "BOOTSTRAP",
                 format!(
@@ -220,6 +235,122 @@ impl Policy {
             status = Status::PendingReview;
         }
         (status, reasons)
+    }
+}
+
+/// The fields of [`Policy`] a site may set for itself; every other field (and every one of these it does not set)
+/// follows the global default, live.
+pub const OVERRIDABLE: [&str; 14] = [
+    "approve_below",
+    "reject_at",
+    "premoderate_all",
+    "premoderation_auto_reject",
+    "blocked_terms",
+    "suspect_terms",
+    "field_limits",
+    "retention_days",
+    "idempotency_ttl_seconds",
+    "captcha_required",
+    "rate_limits",
+    "model_version",
+    "use_lexicon",
+    "bootstrap_labels",
+];
+
+/// A site's own policy: only the fields it overrides, as the stored document holds them. Fields it does not name
+/// follow the global default, so a later change of the global default reaches the site.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// The site document's version (optimistic concurrency).
+    #[serde(default)]
+    pub version: u64,
+    /// Field name -> value, in [`Policy`]'s own serialisation.
+    pub overrides: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl Overrides {
+    /// Reads a stored site document. A document written before sites stored overrides (a whole [`Policy`]) is
+    /// read as overriding every field, which is what it did.
+    pub fn parse(doc: &str) -> Result<Overrides, String> {
+        let value: serde_json::Value = serde_json::from_str(doc).map_err(|e| e.to_string())?;
+        if value.get("overrides").is_some() {
+            return serde_json::from_value(value).map_err(|e| e.to_string());
+        }
+        let legacy: Policy = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let serde_json::Value::Object(mut all) =
+            serde_json::to_value(&legacy).map_err(|e| e.to_string())?
+        else {
+            return Err("a policy is not an object".into());
+        };
+        all.remove("version");
+        Ok(Overrides {
+            version: legacy.version,
+            overrides: all.into_iter().collect(),
+        })
+    }
+
+    /// The effective policy: `global` with these fields set. Its version is this document's.
+    pub fn apply(&self, global: &Policy) -> Result<Policy, String> {
+        let serde_json::Value::Object(mut all) =
+            serde_json::to_value(global).map_err(|e| e.to_string())?
+        else {
+            return Err("a policy is not an object".into());
+        };
+        for (k, v) in &self.overrides {
+            all.insert(k.clone(), v.clone());
+        }
+        let mut p: Policy =
+            serde_json::from_value(serde_json::Value::Object(all)).map_err(|e| e.to_string())?;
+        p.version = self.version;
+        Ok(p)
+    }
+
+    /// The overridden field names, in [`OVERRIDABLE`] order.
+    pub fn fields(&self) -> Vec<String> {
+        OVERRIDABLE
+            .iter()
+            .filter(|f| self.overrides.contains_key(**f))
+            .map(|f| f.to_string())
+            .collect()
+    }
+
+    /// These overrides after an update: every field whose value in `candidate` differs from `effective` (what the
+    /// caller was shown) becomes an override; fields named in `clear` follow the global default again; the rest
+    /// keep their state. Unknown names in `clear` are returned as errors.
+    pub fn updated(
+        &self,
+        effective: &Policy,
+        candidate: &Policy,
+        clear: &[String],
+    ) -> Result<Overrides, Vec<String>> {
+        let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) = (
+            serde_json::to_value(effective),
+            serde_json::to_value(candidate),
+        ) else {
+            return Err(vec!["a policy is not an object".into()]);
+        };
+        let mut out = self.clone();
+        for f in OVERRIDABLE {
+            if before.get(f) != after.get(f)
+                && let Some(v) = after.get(f)
+            {
+                out.overrides.insert(f.to_string(), v.clone());
+            }
+        }
+        let mut unknown = Vec::new();
+        for f in clear {
+            if OVERRIDABLE.contains(&f.as_str()) {
+                out.overrides.remove(f);
+            } else {
+                unknown.push(f.clone());
+            }
+        }
+        if unknown.is_empty() {
+            Ok(out)
+        } else {
+            Err(unknown)
+        }
     }
 }
 
@@ -329,5 +460,51 @@ mod tests {
             .0,
             Status::Published
         );
+    }
+
+    #[test]
+    fn a_site_overrides_only_what_it_changed_and_follows_the_rest() {
+        let global = Policy::default();
+        let none = Overrides::default();
+        let shown = none.apply(&global).unwrap();
+        let mut changed = shown.clone();
+        changed.captcha_required = false;
+        let mine = none.updated(&shown, &changed, &[]).unwrap();
+        assert_eq!(mine.fields(), ["captcha_required"]);
+        let later_global = Policy {
+            blocked_terms: vec!["w88".into()],
+            reject_at: 0.8,
+            ..Policy::default()
+        };
+        let effective = mine.apply(&later_global).unwrap();
+        assert_eq!(
+            effective.blocked_terms,
+            ["w88"],
+            "a global change reaches the site"
+        );
+        assert_eq!(effective.reject_at, 0.8);
+        assert!(!effective.captcha_required, "its own override stays");
+        let cleared = mine
+            .updated(&effective, &effective, &["captcha_required".into()])
+            .unwrap();
+        assert!(cleared.fields().is_empty());
+        assert_eq!(
+            mine.updated(&effective, &effective, &["nope".into()]),
+            Err(vec!["nope".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_whole_policy_stored_earlier_reads_as_overriding_every_field() {
+        let old = serde_json::to_string(&Policy {
+            version: 3,
+            reject_at: 0.7,
+            ..Policy::default()
+        })
+        .unwrap();
+        let o = Overrides::parse(&old).unwrap();
+        assert_eq!(o.version, 3);
+        assert_eq!(o.fields().len(), OVERRIDABLE.len());
+        assert_eq!(o.apply(&Policy::default()).unwrap().reject_at, 0.7);
     }
 }

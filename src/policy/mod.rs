@@ -4,7 +4,7 @@
 //! fallback. Models are loaded off the hot path and swapped atomically. Also: the threshold lab (replaying
 //! recent submissions under a candidate policy).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,8 +18,8 @@ pub mod models;
 
 use crate::classifier::Model;
 use crate::clock::Clock;
-use crate::policy::document::Policy;
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
+use document::{OVERRIDABLE, Overrides, Policy};
 
 /// How often a replica checks whether anything changed.
 pub const REFRESH: Duration = Duration::from_millis(250);
@@ -29,6 +29,18 @@ pub const FULL_REFRESH: Duration = Duration::from_secs(10);
 const POLICY_DOC: &str = "policy";
 
 const MODELS_DOC: &str = "models";
+
+/// The global document listing the sites that have a policy document of their own.
+const SITES_DOC: &str = "policy-sites";
+
+fn next_version(v: u64) -> Result<u64, PolicyError> {
+    v.checked_add(1).ok_or_else(|| {
+        PolicyError::Invalid(vec![(
+            "expected_version".into(),
+            "is not a version this server issued".into(),
+        )])
+    })
+}
 
 /// Which model is active where, with the previous one for rollback.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,13 +86,42 @@ impl From<StoreError> for PolicyError {
     }
 }
 
+/// One site that has a policy document of its own: its overrides and the effective policy they give.
+#[derive(Clone)]
+struct SiteEntry {
+    overrides: Arc<Overrides>,
+    effective: Arc<Policy>,
+}
+
+/// What this replica knows. Per-site state exists only for sites that ops gave a policy of their own (the
+/// index document lists them), never for whatever site ids callers send: a site without a policy of its own
+/// reads the global default, with no cache entry and no store read.
 #[derive(Default)]
 struct Cache {
     epoch: u64,
-    policies: HashMap<String, (Arc<Policy>, bool)>,
+    /// The global default (stored, else the configuration's) and whether it is the configuration's.
+    global: Option<(Arc<Policy>, bool)>,
+    /// Sites with a policy document of their own, as of the last load.
+    sites: HashMap<String, SiteEntry>,
     activation: Option<ActivationTable>,
-    /// site -> (label count, read at)
+    /// site -> (label count, read at); bootstrap mode only, at most [`MAX_LABEL_COUNTS`] entries.
     labels: HashMap<String, (u64, std::time::Instant)>,
+}
+
+/// Label counts one replica keeps for bootstrap mode before it starts over.
+pub const MAX_LABEL_COUNTS: usize = 10_000;
+
+/// A policy as ops see it: the effective values and where each comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyView {
+    /// The policy in force.
+    pub policy: Arc<Policy>,
+    /// True when the site sets nothing itself (or this is the global default from configuration).
+    pub inherited: bool,
+    /// The fields the site sets itself; every other one follows the global default.
+    pub overridden: Vec<String>,
+    /// The global default's version.
+    pub global_version: u64,
 }
 
 /// How long a site's label count is reused before it is read again (bootstrap mode only).
@@ -129,83 +170,118 @@ impl Policies {
         }
     }
 
-    fn scope(site: &str) -> &str {
-        if site.is_empty() { GLOBAL_SCOPE } else { site }
-    }
-
-    /// The policy stored for `site` (empty: the global one), if any.
-    async fn stored_policy(&self, site: &str) -> Result<Option<Arc<Policy>>, StoreError> {
-        match self.store.get_doc(Self::scope(site), POLICY_DOC).await? {
+    /// The global policy as stored, if any.
+    async fn stored_global(&self) -> Result<Option<Arc<Policy>>, StoreError> {
+        match self.store.get_doc(GLOBAL_SCOPE, POLICY_DOC).await? {
             Some((_, doc)) => serde_json::from_str(&doc)
                 .map(|p: Policy| Some(Arc::new(p)))
-                .map_err(|e| StoreError::Corrupt(format!("stored policy of {site:?}: {e}"))),
+                .map_err(|e| StoreError::Corrupt(format!("stored global policy: {e}"))),
             None => Ok(None),
         }
     }
 
-    fn cached_policy(&self, site: &str) -> Option<(Arc<Policy>, bool)> {
-        self.cache.read().ok()?.policies.get(site).cloned()
-    }
-
-    /// The global default as stored, else the configuration's.
+    /// The global default as stored, else the configuration's (then `true`).
     async fn read_global(&self) -> Result<(Arc<Policy>, bool), StoreError> {
-        Ok(match self.stored_policy("").await? {
+        Ok(match self.stored_global().await? {
             Some(p) => (p, false),
             None => (self.default.clone(), true),
         })
     }
 
-    /// The policy in force for `site` (empty: the global default) and whether it is inherited.
-    pub async fn policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
-        if let Some(hit) = self.cached_policy(site) {
-            return Ok(hit);
-        }
-        let epoch = self.cache.read().map(|c| c.epoch).unwrap_or(0);
-        let global = match self.cached_policy("") {
-            Some(g) => g,
-            None => self.read_global().await?,
-        };
-        let got = if site.is_empty() {
-            global
-        } else {
-            match self.stored_policy(site).await? {
-                Some(p) => (p, false),
-                None => (global.0, true),
+    /// A site's own document: (store version, overrides), if it has one.
+    async fn read_site(&self, site: &str) -> Result<Option<Overrides>, StoreError> {
+        match self.store.get_doc(site, POLICY_DOC).await? {
+            Some((version, doc)) => {
+                let mut o = Overrides::parse(&doc)
+                    .map_err(|e| StoreError::Corrupt(format!("stored policy of {site:?}: {e}")))?;
+                o.version = version;
+                Ok(Some(o))
             }
-        };
-        if let Ok(mut c) = self.cache.write()
-            && c.epoch == epoch
-        {
-            c.policies.insert(site.to_string(), got.clone());
+            None => Ok(None),
         }
-        Ok(got)
     }
 
-    /// Re-reads every cached policy and the activation table, loads the models it names, then swaps the new
-    /// values in at once: requests never find the cache empty, so a refresh costs them no round trip.
-    async fn reload(&self) -> Result<(), StoreError> {
-        let sites: Vec<String> = self
-            .cache
-            .read()
-            .map(|c| c.policies.keys().cloned().collect())
-            .unwrap_or_default();
-        let global = self.read_global().await?;
-        let mut policies = HashMap::with_capacity(sites.len());
-        for site in sites {
-            let entry = if site.is_empty() {
-                global.clone()
-            } else {
-                match self.stored_policy(&site).await? {
-                    Some(p) => (p, false),
-                    None => (global.0.clone(), true),
+    /// The sites that have a policy document of their own.
+    async fn read_index(&self) -> Result<(u64, BTreeSet<String>), StoreError> {
+        match self.store.get_doc(GLOBAL_SCOPE, SITES_DOC).await? {
+            Some((v, doc)) => serde_json::from_str(&doc)
+                .map(|s| (v, s))
+                .map_err(|e| StoreError::Corrupt(format!("policy site index: {e}"))),
+            None => Ok((0, BTreeSet::new())),
+        }
+    }
+
+    fn effective(site: &str, o: Overrides, global: &Policy) -> Result<SiteEntry, StoreError> {
+        let effective = o.apply(global).map_err(|e| {
+            StoreError::Corrupt(format!("policy of {site:?} over the global one: {e}"))
+        })?;
+        Ok(SiteEntry {
+            overrides: Arc::new(o),
+            effective: Arc::new(effective),
+        })
+    }
+
+    /// The policy in force for `site` (empty: the global default) and whether it is inherited.
+    pub async fn policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
+        let v = self.view(site).await?;
+        Ok((v.policy, v.inherited))
+    }
+
+    /// The policy in force for `site` (empty: the global default), with where each field comes from.
+    pub async fn view(&self, site: &str) -> Result<PolicyView, StoreError> {
+        let loaded = self.cache.read().ok().and_then(|c| {
+            let (global, from_config) = c.global.clone()?;
+            Some(if site.is_empty() {
+                PolicyView {
+                    global_version: global.version,
+                    policy: global,
+                    inherited: from_config,
+                    overridden: Vec::new(),
                 }
-            };
-            policies.insert(site, entry);
+            } else if let Some(e) = c.sites.get(site) {
+                let overridden = e.overrides.fields();
+                PolicyView {
+                    global_version: global.version,
+                    policy: e.effective.clone(),
+                    inherited: overridden.is_empty(),
+                    overridden,
+                }
+            } else {
+                PolicyView {
+                    global_version: global.version,
+                    policy: global,
+                    inherited: true,
+                    overridden: Vec::new(),
+                }
+            })
+        });
+        match loaded {
+            Some(v) => Ok(v),
+            None => {
+                self.reload().await?;
+                Box::pin(self.view(site)).await
+            }
+        }
+    }
+
+    /// Re-reads the global policy, the site index, every indexed site's document and the activation table,
+    /// loads the models it names, then swaps the new values in at once: requests never find the cache empty, so
+    /// a refresh costs them no round trip.
+    async fn reload(&self) -> Result<(), StoreError> {
+        let global = self.read_global().await?;
+        let (_, index) = self.read_index().await?;
+        let mut sites = HashMap::with_capacity(index.len());
+        for site in index {
+            if let Some(o) = self.read_site(&site).await? {
+                let entry = Self::effective(&site, o, &global.0)?;
+                sites.insert(site, entry);
+            }
         }
         let table = self.read_activation().await?;
         self.ensure_loaded(&table).await;
         if let Ok(mut c) = self.cache.write() {
-            c.policies = policies;
+            c.global = Some(global);
+            c.sites = sites;
             c.activation = Some(table);
             c.epoch += 1;
         }
@@ -310,6 +386,9 @@ impl Policies {
         }
         let n = self.store.label_count(site).await?;
         if let Ok(mut c) = self.cache.write() {
+            if c.labels.len() >= MAX_LABEL_COUNTS {
+                c.labels.clear();
+            }
             c.labels
                 .insert(site.to_string(), (n, std::time::Instant::now()));
         }
@@ -323,14 +402,97 @@ impl Policies {
         }
     }
 
-    /// Validates and stores a policy if `expected` is still the stored version.
+    /// Stores `policy` for `site` if `expected` is still the version the caller saw. For the global default
+    /// (`site` empty) the whole policy is replaced. For a site, only what the caller changed becomes the site's
+    /// own (see [`Overrides::updated`]); the fields named in `clear` follow the global default again. A site that
+    /// has no document of its own accepts `expected` 0 or the global version it was shown.
     pub async fn update(
         &self,
         site: &str,
-        mut policy: Policy,
+        policy: Policy,
         expected: u64,
+        clear: &[String],
         who: &str,
-    ) -> Result<Policy, PolicyError> {
+    ) -> Result<PolicyView, PolicyError> {
+        if site.is_empty() {
+            if !clear.is_empty() {
+                return Err(PolicyError::Invalid(vec![(
+                    "clear_overrides".into(),
+                    "applies to a site; the global default has no overrides".into(),
+                )]));
+            }
+            self.check(&policy).await?;
+            let mut policy = policy;
+            policy.version = next_version(expected)?;
+            return match self
+                .store
+                .put_doc(GLOBAL_SCOPE, POLICY_DOC, expected, &to_json(&policy)?, who)
+                .await?
+            {
+                Ok(_) => {
+                    self.refresh_now().await;
+                    Ok(self.view("").await?)
+                }
+                Err(current) => Err(PolicyError::Conflict { current }),
+            };
+        }
+        let (global, _) = self.read_global().await?;
+        let own = self.read_site(site).await?;
+        let stored = own.as_ref().map_or(0, |o| o.version);
+        let fresh = match &own {
+            Some(o) => expected == o.version,
+            None => expected == 0 || expected == global.version,
+        };
+        if !fresh {
+            return Err(PolicyError::Conflict {
+                current: if own.is_some() {
+                    stored
+                } else {
+                    global.version
+                },
+            });
+        }
+        let base = own.unwrap_or_default();
+        let shown = base
+            .apply(&global)
+            .map_err(|e| StoreError::Corrupt(format!("policy of {site:?}: {e}")))?;
+        let mut next = base.updated(&shown, &policy, clear).map_err(|unknown| {
+            PolicyError::Invalid(
+                unknown
+                    .into_iter()
+                    .map(|f| {
+                        (
+                            "clear_overrides".to_string(),
+                            format!(
+                                "{f:?} is not a policy field; use one of {}",
+                                OVERRIDABLE.join(", ")
+                            ),
+                        )
+                    })
+                    .collect(),
+            )
+        })?;
+        next.version = next_version(stored)?;
+        let effective = next
+            .apply(&global)
+            .map_err(|e| PolicyError::Invalid(vec![("policy".into(), e)]))?;
+        self.check(&effective).await?;
+        self.index_site(site, who).await?;
+        match self
+            .store
+            .put_doc(site, POLICY_DOC, stored, &to_json(&next)?, who)
+            .await?
+        {
+            Ok(_) => {
+                self.refresh_now().await;
+                Ok(self.view(site).await?)
+            }
+            Err(current) => Err(PolicyError::Conflict { current }),
+        }
+    }
+
+    /// Validates a policy about to be stored and loads the model it pins.
+    async fn check(&self, policy: &Policy) -> Result<(), PolicyError> {
         let mut errs = Vec::new();
         policy.problems("policy", &mut errs);
         if !policy.model_version.is_empty() && self.find_model_dir(&policy.model_version).is_none()
@@ -358,30 +520,34 @@ impl Policies {
                 l.insert(v, m);
             }
         }
-        policy.version = expected.checked_add(1).ok_or_else(|| {
-            PolicyError::Invalid(vec![(
-                "expected_version".into(),
-                "is not a version this server issued".into(),
-            )])
-        })?;
-        let doc = to_json(&policy)?;
-        match self
-            .store
-            .put_doc(Self::scope(site), POLICY_DOC, expected, &doc, who)
-            .await?
-        {
-            Ok(_) => {
-                self.refresh_now().await;
-                Ok(policy)
+        Ok(())
+    }
+
+    /// Adds `site` to the index of sites with a policy of their own (before its document is written, so a
+    /// crash in between leaves an index entry without a document, which reads as "inherits everything").
+    async fn index_site(&self, site: &str, who: &str) -> Result<(), PolicyError> {
+        for _ in 0..10 {
+            let (version, mut sites) = self.read_index().await?;
+            if !sites.insert(site.to_string()) {
+                return Ok(());
             }
-            Err(current) => Err(PolicyError::Conflict { current }),
+            if self
+                .store
+                .put_doc(GLOBAL_SCOPE, SITES_DOC, version, &to_json(&sites)?, who)
+                .await?
+                .is_ok()
+            {
+                return Ok(());
+            }
         }
+        Err(PolicyError::Conflict { current: 0 })
     }
 
     /// Drops every cached policy and the activation table.
     fn invalidate(&self) {
         if let Ok(mut c) = self.cache.write() {
-            c.policies.clear();
+            c.global = None;
+            c.sites.clear();
             c.activation = None;
             c.epoch += 1;
         }

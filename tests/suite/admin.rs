@@ -42,6 +42,7 @@ async fn update(
                 site: site.into(),
                 policy: Some(p),
                 expected_version: expected,
+                clear_overrides: Vec::new(),
             },
         ))
         .await

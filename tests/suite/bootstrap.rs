@@ -70,6 +70,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
                 site: "nova".into(),
                 policy: Some(p),
                 expected_version: 0,
+                clear_overrides: Vec::new(),
             },
         ))
         .await
@@ -239,6 +240,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
                 site: "nova".into(),
                 policy: Some(p),
                 expected_version: 1,
+                clear_overrides: Vec::new(),
             },
         ))
         .await
