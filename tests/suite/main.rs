@@ -8,6 +8,7 @@ mod auth;
 mod bootstrap;
 mod captcha;
 mod comments;
+mod concurrency;
 mod health;
 mod lifecycle;
 mod rate_limits;
