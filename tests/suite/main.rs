@@ -11,5 +11,6 @@ mod comments;
 mod concurrency;
 mod health;
 mod lifecycle;
+mod oracles;
 mod rate_limits;
 mod store_conformance;
