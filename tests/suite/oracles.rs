@@ -35,9 +35,12 @@ const TEXTS: [&str; 12] = [
     "Công viên gần nhà mới lắp thêm ghế đá, người già rất vui.",
     "Đề nghị kiểm tra lại giờ thu gom rác, xe rác đến lúc nửa đêm rất ồn.",
 ];
-/// Moderators label texts 1 and 5 spam, 3 and 10 ham.
-const SPAM_LABELLED: [usize; 2] = [1, 5];
-const HAM_LABELLED: [usize; 2] = [3, 10];
+/// The texts with "xe buýt" and with "ổ gà".
+const BUS: [usize; 3] = [2, 5, 8];
+const POTHOLE: [usize; 2] = [3, 9];
+/// Moderators label the comments of these score ranks (0: lowest) spam and ham.
+const SPAM_RANKS: [usize; 2] = [0, 5];
+const HAM_RANKS: [usize; 2] = [7, 11];
 
 /// A threshold between two recorded scores (as the server reads it, an f32) that puts `lo` below and `hi` at or
 /// above it.
@@ -121,7 +124,6 @@ async fn simulate_policy_matches_hand_counted_outcomes(backend: Backend) {
     let mut rank: Vec<usize> = (0..TEXTS.len()).collect();
     rank.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
     let s = |k: usize| scores[rank[k]];
-    let position = |text: usize| rank.iter().position(|t| *t == text).unwrap();
 
     // Labels: moderators decide four of the held comments.
     let items = ModerationServiceClient::new(ch.clone())
@@ -142,11 +144,12 @@ async fn simulate_policy_matches_hand_counted_outcomes(backend: Backend) {
         .into_iter()
         .map(|i| (i.comment.unwrap().comment_id, i.lease_token))
         .collect();
-    for (texts, verdict, label) in [
-        (SPAM_LABELLED, Verdict::Reject, Label::Spam),
-        (HAM_LABELLED, Verdict::Approve, Label::Ham),
+    for (ranks, verdict, label) in [
+        (SPAM_RANKS, Verdict::Reject, Label::Spam),
+        (HAM_RANKS, Verdict::Approve, Label::Ham),
     ] {
-        for t in texts {
+        for k in ranks {
+            let t = rank[k];
             ModerationServiceClient::new(ch.clone())
                 .decide_review(authed(
                     MODERATOR_TOKEN,
@@ -200,14 +203,21 @@ async fn simulate_policy_matches_hand_counted_outcomes(backend: Backend) {
     b.suspect_terms = vec!["xe buýt".into()];
     b.blocked_terms = vec!["ổ gà".into()];
 
-    // The labelled texts' bands follow from their ranks alone.
-    let spam_below =
-        |cut: usize| SPAM_LABELLED.iter().filter(|t| position(**t) < cut).count() as u64;
-    let ham_from = |cut: usize| HAM_LABELLED.iter().filter(|t| position(**t) >= cut).count() as u64;
-    let want_current = [4, 4, 4, spam_below(4), ham_from(8)];
-    let want_a = [6, 4, 2, spam_below(6), ham_from(10)];
-    // Under B: text 1 (no term) is published, text 5 ("xe buýt") held; text 3 ("ổ gà") rejected, text 10 published.
-    let want_b = [7, 3, 2, 1, 1];
+    // Current: spam at rank 0 is published (rank 5 held); ham at rank 11 is rejected (rank 7 held).
+    let want_current = [4, 4, 4, 1, 1];
+    // A: spam at ranks 0 and 5 is published; ham at rank 11 is rejected (rank 7 held).
+    let want_a = [6, 4, 2, 2, 1];
+    // B: a labelled-spam text is published unless it has a term; a labelled-ham text is rejected when it has the
+    // blocked one. Which texts got the labels depends on the scores, so this is counted from the term sets above.
+    let spam_b = SPAM_RANKS
+        .iter()
+        .filter(|k| !BUS.contains(&rank[**k]) && !POTHOLE.contains(&rank[**k]))
+        .count() as u64;
+    let ham_b = HAM_RANKS
+        .iter()
+        .filter(|k| POTHOLE.contains(&rank[**k]))
+        .count() as u64;
+    let want_b = [7, 3, 2, spam_b, ham_b];
 
     // The update is in force on this replica once GetPolicy shows it; simulate until then would use the old one.
     let deadline = Instant::now() + Duration::from_secs(30);
