@@ -1,6 +1,10 @@
 //! SubmitComment end to end, the review queue with leases, decision watching, labels; on every backend.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use moderato::clock::{Clock, ManualClock, SystemClock};
+use moderato::store::memory::MemoryStore;
 
 use moderato::captcha::{Captchas, Settings};
 use moderato::proto::comment_service_client::CommentServiceClient;
@@ -151,6 +155,69 @@ on_every_backend!(
     ham_spam_and_borderline_get_their_status_with_reasons
 );
 
+/// The app; on the memory store also the manual clock the store reads, so leases end when the test says so.
+/// Redis scripts read the server's time, which tests cannot move.
+async fn spawn_timed(
+    backend: Backend,
+    tweak: impl FnOnce(&mut moderato::config::Config),
+) -> (TestApp, Option<ManualClock>) {
+    if backend != Backend::Memory {
+        return (spawn_app(backend, tweak).await, None);
+    }
+    let clock = ManualClock::at(SystemClock.now_ms());
+    let prefix = unique_prefix();
+    let mut cfg = test_config(&prefix);
+    tweak(&mut cfg);
+    let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+    (spawn_with(cfg, store).await, Some(clock))
+}
+
+fn ms(t: &prost_types::Timestamp) -> u64 {
+    t.seconds as u64 * 1000 + t.nanos as u64 / 1_000_000
+}
+
+/// Polls the wall clock (no fixed sleep) until it is past `end_ms`.
+async fn wait_until_wall_clock_passes(end_ms: u64) {
+    while SystemClock.now_ms() <= end_ms {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Claims (lease 30 s) the item whose lease `held` ends. On the manual clock: nothing 1 ms before the end, the item
+/// at the end. On Redis: polls until the claim succeeds (deadline 30 s), and checks it did not before the end.
+async fn claim_after_lease_end(
+    ch: &Channel,
+    clock: Option<&ManualClock>,
+    held: &moderato::proto::ReviewItem,
+) -> Vec<moderato::proto::ReviewItem> {
+    let end = ms(held.lease_expires_at.as_ref().expect("lease end"));
+    if let Some(clock) = clock {
+        clock.advance_ms(end - 1 - clock.now_ms());
+        assert!(
+            claim(ch, 30).await.is_empty(),
+            "the lease still holds 1 ms before its end"
+        );
+        clock.advance_ms(1);
+        return claim(ch, 30).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = claim(ch, 30).await;
+        if !got.is_empty() {
+            assert!(
+                SystemClock.now_ms() >= end,
+                "claimed before the lease ended at {end}"
+            );
+            return got;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease did not end within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn claim(ch: &Channel, lease_seconds: u32) -> Vec<moderato::proto::ReviewItem> {
     ModerationServiceClient::new(ch.clone())
         .claim_reviews(authed(
@@ -217,7 +284,7 @@ async fn watch(ch: &Channel, after: &str, n: usize, wait: Duration) -> Vec<Decis
 }
 
 async fn leases_fence_decisions_and_watchers_miss_nothing(backend: Backend) {
-    let app = spawn_app(backend, |c| {
+    let (app, clock) = spawn_timed(backend, |c| {
         no_captcha(c);
         c.policy.premoderate_all = true;
     })
@@ -232,8 +299,7 @@ async fn leases_fence_decisions_and_watchers_miss_nothing(backend: Backend) {
         claim(&ch, 30).await.is_empty(),
         "B sees nothing while A's lease lives"
     );
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    let b = claim(&ch, 30).await;
+    let b = claim_after_lease_end(&ch, clock.as_ref(), &a[0]).await;
     assert_eq!(b.len(), 1, "after A's lease expired, B claims it");
     let err = decide(&ch, &sub.comment_id, &a[0].lease_token, Verdict::Reject)
         .await
@@ -539,7 +605,7 @@ async fn phones_and_text_are_normalised_before_storing() {
 
 async fn leases_can_be_extended_and_released(backend: Backend) {
     use moderato::proto::{ExtendLeaseRequest, ReleaseClaimRequest};
-    let app = spawn_app(backend, |c| {
+    let (app, clock) = spawn_timed(backend, |c| {
         no_captcha(c);
         c.policy.premoderate_all = true;
     })
@@ -566,7 +632,13 @@ async fn leases_can_be_extended_and_released(backend: Backend) {
         .lease_expires_at
         .expect("expiry");
     assert!(until.seconds > a[0].lease_expires_at.as_ref().unwrap().seconds);
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Past the end of the first lease (on the manual clock, or by the wall clock on Redis, whose scripts read the
+    // same machine's time), the extended one still holds.
+    let first_end = ms(a[0].lease_expires_at.as_ref().expect("lease end"));
+    match &clock {
+        Some(clock) => clock.advance_ms(first_end - clock.now_ms() + 1),
+        None => wait_until_wall_clock_passes(first_end).await,
+    }
     assert!(
         claim(&ch, 30).await.is_empty(),
         "the extended lease still holds after the first one would have ended"

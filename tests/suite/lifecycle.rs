@@ -203,18 +203,16 @@ async fn a_redis_outage_is_reported_and_recovered_from() {
         assert!(Instant::now() < deadline, "health did not turn NOT_SERVING");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let started = Instant::now();
-    let err = c
-        .create_challenge(authed(PORTAL_TOKEN, challenge("192.0.2.2")))
-        .await
-        .unwrap_err();
+    // The call fails (the store timeout is 300 ms) rather than hanging; the deadline only catches a hang, how
+    // fast the failure comes is a figure for the benchmarks.
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.create_challenge(authed(PORTAL_TOKEN, challenge("192.0.2.2"))),
+    )
+    .await
+    .expect("a call during the outage is answered, not left hanging")
+    .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-    // Bounded by the store timeout (300 ms), with room for a loaded machine; a hang would take far longer.
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
 
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(20);

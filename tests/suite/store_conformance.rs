@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use moderato::clock::ManualClock;
+use moderato::clock::{Clock, ManualClock, SystemClock};
 use moderato::store::memory::MemoryStore;
 use moderato::store::{CreateOutcome, Keys, LimitCheck, NewChallenge, Store, TakenChallenge};
 
@@ -88,20 +88,55 @@ on_every_backend!(
     a_thousand_concurrent_takes_find_the_challenge_once
 );
 
-async fn an_expired_challenge_says_expired(backend: Backend) {
-    let id = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    let keys = Keys::new(unique_prefix());
+/// A store of `backend` under a fresh prefix; for the memory store also the manual clock it reads (Redis scripts
+/// read the server's time, which tests cannot move).
+async fn timed(backend: Backend) -> (Arc<dyn Store>, Keys, Option<ManualClock>) {
     if backend == Backend::Memory {
         let clock = ManualClock::at(1_000_000);
-        let store = MemoryStore::new(Arc::new(clock.clone()));
-        create(&store, challenge(&keys, id, 300, 10, 10)).await;
-        clock.advance_ms(300);
-        assert_eq!(take(&store, "hcm", id).await, TakenChallenge::Expired);
-        return;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+        return (store, Keys::new(unique_prefix()), Some(clock));
     }
-    let store = open_store(backend, keys.prefix()).await;
-    create(&*store, challenge(&keys, id, 300, 10, 10)).await;
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (store, keys) = setup(backend).await;
+    (store, keys, None)
+}
+
+/// Moves the manual clock to `at_ms`, or on Redis polls the wall clock (no fixed sleep) until it reaches `at_ms`:
+/// Redis scripts read this machine's clock, so the store's time has reached it too.
+async fn reach(clock: &Option<ManualClock>, at_ms: u64) {
+    match clock {
+        Some(c) => c.advance_ms(at_ms.saturating_sub(c.now_ms())),
+        None => {
+            while SystemClock.now_ms() < at_ms {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+fn expiry(out: CreateOutcome) -> u64 {
+    match out {
+        CreateOutcome::Created { expires_at_ms } => expires_at_ms,
+        other => panic!("expected a new challenge, got {other:?}"),
+    }
+}
+
+async fn an_expired_challenge_says_expired(backend: Backend) {
+    let (store, keys, clock) = timed(backend).await;
+    let early = "cccccccccccccccccccccccccccccccc";
+    let id = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let expires = expiry(create(&*store, challenge(&keys, id, 300, 10, 10)).await);
+    if let Some(c) = &clock {
+        // On the manual clock the boundary is exact: live 1 ms before the end (another challenge created at the
+        // same instant, since taking one consumes it).
+        assert_eq!(expires, c.now_ms() + 300);
+        create(&*store, challenge(&keys, early, 300, 10, 10)).await;
+        c.advance_ms(299);
+        assert!(matches!(
+            take(&*store, "hcm", early).await,
+            TakenChallenge::Live { .. }
+        ));
+    }
+    reach(&clock, expires).await;
     assert_eq!(take(&*store, "hcm", id).await, TakenChallenge::Expired);
     assert_eq!(take(&*store, "hcm", id).await, TakenChallenge::Unknown);
 }
@@ -199,40 +234,41 @@ async fn shadow_limits_count_but_never_refuse(backend: Backend) {
 on_every_backend!(shadow_limits, shadow_limits_count_but_never_refuse);
 
 async fn gcra_spaces_requests_without_a_double_burst(backend: Backend) {
-    let (store, keys) = setup(backend).await;
-    // 1 request per 200 ms, burst 2.
-    let l = limit(&keys, "g", 200, 2, false);
-    assert!(
+    let (store, keys, clock) = timed(backend).await;
+    // 1 request per second, burst 2: after the burst, waiting one slot frees one request, not a fresh burst. On
+    // Redis the test polls for the slot; a second is long enough that two charges in a row do not straddle another.
+    let l = limit(&keys, "g", 1000, 2, false);
+    let charge = || async {
         store
             .charge_limits(std::slice::from_ref(&l))
             .await
             .expect("charge")
-            .allowed
-    );
-    assert!(
-        store
-            .charge_limits(std::slice::from_ref(&l))
-            .await
-            .expect("charge")
-            .allowed
-    );
-    let v = store
-        .charge_limits(std::slice::from_ref(&l))
-        .await
-        .expect("charge");
+    };
+    assert!(charge().await.allowed);
+    assert!(charge().await.allowed);
+    let v = charge().await;
     assert!(!v.allowed);
     let wait = v.refused[0].1;
-    assert!(wait > 0 && wait <= 200, "{wait}");
-    tokio::time::sleep(Duration::from_millis(wait + 20)).await;
-    assert!(
-        store
-            .charge_limits(std::slice::from_ref(&l))
-            .await
-            .expect("charge")
-            .allowed
-    );
+    assert!(wait > 0 && wait <= 1000, "{wait}");
+    match &clock {
+        Some(c) => {
+            c.advance_ms(wait - 1);
+            assert!(!charge().await.allowed, "1 ms early");
+            c.advance_ms(1);
+            assert!(charge().await.allowed);
+        }
+        None => {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !charge().await.allowed {
+                assert!(std::time::Instant::now() < deadline, "no slot within 30 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
     // Only one request became available, not a fresh burst.
-    assert!(!store.charge_limits(&[l]).await.expect("charge").allowed);
+    let v = charge().await;
+    assert!(!v.allowed);
+    assert!(v.refused[0].1 > 0 && v.refused[0].1 <= 1000, "{v:?}");
 }
 on_every_backend!(gcra_spacing, gcra_spaces_requests_without_a_double_burst);
 
