@@ -187,6 +187,7 @@ async fn simulate_policy_matches_hand_counted_outcomes(backend: Backend) {
                 site: "hcm".into(),
                 policy: Some(current.clone()),
                 expected_version: 0,
+                clear_overrides: Vec::new(),
             },
         ))
         .await
