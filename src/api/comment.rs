@@ -35,6 +35,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::CaptchaInvalid => ApiError::CaptchaInvalid,
             SubmitError::CaptchaExpired => ApiError::CaptchaExpired,
             SubmitError::RateLimited(r) => r.into(),
+            SubmitError::KeyReused => ApiError::IdempotencyKeyReused,
             SubmitError::Store(s) => s.into(),
         }
     }

@@ -30,6 +30,8 @@ pub enum ApiError {
     CaptchaInvalid,
     /// Expired captcha.
     CaptchaExpired,
+    /// An idempotency key sent again with a different comment.
+    IdempotencyKeyReused,
     /// Over a limit: the longest wait and every violated limit (subject, description).
     RateLimited {
         /// Wait until every violated limit allows, ms.
@@ -130,6 +132,15 @@ impl From<ApiError> for Status {
                     ),
                 )
             }
+            ApiError::IdempotencyKeyReused => Status::with_error_details(
+                Code::FailedPrecondition,
+                "this idempotency key was already used for a different comment; send each new comment with a new key (a retry must resend the same fields)",
+                ErrorDetails::with_error_info(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                ),
+            ),
             ApiError::RateLimited {
                 retry_after_ms,
                 violations,

@@ -70,6 +70,10 @@ pub struct SubmitOutput {
     /// True for a replay.
     #[serde(default)]
     pub replayed: bool,
+    /// Keyed hash of the request's fields, stored with the answer: a retry with the same idempotency key is
+    /// answered only when it is the same request (empty in answers stored before fingerprints existed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 /// Why a submission was not accepted.
@@ -83,6 +87,8 @@ pub enum SubmitError {
     CaptchaExpired,
     /// Over a limit.
     RateLimited(Refusal),
+    /// The idempotency key was used for a different comment; nothing was stored or consumed.
+    KeyReused,
     /// The store failed.
     Store(StoreError),
 }
@@ -378,6 +384,19 @@ impl Comments {
             initial_status: status,
             created_ms,
         };
+        let fingerprint = self.ids.hash(
+            "request",
+            &[
+                &input.site,
+                &record.thread_id,
+                &record.name,
+                &record.phone,
+                &record.email,
+                &record.title,
+                &record.body,
+                &ip.to_string(),
+            ],
+        );
         let output = SubmitOutput {
             comment_id,
             status,
@@ -387,6 +406,7 @@ impl Comments {
             policy_version: p.version,
             created_ms,
             replayed: false,
+            fingerprint,
         };
         let response = serde_json::to_string(&output)
             .map_err(|e| StoreError::Corrupt(format!("response encoding: {e}")))?;
@@ -437,6 +457,10 @@ impl Comments {
             Admission::Replayed { response } => {
                 let mut first: SubmitOutput = serde_json::from_str(&response)
                     .map_err(|e| StoreError::Corrupt(format!("stored response: {e}")))?;
+                // A key reused for another comment must not swallow it as someone else's replay.
+                if !first.fingerprint.is_empty() && first.fingerprint != output.fingerprint {
+                    return Err(SubmitError::KeyReused);
+                }
                 first.replayed = true;
                 Ok(first)
             }

@@ -198,10 +198,7 @@ pub fn checks_for(
                     Some(p) => ids.hash("phone", &[p]),
                     None => ids.hash(
                         "name-ip",
-                        &[
-                            &subjects.name.to_lowercase(),
-                            &ids.client_group(subjects.ip),
-                        ],
+                        &[&author_key(subjects.name), &ids.client_group(subjects.ip)],
                     ),
                 },
                 Descriptor::Thread => ids.hash("thread", &[subjects.thread]),
@@ -307,6 +304,15 @@ pub fn retry_after_secs(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
 }
 
+/// The form of an author's name that keys their limit when no phone is given: lowercase, accents kept, runs of
+/// whitespace as one space, trimmed ("Lê  Văn C" and "lê văn c" are one author).
+pub fn author_key(name: &str) -> String {
+    name.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +371,12 @@ mod tests {
         let c = checks_for(&rules, &s, &ids, &keys);
         assert_ne!(c[0].key, c[1].key);
         assert!(!c[0].key.contains("10.0.0.1"));
+    }
+
+    #[test]
+    fn an_author_name_keys_one_limit_whatever_its_spacing_and_case() {
+        assert_eq!(author_key("Lê  Văn C"), author_key("lê văn c"));
+        assert_eq!(author_key(" Lê\tVăn   C "), "lê văn c");
+        assert_ne!(author_key("Lê Văn C"), author_key("Le Van C"));
     }
 }
