@@ -12,3 +12,4 @@ mod health;
 mod lifecycle;
 mod rate_limits;
 mod store_conformance;
+mod wire;
