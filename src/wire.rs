@@ -125,7 +125,9 @@ impl GuardedStream {
 
     /// Ready with an error once the connection's deadline has passed; otherwise registers the waker.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        if let Ok(mut w) = self.state.waker.lock() {
+        if let Ok(mut w) = self.state.waker.lock()
+            && !w.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+        {
             *w = Some(cx.waker().clone());
         }
         loop {

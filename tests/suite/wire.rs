@@ -501,6 +501,80 @@ async fn idle_connections_are_closed_but_busy_ones_are_not() {
     app.stop().await;
 }
 
+/// One HPACK literal header field without indexing, plain (non-Huffman) strings shorter than 127 bytes.
+fn hpack_literal(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(0x00);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    out.push(value.len() as u8);
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// An HTTP/2 frame header: 24-bit length, type, flags, stream id.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_answer_keepalive_pings_is_dropped() {
+    let app = spawn_app(Backend::Memory, |c| {
+        c.server.keepalive_interval_ms = 300;
+        c.server.keepalive_timeout_ms = 300;
+        c.server.idle_timeout_ms = 600_000;
+    })
+    .await;
+    // A hand-made client: preface, SETTINGS, a health Watch (an open stream, so the connection is not idle),
+    // then it reads and never answers anything.
+    let mut s = TcpStream::connect(app.addr).await.expect("connect");
+    let mut out = PREFACE.to_vec();
+    out.extend(h2_frame(0x4, 0, 0, &[]));
+    let mut headers = Vec::new();
+    hpack_literal(&mut headers, ":method", "POST");
+    hpack_literal(&mut headers, ":scheme", "http");
+    hpack_literal(&mut headers, ":path", "/grpc.health.v1.Health/Watch");
+    hpack_literal(&mut headers, ":authority", "localhost");
+    hpack_literal(&mut headers, "content-type", "application/grpc");
+    hpack_literal(&mut headers, "te", "trailers");
+    out.extend(h2_frame(0x1, 0x4, 1, &headers)); // HEADERS, END_HEADERS
+    out.extend(h2_frame(0x0, 0x1, 1, &health_check_frame())); // DATA, END_STREAM
+    s.write_all(&out).await.expect("write");
+
+    let started = Instant::now();
+    let mut seen: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            Err(_) => break false,
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    };
+    // Walk the frames the server sent.
+    let (mut kinds, mut at) = (Vec::new(), 0);
+    while at + 9 <= seen.len() {
+        let len = (usize::from(seen[at]) << 16)
+            | (usize::from(seen[at + 1]) << 8)
+            | usize::from(seen[at + 2]);
+        kinds.push(seen[at + 3]);
+        at += 9 + len;
+    }
+    assert!(
+        kinds.contains(&0x1),
+        "the watch was answered with headers: {kinds:?}"
+    );
+    assert!(kinds.contains(&0x6), "the server sent a PING: {kinds:?}");
+    assert!(
+        closed,
+        "still open {:?} after the unanswered PING",
+        started.elapsed()
+    );
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // TLS
 
