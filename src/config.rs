@@ -301,7 +301,13 @@ fn empty_array_item_schema(path: &str) -> Option<Table> {
 /// its default, so the rest can still be checked.
 fn shape_check(user: Table, defaults: &Table, problems: &mut Vec<String>) -> Table {
     let mut cleaned = Table::new();
-    strip_unknown(user, defaults, "", problems, &mut cleaned);
+    strip_unknown(
+        user,
+        defaults,
+        (defaults, Some(&[]), ""),
+        problems,
+        &mut cleaned,
+    );
     let mut leaves = Vec::new();
     collect_leaves(&cleaned, defaults, &mut Vec::new(), &mut leaves);
     for (path, value) in leaves {
@@ -319,20 +325,46 @@ fn shape_check(user: Table, defaults: &Table, problems: &mut Vec<String>) -> Tab
     cleaned
 }
 
+/// Where a table sits: its path from the root, or `None` inside an array.
+type Segments<'a> = Option<&'a [String]>;
+
 fn strip_unknown(
     user: Table,
     schema: &Table,
-    prefix: &str,
+    at: (&Table, Segments<'_>, &str),
     problems: &mut Vec<String>,
     out: &mut Table,
 ) {
+    let (root, segs, prefix) = at;
     for (k, v) in user {
         let path = format!("{prefix}{k}");
+        let here = segs.map(|s| {
+            let mut p = s.to_vec();
+            p.push(k.clone());
+            p
+        });
         match (schema.get(&k), v) {
-            (None, _) => problems.push(format!("{path}: unknown key")),
+            (None, v) => {
+                // A field the defaults do not show (one that serializes to nothing) is still known if the
+                // configuration accepts it.
+                let known = here.as_deref().is_some_and(|p| {
+                    let mut candidate = root.clone();
+                    set_path(&mut candidate, p, v.clone());
+                    match toml::Value::Table(candidate).try_into::<Config>() {
+                        Ok(_) => true,
+                        Err(e) => !e.message().contains("unknown field"),
+                    }
+                });
+                if known {
+                    out.insert(k, v);
+                } else {
+                    problems.push(format!("{path}: unknown key"));
+                }
+            }
             (Some(toml::Value::Table(s)), toml::Value::Table(t)) => {
                 let mut inner = Table::new();
-                strip_unknown(t, s, &format!("{path}."), problems, &mut inner);
+                let prefix = format!("{path}.");
+                strip_unknown(t, s, (root, here.as_deref(), &prefix), problems, &mut inner);
                 out.insert(k, toml::Value::Table(inner));
             }
             (Some(toml::Value::Array(s)), toml::Value::Array(items)) => {
@@ -347,13 +379,8 @@ fn strip_unknown(
                     .map(|(i, item)| match (&item_schema, item) {
                         (Some(schema), toml::Value::Table(t)) => {
                             let mut inner = Table::new();
-                            strip_unknown(
-                                t,
-                                schema,
-                                &format!("{path}[{i}]."),
-                                problems,
-                                &mut inner,
-                            );
+                            let prefix = format!("{path}[{i}].");
+                            strip_unknown(t, schema, (root, None, &prefix), problems, &mut inner);
                             toml::Value::Table(inner)
                         }
                         (_, item) => item,
