@@ -71,6 +71,25 @@ pub struct ServerConfig {
     pub log_format: String,
     /// How often the store's health is probed.
     pub health_interval_ms: u64,
+    /// PEM certificate chain of the gRPC listener; with `tls_key`, the listener speaks TLS only.
+    pub tls_cert: String,
+    /// PEM private key matching `tls_cert`.
+    pub tls_key: String,
+    /// PEM CA certificate(s): when set, clients must present a certificate signed by one of them (mTLS).
+    pub tls_client_ca: String,
+    /// A connection that has not sent its first request's headers this long after it was accepted (TLS
+    /// handshake and HTTP/2 preface included) is closed.
+    pub handshake_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// HTTP/2 PING sent after this long without frames from the client; 0 disables.
+    pub keepalive_interval_ms: u64,
+    /// A PING not answered within this long closes the connection.
+    pub keepalive_timeout_ms: u64,
+    /// Concurrent requests (HTTP/2 streams) per connection.
+    pub max_concurrent_streams: u32,
+    /// Open client connections; further clients wait in the listen backlog until one closes.
+    pub max_connections: u32,
 }
 
 /// Which store, and how to reach it.
@@ -156,6 +175,15 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             log_format: "text".into(),
             health_interval_ms: 1000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 10_000,
+            max_concurrent_streams: 100,
+            max_connections: 1_000,
         }
     }
 }
@@ -252,6 +280,183 @@ fn env_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
+/// The keys an element of the array at `path` may have, when the default array is empty.
+fn empty_array_item_schema(path: &str) -> Option<Table> {
+    let sample = match path {
+        "auth.tokens" => toml::Value::try_from(crate::auth::TokenConfigExt::token_config(
+            crate::auth::Role::Portal,
+            "name",
+            "token",
+        )),
+        _ => return None,
+    };
+    match sample {
+        Ok(toml::Value::Table(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// Names every unknown key (`path: unknown key`) and every value of the wrong type in `user`, compared with the
+/// defaults' shape, in `problems`; returns `user` without the unknown keys and with each wrong value replaced by
+/// its default, so the rest can still be checked.
+fn shape_check(user: Table, defaults: &Table, problems: &mut Vec<String>) -> Table {
+    let mut cleaned = Table::new();
+    strip_unknown(
+        user,
+        defaults,
+        (defaults, Some(&[]), ""),
+        problems,
+        &mut cleaned,
+    );
+    let mut leaves = Vec::new();
+    collect_leaves(&cleaned, defaults, &mut Vec::new(), &mut leaves);
+    for (path, value) in leaves {
+        let mut candidate = defaults.clone();
+        set_path(&mut candidate, &path, value);
+        if let Err(e) = toml::Value::Table(candidate).try_into::<Config>() {
+            let message = e.message().trim().to_string();
+            problems.push(format!("{}: {message}", path.join(".")));
+            match get_path(defaults, &path) {
+                Some(d) => set_path(&mut cleaned, &path, d.clone()),
+                None => remove_path(&mut cleaned, &path),
+            }
+        }
+    }
+    cleaned
+}
+
+/// Where a table sits: its path from the root, or `None` inside an array.
+type Segments<'a> = Option<&'a [String]>;
+
+fn strip_unknown(
+    user: Table,
+    schema: &Table,
+    at: (&Table, Segments<'_>, &str),
+    problems: &mut Vec<String>,
+    out: &mut Table,
+) {
+    let (root, segs, prefix) = at;
+    for (k, v) in user {
+        let path = format!("{prefix}{k}");
+        let here = segs.map(|s| {
+            let mut p = s.to_vec();
+            p.push(k.clone());
+            p
+        });
+        match (schema.get(&k), v) {
+            (None, v) => {
+                // A field the defaults do not show (one that serializes to nothing) is still known if the
+                // configuration accepts it.
+                let known = here.as_deref().is_some_and(|p| {
+                    let mut candidate = root.clone();
+                    set_path(&mut candidate, p, v.clone());
+                    match toml::Value::Table(candidate).try_into::<Config>() {
+                        Ok(_) => true,
+                        Err(e) => !e.message().contains("unknown field"),
+                    }
+                });
+                if known {
+                    out.insert(k, v);
+                } else {
+                    problems.push(format!("{path}: unknown key"));
+                }
+            }
+            (Some(toml::Value::Table(s)), toml::Value::Table(t)) => {
+                let mut inner = Table::new();
+                let prefix = format!("{path}.");
+                strip_unknown(t, s, (root, here.as_deref(), &prefix), problems, &mut inner);
+                out.insert(k, toml::Value::Table(inner));
+            }
+            (Some(toml::Value::Array(s)), toml::Value::Array(items)) => {
+                let item_schema = match s.first() {
+                    Some(toml::Value::Table(t)) => Some(t.clone()),
+                    Some(_) => None,
+                    None => empty_array_item_schema(&path),
+                };
+                let items = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| match (&item_schema, item) {
+                        (Some(schema), toml::Value::Table(t)) => {
+                            let mut inner = Table::new();
+                            let prefix = format!("{path}[{i}].");
+                            strip_unknown(t, schema, (root, None, &prefix), problems, &mut inner);
+                            toml::Value::Table(inner)
+                        }
+                        (_, item) => item,
+                    })
+                    .collect();
+                out.insert(k, toml::Value::Array(items));
+            }
+            (Some(_), v) => {
+                out.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Every value of `user` that differs from the defaults, with its path; tables the defaults also have as tables
+/// are descended into.
+fn collect_leaves(
+    user: &Table,
+    defaults: &Table,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, toml::Value)>,
+) {
+    for (k, v) in user {
+        path.push(k.clone());
+        match (defaults.get(k), v) {
+            (Some(toml::Value::Table(d)), toml::Value::Table(t)) => collect_leaves(t, d, path, out),
+            (Some(d), v) if d == v => {}
+            (_, v) => out.push((path.clone(), v.clone())),
+        }
+        path.pop();
+    }
+}
+
+fn get_path<'a>(t: &'a Table, path: &[String]) -> Option<&'a toml::Value> {
+    let (last, init) = path.split_last()?;
+    let mut cur = t;
+    for seg in init {
+        cur = cur.get(seg)?.as_table()?;
+    }
+    cur.get(last)
+}
+
+fn set_path(t: &mut Table, path: &[String], value: toml::Value) {
+    let Some((last, init)) = path.split_last() else {
+        return;
+    };
+    let mut cur = t;
+    for seg in init {
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        cur = next;
+    }
+    cur.insert(last.clone(), value);
+}
+
+fn remove_path(t: &mut Table, path: &[String]) {
+    let Some((last, init)) = path.split_last() else {
+        return;
+    };
+    let mut cur = t;
+    for seg in init {
+        match cur.get_mut(seg).and_then(toml::Value::as_table_mut) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    cur.remove(last);
+}
+
 impl Config {
     /// Loads defaults, then `file` (if given), then `env` pairs named `MODERATO__A__B`, then `flags`; validates.
     /// `env` is passed in (not read here) so tests never touch the process environment.
@@ -306,6 +511,12 @@ impl Config {
             over.insert(path[0].clone(), value);
             merge(&mut table, over);
         }
+        let defaults = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => Table::new(),
+        };
+        let mut problems = Vec::new();
+        let table = shape_check(table, &defaults, &mut problems);
         let mut cfg: Config =
             toml::Value::Table(table)
                 .try_into()
@@ -328,8 +539,14 @@ impl Config {
         if flags.log_json {
             cfg.server.log_format = "json".into();
         }
-        cfg.validate()?;
-        Ok(cfg)
+        if let Err(ConfigError::Invalid(more)) = cfg.validate() {
+            problems.extend(more);
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 
     /// Checks every value; reports all problems at once.
@@ -360,6 +577,39 @@ impl Config {
         }
         if self.server.shutdown_grace_ms > 600_000 {
             errs.push("server.shutdown_grace_ms: must be at most 600000".into());
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            errs.push(
+                "server.tls_cert, server.tls_key: set both (PEM files) for TLS, or neither".into(),
+            );
+        }
+        if !self.server.tls_client_ca.is_empty() && self.server.tls_cert.is_empty() {
+            errs.push(
+                "server.tls_client_ca: client certificates need TLS: set server.tls_cert and server.tls_key too"
+                    .into(),
+            );
+        }
+        if !(100..=600_000).contains(&self.server.handshake_timeout_ms) {
+            errs.push("server.handshake_timeout_ms: must be between 100 and 600000".into());
+        }
+        if !(100..=86_400_000).contains(&self.server.idle_timeout_ms) {
+            errs.push("server.idle_timeout_ms: must be between 100 and 86400000".into());
+        }
+        if self.server.keepalive_interval_ms != 0
+            && !(100..=86_400_000).contains(&self.server.keepalive_interval_ms)
+        {
+            errs.push(
+                "server.keepalive_interval_ms: must be 0 (off) or between 100 and 86400000".into(),
+            );
+        }
+        if !(100..=600_000).contains(&self.server.keepalive_timeout_ms) {
+            errs.push("server.keepalive_timeout_ms: must be between 100 and 600000".into());
+        }
+        if !(1..=10_000).contains(&self.server.max_concurrent_streams) {
+            errs.push("server.max_concurrent_streams: must be between 1 and 10000".into());
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            errs.push("server.max_connections: must be between 1 and 1000000".into());
         }
         if !(1..=60_000).contains(&self.store.timeout_ms) {
             errs.push("store.timeout_ms: must be between 1 and 60000".into());
@@ -491,6 +741,39 @@ mod tests {
         assert!(text.contains("server.listen"), "{text}");
         assert!(text.contains("captcha.length"), "{text}");
         assert!(text.contains("store.timeout_ms"), "{text}");
+    }
+
+    #[test]
+    fn every_unknown_key_and_every_bad_value_is_named_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "colour = 1\n[server]\nlistn = \"x\"\nshutdown_grace_ms = \"soon\"\n[captcha]\nlength = 99\n\
+             difficulty = \"hard\"\n[[rate_limits]]\ndescriptor = \"site\"\nrequests = 1\nperiod_seconds = 1\n\
+             burst = 1\nbrust = 2\n[[auth.tokens]]\nname = \"a\"\nrole = \"portal\"\nsha = \"0\"\n",
+        )
+        .expect("write");
+        let env = vec![
+            ("MODERATO__STORE__TIMEOUT".to_string(), "5".to_string()),
+            ("MODERATO__STORE__TIMEOUT_MS".to_string(), "0".to_string()),
+        ];
+        let err = Config::load(Some(&path), env, &FlagOverrides::default()).expect_err("invalid");
+        let text = err.to_string();
+        for named in [
+            "colour: unknown key",
+            "server.listn: unknown key",
+            "store.timeout: unknown key",
+            "rate_limits[0].brust: unknown key",
+            "auth.tokens[0].sha: unknown key",
+            "server.shutdown_grace_ms:",
+            "captcha.difficulty:",
+            "captcha.length: must be between 4 and 8",
+            "store.timeout_ms: must be between 1 and 60000",
+            "auth.tokens: missing field `sha256`",
+        ] {
+            assert!(text.contains(named), "{named:?} not in:\n{text}");
+        }
     }
 
     #[test]

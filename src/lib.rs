@@ -5,6 +5,7 @@
 //! - [`startup`]: [`startup::Application`] binds the listeners, wires the services and runs until a shutdown
 //!   signal; tests and production share this one path.
 //! - [`telemetry`]: tracing subscriber, Prometheus exporter and the per-RPC span/metrics layer.
+//! - [`wire`]: the listener's edge: connection limits and timeouts, and client mistakes answered as such.
 //! - [`auth`]: bearer tokens by role, compared as SHA-256 hashes in constant time.
 //! - [`api`]: one module per gRPC service and the single table mapping domain errors to gRPC statuses.
 //! - [`captcha`], [`rate_limit`]: the domain of the portal's form: challenges and GCRA limits.
@@ -38,6 +39,7 @@ pub mod store;
 pub mod telemetry;
 pub mod text;
 pub mod validate;
+pub mod wire;
 
 /// Generated protobuf types and service stubs of `moderato.v1`.
 pub mod proto {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -31,6 +30,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::{Keys, Store, StoreError};
 use crate::telemetry::RpcLayer;
+use crate::wire::{ConnLimits, Incoming, WireLayer};
 
 /// Fully qualified names of the moderato services, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 4] = [
@@ -75,6 +75,18 @@ pub enum StartupError {
     /// Reflection could not be built from the descriptor set.
     #[error("reflection setup failed: {0}")]
     Reflection(String),
+    /// A Redis store is configured and no tokens are.
+    #[error(
+        "a Redis store is configured but no auth tokens are: tokens generated at startup would be printed on \
+         stdout and differ on every replica and restart. Fix: create one token per role with `moderato token new` \
+         and add its sha256 under [[auth.tokens]] (name, role = \"portal\" | \"moderator\" | \"ops\", sha256), \
+         or MODERATO__AUTH__TOKENS='[{{name = \"portal\", role = \"portal\", sha256 = \"...\"}}]'. Generated \
+         tokens are only for the embedded memory store"
+    )]
+    NoTokensWithRedis,
+    /// The TLS certificate, key or client CA could not be read or used.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
 }
 
 /// Opens the store the configuration selects: memory when no Redis URL is given.
@@ -105,6 +117,9 @@ pub type GeneratedTokens = Vec<(Role, String, String)>;
 pub fn resolve_tokens(cfg: &Config) -> Result<(Tokens, GeneratedTokens), StartupError> {
     if !cfg.auth.tokens.is_empty() {
         return Ok((Tokens::from_config(&cfg.auth.tokens), Vec::new()));
+    }
+    if !cfg.store.redis_urls.is_empty() {
+        return Err(StartupError::NoTokensWithRedis);
     }
     if !cfg.auth.generate_when_empty {
         return Err(StartupError::NoTokens);
@@ -181,6 +196,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Application {
@@ -191,6 +207,13 @@ impl Application {
         tokens: Tokens,
         ids: Identifiers,
     ) -> Result<Self, StartupError> {
+        let tls = tls_config(&cfg.server)?;
+        if let Some(t) = &tls {
+            // Parses the certificate and key now, so a bad pair stops startup with its reason.
+            tonic::transport::Server::builder()
+                .tls_config(t.clone())
+                .map_err(|e| StartupError::Tls(crate::cli::error_chain(&anyhow::Error::new(e))))?;
+        }
         let model = load_model(&cfg)?;
         tracing::info!(
             model = model.version(),
@@ -228,6 +251,7 @@ impl Application {
             listener,
             addr,
             metrics,
+            tls,
         })
     }
 
@@ -256,15 +280,28 @@ impl Application {
             listener,
             addr,
             metrics,
+            tls,
         } = self;
         let keys = Keys::new(cfg.store.key_prefix.clone());
         let (reporter, health) = tonic_health::server::health_reporter();
         set_all(&reporter, ServingStatus::NotServing).await;
 
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // v1 and v1alpha (grpcurl before 1.9 and many other tools speak only v1alpha), each listing both.
+        let reflection_builder = || {
+            tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
+                .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                )
+        };
+        let reflection = reflection_builder()
             .build_v1()
+            .expect("the compiled-in descriptor sets are valid");
+        let reflection_v1alpha = reflection_builder()
+            .build_v1alpha()
             .expect("the compiled-in descriptor sets are valid");
 
         let captcha_settings = Settings {
@@ -332,10 +369,30 @@ impl Application {
             let _ = drain_tx.send(());
         });
 
-        let server = tonic::transport::Server::builder()
+        let server_cfg = &cfg.server;
+        let keepalive = (server_cfg.keepalive_interval_ms > 0)
+            .then(|| Duration::from_millis(server_cfg.keepalive_interval_ms));
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(server_cfg.max_concurrent_streams)
+            .http2_keepalive_interval(keepalive)
+            .http2_keepalive_timeout(Some(Duration::from_millis(server_cfg.keepalive_timeout_ms)));
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let incoming = Incoming::new(
+            listener,
+            server_cfg.max_connections as usize,
+            ConnLimits {
+                handshake_timeout: Duration::from_millis(server_cfg.handshake_timeout_ms),
+                idle_timeout: Duration::from_millis(server_cfg.idle_timeout_ms),
+            },
+        );
+        let server = builder
             .layer(RpcLayer)
+            .layer(WireLayer)
             .add_service(health)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(
                 CaptchaServiceServer::new(CaptchaApi::new(captchas, captcha_settings)),
                 tokens.guard(Role::Portal),
@@ -356,7 +413,7 @@ impl Application {
                 )),
                 tokens.guard(Role::Ops),
             ))
-            .serve_with_incoming_shutdown(incoming(listener), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 let _ = drain_rx.await;
             });
         tokio::pin!(server);
@@ -407,17 +464,46 @@ async fn queue_gauges(
     }
 }
 
-/// Accepted connections with TCP_NODELAY set: tonic applies its own nodelay setting only to listeners it binds,
-/// and without it a response written in several segments waits on the peer's delayed ACK (~40 ms).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|conn| {
-        let conn = conn?;
-        conn.set_nodelay(true)?;
-        Ok(conn)
-    })
+/// The listener's TLS configuration from `server.tls_*`, or `None` for plaintext. Files are read here, so a
+/// missing or unreadable one stops startup with its path named.
+pub fn tls_config(
+    cfg: &crate::config::ServerConfig,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, StartupError> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    if cfg.tls_cert.is_empty() {
+        return Ok(None);
+    }
+    let read = |what: &str, path: &str| {
+        std::fs::read(path)
+            .map_err(|e| StartupError::Tls(format!("cannot read {what} {path}: {e}")))
+    };
+    let cert = read("server.tls_cert", &cfg.tls_cert)?;
+    let key = read("server.tls_key", &cfg.tls_key)?;
+    for (what, path, pem, marker) in [
+        ("server.tls_cert", &cfg.tls_cert, &cert, "CERTIFICATE"),
+        ("server.tls_key", &cfg.tls_key, &key, "PRIVATE KEY"),
+    ] {
+        if !String::from_utf8_lossy(pem).contains(&format!("{marker}-----")) {
+            return Err(StartupError::Tls(format!(
+                "{what} {path} holds no PEM {marker}"
+            )));
+        }
+    }
+    let handshake = Duration::from_millis(cfg.handshake_timeout_ms);
+    let mut tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .timeout(handshake);
+    if !cfg.tls_client_ca.is_empty() {
+        let ca = read("server.tls_client_ca", &cfg.tls_client_ca)?;
+        if !String::from_utf8_lossy(&ca).contains("CERTIFICATE-----") {
+            return Err(StartupError::Tls(format!(
+                "server.tls_client_ca {} holds no PEM CERTIFICATE",
+                cfg.tls_client_ca
+            )));
+        }
+        tls = tls.client_ca_root(Certificate::from_pem(ca));
+    }
+    Ok(Some(tls))
 }
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {

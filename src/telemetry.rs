@@ -109,6 +109,48 @@ pub async fn bind_metrics(addr: &str) -> std::io::Result<(TcpListener, SocketAdd
     Ok((l, a))
 }
 
+/// Every method this server answers, as `/package.Service/Method`: from the descriptor sets it serves.
+fn known_methods() -> &'static std::collections::HashSet<String> {
+    static KNOWN: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        use prost::Message as _;
+        let mut out = std::collections::HashSet::new();
+        for set in [
+            crate::proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(fds) = prost_types::FileDescriptorSet::decode(set) else {
+                continue;
+            };
+            for file in fds.file {
+                let package = file.package.unwrap_or_default();
+                for svc in file.service {
+                    let svc_name = svc.name.unwrap_or_default();
+                    for m in svc.method {
+                        out.insert(format!(
+                            "/{package}.{svc_name}/{}",
+                            m.name.unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    })
+}
+
+/// The `method` label of a request path: the path for methods this server has, `unknown` for anything else, so
+/// callers cannot grow the label set with made-up paths.
+pub fn method_label(path: &str) -> String {
+    if known_methods().contains(path) {
+        path.to_string()
+    } else {
+        "unknown".to_string()
+    }
+}
+
 /// Tower layer: one span per RPC (`method`, `site`, `comment_id`), `moderato_rpc_requests_total{method,code}`
 /// and `moderato_rpc_duration_seconds{method}` (for streams: time to the response headers).
 #[derive(Debug, Clone, Copy, Default)]
@@ -142,7 +184,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let method = req.uri().path().to_string();
+        let method = method_label(req.uri().path());
         let span = tracing::info_span!(
             "rpc",
             method = %method,
@@ -161,26 +203,32 @@ where
             // Errors travel as trailers-only responses, so grpc-status is in the headers; success puts it in
             // the trailers, so no header means OK.
             let code = match &res {
-                Ok(r) => r
+                Ok(r) => match r
                     .headers()
                     .get("grpc-status")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|s| s.parse::<i32>().ok())
-                    .unwrap_or(0),
-                Err(_) => 2,
+                {
+                    Some(c) => format!("{:?}", tonic::Code::from(c)),
+                    // Refused before gRPC (HTTP 415 for a wrong content-type).
+                    None if r.status() != http::StatusCode::OK => {
+                        format!("Http{}", r.status().as_u16())
+                    }
+                    None => "Ok".to_string(),
+                },
+                Err(_) => "Unknown".to_string(),
             };
-            let code = tonic::Code::from(code);
             let elapsed = start.elapsed();
             metrics::counter!(
                 "moderato_rpc_requests_total",
                 "method" => method.clone(),
-                "code" => format!("{code:?}")
+                "code" => code.clone()
             )
             .increment(1);
             metrics::histogram!("moderato_rpc_duration_seconds", "method" => method)
                 .record(elapsed.as_secs_f64());
             span.in_scope(|| {
-                tracing::debug!(code = ?code, elapsed_us = elapsed.as_micros() as u64, "rpc done")
+                tracing::debug!(code = %code, elapsed_us = elapsed.as_micros() as u64, "rpc done")
             });
             res
         })

@@ -157,7 +157,21 @@ impl From<ApiError> for Status {
                 )
             }
             ApiError::Unavailable(m) => {
-                Status::unavailable(format!("store unavailable, retry later: {m}"))
+                // The detail (addresses, store error text) stays in the log; the caller gets a stable message and
+                // the id that finds the log line.
+                let error_id = crate::auth::generate_token()[..16].to_string();
+                tracing::warn!(error_id = %error_id, detail = %m, "store unavailable");
+                let mut d = ErrorDetails::with_error_info(
+                    "STORE_UNAVAILABLE",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::from([("error_id".to_string(), error_id.clone())]),
+                );
+                d.set_request_info(error_id.clone(), "");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    format!("store unavailable, retry later (error id {error_id})"),
+                    d,
+                )
             }
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::Aborted(m) => Status::aborted(m),

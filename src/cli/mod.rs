@@ -96,9 +96,12 @@ struct ServeArgs {
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {
-    /// Server address.
+    /// Server address: http://host:port, or https://host:port for a server with TLS.
     #[arg(long, env = "MODERATO_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
+    /// PEM CA certificate that signed the server's certificate (https:// only; default: the system's roots).
+    #[arg(long, env = "MODERATO_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Bearer token.
     #[arg(long, env = "MODERATO_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -276,12 +279,32 @@ pub async fn shutdown_signal() {
 
 /// Connects to the server named in `c`.
 pub async fn connect(c: &ClientArgs) -> anyhow::Result<Channel> {
-    let ep = Channel::from_shared(c.addr.clone())
+    let mut ep = Channel::from_shared(c.addr.clone())
         .map_err(|e| anyhow::anyhow!("invalid --addr {:?}: {e}", c.addr))?
         .connect_timeout(std::time::Duration::from_secs(5));
+    if c.addr.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        tls = match &c.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read --ca-file {}: {e}", path.display())
+                })?;
+                tls.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+            }
+            None => tls.with_native_roots(),
+        };
+        ep = ep
+            .tls_config(tls)
+            .map_err(|e| anyhow::anyhow!("TLS setup for {} failed: {e}", c.addr))?;
+    } else if c.ca_file.is_some() {
+        anyhow::bail!(
+            "--ca-file is for TLS: use an https:// address (got {:?})",
+            c.addr
+        );
+    }
     ep.connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", c.addr))
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot connect to {}", c.addr)))
 }
 
 /// Wraps a message in a request carrying the bearer token.

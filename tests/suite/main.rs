@@ -14,3 +14,4 @@ mod lifecycle;
 mod oracles;
 mod rate_limits;
 mod store_conformance;
+mod wire;
