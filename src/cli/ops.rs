@@ -17,6 +17,21 @@ pub enum PolicyCommand {
     Set(PolicyChange),
     /// Replay recent submissions under the changed policy and show before/after.
     Simulate(PolicyChange),
+    /// Dry-run comments from a CSV (columns name, title, body; optional id, phone) through a site's live policy
+    /// and model, storing nothing; prints one JSON line per row.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// CSV file with a header row.
+    #[arg(long)]
+    data: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -396,8 +411,62 @@ fn table(cur: &OutcomeCounts, cand: &OutcomeCounts) {
     );
 }
 
+/// `policy classify`: every row through AdminService.Classify, one JSON line each.
+async fn classify_csv(a: ClassifyArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut rd =
+        csv::Reader::from_path(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let headers = rd.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(title), Some(body)) = (col("title"), col("body")) else {
+        anyhow::bail!("{} needs the columns title and body", a.data.display());
+    };
+    let (id, name, phone) = (col("id"), col("name"), col("phone"));
+    let mut client = AdminServiceClient::new(connect(&a.client).await?);
+    for (i, row) in rd.records().enumerate() {
+        let row = row?;
+        let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
+        let r = client
+            .classify(authed(
+                &a.client,
+                crate::proto::ClassifyRequest {
+                    site: a.site.clone(),
+                    author: Some(crate::proto::Author {
+                        name: get(name),
+                        phone: get(phone),
+                        email: String::new(),
+                    }),
+                    title: get(Some(title)),
+                    body: get(Some(body)),
+                },
+            )?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let reasons: Vec<serde_json::Value> = r
+            .reasons
+            .iter()
+            .map(|x| serde_json::json!({"code": x.code, "detail": x.detail, "contribution": x.contribution}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "row": i + 1,
+                "id": get(id),
+                "status": crate::proto::CommentStatus::try_from(r.status).map(|s| s.as_str_name()).unwrap_or("?"),
+                "score": r.score,
+                "model_version": r.model_version,
+                "policy_version": r.policy_version,
+                "reasons": reasons,
+            })
+        );
+    }
+    Ok(())
+}
+
 pub async fn policy(c: PolicyCommand) -> anyhow::Result<()> {
     match c {
+        PolicyCommand::Classify(a) => classify_csv(a).await,
         PolicyCommand::Get(a) => {
             print_policy(&a.site, &current(&a.client, &a.site).await?);
             Ok(())
