@@ -70,7 +70,7 @@ pub enum StartupError {
         /// Where.
         dir: String,
         /// Why.
-        source: crate::classifier::ModelError,
+        source: crate::scoring::ScoringError,
     },
     /// Reflection could not be built from the descriptor set.
     #[error("reflection setup failed: {0}")]
@@ -155,13 +155,13 @@ pub fn identifiers(cfg: &Config) -> Identifiers {
 pub const SHIPPED_MODEL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default");
 
 /// Loads the model `cfg.model_dir` names (the shipped one when empty).
-pub fn load_model(cfg: &Config) -> Result<Arc<crate::classifier::Model>, StartupError> {
+pub fn load_model(cfg: &Config) -> Result<Arc<crate::scoring::Scorer>, StartupError> {
     let dir = if cfg.model_dir.is_empty() {
         SHIPPED_MODEL_DIR.to_string()
     } else {
         cfg.model_dir.clone()
     };
-    crate::classifier::Model::load(std::path::Path::new(&dir))
+    crate::scoring::Scorer::load(std::path::Path::new(&dir))
         .map(Arc::new)
         .map_err(|source| StartupError::Model { dir, source })
 }
@@ -192,7 +192,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     tokens: Tokens,
     ids: Identifiers,
-    model: Arc<crate::classifier::Model>,
+    model: Arc<crate::scoring::Scorer>,
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,

@@ -3,13 +3,14 @@
 //! the shipped base data), evaluates it against the current model on a held-back slice of the site's labels, and
 //! prints the command that activates it.
 
+use crate::scoring::Scorer;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use super::{ClientArgs, authed, connect, status_error};
 use crate::classifier::Model;
-use crate::classifier::cli::TrainArgs;
+use crate::cli::classifier::TrainArgs;
 use crate::proto::GetBootstrapStatusRequest;
 use crate::proto::admin_service_client::AdminServiceClient;
 
@@ -129,15 +130,15 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
         "--quiet".into(),
     ]);
     let parsed = TrainWrapper::try_parse_from(&argv)?;
-    crate::classifier::cli::train(parsed.args)?;
+    crate::cli::classifier::train(parsed.args)?;
     if !a.no_combiner {
         fit_site_combiner(a)?;
     }
-    let new = Model::load(&a.out)?;
-    let current = Model::load(&a.current)?;
+    let new = Scorer::load(&a.out)?;
+    let current = Scorer::load(&a.current)?;
     // Both models are compared on the score they would serve: with their combiner when they have one.
     let held_labels: Vec<bool> = test_idx.iter().map(|&i| rows[i].1).collect();
-    let macro_f1 = |m: &Model| {
+    let macro_f1 = |m: &Scorer| {
         let scores: Vec<f32> = test_idx
             .iter()
             .map(|&i| served_score(m, &rows[i].0))
@@ -154,8 +155,8 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
 }
 
 /// The score a comment with body `text` gets from `model` under the default policy, as SubmitComment computes it.
-fn served_score(model: &Model, text: &str) -> f32 {
-    let invisible = crate::combiner::invisible_count(&[text]);
+fn served_score(model: &Scorer, text: &str) -> f32 {
+    let invisible = crate::scoring::combiner::invisible_count(&[text]);
     let body = crate::text::clean_text(text);
     let p = crate::policy::document::Policy::default();
     crate::comment::classify(&p, model, u64::MAX, "", "", "", &body, invisible).0
@@ -163,15 +164,15 @@ fn served_score(model: &Model, text: &str) -> f32 {
 
 /// Fits and writes the combiner of the freshly trained site model in `a.out`.
 fn fit_site_combiner(a: &TrainSite) -> anyhow::Result<()> {
-    use crate::combiner::fit::{FitOptions, file_sha256, fit, load_rows};
-    let model = Model::load_base(&a.out)?;
+    use crate::scoring::combiner::fit::{FitOptions, file_sha256, fit, load_rows};
+    let model = Model::load(&a.out)?;
     let rows = load_rows(&a.combiner_data, "dev").map_err(|e| {
         anyhow::anyhow!(
             "{e} (the combiner's data; pass --combiner-data, or --no-combiner to go without)"
         )
     })?;
     let spam = rows.iter().filter(|r| r.spam).count();
-    let on = crate::combiner::FittedOn {
+    let on = crate::scoring::combiner::FittedOn {
         data: a.combiner_data.clone(),
         data_sha256: file_sha256(&a.combiner_data),
         split: "dev".into(),
@@ -183,12 +184,12 @@ fn fit_site_combiner(a: &TrainSite) -> anyhow::Result<()> {
         &model,
         &rows,
         on,
-        crate::classifier::cli::today(),
+        crate::cli::classifier::today(),
         &FitOptions::default(),
     )?;
     let mut json = serde_json::to_string_pretty(&file)?;
     json.push('\n');
-    std::fs::write(a.out.join(crate::combiner::FILE_NAME), json)?;
+    std::fs::write(a.out.join(crate::scoring::combiner::FILE_NAME), json)?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 
 mod bench;
 pub mod bootstrap;
+pub mod classifier;
 mod combiner;
 mod lexicon;
 mod ops;
@@ -39,11 +40,11 @@ enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Train a classifier model and write its artifact, report and plot.
-    Train(crate::classifier::cli::TrainArgs),
+    Train(crate::cli::classifier::TrainArgs),
     /// Evaluate a model on held-out data.
-    Eval(crate::classifier::cli::EvalArgs),
+    Eval(crate::cli::classifier::EvalArgs),
     /// Score one comment with a model and show the reasons.
-    Score(crate::classifier::cli::ScoreArgs),
+    Score(crate::cli::classifier::ScoreArgs),
     /// The review queue, for moderators.
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -197,12 +198,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(a) => {
-            tokio::task::spawn_blocking(move || crate::classifier::cli::train(a)).await?
+            tokio::task::spawn_blocking(move || crate::cli::classifier::train(a)).await?
         }
         Command::Eval(a) => {
-            tokio::task::spawn_blocking(move || crate::classifier::cli::eval(a)).await?
+            tokio::task::spawn_blocking(move || crate::cli::classifier::eval(a)).await?
         }
-        Command::Score(a) => crate::classifier::cli::score(a),
+        Command::Score(a) => crate::cli::classifier::score(a),
         Command::Review(c) => review::run(c).await,
         Command::Labels(c) => review::labels(c).await,
         Command::Bench(a) => bench::run(a).await,

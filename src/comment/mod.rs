@@ -9,11 +9,12 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::captcha::{Captchas, MAX_ANSWER_CHARS, is_challenge_id};
-use crate::classifier::{CommentText, Model};
+use crate::classifier::CommentText;
 use crate::clock::Clock;
-use crate::policy::document::{Policy, prepare};
+use crate::policy::document::Policy;
 use crate::rate_limit::{Identifiers, Refusal, Subjects, checks_for, judge};
 use crate::review::{CommentRecord, Reason, ReasonKind, Status};
+use crate::scoring::Scorer;
 use crate::store::{Admission, Admit, Keys, Store, StoreError};
 use crate::text::{clean_text, normalize_phone, valid_email};
 
@@ -118,20 +119,19 @@ pub struct Comments {
     pub seen_sites: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
-/// Scores a comment with `model` and decides it under `p`: (score, status, rule reasons then top features).
-/// `invisible` is the number of invisible characters the submitted fields had before [`clean_text`].
-/// Pure: no I/O, no side effects (Classify uses it as a dry run).
+/// Scores a comment with `scorer` and decides it under `p`: (score, status, rule reasons, then the combiner's
+/// signals, then the model's top features). `invisible` is the number of invisible characters the submitted
+/// fields had before [`clean_text`]. Pure: no I/O, no side effects (Classify uses it as a dry run).
 ///
-/// With a combiner in the model directory the score is the combiner's probability: the model's score, the
-/// shipped lexicon categories (block and suspect alike; none when the policy disables the lexicon) and the
-/// URL/phone/chat/obfuscation signals enter it with their fitted weights, and the policy's thresholds apply to
-/// it; the lexicon then neither holds nor rejects on its own. Site `blocked_terms` still reject and
-/// `suspect_terms` still hold. Without a combiner the model's score is used and lexicon block categories
-/// reject, suspect ones hold.
+/// With a combiner the score is the combiner's probability: the model's score, the shipped lexicon categories
+/// (block and suspect alike; none when the policy disables the lexicon) and the URL/phone/chat/obfuscation
+/// signals enter it with their fitted weights, and the policy's thresholds apply to it; the lexicon then neither
+/// holds nor rejects on its own. Site `blocked_terms` still reject and `suspect_terms` still hold. Without a
+/// combiner the model's score is used and lexicon block categories reject, suspect ones hold.
 #[allow(clippy::too_many_arguments)]
 pub fn classify(
     p: &Policy,
-    model: &Model,
+    scorer: &Scorer,
     site_labels: u64,
     name: &str,
     phone: &str,
@@ -145,47 +145,12 @@ pub fn classify(
         title,
         body,
     };
-    let (scored, signals) = if model.combiner().is_some() && model.feature_config().signals {
-        let (scored, signals) = model.score_with_signals(&fields, TOP_FEATURES);
-        (scored, Some(signals))
-    } else {
-        (model.score(&fields, TOP_FEATURES), None)
-    };
-    let mut text = prepare(name, title, body);
-    text.site_labels = site_labels;
-    let (score, status, mut reasons) = match model.combiner() {
-        Some(c) => {
-            let lexicon = std::mem::take(&mut text.lexicon);
-            let combined = c.combine(
-                scored.score,
-                &crate::combiner::Evidence {
-                    text: fields,
-                    lexicon: if p.use_lexicon {
-                        lexicon.as_slice()
-                    } else {
-                        &[]
-                    },
-                    invisible,
-                    signals: signals.as_deref(),
-                    skeleton: Some(&text.head_and_body_spaced),
-                },
-            );
-            let (status, mut reasons) = p.decide(combined.score, &text);
-            reasons.extend(combined.reasons);
-            (combined.score, status, reasons)
-        }
-        None => {
-            let (status, reasons) = p.decide(scored.score, &text);
-            (scored.score, status, reasons)
-        }
-    };
-    reasons.extend(scored.reasons.iter().map(|r| Reason {
-        code: "MODEL_FEATURE".into(),
-        detail: r.feature.clone(),
-        contribution: r.contribution,
-        kind: ReasonKind::ModelFeature,
-    }));
-    (score, status, reasons)
+    let mut s = scorer.score(&fields, invisible, p.use_lexicon, TOP_FEATURES);
+    s.prepared.site_labels = site_labels;
+    let (status, mut reasons) = p.decide(s.score, &s.prepared);
+    reasons.extend(s.signals);
+    reasons.extend(s.features);
+    (s.score, status, reasons)
 }
 
 /// What a comment would get, scored and decided without being stored (Classify).
@@ -256,7 +221,7 @@ impl Comments {
             &normalize_phone(phone).unwrap_or_default(),
             &clean_text(title),
             &clean_text(body),
-            crate::combiner::invisible_count(&[name, title, body]),
+            crate::scoring::combiner::invisible_count(&[name, title, body]),
         );
         Ok(DryRun {
             score,
@@ -355,7 +320,8 @@ impl Comments {
 
         let phone_str = phone.clone().unwrap_or_default();
         let site_labels = self.policies.site_labels(&input.site, p).await?;
-        let invisible = crate::combiner::invisible_count(&[&input.name, &input.title, &input.body]);
+        let invisible =
+            crate::scoring::combiner::invisible_count(&[&input.name, &input.title, &input.body]);
         let (score, status, reasons) = classify(
             p,
             &model,

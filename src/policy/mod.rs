@@ -16,8 +16,8 @@ pub mod document;
 pub mod lab;
 pub mod models;
 
-use crate::classifier::Model;
 use crate::clock::Clock;
+use crate::scoring::Scorer;
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 use document::{OVERRIDABLE, Overrides, Policy};
 
@@ -136,11 +136,11 @@ pub struct Policies {
     /// The policy from configuration, used where no site or global policy was stored.
     default: Arc<Policy>,
     /// The model loaded at startup, used where no activation was recorded.
-    default_model: Arc<Model>,
+    default_model: Arc<Scorer>,
     models_dir: PathBuf,
     // std RwLock: held only for map lookups and swaps, never across an .await.
     cache: Arc<RwLock<Cache>>,
-    loaded: Arc<RwLock<HashMap<String, Arc<Model>>>>,
+    loaded: Arc<RwLock<HashMap<String, Arc<Scorer>>>>,
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
@@ -154,7 +154,7 @@ impl Policies {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         default: Policy,
-        default_model: Arc<Model>,
+        default_model: Arc<Scorer>,
         models_dir: PathBuf,
     ) -> Self {
         let mut loaded = HashMap::new();
@@ -345,12 +345,12 @@ impl Policies {
         }
     }
 
-    fn model_named(&self, version: &str) -> Option<Arc<Model>> {
+    fn model_named(&self, version: &str) -> Option<Arc<Scorer>> {
         self.loaded.read().ok()?.get(version).cloned()
     }
 
     /// The policy and the model in force for `site`.
-    pub async fn for_site(&self, site: &str) -> Result<(Arc<Policy>, Arc<Model>), StoreError> {
+    pub async fn for_site(&self, site: &str) -> Result<(Arc<Policy>, Arc<Scorer>), StoreError> {
         let (p, _) = self.policy(site).await?;
         let t = self.activation().await?;
         let version = if !p.model_version.is_empty() {
@@ -612,14 +612,14 @@ impl Policies {
         out
     }
 
-    async fn load_version(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
+    async fn load_version(&self, version: &str) -> Result<Arc<Scorer>, PolicyError> {
         if let Some(m) = self.model_named(version) {
             return Ok(m);
         }
         let dir = self
             .find_model_dir(version)
             .ok_or_else(|| PolicyError::UnknownModel(version.to_string()))?;
-        tokio::task::spawn_blocking(move || Model::load(Path::new(&dir)))
+        tokio::task::spawn_blocking(move || Scorer::load(Path::new(&dir)))
             .await
             .map_err(|e| PolicyError::Model(e.to_string()))?
             .map(Arc::new)
@@ -761,7 +761,7 @@ impl Policies {
     }
 
     /// The model loaded under `version`, or loadable from the models directory.
-    pub async fn model(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
+    pub async fn model(&self, version: &str) -> Result<Arc<Scorer>, PolicyError> {
         self.load_version(version).await
     }
 }
