@@ -110,22 +110,10 @@ pub struct StoreConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Configured tokens, stored as SHA-256 hashes (`moderato token hash` makes one).
-    pub tokens: Vec<TokenConfig>,
+    pub tokens: Vec<crate::auth::TokenConfig>,
     /// With no tokens configured: true generates one token per role for this run and prints them;
     /// false refuses to start.
     pub generate_when_empty: bool,
-}
-
-/// One bearer token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// Who holds it; reaches handlers as the caller's identity (audit logs, leases).
-    pub name: String,
-    /// `portal`, `moderator` or `ops`.
-    pub role: String,
-    /// Lowercase hex SHA-256 of the token.
-    pub sha256: String,
 }
 
 /// Captcha challenges (per-site overrides come with the policy).

@@ -212,7 +212,7 @@ impl Application {
             // Parses the certificate and key now, so a bad pair stops startup with its reason.
             tonic::transport::Server::builder()
                 .tls_config(t.clone())
-                .map_err(|e| StartupError::Tls(crate::cli::error_chain(&anyhow::Error::new(e))))?;
+                .map_err(|e| StartupError::Tls(error_chain(&e)))?;
         }
         let model = load_model(&cfg)?;
         tracing::info!(
@@ -552,4 +552,19 @@ async fn watch_store_health(
             _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         }
     }
+}
+
+/// An error and its sources joined by ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
 }

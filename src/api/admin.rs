@@ -6,9 +6,9 @@ use tonic::{Request, Response, Status};
 use super::{ApiError, Violations, convert, record_site};
 use crate::auth::caller;
 use crate::comment::{Comments, DryRun};
+use crate::policy::Policies;
 use crate::policy::document::{FieldLimits, Policy};
 use crate::policy::lab::Outcomes;
-use crate::policy::{Policies, PolicyError};
 use crate::proto;
 use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
@@ -73,27 +73,6 @@ impl AdminApi {
                     format!("is server-wide ({server}); change captcha.{field} in the server configuration"),
                 );
             }
-        }
-    }
-}
-
-impl From<PolicyError> for ApiError {
-    fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::Invalid(v) => ApiError::InvalidArgument(v),
-            PolicyError::Conflict { current } => ApiError::Aborted(format!(
-                "the policy changed since you read it (now version {current}); read it again and retry"
-            )),
-            PolicyError::UnknownModel(v) => {
-                ApiError::NotFound(format!("no model {v:?}; see ListModels"))
-            }
-            PolicyError::NoPrevious => {
-                ApiError::NotFound("no previous model to roll back to".into())
-            }
-            PolicyError::Model(m) => ApiError::FailedPrecondition(format!(
-                "the model cannot be activated: {m}; see ListModels' problem field"
-            )),
-            PolicyError::Store(s) => s.into(),
         }
     }
 }
@@ -277,7 +256,7 @@ impl AdminService for AdminApi {
         add_problems(&policy, "policy", &mut v);
         v.finish()?;
         record_site(&r.site);
-        let stored = self
+        let updated = self
             .policies
             .update(
                 &r.site,
@@ -288,10 +267,10 @@ impl AdminService for AdminApi {
             )
             .await
             .map_err(ApiError::from)?;
-        tracing::info!(who = %who, version = stored.policy.version, overridden = ?stored.overridden, "policy updated");
+        tracing::info!(who = %who, version = updated.policy.version, overridden = ?updated.overridden, "policy updated");
         Ok(Response::new(UpdatePolicyResponse {
-            policy: Some(self.to_proto(&stored.policy)),
-            overridden_fields: stored.overridden,
+            policy: Some(self.to_proto(&updated.policy)),
+            overridden_fields: updated.overridden,
         }))
     }
 

@@ -6,7 +6,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::{ApiError, Violations, convert, record_site};
-use crate::comment::{Comments, SubmitError, SubmitInput};
+use crate::comment::{Comments, SubmitInput};
 use crate::proto::comment_service_server::CommentService;
 use crate::proto::{
     Comment, DecisionEvent, GetCommentRequest, SubmitCommentRequest, SubmitCommentResponse,
@@ -25,19 +25,6 @@ impl CommentApi {
     /// Handlers over `comments` (submissions) and `reviews` (lookups and the decision stream).
     pub fn new(comments: Comments, reviews: ReviewService) -> Self {
         Self { comments, reviews }
-    }
-}
-
-impl From<SubmitError> for ApiError {
-    fn from(e: SubmitError) -> Self {
-        match e {
-            SubmitError::Invalid(v) => ApiError::InvalidArgument(v),
-            SubmitError::CaptchaInvalid => ApiError::CaptchaInvalid,
-            SubmitError::CaptchaExpired => ApiError::CaptchaExpired,
-            SubmitError::RateLimited(r) => r.into(),
-            SubmitError::KeyReused => ApiError::IdempotencyKeyReused,
-            SubmitError::Store(s) => s.into(),
-        }
     }
 }
 
