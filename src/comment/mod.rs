@@ -172,7 +172,7 @@ pub struct DryRun {
 fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     metrics::counter!(
         "moderato_decisions_total",
-        "site" => site.to_string(),
+        "site" => crate::metrics_labels::site_label(site),
         "status" => out.status.as_str()
     )
     .increment(1);
@@ -183,12 +183,13 @@ fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     {
         metrics::counter!(
             "moderato_decision_reasons_total",
-            "site" => site.to_string(),
+            "site" => crate::metrics_labels::site_label(site),
             "code" => r.code.clone()
         )
         .increment(1);
     }
-    metrics::histogram!("moderato_score", "site" => site.to_string()).record(f64::from(out.score));
+    metrics::histogram!("moderato_score", "site" => crate::metrics_labels::site_label(site))
+        .record(f64::from(out.score));
 }
 
 /// How many model features a decision reports.
@@ -403,12 +404,16 @@ impl Comments {
             .await?;
         match admission {
             Admission::Recorded { shadow_hits, .. } => {
-                // A shared read on the hot path; the write lock only the first time a site shows up.
+                // A shared read on the hot path; the write lock only the first time a site shows up. Bounded
+                // like the metric labels: sites past the cap get no queue gauges of their own.
                 let known = self
                     .seen_sites
                     .read()
                     .is_ok_and(|seen| seen.contains(&input.site));
-                if !known && let Ok(mut seen) = self.seen_sites.write() {
+                if !known
+                    && let Ok(mut seen) = self.seen_sites.write()
+                    && seen.len() < crate::metrics_labels::MAX_SITE_LABELS
+                {
                     seen.insert(input.site.clone());
                 }
                 let verdict = crate::store::LimitVerdict {

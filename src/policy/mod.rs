@@ -221,6 +221,17 @@ impl Policies {
         })
     }
 
+    /// How many sites this replica keeps per-site policy state for: those with a policy of their own, never the
+    /// site ids callers merely send.
+    pub fn cached_sites(&self) -> usize {
+        self.cache.read().map(|c| c.sites.len()).unwrap_or(0)
+    }
+
+    /// How many bootstrap label counts this replica keeps (at most [`MAX_LABEL_COUNTS`]).
+    pub fn cached_label_counts(&self) -> usize {
+        self.cache.read().map(|c| c.labels.len()).unwrap_or(0)
+    }
+
     /// The policy in force for `site` (empty: the global default) and whether it is inherited.
     pub async fn policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
         let v = self.view(site).await?;

@@ -325,8 +325,9 @@ pub struct TestApp {
     pub ids: Identifiers,
     pub keys: Keys,
     pub cfg: Config,
+    pub policies: moderato::policy::Policies,
     stop: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<()>>,
+    handle: Option<tokio::task::JoinHandle<moderato::startup::Stopped>>,
 }
 
 impl TestApp {
@@ -338,13 +339,14 @@ impl TestApp {
             .expect("connect to the test server")
     }
 
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
+    /// Stops the server and waits for it to finish; says whether it drained within its grace period.
+    pub async fn stop(mut self) -> Option<moderato::startup::Stopped> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(h) = self.handle.take() {
-            let _ = h.await;
+        match self.handle.take() {
+            Some(h) => h.await.ok(),
+            None => None,
         }
     }
 }
@@ -370,13 +372,14 @@ pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
         .expect("build app");
     let addr = app.addr();
     let metrics_addr = app.metrics_addr();
+    let policies = app.policies();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run_until_stopped(async move {
             let _ = rx.await;
         })
         .await
-        .expect("server ran");
+        .expect("server ran")
     });
     let t = TestApp {
         addr,
@@ -385,6 +388,7 @@ pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
         ids,
         keys,
         cfg,
+        policies,
         stop: Some(tx),
         handle: Some(handle),
     };

@@ -6,6 +6,7 @@ mod harness;
 mod admin;
 mod auth;
 mod bootstrap;
+mod bounds;
 mod captcha;
 mod comments;
 mod concurrency;
