@@ -6,6 +6,7 @@
 //!   signal; tests and production share this one path.
 //! - [`telemetry`]: tracing subscriber, Prometheus exporter and the per-RPC span/metrics layer.
 //! - [`wire`]: the listener's edge: connection limits and timeouts, and client mistakes answered as such.
+//! - [`audit`]: the audit trail of policy changes, model activations, decisions, overturns and takeovers.
 //! - [`auth`]: bearer tokens by role, compared as SHA-256 hashes in constant time.
 //! - [`api`]: one module per gRPC service and the single table mapping domain errors to gRPC statuses.
 //! - [`captcha`], [`rate_limit`]: the domain of the portal's form: challenges and GCRA limits.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod captcha;
 pub mod classifier;

@@ -18,6 +18,7 @@ pub mod models;
 
 use crate::classifier::Model;
 use crate::clock::Clock;
+use crate::audit::{AuditNote, action};
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 use document::{OVERRIDABLE, Overrides, Policy};
 
@@ -426,7 +427,18 @@ impl Policies {
             policy.version = next_version(expected)?;
             return match self
                 .store
-                .put_doc(GLOBAL_SCOPE, POLICY_DOC, expected, &to_json(&policy)?, who)
+                .put_doc(
+                    GLOBAL_SCOPE,
+                    POLICY_DOC,
+                    expected,
+                    &to_json(&policy)?,
+                    who,
+                    AuditNote {
+                        action: action::POLICY_UPDATE,
+                        site: GLOBAL_SCOPE,
+                        detail: "global default replaced",
+                    },
+                )
                 .await?
             {
                 Ok(_) => {
@@ -480,7 +492,18 @@ impl Policies {
         self.index_site(site, who).await?;
         match self
             .store
-            .put_doc(site, POLICY_DOC, stored, &to_json(&next)?, who)
+            .put_doc(
+                site,
+                POLICY_DOC,
+                stored,
+                &to_json(&next)?,
+                who,
+                AuditNote {
+                    action: action::POLICY_UPDATE,
+                    site,
+                    detail: &format!("overrides: {}", next.fields().join(", ")),
+                },
+            )
             .await?
         {
             Ok(_) => {
@@ -533,7 +556,18 @@ impl Policies {
             }
             if self
                 .store
-                .put_doc(GLOBAL_SCOPE, SITES_DOC, version, &to_json(&sites)?, who)
+                .put_doc(
+                    GLOBAL_SCOPE,
+                    SITES_DOC,
+                    version,
+                    &to_json(&sites)?,
+                    who,
+                    AuditNote {
+                        action: action::POLICY_SITES,
+                        site,
+                        detail: "the site has a policy of its own",
+                    },
+                )
                 .await?
                 .is_ok()
             {
@@ -637,7 +671,7 @@ impl Policies {
         if let Ok(mut l) = self.loaded.write() {
             l.insert(version.to_string(), m);
         }
-        self.change_activation(site, who, |a| {
+        self.change_activation(site, who, action::MODEL_ACTIVATE, |a| {
             if a.active == version {
                 return Ok(());
             }
@@ -669,7 +703,7 @@ impl Policies {
             }
         }
         let global_scope = site.is_empty();
-        self.change_activation(site, who, |a| {
+        self.change_activation(site, who, action::MODEL_ROLLBACK, |a| {
             if global_scope && a.previous.is_empty() {
                 return Err(PolicyError::NoPrevious);
             }
@@ -683,6 +717,7 @@ impl Policies {
         &self,
         site: &str,
         who: &str,
+        what: &str,
         f: impl Fn(&mut Activation) -> Result<(), PolicyError>,
     ) -> Result<(String, String), PolicyError> {
         for _ in 0..5 {
@@ -728,7 +763,18 @@ impl Policies {
             };
             match self
                 .store
-                .put_doc(GLOBAL_SCOPE, MODELS_DOC, version, &to_json(&t)?, who)
+                .put_doc(
+                    GLOBAL_SCOPE,
+                    MODELS_DOC,
+                    version,
+                    &to_json(&t)?,
+                    who,
+                    AuditNote {
+                        action: what,
+                        site: if site.is_empty() { GLOBAL_SCOPE } else { site },
+                        detail: &format!("{before} -> {after}"),
+                    },
+                )
                 .await?
             {
                 Ok(_) => {

@@ -16,7 +16,7 @@ use tokio_stream::Stream;
 
 use super::{Claimed, DecisionKind, Event, Label, LabelRow, QueueStats, Status};
 use crate::metrics_labels::site_label;
-use crate::store::{Decide, Decided, Store, StoreError};
+use crate::store::{Decide, Decided, Store, StoreError, TakenOver};
 use crate::validate::{Invalid, Violations};
 
 /// Lease length when a request leaves it at 0, seconds.
@@ -63,6 +63,12 @@ pub enum ReviewError {
     /// No such comment.
     #[error("no comment {0} (unknown, or past its retention)")]
     NotFound(String),
+    /// The comment is not held for review any more, so there is no claim to take over.
+    #[error("the comment is {status}, no longer held for review; there is nothing to take over")]
+    NotHeld {
+        /// Its status, store spelling.
+        status: &'static str,
+    },
     /// The server is shutting down; a watcher reconnects with its last cursor.
     #[error(
         "the server is shutting down; reconnect with the cursor of the last event you received"
@@ -271,6 +277,47 @@ impl ReviewService {
                 .increment(expired);
         }
         Ok(items)
+    }
+
+    /// Takes a held comment over for the caller, whoever holds it: a new lease and token for the caller, the
+    /// previous holder's token dead (their decision is [`ReviewError::LeaseLost`]), and a `TAKEOVER` audit entry
+    /// naming both, written in the same store step. Any moderator or ops may take over (a colleague who left
+    /// with items claimed, a supervisor stepping in); the audit entry is what makes it accountable. Returns the
+    /// claim and the previous holder (empty when no live lease was held).
+    pub async fn take_over(
+        &self,
+        site: &str,
+        comment_id: &str,
+        lease_seconds: u32,
+        note: &str,
+        who: &Actor,
+    ) -> Result<(Claimed, String), ReviewError> {
+        let mut v = Violations::default();
+        v.site("site", site);
+        v.comment_id("comment_id", comment_id);
+        note_shape(&mut v, note);
+        let lease = lease_ms(&mut v, lease_seconds);
+        v.finish()?;
+        let token = new_lease_token(&who.name);
+        match self
+            .store
+            .take_over(site, comment_id, lease, &who.name, &token, note)
+            .await?
+        {
+            TakenOver::Done { claimed, from } => {
+                tracing::info!(
+                    moderator = who.name,
+                    from = from,
+                    comment_id,
+                    "lease taken over"
+                );
+                Ok((claimed, from))
+            }
+            TakenOver::NotHeld(s) => Err(ReviewError::NotHeld {
+                status: s.as_str(),
+            }),
+            TakenOver::NotFound => Err(ReviewError::NotFound(comment_id.to_string())),
+        }
     }
 
     /// Extends the caller's lease; returns its new end, epoch ms.
