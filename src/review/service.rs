@@ -538,7 +538,10 @@ impl ReviewService {
             .ok_or_else(|| ReviewError::NotFound(comment_id.to_string()))
     }
 
-    /// The site's moderator labels, oldest first, read from the store in pages as the consumer keeps up.
+    /// The site's labelled comments for retraining: one row per comment with its latest label (an overturn's
+    /// label replaces the review's), ordered by when that label was given. Two passes over the label log, both
+    /// read in pages: the first finds each comment's latest label (keeping only ids and cursors), the second sends
+    /// those rows as the consumer keeps up. Labels given after the first pass ended wait for the next export.
     pub fn export_labels(&self, site: &str) -> Result<LabelStream, ReviewError> {
         let mut v = Violations::default();
         v.site("site", site);
@@ -547,23 +550,8 @@ impl ReviewService {
         let site = site.to_string();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
-            let mut cursor = String::new();
-            loop {
-                match store.labels(&site, &cursor, 500).await {
-                    Ok(rows) if rows.is_empty() => return,
-                    Ok(rows) => {
-                        for (c, row) in rows {
-                            cursor = c;
-                            if tx.send(Ok(row)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                }
+            if let Err(e) = export_latest(&*store, &site, &tx).await {
+                let _ = tx.send(Err(e)).await;
             }
         });
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
@@ -623,6 +611,43 @@ impl ReviewService {
         });
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
+}
+
+/// Label log rows one store read returns.
+const LABEL_PAGE: usize = 500;
+
+/// Sends each comment's latest label row of `site` to `tx` (see [`ReviewService::export_labels`]).
+async fn export_latest(
+    store: &dyn Store,
+    site: &str,
+    tx: &tokio::sync::mpsc::Sender<Result<LabelRow, ReviewError>>,
+) -> Result<(), ReviewError> {
+    let mut latest: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut cursor = String::new();
+    loop {
+        let rows = store.labels(site, &cursor, LABEL_PAGE).await?;
+        let Some((last, _)) = rows.last() else { break };
+        cursor = last.clone();
+        for (c, row) in rows {
+            latest.insert(row.comment_id, c);
+        }
+    }
+    let end = cursor;
+    let mut cursor = String::new();
+    while cursor != end {
+        let rows = store.labels(site, &cursor, LABEL_PAGE).await?;
+        let Some((last, _)) = rows.last() else { break };
+        cursor = last.clone();
+        for (c, row) in rows {
+            if latest.get(&row.comment_id) == Some(&c) && tx.send(Ok(row)).await.is_err() {
+                return Ok(());
+            }
+            if c == end {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A fenced-out decision, or another failure.
