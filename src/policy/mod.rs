@@ -423,14 +423,24 @@ impl Policies {
                 )]));
             }
             self.check(&policy).await?;
+            // The version people see is the document's; the store's own version fences the write. They differ
+            // by one once the configuration's default (shown as its version, stored as nothing) was replaced.
+            let stored = self.store.get_doc(GLOBAL_SCOPE, POLICY_DOC).await?;
+            let (store_version, shown) = match &stored {
+                Some((v, _)) => (*v, self.read_global().await?.0.version),
+                None => (0, self.default.version),
+            };
+            if expected != shown && !(stored.is_none() && expected == 0) {
+                return Err(PolicyError::Conflict { current: shown });
+            }
             let mut policy = policy;
-            policy.version = next_version(expected)?;
+            policy.version = next_version(shown)?;
             return match self
                 .store
                 .put_doc(
                     GLOBAL_SCOPE,
                     POLICY_DOC,
-                    expected,
+                    store_version,
                     &to_json(&policy)?,
                     who,
                     AuditNote {
@@ -445,7 +455,9 @@ impl Policies {
                     self.refresh_now().await;
                     Ok(self.view("").await?)
                 }
-                Err(current) => Err(PolicyError::Conflict { current }),
+                Err(_) => Err(PolicyError::Conflict {
+                    current: self.read_global().await?.0.version,
+                }),
             };
         }
         let (global, _) = self.read_global().await?;

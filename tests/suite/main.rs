@@ -13,5 +13,6 @@ mod health;
 mod lifecycle;
 mod oracles;
 mod rate_limits;
+mod semantics;
 mod store_conformance;
 mod wire;
