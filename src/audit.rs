@@ -179,7 +179,11 @@ impl AuditService {
         } else {
             q.page_size
         } as usize;
-        let until = if q.until_ms == 0 { u64::MAX } else { q.until_ms };
+        let until = if q.until_ms == 0 {
+            u64::MAX
+        } else {
+            q.until_ms
+        };
         // Read a batch from each scope; a batch that came back full may have more after it, so the merged walk
         // stops at the lowest last cursor among full batches.
         let mut batches = Vec::with_capacity(scopes.len());

@@ -767,9 +767,17 @@ mod tests {
         )
         .expect("write");
         let cfg = Config::load(Some(&path), Vec::new(), &FlagOverrides::default()).expect("valid");
-        let by = |d: Descriptor| cfg.rate_limits.iter().filter(|r| r.descriptor == d).collect::<Vec<_>>();
+        let by = |d: Descriptor| {
+            cfg.rate_limits
+                .iter()
+                .filter(|r| r.descriptor == d)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(cfg.rate_limits.len(), 4, "{:?}", cfg.rate_limits);
-        assert!(by(Descriptor::ClientIp)[0].shadow, "the configured entry wins");
+        assert!(
+            by(Descriptor::ClientIp)[0].shadow,
+            "the configured entry wins"
+        );
         for d in [Descriptor::Author, Descriptor::Thread, Descriptor::Site] {
             let rules = by(d);
             assert_eq!(rules.len(), 1, "{d:?} keeps its default");

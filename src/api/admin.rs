@@ -15,8 +15,9 @@ use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
     ActivateModelRequest, ActivateModelResponse, ClassifyRequest, ClassifyResponse,
     GetBootstrapStatusRequest, GetBootstrapStatusResponse, GetPolicyRequest, GetPolicyResponse,
-    ListAuditEntriesRequest, ListAuditEntriesResponse, ListModelsRequest, ListModelsResponse, ModelInfo, OutcomeCounts, RollbackModelRequest,
-    SimulatePolicyRequest, SimulatePolicyResponse, UpdatePolicyRequest, UpdatePolicyResponse,
+    ListAuditEntriesRequest, ListAuditEntriesResponse, ListModelsRequest, ListModelsResponse,
+    ModelInfo, OutcomeCounts, RollbackModelRequest, SimulatePolicyRequest, SimulatePolicyResponse,
+    UpdatePolicyRequest, UpdatePolicyResponse,
 };
 use crate::rate_limit::{Descriptor, LimitRule};
 

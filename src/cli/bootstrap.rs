@@ -82,7 +82,8 @@ struct TrainWrapper {
 }
 
 /// The columns of `moderato labels export`: one row per labelled comment, its latest label.
-pub const LABEL_CSV_HEADER: [&str; 5] = ["comment_id", "text", "label", "labelled_by", "labelled_at"];
+pub const LABEL_CSV_HEADER: [&str; 5] =
+    ["comment_id", "text", "label", "labelled_by", "labelled_at"];
 
 /// One exported label as a CSV row in [`LABEL_CSV_HEADER`] order; `None` for a label this client does not know.
 pub fn label_csv_record(rec: &crate::proto::LabelRecord) -> Option<[String; 5]> {

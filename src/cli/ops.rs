@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use super::{ClientArgs, authed, connect, status_error};
 use crate::proto::admin_service_client::AdminServiceClient;
 use crate::proto::{
-    ActivateModelRequest, GetPolicyRequest, ListAuditEntriesRequest, ListModelsRequest, OutcomeCounts, Policy,
-    RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
+    ActivateModelRequest, GetPolicyRequest, ListAuditEntriesRequest, ListModelsRequest,
+    OutcomeCounts, Policy, RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
 };
 
 #[derive(Debug, Subcommand)]

@@ -16,9 +16,9 @@ pub mod document;
 pub mod lab;
 pub mod models;
 
+use crate::audit::{AuditNote, action};
 use crate::classifier::Model;
 use crate::clock::Clock;
-use crate::audit::{AuditNote, action};
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 use document::{OVERRIDABLE, Overrides, Policy};
 

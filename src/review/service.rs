@@ -311,11 +311,9 @@ impl ReviewService {
                     comment_id,
                     "lease taken over"
                 );
-                Ok((claimed, from))
+                Ok((*claimed, from))
             }
-            TakenOver::NotHeld(s) => Err(ReviewError::NotHeld {
-                status: s.as_str(),
-            }),
+            TakenOver::NotHeld(s) => Err(ReviewError::NotHeld { status: s.as_str() }),
             TakenOver::NotFound => Err(ReviewError::NotFound(comment_id.to_string())),
         }
     }

@@ -742,7 +742,10 @@ impl Store for MemoryStore {
                 ..AuditEntry::default()
             },
         );
-        Ok(TakenOver::Done { claimed, from })
+        Ok(TakenOver::Done {
+            claimed: Box::new(claimed),
+            from,
+        })
     }
 
     async fn audit(

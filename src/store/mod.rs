@@ -290,7 +290,7 @@ pub enum TakenOver {
     /// lease).
     Done {
         /// The claimed comment under its new lease.
-        claimed: Claimed,
+        claimed: Box<Claimed>,
         /// The previous holder's name, or empty.
         from: String,
     },

@@ -854,7 +854,7 @@ impl Store for RedisStore {
         let parts = array(&v)?;
         Ok(match parts {
             [code, from, until, data, status, hist] if int(code)? == 1 => TakenOver::Done {
-                claimed: Claimed {
+                claimed: Box::new(Claimed {
                     comment: StoredComment {
                         record: record_from_json(&text(data)?)?,
                         status: status_of(&text(status)?)?,
@@ -865,7 +865,7 @@ impl Store for RedisStore {
                     },
                     lease_token: token.to_string(),
                     lease_until_ms: int(until)? as u64,
-                },
+                }),
                 from: text(from)?,
             },
             [code, status] if int(code)? == 0 => TakenOver::NotHeld(status_of(&text(status)?)?),

@@ -10,9 +10,8 @@ use moderato::proto::{
     DecideReviewRequest, DecisionEvent, ExportLabelsRequest, ExtendLeaseRequest, GetCommentRequest,
     GetPolicyRequest, GetPolicyResponse, Label, LabelRecord, ListAuditEntriesRequest,
     ListAuditEntriesResponse, ListModelsRequest, OverturnDecisionRequest, Policy,
-    QueueStatsRequest, ReleaseClaimRequest, ReviewItem, RollbackModelRequest,
-    SubmitCommentRequest, SubmitCommentResponse, TakeOverClaimRequest, UpdatePolicyRequest,
-    Verdict,
+    QueueStatsRequest, ReleaseClaimRequest, ReviewItem, RollbackModelRequest, SubmitCommentRequest,
+    SubmitCommentResponse, TakeOverClaimRequest, UpdatePolicyRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::Code;
@@ -62,7 +61,10 @@ fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
     }
 }
 
-async fn submit(ch: &Channel, r: SubmitCommentRequest) -> Result<SubmitCommentResponse, tonic::Status> {
+async fn submit(
+    ch: &Channel,
+    r: SubmitCommentRequest,
+) -> Result<SubmitCommentResponse, tonic::Status> {
     CommentServiceClient::new(ch.clone())
         .submit_comment(authed(PORTAL_TOKEN, r))
         .await
@@ -194,7 +196,10 @@ async fn comment_status(ch: &Channel, site: &str, id: &str) -> CommentStatus {
     CommentStatus::try_from(c.status).expect("known status")
 }
 
-async fn audit(ch: &Channel, q: ListAuditEntriesRequest) -> Result<ListAuditEntriesResponse, tonic::Status> {
+async fn audit(
+    ch: &Channel,
+    q: ListAuditEntriesRequest,
+) -> Result<ListAuditEntriesResponse, tonic::Status> {
     admin(ch)
         .list_audit_entries(authed(OPS_TOKEN, q))
         .await
@@ -234,7 +239,9 @@ async fn premoderation_holds_even_certain_spam(backend: Backend) {
     let app = spawn_app(backend, open).await;
     let ch = app.channel().await;
     // The same spam is rejected outright where nothing is premoderated: it is certain spam.
-    let r = submit(&ch, submission("plain", "k0", LOAN_SPAM)).await.expect("submit");
+    let r = submit(&ch, submission("plain", "k0", LOAN_SPAM))
+        .await
+        .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::Rejected, "{r:?}");
 
     change_policy(&ch, "pre", |p| {
@@ -244,20 +251,29 @@ async fn premoderation_holds_even_certain_spam(backend: Backend) {
     })
     .await
     .expect("premoderate the site");
-    let r = submit(&ch, submission("pre", "k1", LOAN_SPAM)).await.expect("submit");
+    let r = submit(&ch, submission("pre", "k1", LOAN_SPAM))
+        .await
+        .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
     assert!(r.reasons.iter().any(|x| x.code == "PREMODERATION"), "{r:?}");
     let r = submit(
         &ch,
-        submission("pre", "k2", "Ai biết chỗ sửa xe tốt thì inbox zalo giúp mình với"),
+        submission(
+            "pre",
+            "k2",
+            "Ai biết chỗ sửa xe tốt thì inbox zalo giúp mình với",
+        ),
     )
     .await
     .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
     // The site's own blocked terms still reject.
-    let r = submit(&ch, submission("pre", "k3", "Vào đây cá độ bóng đá nhé anh em"))
-        .await
-        .expect("submit");
+    let r = submit(
+        &ch,
+        submission("pre", "k3", "Vào đây cá độ bóng đá nhé anh em"),
+    )
+    .await
+    .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::Rejected, "{r:?}");
     assert!(r.reasons.iter().any(|x| x.code == "BLOCKED_TERM"), "{r:?}");
 
@@ -265,7 +281,9 @@ async fn premoderation_holds_even_certain_spam(backend: Backend) {
     change_policy(&ch, "boot", |p| p.bootstrap_labels = 50)
         .await
         .expect("bootstrap the site");
-    let r = submit(&ch, submission("boot", "k4", LOAN_SPAM)).await.expect("submit");
+    let r = submit(&ch, submission("boot", "k4", LOAN_SPAM))
+        .await
+        .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
 
     // Auto-reject during premoderation is an explicit policy field.
@@ -273,9 +291,13 @@ async fn premoderation_holds_even_certain_spam(backend: Backend) {
         .await
         .expect("auto-reject");
     assert!(p.premoderation_auto_reject && p.premoderate_all);
-    let r = submit(&ch, submission("pre", "k5", LOAN_SPAM)).await.expect("submit");
+    let r = submit(&ch, submission("pre", "k5", LOAN_SPAM))
+        .await
+        .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::Rejected, "{r:?}");
-    let r = submit(&ch, submission("pre", "k6", HAM)).await.expect("submit");
+    let r = submit(&ch, submission("pre", "k6", HAM))
+        .await
+        .expect("submit");
     assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
 }
 on_every_backend!(premoderation, premoderation_holds_even_certain_spam);
@@ -323,14 +345,26 @@ async fn a_global_blocked_term_reaches_sites_with_own_policies(backend: Backend)
         .expect("the shown version again");
     let now = get_policy(&ch, "nova").await;
     assert_eq!(now.global_version, global.version + 1);
-    assert!(now.policy.as_ref().unwrap().blocked_terms.contains(&"w88".to_string()));
+    assert!(
+        now.policy
+            .as_ref()
+            .unwrap()
+            .blocked_terms
+            .contains(&"w88".to_string())
+    );
     assert_eq!(now.overridden_fields, vec!["approve_below".to_string()]);
     for site in ["nova", "fresh"] {
-        let r = submit(&ch, submission(site, &format!("w-{site}"), "Vào W88 chơi nhé"))
-            .await
-            .expect("submit");
+        let r = submit(
+            &ch,
+            submission(site, &format!("w-{site}"), "Vào W88 chơi nhé"),
+        )
+        .await
+        .expect("submit");
         assert_eq!(status_of(&r), CommentStatus::Rejected, "{site}: {r:?}");
-        assert!(r.reasons.iter().any(|x| x.code == "BLOCKED_TERM"), "{site}: {r:?}");
+        assert!(
+            r.reasons.iter().any(|x| x.code == "BLOCKED_TERM"),
+            "{site}: {r:?}"
+        );
     }
 
     // Clearing the override follows the global default again.
@@ -350,7 +384,10 @@ async fn a_global_blocked_term_reaches_sites_with_own_policies(backend: Backend)
         .into_inner();
     assert!(r.overridden_fields.is_empty(), "{r:?}");
 }
-on_every_backend!(site_overrides, a_global_blocked_term_reaches_sites_with_own_policies);
+on_every_backend!(
+    site_overrides,
+    a_global_blocked_term_reaches_sites_with_own_policies
+);
 
 // ---- item 3: an idempotency key names one request ----
 
@@ -362,46 +399,80 @@ async fn a_reused_key_with_another_comment_is_refused_and_consumes_nothing(backe
     })
     .await;
     let ch = app.channel().await;
-    let first = submit(&ch, submission("hcm", "same-key", HAM)).await.expect("first");
+    let first = submit(&ch, submission("hcm", "same-key", HAM))
+        .await
+        .expect("first");
     assert_eq!(status_of(&first), CommentStatus::Published);
     // The same request again is a replay of the first answer.
-    let again = submit(&ch, submission("hcm", "same-key", HAM)).await.expect("retry");
+    let again = submit(&ch, submission("hcm", "same-key", HAM))
+        .await
+        .expect("retry");
     assert!(again.replayed);
     assert_eq!(again.comment_id, first.comment_id);
 
-    let events_before = app.store.read_decisions("hcm", "", 1000).await.expect("events").len();
+    let events_before = app
+        .store
+        .read_decisions("hcm", "", 1000)
+        .await
+        .expect("events")
+        .len();
     let mut other = submission("hcm", "same-key", LOAN_SPAM);
     other.author.as_mut().unwrap().name = "Người Khác".into();
     other.client.as_mut().unwrap().ip = "192.0.2.99".into();
-    let err = submit(&ch, other.clone()).await.expect_err("another comment with a used key");
+    let err = submit(&ch, other.clone())
+        .await
+        .expect_err("another comment with a used key");
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    let info = err.get_error_details().error_info().cloned().expect("ErrorInfo");
+    let info = err
+        .get_error_details()
+        .error_info()
+        .cloned()
+        .expect("ErrorInfo");
     assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(info.domain, "moderato.v1");
     // Nothing stored...
-    let events_after = app.store.read_decisions("hcm", "", 1000).await.expect("events").len();
+    let events_after = app
+        .store
+        .read_decisions("hcm", "", 1000)
+        .await
+        .expect("events")
+        .len();
     assert_eq!(events_before, events_after);
     // ...and nothing consumed: the other IP's single allowance is still there.
     other.idempotency_key = "fresh-key".into();
-    let r = submit(&ch, other).await.expect("the other IP was not charged");
+    let r = submit(&ch, other)
+        .await
+        .expect("the other IP was not charged");
     assert!(!r.replayed);
     assert_ne!(r.comment_id, first.comment_id);
 }
-on_every_backend!(idempotency, a_reused_key_with_another_comment_is_refused_and_consumes_nothing);
+on_every_backend!(
+    idempotency,
+    a_reused_key_with_another_comment_is_refused_and_consumes_nothing
+);
 
 // ---- item 5: leases belong to their moderator ----
 
 async fn another_moderators_lease_is_refused(backend: Backend) {
     let app = spawn_app(backend, premoderated).await;
     let ch = app.channel().await;
-    submit(&ch, submission("hcm", "k1", HAM)).await.expect("submit");
+    submit(&ch, submission("hcm", "k1", HAM))
+        .await
+        .expect("submit");
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 1).await;
     let item = &items[0];
     let id = id_of(item);
 
-    let err = decide(&ch, MODERATOR2_TOKEN, "hcm", item, Verdict::Approve, Label::Ham)
-        .await
-        .expect_err("B decides with A's lease");
+    let err = decide(
+        &ch,
+        MODERATOR2_TOKEN,
+        "hcm",
+        item,
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .expect_err("B decides with A's lease");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     let err = moderation(&ch)
         .extend_lease(authed(
@@ -429,11 +500,21 @@ async fn another_moderators_lease_is_refused(backend: Backend) {
         .expect_err("B releases A's lease");
     assert_eq!(err.code(), Code::PermissionDenied);
     // Nothing changed: still held, still A's, and B sees nothing to claim.
-    assert_eq!(comment_status(&ch, "hcm", &id).await, CommentStatus::PendingReview);
+    assert_eq!(
+        comment_status(&ch, "hcm", &id).await,
+        CommentStatus::PendingReview
+    );
     assert!(claim(&ch, MODERATOR2_TOKEN, "hcm", 5).await.is_empty());
-    let e = decide(&ch, MODERATOR_TOKEN, "hcm", item, Verdict::Approve, Label::Ham)
-        .await
-        .expect("A decides with A's lease");
+    let e = decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        item,
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .expect("A decides with A's lease");
     assert_eq!(e.actor, MOD_A);
 }
 on_every_backend!(foreign_lease, another_moderators_lease_is_refused);
@@ -443,7 +524,9 @@ on_every_backend!(foreign_lease, another_moderators_lease_is_refused);
 async fn contradictory_verdict_and_label_are_refused(backend: Backend) {
     let app = spawn_app(backend, premoderated).await;
     let ch = app.channel().await;
-    submit(&ch, submission("hcm", "k1", LOAN_SPAM)).await.expect("submit");
+    submit(&ch, submission("hcm", "k1", LOAN_SPAM))
+        .await
+        .expect("submit");
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 1).await;
     let item = &items[0];
     for (verdict, label) in [
@@ -459,11 +542,21 @@ async fn contradictory_verdict_and_label_are_refused(backend: Backend) {
         assert_eq!(err.code(), Code::InvalidArgument, "{verdict:?} {label:?}");
         assert_eq!(violated_fields(&err), vec!["label".to_string()]);
     }
-    assert_eq!(comment_status(&ch, "hcm", &id_of(item)).await, CommentStatus::PendingReview);
+    assert_eq!(
+        comment_status(&ch, "hcm", &id_of(item)).await,
+        CommentStatus::PendingReview
+    );
     // Approving without a label records HAM.
-    let e = decide(&ch, MODERATOR_TOKEN, "hcm", item, Verdict::Approve, Label::Unspecified)
-        .await
-        .expect("approve");
+    let e = decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        item,
+        Verdict::Approve,
+        Label::Unspecified,
+    )
+    .await
+    .expect("approve");
     assert_eq!(e.label, Label::Ham as i32);
     assert_eq!(e.status, CommentStatus::Published as i32);
 }
@@ -472,46 +565,101 @@ on_every_backend!(contradictions, contradictory_verdict_and_label_are_refused);
 async fn a_human_decision_is_overturned_only_by_its_moderator_or_ops(backend: Backend) {
     let app = spawn_app(backend, premoderated).await;
     let ch = app.channel().await;
-    submit(&ch, submission("hcm", "k1", HAM)).await.expect("submit");
+    submit(&ch, submission("hcm", "k1", HAM))
+        .await
+        .expect("submit");
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 1).await;
     let id = id_of(&items[0]);
-    decide(&ch, MODERATOR_TOKEN, "hcm", &items[0], Verdict::Reject, Label::Spam)
-        .await
-        .expect("A rejects");
-    let err = overturn(&ch, MODERATOR2_TOKEN, "hcm", &id, CommentStatus::Rejected, Label::Ham)
-        .await
-        .expect_err("B may not overturn A's decision");
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &items[0],
+        Verdict::Reject,
+        Label::Spam,
+    )
+    .await
+    .expect("A rejects");
+    let err = overturn(
+        &ch,
+        MODERATOR2_TOKEN,
+        "hcm",
+        &id,
+        CommentStatus::Rejected,
+        Label::Ham,
+    )
+    .await
+    .expect_err("B may not overturn A's decision");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    assert_eq!(comment_status(&ch, "hcm", &id).await, CommentStatus::Rejected);
+    assert_eq!(
+        comment_status(&ch, "hcm", &id).await,
+        CommentStatus::Rejected
+    );
     // A undoes it; ops may reverse anyone's.
-    let e = overturn(&ch, MODERATOR_TOKEN, "hcm", &id, CommentStatus::Rejected, Label::Ham)
-        .await
-        .expect("A undoes");
+    let e = overturn(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &id,
+        CommentStatus::Rejected,
+        Label::Ham,
+    )
+    .await
+    .expect("A undoes");
     assert_eq!(e.status, CommentStatus::Published as i32);
-    let e = overturn(&ch, OPS_TOKEN, "hcm", &id, CommentStatus::Published, Label::Spam)
-        .await
-        .expect("ops overturns");
-    assert_eq!((e.actor.as_str(), e.status), (OPS, CommentStatus::Rejected as i32));
+    let e = overturn(
+        &ch,
+        OPS_TOKEN,
+        "hcm",
+        &id,
+        CommentStatus::Published,
+        Label::Spam,
+    )
+    .await
+    .expect("ops overturns");
+    assert_eq!(
+        (e.actor.as_str(), e.status),
+        (OPS, CommentStatus::Rejected as i32)
+    );
     // An automatic decision may be reversed by any moderator.
     change_policy(&ch, "plain", |p| p.premoderate_all = false)
         .await
         .expect("no premoderation on plain");
-    let auto = submit(&ch, submission("plain", "k2", HAM)).await.expect("submit");
-    assert_eq!(status_of(&auto), CommentStatus::Published);
-    let e = overturn(&ch, MODERATOR2_TOKEN, "plain", &auto.comment_id, CommentStatus::Published, Label::OffTopic)
+    let auto = submit(&ch, submission("plain", "k2", HAM))
         .await
-        .expect("B reverses an automatic decision");
-    assert_eq!((e.actor.as_str(), e.status), (MOD_B, CommentStatus::Rejected as i32));
+        .expect("submit");
+    assert_eq!(status_of(&auto), CommentStatus::Published);
+    let e = overturn(
+        &ch,
+        MODERATOR2_TOKEN,
+        "plain",
+        &auto.comment_id,
+        CommentStatus::Published,
+        Label::OffTopic,
+    )
+    .await
+    .expect("B reverses an automatic decision");
+    assert_eq!(
+        (e.actor.as_str(), e.status),
+        (MOD_B, CommentStatus::Rejected as i32)
+    );
 }
-on_every_backend!(overturn_rights, a_human_decision_is_overturned_only_by_its_moderator_or_ops);
+on_every_backend!(
+    overturn_rights,
+    a_human_decision_is_overturned_only_by_its_moderator_or_ops
+);
 
 // ---- item 5, rest: takeovers ----
 
 async fn a_takeover_is_audited_and_fences_the_old_lease(backend: Backend) {
     let app = spawn_app(backend, premoderated).await;
     let ch = app.channel().await;
-    submit(&ch, submission("hcm", "k1", HAM)).await.expect("submit");
-    submit(&ch, submission("hcm", "k2", LOAN_SPAM)).await.expect("submit");
+    submit(&ch, submission("hcm", "k1", HAM))
+        .await
+        .expect("submit");
+    submit(&ch, submission("hcm", "k2", LOAN_SPAM))
+        .await
+        .expect("submit");
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 2).await;
     assert_eq!(items.len(), 2);
     let old = &items[0];
@@ -536,9 +684,16 @@ async fn a_takeover_is_audited_and_fences_the_old_lease(backend: Backend) {
     assert_ne!(new.lease_token, old.lease_token);
 
     // The old holder's token is dead: deciding, extending and releasing are ABORTED and change nothing.
-    let err = decide(&ch, MODERATOR_TOKEN, "hcm", old, Verdict::Approve, Label::Ham)
-        .await
-        .expect_err("A's lease is gone");
+    let err = decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        old,
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .expect_err("A's lease is gone");
     assert_eq!(err.code(), Code::Aborted, "{err:?}");
     let err = moderation(&ch)
         .extend_lease(authed(
@@ -553,20 +708,44 @@ async fn a_takeover_is_audited_and_fences_the_old_lease(backend: Backend) {
         .await
         .expect_err("A's lease is gone");
     assert_eq!(err.code(), Code::Aborted);
-    assert_eq!(comment_status(&ch, "hcm", &id).await, CommentStatus::PendingReview);
+    assert_eq!(
+        comment_status(&ch, "hcm", &id).await,
+        CommentStatus::PendingReview
+    );
     // The new lease is B's alone.
-    let err = decide(&ch, MODERATOR_TOKEN, "hcm", &new, Verdict::Approve, Label::Ham)
-        .await
-        .expect_err("A cannot use B's new token");
+    let err = decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &new,
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .expect_err("A cannot use B's new token");
     assert_eq!(err.code(), Code::PermissionDenied);
-    let e = decide(&ch, MODERATOR2_TOKEN, "hcm", &new, Verdict::Approve, Label::Ham)
-        .await
-        .expect("B decides");
+    let e = decide(
+        &ch,
+        MODERATOR2_TOKEN,
+        "hcm",
+        &new,
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .expect("B decides");
     assert_eq!(e.actor, MOD_B);
     // A's other item is untouched.
-    decide(&ch, MODERATOR_TOKEN, "hcm", &items[1], Verdict::Reject, Label::Spam)
-        .await
-        .expect("A's other lease still holds");
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &items[1],
+        Verdict::Reject,
+        Label::Spam,
+    )
+    .await
+    .expect("A's other lease still holds");
 
     // A decided comment has no claim to take over.
     let err = moderation(&ch)
@@ -597,7 +776,12 @@ async fn a_takeover_is_audited_and_fences_the_old_lease(backend: Backend) {
     assert_eq!(actions, vec!["TAKEOVER", "REVIEW"], "{entries:?}");
     let t = &entries[0];
     assert_eq!(
-        (t.actor.as_str(), t.before.as_str(), t.after.as_str(), t.note.as_str()),
+        (
+            t.actor.as_str(),
+            t.before.as_str(),
+            t.after.as_str(),
+            t.note.as_str()
+        ),
         (MOD_B, MOD_A, MOD_B, "A went home")
     );
     assert_eq!(t.site, "hcm");
@@ -636,16 +820,32 @@ async fn audit_entries_can_be_listed_and_filtered(backend: Backend) {
         .await
         .expect("activate for hcm");
     for k in ["a", "b"] {
-        submit(&ch, submission("hcm", k, HAM)).await.expect("submit");
+        submit(&ch, submission("hcm", k, HAM))
+            .await
+            .expect("submit");
     }
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 2).await;
     let first = id_of(&items[0]);
-    decide(&ch, MODERATOR_TOKEN, "hcm", &items[0], Verdict::Reject, Label::OffTopic)
-        .await
-        .expect("decide");
-    overturn(&ch, OPS_TOKEN, "hcm", &first, CommentStatus::Rejected, Label::Ham)
-        .await
-        .expect("overturn");
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &items[0],
+        Verdict::Reject,
+        Label::OffTopic,
+    )
+    .await
+    .expect("decide");
+    overturn(
+        &ch,
+        OPS_TOKEN,
+        "hcm",
+        &first,
+        CommentStatus::Rejected,
+        Label::Ham,
+    )
+    .await
+    .expect("overturn");
     moderation(&ch)
         .take_over_claim(authed(
             MODERATOR2_TOKEN,
@@ -672,24 +872,44 @@ async fn audit_entries_can_be_listed_and_filtered(backend: Backend) {
         1,
         "{all:?}"
     );
-    let all: Vec<AuditEntry> = all.into_iter().filter(|e| e.action != "POLICY_SITES").collect();
+    let all: Vec<AuditEntry> = all
+        .into_iter()
+        .filter(|e| e.action != "POLICY_SITES")
+        .collect();
     let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        vec!["POLICY_UPDATE", "MODEL_ACTIVATE", "REVIEW", "OVERTURN", "TAKEOVER"],
+        vec![
+            "POLICY_UPDATE",
+            "MODEL_ACTIVATE",
+            "REVIEW",
+            "OVERTURN",
+            "TAKEOVER"
+        ],
         "{all:?}"
     );
     assert!(all.iter().all(|e| e.site == "hcm"), "{all:?}");
-    assert!(all.windows(2).all(|w| ms(&w[0]) <= ms(&w[1])), "oldest first");
+    assert!(
+        all.windows(2).all(|w| ms(&w[0]) <= ms(&w[1])),
+        "oldest first"
+    );
     let activation = &all[1];
     assert_eq!(activation.actor, OPS);
     assert!(activation.detail.ends_with(&version), "{activation:?}");
     let review = &all[2];
     assert_eq!(
-        (review.actor.as_str(), review.before.as_str(), review.after.as_str(), review.label.as_str()),
+        (
+            review.actor.as_str(),
+            review.before.as_str(),
+            review.after.as_str(),
+            review.label.as_str()
+        ),
         (MOD_A, "PENDING_REVIEW", "REJECTED", "off_topic")
     );
-    assert_eq!((all[3].actor.as_str(), all[3].after.as_str()), (OPS, "PUBLISHED"));
+    assert_eq!(
+        (all[3].actor.as_str(), all[3].after.as_str()),
+        (OPS, "PUBLISHED")
+    );
 
     // Filters: actor, comment, time; every filter that is set must match.
     let by_ops = audit_all(
@@ -718,7 +938,10 @@ async fn audit_entries_can_be_listed_and_filtered(backend: Backend) {
     )
     .await;
     assert_eq!(
-        of_first.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        of_first
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
         vec!["REVIEW", "OVERTURN"]
     );
     let since = all[2].at;
@@ -764,9 +987,22 @@ async fn audit_entries_can_be_listed_and_filtered(backend: Backend) {
 
     // The global log: the default policy's site index and every activation.
     let global = audit_all(&ch, site_query("")).await;
-    assert!(global.iter().any(|e| e.action == "POLICY_SITES" && e.site == "hcm"), "{global:?}");
-    assert!(global.iter().any(|e| e.action == "POLICY_SITES" && e.site == "other"));
-    assert!(global.iter().any(|e| e.action == "MODEL_ACTIVATE" && e.site == "hcm"));
+    assert!(
+        global
+            .iter()
+            .any(|e| e.action == "POLICY_SITES" && e.site == "hcm"),
+        "{global:?}"
+    );
+    assert!(
+        global
+            .iter()
+            .any(|e| e.action == "POLICY_SITES" && e.site == "other")
+    );
+    assert!(
+        global
+            .iter()
+            .any(|e| e.action == "MODEL_ACTIVATE" && e.site == "hcm")
+    );
 
     // Bad requests name every bad field.
     let err = audit(
@@ -781,7 +1017,10 @@ async fn audit_entries_can_be_listed_and_filtered(backend: Backend) {
     .await
     .expect_err("invalid");
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(violated_fields(&err), vec!["site", "page_size", "page_token"]);
+    assert_eq!(
+        violated_fields(&err),
+        vec!["site", "page_size", "page_token"]
+    );
     // Moderators do not read the audit log.
     let err = admin(&ch)
         .list_audit_entries(authed(MODERATOR_TOKEN, site_query("hcm")))
@@ -820,7 +1059,9 @@ async fn the_label_export_has_one_row_per_comment_with_its_latest_label(backend:
         "Nhận làm bằng đại học giá rẻ, liên hệ 0987654321 zalo ngay.",
     ];
     for (i, b) in bodies.iter().enumerate() {
-        submit(&ch, submission("hcm", &format!("k{i}"), b)).await.expect("submit");
+        submit(&ch, submission("hcm", &format!("k{i}"), b))
+            .await
+            .expect("submit");
     }
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 5).await;
     assert_eq!(items.len(), 5);
@@ -832,22 +1073,66 @@ async fn the_label_export_has_one_row_per_comment_with_its_latest_label(backend:
     };
     let loan = by_body(bodies[0]);
     // The loan comment is first rejected as spam, then overturned by the same moderator as ham.
-    decide(&ch, MODERATOR_TOKEN, "hcm", loan, Verdict::Reject, Label::Spam).await.unwrap();
-    decide(&ch, MODERATOR_TOKEN, "hcm", by_body(bodies[1]), Verdict::Approve, Label::Ham)
-        .await
-        .unwrap();
-    decide(&ch, MODERATOR_TOKEN, "hcm", by_body(bodies[2]), Verdict::Reject, Label::Abusive)
-        .await
-        .unwrap();
-    decide(&ch, MODERATOR_TOKEN, "hcm", by_body(bodies[3]), Verdict::Reject, Label::OffTopic)
-        .await
-        .unwrap();
-    decide(&ch, MODERATOR_TOKEN, "hcm", by_body(bodies[4]), Verdict::Reject, Label::Spam)
-        .await
-        .unwrap();
-    overturn(&ch, MODERATOR_TOKEN, "hcm", &id_of(loan), CommentStatus::Rejected, Label::Ham)
-        .await
-        .expect("overturn");
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        loan,
+        Verdict::Reject,
+        Label::Spam,
+    )
+    .await
+    .unwrap();
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        by_body(bodies[1]),
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .unwrap();
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        by_body(bodies[2]),
+        Verdict::Reject,
+        Label::Abusive,
+    )
+    .await
+    .unwrap();
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        by_body(bodies[3]),
+        Verdict::Reject,
+        Label::OffTopic,
+    )
+    .await
+    .unwrap();
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        by_body(bodies[4]),
+        Verdict::Reject,
+        Label::Spam,
+    )
+    .await
+    .unwrap();
+    overturn(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &id_of(loan),
+        CommentStatus::Rejected,
+        Label::Ham,
+    )
+    .await
+    .expect("overturn");
 
     let rows = export(&ch, "hcm").await;
     assert_eq!(rows.len(), 5, "one row per comment: {rows:?}");
@@ -863,7 +1148,11 @@ async fn the_label_export_has_one_row_per_comment_with_its_latest_label(backend:
     assert!(last.labelled_at.is_some());
     assert!(last.text.ends_with(bodies[0]), "{:?}", last.text);
     let label_of = |b: &str| rows.iter().find(|r| r.text.ends_with(b)).unwrap().label;
-    assert_eq!(label_of(bodies[2]), Label::Abusive as i32, "labels keep their meaning");
+    assert_eq!(
+        label_of(bodies[2]),
+        Label::Abusive as i32,
+        "labels keep their meaning"
+    );
     assert_eq!(label_of(bodies[3]), Label::OffTopic as i32);
     assert_eq!(label_of(bodies[4]), Label::Spam as i32);
 
@@ -871,30 +1160,44 @@ async fn the_label_export_has_one_row_per_comment_with_its_latest_label(backend:
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("labels.csv");
     let mut w = csv::Writer::from_path(&path).unwrap();
-    w.write_record(moderato::cli::bootstrap::LABEL_CSV_HEADER).unwrap();
+    w.write_record(moderato::cli::bootstrap::LABEL_CSV_HEADER)
+        .unwrap();
     for r in &rows {
-        w.write_record(&moderato::cli::bootstrap::label_csv_record(r).expect("known label"))
+        w.write_record(moderato::cli::bootstrap::label_csv_record(r).expect("known label"))
             .unwrap();
     }
     w.flush().unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.starts_with("comment_id,text,label,labelled_by,labelled_at\n"), "{text}");
+    assert!(
+        text.starts_with("comment_id,text,label,labelled_by,labelled_at\n"),
+        "{text}"
+    );
     assert_eq!(text.matches(",off_topic,").count(), 1, "{text}");
-    let training = moderato::cli::bootstrap::read_label_csv(&path).expect("bootstrap train reads it");
+    let training =
+        moderato::cli::bootstrap::read_label_csv(&path).expect("bootstrap train reads it");
     assert_eq!(training.len(), 4, "{training:?}");
-    let class = |b: &str| training.iter().find(|(t, _)| t.ends_with(b)).map(|(_, s)| *s);
+    let class = |b: &str| {
+        training
+            .iter()
+            .find(|(t, _)| t.ends_with(b))
+            .map(|(_, s)| *s)
+    };
     assert_eq!(class(bodies[0]), Some(false));
     assert_eq!(class(bodies[1]), Some(false));
     assert_eq!(class(bodies[2]), None, "abusive rows are left out");
     assert_eq!(class(bodies[3]), Some(false), "off_topic trains as ham");
     assert_eq!(class(bodies[4]), Some(true));
-    let spec: moderato::classifier::data::DataSpec =
-        format!("csv:{}", path.display()).parse().expect("data spec");
+    let spec: moderato::classifier::data::DataSpec = format!("csv:{}", path.display())
+        .parse()
+        .expect("data spec");
     let examples = moderato::classifier::data::load(&spec).expect("train --data csv: reads it");
     assert_eq!(examples.len(), 4);
     assert_eq!(examples.iter().filter(|e| e.spam).count(), 1);
 }
-on_every_backend!(label_export, the_label_export_has_one_row_per_comment_with_its_latest_label);
+on_every_backend!(
+    label_export,
+    the_label_export_has_one_row_per_comment_with_its_latest_label
+);
 
 // ---- item 8: captcha settings ----
 
@@ -907,7 +1210,7 @@ async fn captcha_settings_other_than_required_are_server_wide(backend: Backend) 
     .await;
     let ch = app.channel().await;
     let shown = get_policy(&ch, "hcm").await.policy.unwrap();
-    let c = shown.captcha.clone().unwrap();
+    let c = shown.captcha.unwrap();
     assert!(c.required);
     assert_eq!(c.length, 6, "the server's value is reported");
     let err = change_policy(&ch, "hcm", |p| p.captcha.as_mut().unwrap().length = 7)
@@ -920,20 +1223,31 @@ async fn captcha_settings_other_than_required_are_server_wide(backend: Backend) 
         .await
         .expect("required is per site");
     assert!(!p.captcha.unwrap().required);
-    let r = submit(&ch, submission("hcm", "k1", HAM)).await.expect("no captcha needed on hcm");
+    let r = submit(&ch, submission("hcm", "k1", HAM))
+        .await
+        .expect("no captcha needed on hcm");
     assert_eq!(status_of(&r), CommentStatus::Published);
-    let err = submit(&ch, submission("elsewhere", "k2", HAM)).await.expect_err("captcha required");
+    let err = submit(&ch, submission("elsewhere", "k2", HAM))
+        .await
+        .expect_err("captcha required");
     assert_eq!(violated_fields(&err), vec!["captcha"]);
 }
-on_every_backend!(captcha_settings, captcha_settings_other_than_required_are_server_wide);
+on_every_backend!(
+    captcha_settings,
+    captcha_settings_other_than_required_are_server_wide
+);
 
 // ---- item 9: the smaller promises ----
 
 async fn ops_read_queue_stats_of_a_named_site(backend: Backend) {
     let app = spawn_app(backend, premoderated).await;
     let ch = app.channel().await;
-    submit(&ch, submission("hcm", "k1", HAM)).await.expect("submit");
-    submit(&ch, submission("hcm", "k2", HAM)).await.expect("submit");
+    submit(&ch, submission("hcm", "k1", HAM))
+        .await
+        .expect("submit");
+    submit(&ch, submission("hcm", "k2", HAM))
+        .await
+        .expect("submit");
     claim(&ch, MODERATOR_TOKEN, "hcm", 1).await;
     let s = moderation(&ch)
         .queue_stats(authed(OPS_TOKEN, QueueStatsRequest { site: "hcm".into() }))
@@ -942,20 +1256,30 @@ async fn ops_read_queue_stats_of_a_named_site(backend: Backend) {
         .into_inner();
     assert_eq!((s.depth, s.claimed), (1, 1));
     let err = moderation(&ch)
-        .queue_stats(authed(OPS_TOKEN, QueueStatsRequest { site: String::new() }))
+        .queue_stats(authed(
+            OPS_TOKEN,
+            QueueStatsRequest {
+                site: String::new(),
+            },
+        ))
         .await
         .expect_err("a site is required");
     assert_eq!(violated_fields(&err), vec!["site"]);
     // The claimed gauge is published while items are claimed.
-    let body = reqwest_metrics(&app).await;
-    assert!(body.contains("moderato_queue_claimed{site=\"hcm\"} 1"), "{body}");
+    let body = scrape_metrics(&app).await;
+    assert!(
+        body.contains("moderato_queue_claimed{site=\"hcm\"} 1"),
+        "{body}"
+    );
 }
 on_every_backend!(ops_stats, ops_read_queue_stats_of_a_named_site);
 
-async fn reqwest_metrics(app: &TestApp) -> String {
+async fn scrape_metrics(app: &TestApp) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = app.metrics_addr.expect("metrics listener");
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect metrics");
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect metrics");
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
@@ -978,7 +1302,10 @@ async fn a_bad_site_id_is_reported_with_every_other_violation(backend: Backend) 
         "{err:?}"
     );
 }
-on_every_backend!(bad_site, a_bad_site_id_is_reported_with_every_other_violation);
+on_every_backend!(
+    bad_site,
+    a_bad_site_id_is_reported_with_every_other_violation
+);
 
 async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(backend: Backend) {
     let app = spawn_app(backend, open).await;
@@ -989,10 +1316,19 @@ async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(bac
         .expect("models")
         .into_inner()
         .models;
-    let m = models.iter().find(|m| m.activatable).expect("activatable model");
-    assert!(m.created_at.as_ref().is_some_and(|t| t.seconds > 0), "{m:?}");
+    let m = models
+        .iter()
+        .find(|m| m.activatable)
+        .expect("activatable model");
+    assert!(
+        m.created_at.as_ref().is_some_and(|t| t.seconds > 0),
+        "{m:?}"
+    );
     assert!(m.problem.is_empty());
-    assert!(m.recommended_reject_at > m.recommended_approve_below, "{m:?}");
+    assert!(
+        m.recommended_reject_at > m.recommended_approve_below,
+        "{m:?}"
+    );
     for m in models.iter().filter(|m| !m.activatable) {
         assert!(!m.problem.is_empty(), "{m:?}");
         let err = admin(&ch)
@@ -1018,7 +1354,10 @@ async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(bac
         .await
         .expect("pin hcm");
     admin(&ch)
-        .rollback_model(authed(OPS_TOKEN, RollbackModelRequest { site: "hcm".into() }))
+        .rollback_model(authed(
+            OPS_TOKEN,
+            RollbackModelRequest { site: "hcm".into() },
+        ))
         .await
         .expect("roll hcm back");
     let after = admin(&ch)
@@ -1028,7 +1367,9 @@ async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(bac
         .into_inner()
         .models;
     assert!(
-        after.iter().all(|m| !m.active_for.contains(&"hcm".to_string())),
+        after
+            .iter()
+            .all(|m| !m.active_for.contains(&"hcm".to_string())),
         "hcm follows the global model again: {after:?}"
     );
     let audit = audit_all(&ch, site_query("hcm")).await;
@@ -1037,7 +1378,10 @@ async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(bac
         vec!["MODEL_ACTIVATE", "MODEL_ROLLBACK"]
     );
 }
-on_every_backend!(models, models_list_their_date_and_a_site_rollback_follows_the_global_model);
+on_every_backend!(
+    models,
+    models_list_their_date_and_a_site_rollback_follows_the_global_model
+);
 
 async fn the_author_limit_ignores_spacing_and_case_of_the_name(backend: Backend) {
     let app = spawn_app(backend, |c| {
@@ -1052,10 +1396,153 @@ async fn the_author_limit_ignores_spacing_and_case_of_the_name(backend: Backend)
         s
     };
     submit(&ch, named("k1", "Lê Văn C")).await.expect("first");
-    for (k, name) in [("k2", "Lê  Văn C"), ("k3", "lê văn c"), ("k4", " LÊ VĂN   C ")] {
-        let err = submit(&ch, named(k, name)).await.expect_err("the same author");
+    for (k, name) in [
+        ("k2", "Lê  Văn C"),
+        ("k3", "lê văn c"),
+        ("k4", " LÊ VĂN   C "),
+    ] {
+        let err = submit(&ch, named(k, name))
+            .await
+            .expect_err("the same author");
         assert_eq!(err.code(), Code::ResourceExhausted, "{name:?}: {err:?}");
     }
-    submit(&ch, named("k5", "Lê Văn D")).await.expect("another author");
+    submit(&ch, named("k5", "Lê Văn D"))
+        .await
+        .expect("another author");
 }
-on_every_backend!(author_limit, the_author_limit_ignores_spacing_and_case_of_the_name);
+on_every_backend!(
+    author_limit,
+    the_author_limit_ignores_spacing_and_case_of_the_name
+);
+
+// ---- the client commands ----
+
+const BIN: &str = env!("CARGO_BIN_EXE_moderato");
+
+async fn cli(app: &TestApp, token: &str, args: &[&str]) -> std::process::Output {
+    let addr = format!("http://{}", app.addr);
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .args(["--addr", &addr, "--token", token])
+        .env_remove("MODERATO_TOKEN")
+        .env_remove("MODERATO_ADDR")
+        .output()
+        .await
+        .expect("run moderato")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_over_exports_labels_and_shows_stats_and_the_audit_log() {
+    let app = spawn_app(Backend::Memory, premoderated).await;
+    let ch = app.channel().await;
+    submit(&ch, submission("hcm", "k1", HAM))
+        .await
+        .expect("submit");
+    submit(&ch, submission("hcm", "k2", LOAN_SPAM))
+        .await
+        .expect("submit");
+    let items = claim(&ch, MODERATOR_TOKEN, "hcm", 2).await;
+    decide(
+        &ch,
+        MODERATOR_TOKEN,
+        "hcm",
+        &items[0],
+        Verdict::Approve,
+        Label::Ham,
+    )
+    .await
+    .expect("decide");
+    let id = id_of(&items[1]);
+
+    let out = cli(
+        &app,
+        MODERATOR2_TOKEN,
+        &[
+            "review",
+            "takeover",
+            "--site",
+            "hcm",
+            "--comment",
+            &id,
+            "--note",
+            "An left",
+        ],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("taken from {MOD_A}")), "{text}");
+
+    // stats: ops may call it, and --site is required.
+    let out = cli(&app, OPS_TOKEN, &["stats", "--site", "hcm"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("claimed               1"), "{text}");
+    let out = cli(&app, OPS_TOKEN, &["stats"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--site"));
+
+    let out = cli(
+        &app,
+        OPS_TOKEN,
+        &["audit", "--site", "hcm", "--actor", MOD_B],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("TAKEOVER") && text.contains(&id) && text.contains("An left"),
+        "{text}"
+    );
+    let out = cli(
+        &app,
+        OPS_TOKEN,
+        &["audit", "--site", "hcm", "--since", "yesterday"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels.csv");
+    let out = cli(
+        &app,
+        MODERATOR_TOKEN,
+        &[
+            "labels",
+            "export",
+            "--site",
+            "hcm",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("comment_id,text,label,labelled_by,labelled_at")
+    );
+    let row = lines.collect::<Vec<_>>().join("\n");
+    assert!(row.starts_with(&id_of(&items[0])), "{csv}");
+    assert!(row.contains(&format!(",ham,{MOD_A},")), "{csv}");
+}
