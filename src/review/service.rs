@@ -2,8 +2,8 @@
 //! that belong to the identity that took them, fenced decisions whose verdict and label agree, overturns, queue
 //! statistics, the label export and the resumable decision stream the portal watches.
 //!
-//! The store makes each step atomic (see `store/lua/claim.lua`, `lease.lua`, `decide.lua` and their mirror in
-//! `store/memory.rs`); the rules about who may do what, and what a step means, are written here.
+//! The store makes each step atomic (see `store/lua/claim.lua`, `lease.lua`, `decide.lua`, `take_over.lua` and their
+//! mirror in `store/memory.rs`); the rules about who may do what, and what a step means, are written here.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -120,7 +120,8 @@ impl Keys {
         self.site_key(site, "labels")
     }
 
-    /// The site's audit log.
+    /// The audit log of a site, or of [`GLOBAL_SCOPE`] (a stream trimmed to about
+    /// [`crate::audit::AUDIT_MAXLEN`] entries).
     pub fn audit(&self, site: &str) -> String {
         self.site_key(site, "audit")
     }
