@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::AUDIT_TIME_SLACK_MS;
 use super::{
     Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
     LimitCheck, LimitVerdict, NewChallenge, Store, StoreError, TakenChallenge, TakenOver, gcra,
@@ -768,7 +769,10 @@ impl Store for MemoryStore {
             .map(|log| {
                 log.iter()
                     .filter(|e| after.is_none_or(|a| key(&e.cursor) > a))
-                    .filter(|e| e.at_ms >= since_ms && e.at_ms < until_ms)
+                    .filter(|e| {
+                        e.at_ms >= since_ms
+                            && e.at_ms < until_ms.saturating_add(AUDIT_TIME_SLACK_MS)
+                    })
                     .take(max)
                     .cloned()
                     .collect()

@@ -312,6 +312,10 @@ pub enum Decided {
     NotFound,
 }
 
+/// How far past its entry's `at` an audit cursor's time may be (Redis stamps the stream id after the script read
+/// its clock).
+pub const AUDIT_TIME_SLACK_MS: u64 = 1000;
+
 /// The scope of global documents; `*` is never a valid site id.
 pub const GLOBAL_SCOPE: &str = "*";
 
@@ -418,8 +422,10 @@ pub trait Store: Send + Sync + 'static {
         note: &str,
     ) -> Result<TakenOver, StoreError>;
 
-    /// Audit entries of `scope` after cursor `after` (empty: from the start) with `since_ms <= at < until_ms`,
-    /// oldest first, at most `max`.
+    /// Audit entries of `scope` after cursor `after` (empty: from the start), oldest first, at most `max`, selected
+    /// by cursor time: from `since_ms` to [`AUDIT_TIME_SLACK_MS`] past `until_ms` (a cursor's time is its entry's
+    /// `at` or a little later, never earlier). The caller filters on `at` exactly; the store does not, so a batch
+    /// shorter than `max` always means the range is exhausted.
     async fn audit(
         &self,
         scope: &str,

@@ -10,6 +10,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
+use super::AUDIT_TIME_SLACK_MS;
 use super::{
     Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
     LimitCheck, LimitVerdict, NewChallenge, STREAM_MAXLEN, Store, StoreError, TakenChallenge,
@@ -890,11 +891,11 @@ impl Store for RedisStore {
         } else {
             format!("({after}")
         };
-        let end = if until_ms == u64::MAX {
+        let end = if until_ms >= u64::MAX - AUDIT_TIME_SLACK_MS {
             "+".to_string()
         } else {
             // An id without a sequence number as the end means "every sequence of that ms".
-            (until_ms - 1).to_string()
+            (until_ms - 1 + AUDIT_TIME_SLACK_MS).to_string()
         };
         let key = self.keys.audit(scope);
         let reply: redis::streams::StreamRangeReply = self

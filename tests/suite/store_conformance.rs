@@ -404,7 +404,7 @@ async fn concurrent_takeovers_chain_in_the_audit_log(backend: Backend) {
             .expect("take over"),
         TakenOver::NotFound
     );
-    // The decision is audited after the takeovers, and the time filter applies.
+    // The decision is audited after the takeovers, and the time range applies.
     let log = store
         .audit("hcm", &log[n - 1].cursor, 0, u64::MAX, 10)
         .await
@@ -416,7 +416,7 @@ async fn concurrent_takeovers_chain_in_the_audit_log(backend: Backend) {
     );
     assert!(
         store
-            .audit("hcm", "", log[0].at_ms + 1, u64::MAX, 10)
+            .audit("hcm", "", log[0].at_ms + 10_000, u64::MAX, 10)
             .await
             .expect("audit")
             .is_empty()
