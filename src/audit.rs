@@ -208,7 +208,8 @@ impl AuditService {
             .flat_map(|(i, b)| b.into_iter().map(move |e| (i, e)))
             .filter(|(_, e)| horizon.is_none_or(|h| cursor_key(&e.cursor) <= h))
             .collect();
-        merged.sort_by_key(|(i, e)| (cursor_key(&e.cursor), *i));
+        // By time; within one log time never decreases along the cursors, so each log is walked in its own order.
+        merged.sort_by_key(|(i, e)| (e.at_ms, cursor_key(&e.cursor), *i));
         let mut entries = Vec::new();
         let mut cut = false;
         for (i, e) in merged {

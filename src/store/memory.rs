@@ -152,7 +152,8 @@ impl State {
         self.audit_last = if now > ms { (now, 0) } else { (ms, seq + 1) };
         e.cursor = format!("{}-{}", self.audit_last.0, self.audit_last.1);
         e.scope = scope.to_string();
-        e.at_ms = now;
+        // The cursor's time: never earlier than an entry before it, like a stream id.
+        e.at_ms = self.audit_last.0;
         let log = self.audit.entry(scope.to_string()).or_default();
         log.push_back(e);
         while log.len() as u64 > AUDIT_MAXLEN {
