@@ -234,10 +234,18 @@ impl Comments {
     }
 
     /// Validates, scores, decides and admits one comment.
+    /// Every violation is reported at once: a bad site id too, with the other fields checked against the global
+    /// default's limits (a site's own captcha requirement is unknown then, so it is not checked).
     pub async fn submit(&self, input: SubmitInput) -> Result<SubmitOutput, SubmitError> {
-        let (p, model) = self.policies.for_site(&input.site).await?;
+        let mut site_check = crate::validate::Violations::default();
+        site_check.site("site", &input.site);
+        let site_ok = site_check.is_empty();
+        let (p, model) = self
+            .policies
+            .for_site(if site_ok { &input.site } else { "" })
+            .await?;
         let p = &*p;
-        let mut v: Vec<(String, String)> = Vec::new();
+        let mut v: Vec<(String, String)> = site_check.into_invalid().0;
         let mut bad = |f: &str, m: String| v.push((f.to_string(), m));
         let name = clean_text(&input.name);
         let title = clean_text(&input.title);
@@ -308,11 +316,11 @@ impl Comments {
                 }
                 Some((id.as_str(), answer.as_str()))
             }
-            (_, true) => {
+            (_, true) if site_ok => {
                 bad("captcha", "is required on this site".into());
                 None
             }
-            (_, false) => None,
+            _ => None,
         };
         if !v.is_empty() {
             return Err(SubmitError::Invalid(v));

@@ -20,6 +20,8 @@ use tonic::transport::Channel;
 
 pub const PORTAL_TOKEN: &str = "portal-secret-token";
 pub const MODERATOR_TOKEN: &str = "moderator-secret-token";
+/// A second moderator, `moderator-two`, for what one moderator may not do to another's work.
+pub const MODERATOR2_TOKEN: &str = "moderator-two-secret-token";
 pub const OPS_TOKEN: &str = "ops-secret-token";
 pub const HMAC_KEY: &str = "test-identifier-key";
 
@@ -312,6 +314,7 @@ pub fn test_config(prefix: &str) -> Config {
     cfg.auth.tokens = vec![
         Role::Portal.token_config("portal-test", PORTAL_TOKEN),
         Role::Moderator.token_config("moderator-test", MODERATOR_TOKEN),
+        Role::Moderator.token_config("moderator-two", MODERATOR2_TOKEN),
         Role::Ops.token_config("ops-test", OPS_TOKEN),
     ];
     cfg

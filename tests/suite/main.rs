@@ -15,5 +15,6 @@ mod layering;
 mod lifecycle;
 mod oracles;
 mod rate_limits;
+mod semantics;
 mod store_conformance;
 mod wire;
