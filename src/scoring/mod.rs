@@ -1,6 +1,8 @@
 //! The scoring floor: one calibrated spam probability per comment. [`Scorer`] is the base model
 //! (`classifier::Model`) with the fitted [`combiner::Combiner`] of its directory; [`Scorer::score`] is the one
-//! scoring entry point every caller uses (the service, Classify, `combiner fit|eval`, `bootstrap train`, `eval`).
+//! entry point to the served score: SubmitComment, Classify, `combiner eval` and `bootstrap train` reach it through
+//! `comment::classify`. The base model alone is measured by `train`, `eval` and `score`, and `combiner fit`
+//! observes the base score and the signals separately, since it fits the combination itself.
 
 pub mod combiner;
 
