@@ -12,6 +12,9 @@ use crate::text::normalize::{fold_homoglyph, for_each_nfc, is_invisible, strip_a
 /// The lexicon file, compiled in.
 pub const VI_SPAM_TOML: &str = include_str!("../../lexicon/vi-spam.toml");
 
+/// Code of the context category of readers' scam warnings ("lừa đảo", "cảnh giác", ...).
+pub const SCAM_WARNING: &str = "CONTEXT_SCAM_WARNING";
+
 /// Phrases whose folded form is shorter than this match only as whole words (short abbreviations such as
 /// "ib" occur inside ordinary words); longer ones also match with spaces and dots squeezed out.
 pub const COMPACT_MIN_CHARS: usize = 6;
@@ -24,6 +27,9 @@ pub enum Severity {
     Suspect,
     /// Reject.
     Block,
+    /// Context words that change how other signals read (readers warning each other about a scam); never a reason
+    /// to hold or reject on their own, so they are not hits: the combiner reads them (`Lexicon::context_terms`).
+    Context,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +77,8 @@ pub struct Lexicon {
     spaced_owner: Vec<(usize, usize)>,
     compact: aho_corasick::AhoCorasick,
     compact_owner: Vec<(usize, usize)>,
+    /// Categories of `context` severity, by code: their phrases in skeleton (spaced) form, in file order.
+    context: BTreeMap<String, Vec<String>>,
 }
 
 /// Text in the two forms phrases are matched in.
@@ -167,6 +175,7 @@ impl Lexicon {
         let raw: BTreeMap<String, RawCategory> =
             toml::from_str(toml_text).map_err(|e| format!("lexicon: {e}"))?;
         let mut categories = Vec::new();
+        let mut context: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, c) in raw {
             let mut terms = Vec::new();
             for t in c.terms {
@@ -181,6 +190,13 @@ impl Lexicon {
                     spaced: s.spaced,
                     compact: s.compact,
                 });
+            }
+            if c.severity == Severity::Context {
+                context
+                    .entry(c.code)
+                    .or_default()
+                    .extend(terms.into_iter().map(|t| t.spaced));
+                continue;
             }
             categories.push(Category {
                 code: c.code,
@@ -213,7 +229,14 @@ impl Lexicon {
             categories,
             spaced_owner,
             compact_owner,
+            context,
         })
+    }
+
+    /// The phrases of the `context` category `code`, in skeleton (spaced) form and file order; empty when there
+    /// is no such category.
+    pub fn context_terms(&self, code: &str) -> &[String] {
+        self.context.get(code).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The shipped Vietnamese lexicon.
@@ -225,7 +248,7 @@ impl Lexicon {
         &L
     }
 
-    /// The distinct category codes, sorted.
+    /// The distinct codes of the categories that hold or reject (not the `context` ones), sorted.
     pub fn category_codes(&self) -> Vec<String> {
         let mut c: Vec<String> = self.categories.iter().map(|c| c.code.clone()).collect();
         c.sort();
@@ -463,5 +486,41 @@ mod tests {
         for code in ["LEX_CONTACT_WORD", "LEX_SALES_INBOX"] {
             assert!(pitch.iter().any(|(c, _)| c == code), "{code}: {pitch:?}");
         }
+    }
+
+    #[test]
+    fn the_scam_warning_words_are_a_context_category_and_never_a_hit() {
+        let l = Lexicon::shipped();
+        assert_eq!(
+            l.context_terms(SCAM_WARNING),
+            [
+                "lua dao",
+                "canh bao",
+                "bi lua",
+                "mat tien",
+                "bao cong an",
+                "trinh bao",
+                "to giac",
+                "dung tin",
+                "dung bam",
+                "coi chung",
+                "can than",
+                "chan luon",
+                "gia mao",
+                "mao danh",
+                "ke gian",
+                "thu doan",
+                "canh giac",
+                "gia danh",
+                "bi du",
+                "bi gat",
+                "nan nhan",
+                "chieu tro",
+                "chiem doat",
+            ]
+        );
+        assert!(!l.category_codes().contains(&SCAM_WARNING.to_string()));
+        assert!(codes("Cảnh giác lừa đảo nhé mọi người").is_empty());
+        assert!(l.context_terms("NO_SUCH").is_empty());
     }
 }
