@@ -30,6 +30,13 @@ struct MemComment {
     retention_ms: u64,
 }
 
+impl MemComment {
+    /// False once a comment that is not held is past its retention (Redis has expired its keys by then).
+    fn live(&self, now: u64) -> bool {
+        self.status == Status::PendingReview || self.expires_ms > now
+    }
+}
+
 #[derive(Default)]
 struct Site {
     comments: HashMap<String, MemComment>,
@@ -81,8 +88,7 @@ impl State {
         self.tats.retain(|_, (_, forget)| *forget > now);
         self.idem.retain(|_, (_, exp)| *exp > now);
         for site in self.sites.values_mut() {
-            site.comments
-                .retain(|_, c| c.expires_ms > now || c.status == Status::PendingReview);
+            site.comments.retain(|_, c| c.live(now));
         }
     }
 
@@ -366,7 +372,7 @@ impl Store for MemoryStore {
             .sites
             .get(site)
             .and_then(|s| s.comments.get(comment_id))
-            .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
+            .filter(|c| c.live(now))
             .map(|c| StoredComment {
                 record: c.record.clone(),
                 status: c.status,
@@ -469,7 +475,7 @@ impl Store for MemoryStore {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         let s = st.site(d.site);
-        let Some(c) = s.comments.get(d.comment_id) else {
+        let Some(c) = s.comments.get(d.comment_id).filter(|c| c.live(now)) else {
             return Ok(Decided::NotFound);
         };
         let fenced = match d.kind {
@@ -613,6 +619,7 @@ impl Store for MemoryStore {
         since_ms: u64,
         max: usize,
     ) -> Result<Vec<(crate::review::CommentRecord, Option<crate::review::Label>)>, StoreError> {
+        let now = self.clock.now_ms();
         let st = self.lock();
         let Some(s) = st.sites.get(site) else {
             return Ok(Vec::new());
@@ -620,7 +627,7 @@ impl Store for MemoryStore {
         let mut out: Vec<_> = s
             .comments
             .values()
-            .filter(|c| c.record.created_ms >= since_ms)
+            .filter(|c| c.live(now) && c.record.created_ms >= since_ms)
             .map(|c| {
                 let label = c
                     .history
