@@ -31,9 +31,10 @@ struct MemComment {
 }
 
 impl MemComment {
-    /// False once a comment that is not held is past its retention (Redis has expired its keys by then).
+    /// False once a comment that is not held is past its retention (Redis has expired its keys by then). Like a
+    /// Redis key with a TTL, it is still there at the very millisecond its lifetime ends, and gone one later.
     fn live(&self, now: u64) -> bool {
-        self.status == Status::PendingReview || self.expires_ms > now
+        self.status == Status::PendingReview || self.expires_ms >= now
     }
 }
 
@@ -80,13 +81,13 @@ impl State {
             return;
         }
         self.challenges
-            .retain(|_, c| c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS > now);
+            .retain(|_, c| c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS >= now);
         self.live.retain(|_, v| {
             v.retain(|(_, exp)| *exp > now);
             !v.is_empty()
         });
         self.tats.retain(|_, (_, forget)| *forget > now);
-        self.idem.retain(|_, (_, exp)| *exp > now);
+        self.idem.retain(|_, (_, exp)| *exp >= now);
         for site in self.sites.values_mut() {
             site.comments.retain(|_, c| c.live(now));
         }
@@ -136,7 +137,7 @@ impl State {
     fn take(&mut self, key: &str, now: u64) -> TakenChallenge {
         match self.challenges.remove(key) {
             None => TakenChallenge::Unknown,
-            Some(c) if now >= c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
+            Some(c) if now > c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
                 TakenChallenge::Unknown
             }
             Some(c) if now >= c.expires_at_ms => TakenChallenge::Expired,
@@ -296,7 +297,7 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         st.sweep(now);
         let idem_key = self.keys.idempotency(site_id, a.idempotency_key);
-        if let Some((response, _)) = st.idem.get(&idem_key).filter(|(_, exp)| *exp > now) {
+        if let Some((response, _)) = st.idem.get(&idem_key).filter(|(_, exp)| *exp >= now) {
             return Ok(Admission::Replayed {
                 response: response.clone(),
             });
@@ -560,7 +561,7 @@ impl Store for MemoryStore {
             depth: s.pending.len() as u64 + expired,
             claimed,
             oldest_pending_age_ms: oldest.map(|o| now.saturating_sub(o)).unwrap_or(0),
-            decisions_last_hour: s.human.iter().filter(|t| **t + 3_600_000 > now).count() as u64,
+            decisions_last_hour: s.human.iter().filter(|t| **t + 3_600_000 >= now).count() as u64,
         })
     }
 
