@@ -9,8 +9,8 @@ use moderato::review::{
 };
 use moderato::store::memory::MemoryStore;
 use moderato::store::{
-    Admission, Admit, CreateOutcome, Decide, Decided, GLOBAL_SCOPE, Keys, LimitCheck, NewChallenge,
-    Store, TakenChallenge,
+    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, GLOBAL_SCOPE,
+    Keys, LimitCheck, NewChallenge, Store, TakenChallenge,
 };
 
 use crate::harness::{Backend, open_store, raw_redis, unique_prefix};
@@ -766,6 +766,17 @@ async fn an_expired_captcha_is_consumed_and_nothing_is_stored(backend: Backend) 
     );
     let out = admit(&*store, admission("key-1", &rec)).await;
     assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
+    if let Some(c) = &clock {
+        // An expired challenge is remembered (to say "expired") for a while, the last millisecond included, as
+        // the Redis key's TTL does.
+        let (c2, c3) = ("2".repeat(32), "3".repeat(32));
+        let expires = expiry(create(&*store, challenge(&keys, &c2, 300, 10, 10)).await);
+        create(&*store, challenge(&keys, &c3, 300, 10, 10)).await;
+        c.advance_ms(expires + EXPIRED_CHALLENGE_MEMORY_MS - c.now_ms());
+        assert_eq!(take(&*store, SITE, &c2).await, TakenChallenge::Expired);
+        c.advance_ms(1);
+        assert_eq!(take(&*store, SITE, &c3).await, TakenChallenge::Unknown);
+    }
 }
 on_every_backend!(
     admission_captcha_expired,
@@ -1038,8 +1049,11 @@ async fn a_review_is_fenced_by_the_lease_token(backend: Backend) {
     );
     assert_eq!(get(&*store, "c-1").await.expect("stored"), after);
     if let Some(c) = &clock {
-        c.advance_ms(3_600_001);
-        assert_eq!(counts(&*store).await, (0, 0, 0), "an hour later");
+        // queue_stats.lua counts decisions at most an hour old, the boundary included.
+        c.advance_ms(e.decided_ms + 3_600_000 - c.now_ms());
+        assert_eq!(counts(&*store).await, (0, 0, 1), "an hour later");
+        c.advance_ms(1);
+        assert_eq!(counts(&*store).await, (0, 0, 0), "an hour and 1 ms later");
     }
 }
 on_every_backend!(review_fenced, a_review_is_fenced_by_the_lease_token);
@@ -1255,27 +1269,37 @@ async fn retention_starts_when_a_comment_is_decided_and_never_for_a_held_one(bac
     match &clock {
         Some(c) => {
             let to = |at: u64| c.advance_ms(at - c.now_ms());
-            // Idempotency keys are remembered for their own lifetime (a day here).
-            to(t_pub + DAY_MS - 1);
+            // Idempotency keys are remembered for their own lifetime (a day here). Like a Redis key with a TTL,
+            // each is still there at the millisecond its lifetime ends, and gone one later.
+            to(t_pub + DAY_MS);
             assert_eq!(
                 admit(&*store, admission("key-c-pub", &again)).await,
                 Admission::Replayed {
                     response: "c-pub".into()
                 }
             );
-            to(t_pub + DAY_MS);
+            to(t_pub + DAY_MS + 1);
             assert!(matches!(
                 admit(&*store, admission("key-c-pub", &again)).await,
                 Admission::Recorded { .. }
             ));
             // Records for the retention (a week here): a published one from its admission, a decided one from
             // its decision.
-            to(t_pub + RETENTION_MS - 1);
-            assert!(get(&*store, "c-pub").await.is_some());
             to(t_pub + RETENTION_MS);
+            assert!(get(&*store, "c-pub").await.is_some());
+            to(t_pub + RETENTION_MS + 1);
             assert!(get(&*store, "c-pub").await.is_none(), "kept past retention");
-            assert_eq!(get(&*store, "c-dec").await.expect("kept").history.len(), 2);
+            assert_eq!(
+                decide(
+                    &*store,
+                    overturn("c-pub", Status::Published, Status::Rejected)
+                )
+                .await,
+                Decided::NotFound
+            );
             to(t_dec + RETENTION_MS);
+            assert_eq!(get(&*store, "c-dec").await.expect("kept").history.len(), 2);
+            to(t_dec + RETENTION_MS + 1);
             assert!(get(&*store, "c-dec").await.is_none(), "kept past retention");
             assert!(
                 get(&*store, "c-held").await.is_some(),
