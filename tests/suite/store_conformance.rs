@@ -1033,6 +1033,8 @@ async fn a_review_is_fenced_by_the_lease_token(backend: Backend) {
     assert_eq!(row.at_ms, e.decided_ms);
     assert_eq!(store.label_count(SITE).await.expect("label_count"), 1);
     assert_eq!(counts(&*store).await, (0, 0, 1));
+    let stats = store.queue_stats(SITE).await.expect("queue_stats");
+    assert_eq!(stats.oldest_pending_age_ms, 0, "nothing is held any more");
 
     // The lease ended with the decision.
     assert_eq!(
@@ -1111,14 +1113,22 @@ async fn an_overturn_is_fenced_by_the_expected_status(backend: Backend) {
         events(&*store, "", 10).await,
         vec![before.history[0].clone(), e1, e2]
     );
-    let labels: Vec<Label> = store
-        .labels(SITE, "", 10)
-        .await
-        .expect("labels")
-        .into_iter()
-        .map(|(_, r)| r.label)
-        .collect();
+    let rows = store.labels(SITE, "", 10).await.expect("labels");
+    let labels: Vec<Label> = rows.iter().map(|(_, r)| r.label).collect();
     assert_eq!(labels, [Label::Spam, Label::Ham]);
+    // The label export resumes after a cursor and respects its maximum, like the decision stream.
+    assert_eq!(
+        store.labels(SITE, &rows[0].0, 10).await.expect("labels"),
+        rows[1..]
+    );
+    assert_eq!(store.labels(SITE, "", 1).await.expect("labels"), rows[..1]);
+    assert!(
+        store
+            .labels(SITE, &rows[1].0, 10)
+            .await
+            .expect("labels")
+            .is_empty()
+    );
     assert_eq!(counts(&*store).await, (0, 0, 2));
 
     // A held comment can be overturned under a lease: the lease ends and the queue forgets it.
