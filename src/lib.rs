@@ -7,7 +7,8 @@
 //! 0. **Ground.** [`text`]: normalisation (NFC, invisible characters, folding), the URL/phone/handle/money/leet
 //!    detectors. [`clock`]: injected time. [`validate`]: field violations, reported all at once, and id shapes.
 //!    [`metrics_labels`]: bounded per-site label values. [`proto`]: the generated wire types.
-//! 1. **Vocabulary and models.** [`review`]: statuses, labels, records and decision events. [`lexicon`]: the
+//! 1. **Vocabulary and models.** [`review`]: statuses, labels, records and decision events. [`audit`]: what an
+//!    audit entry records. [`lexicon`]: the
 //!    shipped Vietnamese spam lexicon. [`classifier`]: hashed features and the linfa-trained base model, its
 //!    training and evaluation.
 //! 2. **Score and storage.** [`scoring`]: the base model with its fitted combiner, one calibrated probability
@@ -16,7 +17,8 @@
 //!    what the domain decided, atomically.
 //! 3. **Domain services.** [`rate_limit`] (GCRA limits), [`captcha`] (challenges), [`policy`] (live per-site
 //!    policies with overrides, model activation, the threshold lab, bootstrap status), and
-//!    [`review::service`] (claims under leases, fenced decisions, overturns, the decision stream).
+//!    [`review::service`] (claims under leases, fenced decisions, overturns, takeovers, the decision stream),
+//!    [`audit::service`] (the audit trail, read back filtered and in pages).
 //! 4. **The submission pipeline.** [`comment`]: validation, scoring, the policy's decision and the one-step
 //!    admission of a submission.
 //! 5. **Cross-cutting.** [`status`]: the one table from domain errors to statuses. [`auth`]: bearer tokens by
@@ -29,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod captcha;
 pub mod classifier;

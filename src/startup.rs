@@ -171,6 +171,8 @@ pub fn default_policy(cfg: &Config) -> crate::policy::document::Policy {
     let mut p = cfg.policy.clone();
     p.captcha_required = cfg.captcha.required;
     p.rate_limits = cfg.rate_limits.clone();
+    // Version 0: nothing stored yet. GetPolicy shows it, and UpdatePolicy with expected_version 0 stores version 1.
+    p.version = 0;
     p
 }
 
@@ -192,7 +194,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     tokens: Tokens,
     ids: Identifiers,
-    model: Arc<crate::scoring::Scorer>,
+    policies: crate::policy::Policies,
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
@@ -242,17 +244,29 @@ impl Application {
                     })?,
             )
         };
+        let policies = crate::policy::Policies::new(
+            store.clone(),
+            Arc::new(crate::clock::SystemClock),
+            default_policy(&cfg),
+            model,
+            models_root(&cfg),
+        );
         Ok(Self {
             cfg,
             store,
             tokens,
             ids,
-            model,
+            policies,
             listener,
             addr,
             metrics,
             tls,
         })
+    }
+
+    /// This replica's policies and models (shared with the running server).
+    pub fn policies(&self) -> crate::policy::Policies {
+        self.policies.clone()
     }
 
     /// The bound gRPC address (useful with port 0).
@@ -265,18 +279,19 @@ impl Application {
         self.metrics.as_ref().map(|(_, a)| *a)
     }
 
-    /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, drain in-flight calls for at
-    /// most `server.shutdown_grace_ms`.
+    /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, end every open
+    /// WatchDecisions stream with UNAVAILABLE (the client resumes with its cursor elsewhere), drain in-flight
+    /// calls for at most `server.shutdown_grace_ms`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    ) -> Result<Stopped, tonic::transport::Error> {
         let Application {
             cfg,
             store,
             tokens,
             ids,
-            model,
+            policies,
             listener,
             addr,
             metrics,
@@ -312,13 +327,6 @@ impl Application {
             create_limit: cfg.captcha.create_limit,
         };
         let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
-        let policies = crate::policy::Policies::new(
-            store.clone(),
-            Arc::new(crate::clock::SystemClock),
-            default_policy(&cfg),
-            model,
-            models_root(&cfg),
-        );
         let comments = Comments {
             store: store.clone(),
             captchas: captchas.clone(),
@@ -419,13 +427,13 @@ impl Application {
         tokio::pin!(server);
         let mut stopping = stop_rx.clone();
         let result = tokio::select! {
-            r = &mut server => r,
+            r = &mut server => r.map(|()| Stopped { drained: true }),
             _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
                 match tokio::time::timeout(grace, &mut server).await {
-                    Ok(r) => r,
+                    Ok(r) => r.map(|()| Stopped { drained: true }),
                     Err(_) => {
                         tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight calls did not finish within the grace period");
-                        Ok(())
+                        Ok(Stopped { drained: false })
                     }
                 }
             }
@@ -439,6 +447,13 @@ impl Application {
         tracing::info!("moderato stopped");
         result
     }
+}
+
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// True when every in-flight call (open watch streams included) finished within the grace period.
+    pub drained: bool,
 }
 
 /// Every 15 s, publishes queue depth, claims and oldest pending age of the sites this replica has seen.

@@ -204,8 +204,18 @@ impl From<ReviewError> for ApiError {
                 ApiError::PermissionDenied(e.to_string())
             }
             ReviewError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ReviewError::NotHeld { .. } => ApiError::FailedPrecondition(e.to_string()),
             ReviewError::ShuttingDown => ApiError::ShuttingDown(e.to_string()),
             ReviewError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Invalid(v) => v.into(),
+            crate::audit::AuditError::Store(s) => s.into(),
         }
     }
 }

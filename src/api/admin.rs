@@ -4,6 +4,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{ApiError, Violations, convert, record_site};
+use crate::audit::{AuditQuery, AuditService};
 use crate::auth::caller;
 use crate::comment::{Comments, DryRun};
 use crate::policy::Policies;
@@ -14,14 +15,16 @@ use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
     ActivateModelRequest, ActivateModelResponse, ClassifyRequest, ClassifyResponse,
     GetBootstrapStatusRequest, GetBootstrapStatusResponse, GetPolicyRequest, GetPolicyResponse,
-    ListModelsRequest, ListModelsResponse, ModelInfo, OutcomeCounts, RollbackModelRequest,
-    SimulatePolicyRequest, SimulatePolicyResponse, UpdatePolicyRequest, UpdatePolicyResponse,
+    ListAuditEntriesRequest, ListAuditEntriesResponse, ListModelsRequest, ListModelsResponse,
+    ModelInfo, OutcomeCounts, RollbackModelRequest, SimulatePolicyRequest, SimulatePolicyResponse,
+    UpdatePolicyRequest, UpdatePolicyResponse,
 };
 use crate::rate_limit::{Descriptor, LimitRule};
 
 /// The AdminService handlers.
 #[derive(Clone)]
 pub struct AdminApi {
+    audit: AuditService,
     comments: Comments,
     policies: Policies,
     /// Captcha settings other than `required` are server-wide (configuration), reported with every policy.
@@ -33,6 +36,7 @@ impl AdminApi {
     /// configuration.
     pub fn new(comments: Comments, policies: Policies, captcha: crate::captcha::Settings) -> Self {
         Self {
+            audit: AuditService::new(comments.store.clone()),
             comments,
             policies,
             captcha,
@@ -75,6 +79,18 @@ impl AdminApi {
             }
         }
     }
+}
+
+/// A timestamp filter as epoch ms (unset: 0); a negative or out-of-range instant is a violation.
+fn instant_ms(v: &mut Violations, field: &str, t: Option<&prost_types::Timestamp>) -> u64 {
+    let Some(t) = t else { return 0 };
+    if t.seconds < 0 || !(0..1_000_000_000).contains(&t.nanos) {
+        v.add(field, "must be an instant after 1970-01-01T00:00:00Z");
+        return 0;
+    }
+    (t.seconds as u64)
+        .saturating_mul(1000)
+        .saturating_add(t.nanos as u64 / 1_000_000)
 }
 
 fn descriptor_to_proto(d: Descriptor) -> proto::LimitDescriptor {
@@ -216,6 +232,50 @@ fn counts(o: &Outcomes) -> OutcomeCounts {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
+    async fn list_audit_entries(
+        &self,
+        request: Request<ListAuditEntriesRequest>,
+    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let since_ms = instant_ms(&mut v, "since", r.since.as_ref());
+        let until_ms = instant_ms(&mut v, "until", r.until.as_ref());
+        v.finish()?;
+        record_site(&r.site);
+        let page = self
+            .audit
+            .list(&AuditQuery {
+                site: r.site,
+                actor: r.actor,
+                comment_id: r.comment_id,
+                since_ms,
+                until_ms,
+                page_size: r.page_size,
+                page_token: r.page_token,
+            })
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(ListAuditEntriesResponse {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| proto::AuditEntry {
+                    site: e.site,
+                    at: Some(crate::clock::timestamp(e.at_ms)),
+                    actor: e.actor,
+                    action: e.action,
+                    comment_id: e.comment_id,
+                    before: e.before,
+                    after: e.after,
+                    label: e.label,
+                    note: e.note,
+                    detail: e.detail,
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
     async fn get_policy(
         &self,
         request: Request<GetPolicyRequest>,

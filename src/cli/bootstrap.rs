@@ -6,6 +6,7 @@
 use crate::scoring::Scorer;
 use std::path::PathBuf;
 
+use crate::review::Label;
 use clap::{Args, Parser, Subcommand};
 
 use super::{ClientArgs, authed, connect, status_error};
@@ -81,18 +82,72 @@ struct TrainWrapper {
     args: TrainArgs,
 }
 
+/// The columns of `moderato labels export`: one row per labelled comment, its latest label.
+pub const LABEL_CSV_HEADER: [&str; 5] =
+    ["comment_id", "text", "label", "labelled_by", "labelled_at"];
+
+/// One exported label as a CSV row in [`LABEL_CSV_HEADER`] order; `None` for a label this client does not know.
+pub fn label_csv_record(rec: &crate::proto::LabelRecord) -> Option<[String; 5]> {
+    use crate::proto::Label as L;
+    let label = match L::try_from(rec.label).ok()? {
+        L::Spam => Label::Spam,
+        L::Ham => Label::Ham,
+        L::Abusive => Label::Abusive,
+        L::OffTopic => Label::OffTopic,
+        L::Unspecified => return None,
+    };
+    Some([
+        rec.comment_id.clone(),
+        rec.text.clone(),
+        label.as_str().to_string(),
+        rec.labelled_by.clone(),
+        rec.labelled_at.map(|t| t.to_string()).unwrap_or_default(),
+    ])
+}
+
+/// Reads a label CSV (the `text` and `label` columns, by header) as (text, is spam) rows for the spam model.
+/// Labels map explicitly ([`Label::spam_class`]): `spam` is spam; `ham` and `off_topic` are ham; `abusive` rows
+/// are left out. Any other label is an error naming its row.
+pub fn read_label_csv(path: &std::path::Path) -> anyhow::Result<Vec<(String, bool)>> {
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let headers = rdr.headers()?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{FEFF}').trim() == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no {name:?} column (expected the header {})",
+                    path.display(),
+                    LABEL_CSV_HEADER.join(",")
+                )
+            })
+    };
+    let (t, l) = (col("text")?, col("label")?);
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec?;
+        let (Some(text), Some(label)) = (rec.get(t), rec.get(l)) else {
+            anyhow::bail!("{}: row {} has too few fields", path.display(), i + 2);
+        };
+        let label = Label::parse(label.trim()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: row {}: unknown label {label:?} (spam, ham, abusive or off_topic)",
+                path.display(),
+                i + 2
+            )
+        })?;
+        if let Some(spam) = label.spam_class() {
+            rows.push((text.to_string(), spam));
+        }
+    }
+    Ok(rows)
+}
+
 /// Trains, evaluates and writes a site model (blocking).
 pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
-    let mut rdr = csv::Reader::from_path(&a.labels)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.labels.display()))?;
-    let mut rows: Vec<(String, bool)> = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec?;
-        let (Some(text), Some(label)) = (rec.get(0), rec.get(1)) else {
-            continue;
-        };
-        rows.push((text.to_string(), label == "spam"));
-    }
+    let rows = read_label_csv(&a.labels)?;
     let labels: Vec<bool> = rows.iter().map(|r| r.1).collect();
     anyhow::ensure!(
         labels.iter().any(|l| *l) && labels.iter().any(|l| !*l),

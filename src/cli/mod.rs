@@ -59,8 +59,10 @@ enum Command {
     /// Classifier models, for ops.
     #[command(subcommand)]
     Model(ops::ModelCommand),
-    /// Review-queue figures of a site.
-    Stats(ops::SiteArg),
+    /// Review-queue figures of a site (moderator or ops token).
+    Stats(ops::StatsArgs),
+    /// The audit log: policy changes, model activations, decisions, overturns, takeovers (ops token).
+    Audit(ops::AuditArgs),
     /// The shipped Vietnamese spam lexicon.
     #[command(subcommand)]
     Lexicon(lexicon::LexiconCommand),
@@ -210,6 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(c) => ops::policy(c).await,
         Command::Model(c) => ops::model(c).await,
         Command::Stats(a) => ops::stats(a).await,
+        Command::Audit(a) => ops::audit(a).await,
         Command::Lexicon(c) => lexicon::run(c),
         Command::Bootstrap(c) => bootstrap::run(c).await,
         Command::Combiner(c) => combiner::run(c),

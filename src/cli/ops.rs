@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use super::{ClientArgs, authed, connect, status_error};
 use crate::proto::admin_service_client::AdminServiceClient;
 use crate::proto::{
-    ActivateModelRequest, GetPolicyRequest, ListModelsRequest, OutcomeCounts, Policy,
-    RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
+    ActivateModelRequest, GetPolicyRequest, ListAuditEntriesRequest, ListModelsRequest,
+    OutcomeCounts, Policy, RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
 };
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +66,44 @@ pub struct SiteArg {
     /// Site id; empty for the global default.
     #[arg(long, default_value = "")]
     site: String,
+}
+
+/// `moderato stats`: one site's queue.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id (required: queues are per site).
+    #[arg(long)]
+    site: String,
+}
+
+/// `moderato audit`: the audit log.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id: its own entries and the global entries about it; omit (or `*`) for the global log.
+    #[arg(long, default_value = "")]
+    site: String,
+    /// Only entries by this token name.
+    #[arg(long, default_value = "")]
+    actor: String,
+    /// Only entries about this comment.
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Only entries at or after this instant (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only entries before this instant (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Stop after this many entries (0: all).
+    #[arg(long, default_value_t = 200)]
+    limit: usize,
+    /// Show the documents before and after each policy or model change in full.
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -578,7 +616,7 @@ pub async fn model(c: ModelCommand) -> anyhow::Result<()> {
 }
 
 /// `moderato stats --site S`: the queue figures of `moderato review stats`, for ops.
-pub async fn stats(a: SiteArg) -> anyhow::Result<()> {
+pub async fn stats(a: StatsArgs) -> anyhow::Result<()> {
     super::review::print_stats(&a.client, &a.site).await?;
     println!("(per-site outcome, score and rate-limit figures are on /metrics)");
     Ok(())
@@ -587,4 +625,86 @@ pub async fn stats(a: SiteArg) -> anyhow::Result<()> {
 /// The outcome of an activation or a rollback.
 fn print_active(active: &str, previous: &str) {
     println!("active model: {active} (was {previous})");
+}
+
+fn parse_instant(flag: &str, v: Option<&str>) -> anyhow::Result<Option<prost_types::Timestamp>> {
+    v.map(|s| {
+        s.parse::<prost_types::Timestamp>()
+            .map_err(|e| anyhow::anyhow!("--{flag} {s:?} is not an RFC 3339 instant: {e}"))
+    })
+    .transpose()
+}
+
+/// Shortens a document for one line of output.
+fn short(s: &str, full: bool) -> String {
+    const MAX: usize = 80;
+    if full || s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// Prints audit entries, oldest first, following the pages.
+pub async fn audit(a: AuditArgs) -> anyhow::Result<()> {
+    let since = parse_instant("since", a.since.as_deref())?;
+    let until = parse_instant("until", a.until.as_deref())?;
+    let mut admin = AdminServiceClient::new(connect(&a.client).await?);
+    let mut token = String::new();
+    let mut shown = 0usize;
+    loop {
+        let r = admin
+            .list_audit_entries(authed(
+                &a.client,
+                ListAuditEntriesRequest {
+                    site: a.site.clone(),
+                    actor: a.actor.clone(),
+                    comment_id: a.comment.clone(),
+                    since,
+                    until,
+                    page_size: 500,
+                    page_token: token,
+                },
+            )?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        for e in r.entries {
+            if a.limit > 0 && shown >= a.limit {
+                eprintln!("(stopped after {shown} entries; --limit 0 shows all)");
+                return Ok(());
+            }
+            let at = e.at.map(|t| t.to_string()).unwrap_or_default();
+            let mut line = format!("{at}  {:<14} {:<16} site={}", e.action, e.actor, e.site);
+            if !e.comment_id.is_empty() {
+                line.push_str(&format!(" comment={}", e.comment_id));
+            }
+            if !e.label.is_empty() {
+                line.push_str(&format!(" label={}", e.label));
+            }
+            if !e.before.is_empty() || !e.after.is_empty() {
+                line.push_str(&format!(
+                    " before={} after={}",
+                    short(&e.before, a.full),
+                    short(&e.after, a.full)
+                ));
+            }
+            if !e.detail.is_empty() {
+                line.push_str(&format!(" ({})", e.detail));
+            }
+            if !e.note.is_empty() {
+                line.push_str(&format!(" note={:?}", e.note));
+            }
+            println!("{line}");
+            shown += 1;
+        }
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    if shown == 0 {
+        eprintln!("no audit entries match");
+    }
+    Ok(())
 }

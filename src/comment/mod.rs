@@ -172,7 +172,7 @@ pub struct DryRun {
 fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     metrics::counter!(
         "moderato_decisions_total",
-        "site" => site.to_string(),
+        "site" => crate::metrics_labels::site_label(site),
         "status" => out.status.as_str()
     )
     .increment(1);
@@ -183,12 +183,13 @@ fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     {
         metrics::counter!(
             "moderato_decision_reasons_total",
-            "site" => site.to_string(),
+            "site" => crate::metrics_labels::site_label(site),
             "code" => r.code.clone()
         )
         .increment(1);
     }
-    metrics::histogram!("moderato_score", "site" => site.to_string()).record(f64::from(out.score));
+    metrics::histogram!("moderato_score", "site" => crate::metrics_labels::site_label(site))
+        .record(f64::from(out.score));
 }
 
 /// How many model features a decision reports.
@@ -233,10 +234,18 @@ impl Comments {
     }
 
     /// Validates, scores, decides and admits one comment.
+    /// Every violation is reported at once: a bad site id too, with the other fields checked against the global
+    /// default's limits (a site's own captcha requirement is unknown then, so it is not checked).
     pub async fn submit(&self, input: SubmitInput) -> Result<SubmitOutput, SubmitError> {
-        let (p, model) = self.policies.for_site(&input.site).await?;
+        let mut site_check = crate::validate::Violations::default();
+        site_check.site("site", &input.site);
+        let site_ok = site_check.is_empty();
+        let (p, model) = self
+            .policies
+            .for_site(if site_ok { &input.site } else { "" })
+            .await?;
         let p = &*p;
-        let mut v: Vec<(String, String)> = Vec::new();
+        let mut v: Vec<(String, String)> = site_check.into_invalid().0;
         let mut bad = |f: &str, m: String| v.push((f.to_string(), m));
         let name = clean_text(&input.name);
         let title = clean_text(&input.title);
@@ -307,11 +316,11 @@ impl Comments {
                 }
                 Some((id.as_str(), answer.as_str()))
             }
-            (_, true) => {
+            (_, true) if site_ok => {
                 bad("captcha", "is required on this site".into());
                 None
             }
-            (_, false) => None,
+            _ => None,
         };
         if !v.is_empty() {
             return Err(SubmitError::Invalid(v));
@@ -403,12 +412,16 @@ impl Comments {
             .await?;
         match admission {
             Admission::Recorded { shadow_hits, .. } => {
-                // A shared read on the hot path; the write lock only the first time a site shows up.
+                // A shared read on the hot path; the write lock only the first time a site shows up. Bounded
+                // like the metric labels: sites past the cap get no queue gauges of their own.
                 let known = self
                     .seen_sites
                     .read()
                     .is_ok_and(|seen| seen.contains(&input.site));
-                if !known && let Ok(mut seen) = self.seen_sites.write() {
+                if !known
+                    && let Ok(mut seen) = self.seen_sites.write()
+                    && seen.len() < crate::metrics_labels::MAX_SITE_LABELS
+                {
                     seen.insert(input.site.clone());
                 }
                 let verdict = crate::store::LimitVerdict {

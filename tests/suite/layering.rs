@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// (unit, floor), lowest first. A unit is a top-level module of `src/`, or `review::service` (the review
-/// queue's service sits above the store, while the review vocabulary it shares with the store sits below it).
+/// (unit, floor), lowest first. A unit is a top-level module of `src/`, or a domain's `service` module: the
+/// review queue's and the audit trail's services sit above the store, while the vocabulary they share with the
+/// store (statuses, records, events, audit entries) sits below it.
 pub const FLOORS: &[(&str, u8)] = &[
     // The ground: time, text, input shapes, metric label bounds, the generated wire types.
     ("clock", 0),
@@ -16,6 +17,7 @@ pub const FLOORS: &[(&str, u8)] = &[
     ("proto", 0),
     // Vocabulary and models: the review domain's words, the lexicon, the base classifier.
     ("review", 1),
+    ("audit", 1),
     ("lexicon", 1),
     ("classifier", 1),
     // One calibrated score; the storage backend.
@@ -26,6 +28,7 @@ pub const FLOORS: &[(&str, u8)] = &[
     ("captcha", 3),
     ("policy", 3),
     ("review::service", 3),
+    ("audit::service", 3),
     // The submission pipeline.
     ("comment", 4),
     // Cross-cutting: the one error table, auth, configuration, telemetry, the listener's edge.
@@ -53,8 +56,8 @@ fn unit_of(rel: &Path) -> Option<String> {
     if s == "lib.rs" || s == "main.rs" {
         return None;
     }
-    if s == "review/service.rs" {
-        return Some("review::service".into());
+    if let Some(domain) = s.strip_suffix("/service.rs") {
+        return Some(format!("{domain}::service"));
     }
     let first = s.split('/').next()?;
     Some(first.trim_end_matches(".rs").to_string())
@@ -62,8 +65,8 @@ fn unit_of(rel: &Path) -> Option<String> {
 
 /// The unit an import path `crate::a::b...` names.
 fn unit_named(a: &str, b: Option<&str>) -> String {
-    if a == "review" && b == Some("service") {
-        "review::service".into()
+    if b == Some("service") {
+        format!("{a}::service")
     } else {
         a.to_string()
     }
