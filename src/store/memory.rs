@@ -32,6 +32,14 @@ struct MemComment {
     retention_ms: u64,
 }
 
+impl MemComment {
+    /// False once a comment that is not held is past its retention (Redis has expired its keys by then). Like a
+    /// Redis key with a TTL, it is still there at the very millisecond its lifetime ends, and gone one later.
+    fn live(&self, now: u64) -> bool {
+        self.status == Status::PendingReview || self.expires_ms >= now
+    }
+}
+
 #[derive(Default)]
 struct Site {
     comments: HashMap<String, MemComment>,
@@ -79,16 +87,15 @@ impl State {
             return;
         }
         self.challenges
-            .retain(|_, c| c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS > now);
+            .retain(|_, c| c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS >= now);
         self.live.retain(|_, v| {
             v.retain(|(_, exp)| *exp > now);
             !v.is_empty()
         });
         self.tats.retain(|_, (_, forget)| *forget > now);
-        self.idem.retain(|_, (_, exp)| *exp > now);
+        self.idem.retain(|_, (_, exp)| *exp >= now);
         for site in self.sites.values_mut() {
-            site.comments
-                .retain(|_, c| c.expires_ms > now || c.status == Status::PendingReview);
+            site.comments.retain(|_, c| c.live(now));
         }
     }
 
@@ -136,7 +143,7 @@ impl State {
     fn take(&mut self, key: &str, now: u64) -> TakenChallenge {
         match self.challenges.remove(key) {
             None => TakenChallenge::Unknown,
-            Some(c) if now >= c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
+            Some(c) if now > c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS => {
                 TakenChallenge::Unknown
             }
             Some(c) if now >= c.expires_at_ms => TakenChallenge::Expired,
@@ -311,7 +318,7 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         st.sweep(now);
         let idem_key = self.keys.idempotency(site_id, a.idempotency_key);
-        if let Some((response, _)) = st.idem.get(&idem_key).filter(|(_, exp)| *exp > now) {
+        if let Some((response, _)) = st.idem.get(&idem_key).filter(|(_, exp)| *exp >= now) {
             return Ok(Admission::Replayed {
                 response: response.clone(),
             });
@@ -387,7 +394,7 @@ impl Store for MemoryStore {
             .sites
             .get(site)
             .and_then(|s| s.comments.get(comment_id))
-            .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
+            .filter(|c| c.live(now))
             .map(|c| StoredComment {
                 record: c.record.clone(),
                 status: c.status,
@@ -490,7 +497,7 @@ impl Store for MemoryStore {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         let s = st.site(d.site);
-        let Some(c) = s.comments.get(d.comment_id) else {
+        let Some(c) = s.comments.get(d.comment_id).filter(|c| c.live(now)) else {
             return Ok(Decided::NotFound);
         };
         let fenced = match d.kind {
@@ -590,7 +597,7 @@ impl Store for MemoryStore {
             depth: s.pending.len() as u64 + expired,
             claimed,
             oldest_pending_age_ms: oldest.map(|o| now.saturating_sub(o)).unwrap_or(0),
-            decisions_last_hour: s.human.iter().filter(|t| **t + 3_600_000 > now).count() as u64,
+            decisions_last_hour: s.human.iter().filter(|t| **t + 3_600_000 >= now).count() as u64,
         })
     }
 
@@ -664,6 +671,7 @@ impl Store for MemoryStore {
         since_ms: u64,
         max: usize,
     ) -> Result<Vec<(crate::review::CommentRecord, Option<crate::review::Label>)>, StoreError> {
+        let now = self.clock.now_ms();
         let st = self.lock();
         let Some(s) = st.sites.get(site) else {
             return Ok(Vec::new());
@@ -671,7 +679,7 @@ impl Store for MemoryStore {
         let mut out: Vec<_> = s
             .comments
             .values()
-            .filter(|c| c.record.created_ms >= since_ms)
+            .filter(|c| c.live(now) && c.record.created_ms >= since_ms)
             .map(|c| {
                 let label = c
                     .history

@@ -302,6 +302,31 @@ pub async fn open_store(backend: Backend, prefix: &str) -> Arc<dyn Store> {
     )
 }
 
+/// A raw connection to the Redis deployment behind `backend` (`None` for the memory store), for tests that look
+/// at what the store wrote (TTLs, hash fields) rather than through the store.
+pub async fn raw_redis(backend: Backend) -> Option<moderato::store::redis::Conn> {
+    use moderato::store::redis::Conn;
+    match backend {
+        Backend::Memory => None,
+        Backend::Redis => {
+            let client = redis::Client::open(shared_redis_url()).expect("redis url");
+            let c = redis::aio::ConnectionManager::new(client)
+                .await
+                .expect("connect to the test redis");
+            Some(Conn::Single(c))
+        }
+        Backend::Cluster => {
+            let client =
+                redis::cluster::ClusterClient::new(shared_cluster_urls()).expect("cluster urls");
+            let c = client
+                .get_async_connection()
+                .await
+                .expect("connect to the test cluster");
+            Some(Conn::Cluster(c))
+        }
+    }
+}
+
 /// The test configuration: port 0 everywhere, fixed tokens and identifier key.
 pub fn test_config(prefix: &str) -> Config {
     let mut cfg = Config::default();

@@ -3,11 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use moderato::audit::AuditNote;
 use moderato::clock::{Clock, ManualClock, SystemClock};
+use moderato::review::{
+    Claimed, CommentRecord, DecisionKind, Event, Label, Reason, ReasonKind, Status, StoredComment,
+};
 use moderato::store::memory::MemoryStore;
-use moderato::store::{CreateOutcome, Keys, LimitCheck, NewChallenge, Store, TakenChallenge};
+use moderato::store::{
+    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, GLOBAL_SCOPE,
+    Keys, LimitCheck, NewChallenge, Store, TakenChallenge,
+};
 
-use crate::harness::{Backend, open_store, unique_prefix};
+use crate::harness::{Backend, open_store, raw_redis, unique_prefix};
 
 fn limit(keys: &Keys, name: &str, emission_ms: u64, burst: u64, shadow: bool) -> LimitCheck {
     LimitCheck {
@@ -425,4 +432,1195 @@ async fn concurrent_takeovers_chain_in_the_audit_log(backend: Backend) {
 on_every_backend!(
     concurrent_takeovers,
     concurrent_takeovers_chain_in_the_audit_log
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admission, claims, leases, decisions, the decision stream, retention and documents: the rules each Lua script
+// and its mirror in the memory store must agree on. Times come from the manual clock on memory; on Redis the
+// tests poll the wall clock (the scripts read the server's time, on this machine) and never sleep a fixed time.
+// ---------------------------------------------------------------------------------------------------------------
+
+const SITE: &str = "hcm";
+const DAY_MS: u64 = 86_400_000;
+const RETENTION_MS: u64 = 7 * DAY_MS;
+const ANSWER: &str = "00ff";
+
+fn record(id: &str, status: Status) -> CommentRecord {
+    CommentRecord {
+        comment_id: id.into(),
+        site: SITE.into(),
+        thread_id: "thread-1".into(),
+        name: "Lan".into(),
+        phone: String::new(),
+        email: String::new(),
+        title: format!("title {id}"),
+        body: format!("body of {id}"),
+        score: 0.25,
+        reasons: vec![Reason {
+            code: "rule".into(),
+            detail: "a reason".into(),
+            contribution: 0.0,
+            kind: ReasonKind::Rule,
+        }],
+        model_version: "model-1".into(),
+        policy_version: 3,
+        initial_status: status,
+        created_ms: 1_700_000_000_000,
+    }
+}
+
+/// An admission of `rec` under idempotency key `key`: no captcha, no limits, a week of retention, a day of
+/// idempotency; the stored answer is the comment id.
+fn admission<'a>(key: &'a str, rec: &'a CommentRecord) -> Admit<'a> {
+    Admit {
+        idempotency_key: key,
+        captcha: None,
+        limits: &[],
+        record: rec,
+        response: &rec.comment_id,
+        retention_ms: RETENTION_MS,
+        idempotency_ttl_ms: DAY_MS,
+    }
+}
+
+async fn admit(store: &dyn Store, a: Admit<'_>) -> Admission {
+    store.admit(a).await.expect("admit")
+}
+
+/// Admits `rec` under the key `key-<id>` and returns its cursor.
+async fn record_one(store: &dyn Store, rec: &CommentRecord) -> String {
+    let key = format!("key-{}", rec.comment_id);
+    match admit(store, admission(&key, rec)).await {
+        Admission::Recorded { cursor, .. } => cursor,
+        other => panic!("expected {} recorded, got {other:?}", rec.comment_id),
+    }
+}
+
+async fn get(store: &dyn Store, id: &str) -> Option<StoredComment> {
+    store.get_comment(SITE, id).await.expect("get_comment")
+}
+
+async fn events(store: &dyn Store, after: &str, max: usize) -> Vec<Event> {
+    store
+        .read_decisions(SITE, after, max)
+        .await
+        .expect("read_decisions")
+}
+
+async fn charge(store: &dyn Store, l: &LimitCheck) -> bool {
+    store
+        .charge_limits(std::slice::from_ref(l))
+        .await
+        .expect("charge")
+        .allowed
+}
+
+/// (depth, claimed, decisions in the last hour): the counts every backend must agree on exactly.
+async fn counts(store: &dyn Store) -> (u64, u64, u64) {
+    let q = store.queue_stats(SITE).await.expect("queue_stats");
+    (q.depth, q.claimed, q.decisions_last_hour)
+}
+
+fn tokens(tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{tag}-{i}")).collect()
+}
+
+async fn claim(
+    store: &dyn Store,
+    lease_ms: u64,
+    who: &str,
+    tokens: &[String],
+) -> (Vec<Claimed>, u64) {
+    store
+        .claim(SITE, lease_ms, who, tokens)
+        .await
+        .expect("claim")
+}
+
+fn ids(claimed: &[Claimed]) -> Vec<&str> {
+    claimed
+        .iter()
+        .map(|c| c.comment.record.comment_id.as_str())
+        .collect()
+}
+
+async fn extend(store: &dyn Store, id: &str, token: &str, lease_ms: u64) -> Option<u64> {
+    store
+        .extend_lease(SITE, id, token, lease_ms)
+        .await
+        .expect("extend_lease")
+}
+
+async fn release(store: &dyn Store, id: &str, token: &str) -> bool {
+    store.release(SITE, id, token).await.expect("release")
+}
+
+async fn decide(store: &dyn Store, d: Decide<'_>) -> Decided {
+    store.decide(d).await.expect("decide")
+}
+
+fn review<'a>(id: &'a str, token: &'a str, actor: &'a str) -> Decide<'a> {
+    Decide {
+        site: SITE,
+        comment_id: id,
+        kind: DecisionKind::Review,
+        lease_token: token,
+        expected: Status::PendingReview,
+        new_status: Status::Rejected,
+        actor,
+        label: Label::Spam,
+        note: "link drop",
+    }
+}
+
+fn overturn(id: &str, expected: Status, new_status: Status) -> Decide<'_> {
+    Decide {
+        site: SITE,
+        comment_id: id,
+        kind: DecisionKind::Overturn,
+        lease_token: "",
+        expected,
+        new_status,
+        actor: "mod-o",
+        label: if new_status == Status::Published {
+            Label::Ham
+        } else {
+            Label::Spam
+        },
+        note: "second look",
+    }
+}
+
+fn done(d: Decided) -> Event {
+    match d {
+        Decided::Done(e) => e,
+        other => panic!("expected a recorded decision, got {other:?}"),
+    }
+}
+
+/// The store's time now: the manual clock, or this machine's clock (which Redis reads too).
+fn now(clock: &Option<ManualClock>) -> u64 {
+    match clock {
+        Some(c) => c.now_ms(),
+        None => SystemClock.now_ms(),
+    }
+}
+
+/// Lets at least one millisecond of store time pass.
+async fn tick(clock: &Option<ManualClock>) {
+    reach(clock, now(clock) + 2).await;
+}
+
+/// A stream cursor as (ms, sequence), for ordering: Redis ids are `<ms>-<seq>`, memory ones `0-<n>`.
+fn cursor_key(c: &str) -> (u64, u64) {
+    let (a, b) = c.split_once('-').unwrap_or_else(|| panic!("cursor {c:?}"));
+    (
+        a.parse().expect("cursor ms"),
+        b.parse().expect("cursor sequence"),
+    )
+}
+
+async fn pttl(conn: &mut moderato::store::redis::Conn, key: &str) -> i64 {
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("PTTL")
+}
+
+async fn a_recorded_admission_is_readable_and_only_a_held_comment_is_queued(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    let recs = [
+        record("c-pub", Status::Published),
+        record("c-held", Status::PendingReview),
+        record("c-rej", Status::Rejected),
+    ];
+    let mut cursors = Vec::new();
+    for rec in &recs {
+        let key = format!("key-{}", rec.comment_id);
+        let Admission::Recorded {
+            cursor,
+            shadow_hits,
+        } = admit(&*store, admission(&key, rec)).await
+        else {
+            panic!("{} not recorded", rec.comment_id);
+        };
+        assert!(shadow_hits.is_empty());
+        let stored = get(&*store, &rec.comment_id).await.expect("stored");
+        assert_eq!(stored.record, *rec);
+        assert_eq!(stored.status, rec.initial_status);
+        assert_eq!(stored.history.len(), 1, "{:?}", stored.history);
+        let e = &stored.history[0];
+        assert_eq!(e.cursor, cursor);
+        assert_eq!(e.comment_id, rec.comment_id);
+        assert_eq!(e.thread_id, rec.thread_id);
+        assert_eq!(e.status, rec.initial_status);
+        assert_eq!(e.kind, DecisionKind::Automatic);
+        assert_eq!(e.actor, "auto");
+        assert_eq!((e.label.as_str(), e.note.as_str()), ("", ""));
+        assert_eq!(e.policy_version, rec.policy_version);
+        assert_eq!(e.model_version, rec.model_version);
+        assert_eq!(e.submitted_ms, rec.created_ms);
+        cursors.push(cursor);
+    }
+    // The decision stream holds exactly the first history events, in order.
+    let stream = events(&*store, "", 10).await;
+    assert_eq!(stream.len(), 3, "{stream:?}");
+    for (e, rec) in stream.iter().zip(&recs) {
+        let first = get(&*store, &rec.comment_id).await.expect("stored").history[0].clone();
+        assert_eq!(*e, first);
+    }
+    // Only the held comment is queued.
+    assert_eq!(counts(&*store).await, (1, 0, 0));
+    let (claimed, expired) = claim(&*store, 60_000, "mod-a", &tokens("a", 5)).await;
+    assert_eq!((ids(&claimed), expired), (vec!["c-held"], 0));
+    assert_eq!(
+        claimed[0].comment,
+        get(&*store, "c-held").await.expect("stored")
+    );
+    // Sites are separate.
+    assert!(
+        store
+            .get_comment("other", "c-pub")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .read_decisions("other", "", 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+on_every_backend!(
+    admission_recorded,
+    a_recorded_admission_is_readable_and_only_a_held_comment_is_queued
+);
+
+async fn a_replayed_admission_consumes_nothing(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let (c1, c2) = ("1".repeat(32), "2".repeat(32));
+    for c in [&c1, &c2] {
+        create(&*store, challenge(&keys, c, 60_000, 10, 10)).await;
+    }
+    let l = limit(&keys, "client_ip", 60_000, 2, false);
+    let limits = [l.clone()];
+    let first = record("c-1", Status::Published);
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c1, ANSWER)),
+            limits: &limits,
+            ..admission("key-1", &first)
+        },
+    )
+    .await;
+    assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
+    // The retry carries another challenge and a held record: the store answers the first response and keeps
+    // nothing of the retry.
+    let retry = record("c-2", Status::PendingReview);
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c2, ANSWER)),
+            limits: &limits,
+            ..admission("key-1", &retry)
+        },
+    )
+    .await;
+    assert_eq!(
+        out,
+        Admission::Replayed {
+            response: "c-1".into()
+        }
+    );
+    assert!(get(&*store, "c-2").await.is_none());
+    assert_eq!(events(&*store, "", 10).await.len(), 1);
+    assert_eq!(counts(&*store).await, (0, 0, 0));
+    assert_eq!(
+        take(&*store, SITE, &c2).await,
+        TakenChallenge::Live {
+            answer_hash: ANSWER.into()
+        },
+        "the replay took the captcha"
+    );
+    // The limit was charged once (by the first admission): one request of its burst of 2 is left.
+    assert!(charge(&*store, &l).await, "the replay charged the limit");
+    assert!(!charge(&*store, &l).await);
+}
+on_every_backend!(admission_replayed, a_replayed_admission_consumes_nothing);
+
+async fn a_rate_limited_admission_consumes_nothing(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let (c1, c2) = ("1".repeat(32), "2".repeat(32));
+    for c in [&c1, &c2] {
+        create(&*store, challenge(&keys, c, 60_000, 10, 10)).await;
+    }
+    let a = limit(&keys, "a", 60_000, 1, false);
+    let s = limit(&keys, "s", 60_000, 1, true);
+    let b = limit(&keys, "b", 60_000, 2, false);
+    let limits = [a.clone(), s.clone(), b.clone()];
+    let first = record("c-1", Status::Published);
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c1, ANSWER)),
+            limits: &limits,
+            ..admission("key-1", &first)
+        },
+    )
+    .await;
+    assert_eq!(
+        out,
+        Admission::Recorded {
+            cursor: events(&*store, "", 1).await[0].cursor.clone(),
+            shadow_hits: vec![]
+        }
+    );
+    let second = record("c-2", Status::PendingReview);
+    match admit(
+        &*store,
+        Admit {
+            captcha: Some((&c2, ANSWER)),
+            limits: &limits,
+            ..admission("key-2", &second)
+        },
+    )
+    .await
+    {
+        Admission::RateLimited(v) => {
+            assert!(!v.allowed);
+            assert_eq!(v.refused.len(), 1, "{v:?}");
+            assert_eq!(v.refused[0].0, 0, "limit a refused");
+            assert!((59_000..=60_000).contains(&v.refused[0].1), "{v:?}");
+            assert_eq!(v.shadow_hits, vec![1], "the shadow limit is reported");
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+    // Nothing stored, nothing queued, the captcha not taken.
+    assert!(get(&*store, "c-2").await.is_none());
+    assert_eq!(events(&*store, "", 10).await.len(), 1);
+    assert_eq!(counts(&*store).await, (0, 0, 0));
+    assert!(matches!(
+        take(&*store, SITE, &c2).await,
+        TakenChallenge::Live { .. }
+    ));
+    // The key was not remembered, and b (which allowed) was not charged: it has one request left.
+    let out = admit(
+        &*store,
+        Admit {
+            limits: std::slice::from_ref(&b),
+            ..admission("key-2", &second)
+        },
+    )
+    .await;
+    assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
+    assert!(!charge(&*store, &b).await, "b was charged by the refusal");
+}
+on_every_backend!(
+    admission_rate_limited,
+    a_rate_limited_admission_consumes_nothing
+);
+
+async fn a_wrong_unknown_or_used_captcha_is_consumed_and_nothing_is_stored(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let (c1, c2) = ("1".repeat(32), "2".repeat(32));
+    for c in [&c1, &c2] {
+        create(&*store, challenge(&keys, c, 60_000, 10, 10)).await;
+    }
+    let l = limit(&keys, "a", 60_000, 1, false);
+    let rec = record("c-1", Status::PendingReview);
+    // Wrong answer: consumed.
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c1, "ff00")),
+            limits: std::slice::from_ref(&l),
+            ..admission("key-1", &rec)
+        },
+    )
+    .await;
+    assert_eq!(out, Admission::CaptchaInvalid);
+    assert_eq!(take(&*store, SITE, &c1).await, TakenChallenge::Unknown);
+    // Unknown challenge.
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&"d".repeat(32), ANSWER)),
+            limits: std::slice::from_ref(&l),
+            ..admission("key-1", &rec)
+        },
+    )
+    .await;
+    assert_eq!(out, Admission::CaptchaInvalid);
+    assert!(get(&*store, "c-1").await.is_none());
+    assert!(events(&*store, "", 10).await.is_empty());
+    assert_eq!(counts(&*store).await, (0, 0, 0));
+    // Neither refusal charged the limit (burst 1) or remembered the key.
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c2, ANSWER)),
+            limits: std::slice::from_ref(&l),
+            ..admission("key-1", &rec)
+        },
+    )
+    .await;
+    assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
+    assert!(!charge(&*store, &l).await);
+    // A used challenge is invalid.
+    let other = record("c-2", Status::Published);
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c2, ANSWER)),
+            ..admission("key-2", &other)
+        },
+    )
+    .await;
+    assert_eq!(out, Admission::CaptchaInvalid);
+    assert!(get(&*store, "c-2").await.is_none());
+    assert_eq!(events(&*store, "", 10).await.len(), 1);
+}
+on_every_backend!(
+    admission_captcha_invalid,
+    a_wrong_unknown_or_used_captcha_is_consumed_and_nothing_is_stored
+);
+
+async fn an_expired_captcha_is_consumed_and_nothing_is_stored(backend: Backend) {
+    let (store, keys, clock) = timed(backend).await;
+    let c1 = "1".repeat(32);
+    let expires = expiry(create(&*store, challenge(&keys, &c1, 300, 10, 10)).await);
+    let l = limit(&keys, "a", 60_000, 1, false);
+    let rec = record("c-1", Status::PendingReview);
+    reach(&clock, expires).await;
+    let out = admit(
+        &*store,
+        Admit {
+            captcha: Some((&c1, ANSWER)),
+            limits: std::slice::from_ref(&l),
+            ..admission("key-1", &rec)
+        },
+    )
+    .await;
+    assert_eq!(out, Admission::CaptchaExpired);
+    assert_eq!(take(&*store, SITE, &c1).await, TakenChallenge::Unknown);
+    assert!(get(&*store, "c-1").await.is_none());
+    assert!(events(&*store, "", 10).await.is_empty());
+    assert_eq!(counts(&*store).await, (0, 0, 0));
+    assert!(
+        charge(&*store, &l).await,
+        "the expired captcha charged the limit"
+    );
+    let out = admit(&*store, admission("key-1", &rec)).await;
+    assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
+    if let Some(c) = &clock {
+        // An expired challenge is remembered (to say "expired") for a while, the last millisecond included, as
+        // the Redis key's TTL does.
+        let (c2, c3) = ("2".repeat(32), "3".repeat(32));
+        let expires = expiry(create(&*store, challenge(&keys, &c2, 300, 10, 10)).await);
+        create(&*store, challenge(&keys, &c3, 300, 10, 10)).await;
+        c.advance_ms(expires + EXPIRED_CHALLENGE_MEMORY_MS - c.now_ms());
+        assert_eq!(take(&*store, SITE, &c2).await, TakenChallenge::Expired);
+        c.advance_ms(1);
+        assert_eq!(take(&*store, SITE, &c3).await, TakenChallenge::Unknown);
+    }
+}
+on_every_backend!(
+    admission_captcha_expired,
+    an_expired_captcha_is_consumed_and_nothing_is_stored
+);
+
+async fn shadow_limits_are_reported_but_never_refuse_an_admission(backend: Backend) {
+    let (store, keys) = setup(backend).await;
+    let e = limit(&keys, "e", 60_000, 100, false);
+    let s = limit(&keys, "s", 60_000, 1, true);
+    let limits = [e, s];
+    for (i, want) in [(0, vec![]), (1, vec![1]), (2, vec![1])] {
+        let rec = record(&format!("c-{i}"), Status::Published);
+        let key = format!("key-{i}");
+        match admit(
+            &*store,
+            Admit {
+                limits: &limits,
+                ..admission(&key, &rec)
+            },
+        )
+        .await
+        {
+            Admission::Recorded { shadow_hits, .. } => assert_eq!(shadow_hits, want, "c-{i}"),
+            other => panic!("expected c-{i} recorded, got {other:?}"),
+        }
+    }
+    assert_eq!(events(&*store, "", 10).await.len(), 3);
+}
+on_every_backend!(
+    admission_shadow_limits,
+    shadow_limits_are_reported_but_never_refuse_an_admission
+);
+
+async fn claims_take_the_oldest_first_at_most_n_and_never_twice(backend: Backend) {
+    let (store, keys, clock) = timed(backend).await;
+    // Submitted in reverse order of their ids, so an order by id instead of by age fails.
+    let order = ["c-5", "c-4", "c-3", "c-2", "c-1"];
+    for id in order {
+        record_one(&*store, &record(id, Status::PendingReview)).await;
+        tick(&clock).await;
+    }
+    let stats = store.queue_stats(SITE).await.expect("queue_stats");
+    assert_eq!((stats.depth, stats.claimed), (5, 0));
+    match &clock {
+        Some(_) => assert_eq!(stats.oldest_pending_age_ms, 10, "five ticks of 2 ms"),
+        None => assert!(stats.oldest_pending_age_ms >= 8, "{stats:?}"),
+    }
+
+    let before = now(&clock);
+    let first_stored = get(&*store, "c-5").await.expect("stored");
+    let (a, expired) = claim(&*store, 60_000, "mod-a", &tokens("a", 2)).await;
+    let after = now(&clock);
+    assert_eq!((ids(&a), expired), (vec!["c-5", "c-4"], 0));
+    assert_eq!(a[0].comment, first_stored);
+    for (i, c) in a.iter().enumerate() {
+        assert_eq!(c.lease_token, format!("a-{i}"));
+        assert_eq!(c.comment.status, Status::PendingReview);
+        assert!(
+            (before + 60_000..=after + 60_000).contains(&c.lease_until_ms),
+            "lease until {} not 60 s after the claim ({before}..{after})",
+            c.lease_until_ms
+        );
+    }
+    let (b, _) = claim(&*store, 60_000, "mod-b", &tokens("b", 2)).await;
+    assert_eq!(ids(&b), ["c-3", "c-2"]);
+    let (c, _) = claim(&*store, 60_000, "mod-c", &tokens("c", 5)).await;
+    assert_eq!(ids(&c), ["c-1"]);
+    let (d, expired) = claim(&*store, 60_000, "mod-d", &tokens("d", 5)).await;
+    assert_eq!((d.len(), expired), (0, 0));
+    assert_eq!(counts(&*store).await, (0, 5, 0));
+
+    // Each lease answers to its own token only.
+    assert_eq!(extend(&*store, "c-5", "b-0", 60_000).await, None);
+    assert!(extend(&*store, "c-5", "a-0", 60_000).await.is_some());
+    assert!(extend(&*store, "c-3", "b-0", 60_000).await.is_some());
+    // The moderator is stored with the lease (Redis: the comment hash; memory keeps it in the lease).
+    if let Some(mut conn) = raw_redis(backend).await {
+        let (token, by): (String, String) = redis::cmd("HMGET")
+            .arg(keys.comment(SITE, "c-4"))
+            .arg("lease_token")
+            .arg("claimed_by")
+            .query_async(&mut conn)
+            .await
+            .expect("HMGET");
+        assert_eq!((token.as_str(), by.as_str()), ("a-1", "mod-a"));
+    }
+}
+on_every_backend!(
+    claim_order,
+    claims_take_the_oldest_first_at_most_n_and_never_twice
+);
+
+async fn claiming_nothing_takes_nothing(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    record_one(&*store, &record("c-1", Status::PendingReview)).await;
+    let (none, expired) = claim(&*store, 60_000, "mod-a", &[]).await;
+    assert_eq!((none.len(), expired), (0, 0));
+    assert_eq!(counts(&*store).await, (1, 0, 0));
+    let (one, _) = claim(&*store, 60_000, "mod-a", &tokens("a", 1)).await;
+    assert_eq!(ids(&one), ["c-1"]);
+}
+on_every_backend!(claim_nothing, claiming_nothing_takes_nothing);
+
+async fn concurrent_claims_get_disjoint_items_and_lose_none(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    for i in 0..20 {
+        record_one(
+            &*store,
+            &record(&format!("c-{i:02}"), Status::PendingReview),
+        )
+        .await;
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|m| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let who = format!("mod-{m}");
+                s.claim(SITE, 60_000, &who, &tokens(&who, 3)).await
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        let (items, _) = t.await.expect("join").expect("claim");
+        got.extend(items.into_iter().map(|c| c.comment.record.comment_id));
+    }
+    got.sort();
+    let want: Vec<String> = (0..20).map(|i| format!("c-{i:02}")).collect();
+    assert_eq!(got, want, "every item claimed exactly once");
+    assert_eq!(counts(&*store).await, (0, 20, 0));
+}
+on_every_backend!(
+    concurrent_claims,
+    concurrent_claims_get_disjoint_items_and_lose_none
+);
+
+async fn expired_leases_return_to_the_queue_and_are_counted(backend: Backend) {
+    let (store, _keys, clock) = timed(backend).await;
+    for id in ["c-1", "c-2"] {
+        record_one(&*store, &record(id, Status::PendingReview)).await;
+        tick(&clock).await;
+    }
+    let (first, _) = claim(&*store, 300, "mod-a", &tokens("a", 2)).await;
+    assert_eq!(ids(&first), ["c-1", "c-2"]);
+    let until = first.iter().map(|c| c.lease_until_ms).max().unwrap_or(0);
+    reach(&clock, until + 1).await;
+    // Expired leases count as depth before anyone claims again.
+    assert_eq!(counts(&*store).await, (2, 0, 0));
+    // The expired token is worth nothing.
+    assert_eq!(extend(&*store, "c-1", "a-0", 60_000).await, None);
+    assert!(!release(&*store, "c-1", "a-0").await);
+    assert_eq!(
+        decide(&*store, review("c-1", "a-0", "mod-a")).await,
+        Decided::Conflict
+    );
+    let c1 = get(&*store, "c-1").await.expect("stored");
+    assert_eq!((c1.status, c1.history.len()), (Status::PendingReview, 1));
+    // The next claim takes them back, oldest first, and counts them once.
+    let (again, expired) = claim(&*store, 60_000, "mod-b", &tokens("b", 5)).await;
+    assert_eq!((ids(&again), expired), (vec!["c-1", "c-2"], 2));
+    assert_eq!(counts(&*store).await, (0, 2, 0));
+    let (none, expired) = claim(&*store, 60_000, "mod-c", &tokens("c", 5)).await;
+    assert_eq!((none.len(), expired), (0, 0));
+    assert!(extend(&*store, "c-1", "b-0", 60_000).await.is_some());
+}
+on_every_backend!(
+    expired_leases,
+    expired_leases_return_to_the_queue_and_are_counted
+);
+
+async fn a_lease_is_extended_and_released_only_with_its_live_token(backend: Backend) {
+    let (store, _keys, clock) = timed(backend).await;
+    record_one(&*store, &record("c-1", Status::PendingReview)).await;
+    let (a, _) = claim(&*store, 60_000, "mod-a", &tokens("a", 1)).await;
+    let until0 = a[0].lease_until_ms;
+    assert_eq!(extend(&*store, "c-1", "wrong", 60_000).await, None);
+    assert!(!release(&*store, "c-1", "wrong").await);
+    assert_eq!(extend(&*store, "other", "a-0", 60_000).await, None);
+    assert_eq!(counts(&*store).await, (0, 1, 0));
+
+    tick(&clock).await;
+    let before = now(&clock);
+    let until1 = extend(&*store, "c-1", "a-0", 120_000)
+        .await
+        .expect("extended with the live token");
+    assert!(
+        until1 >= before + 120_000 && until1 > until0,
+        "{until0} -> {until1}"
+    );
+    assert_eq!(counts(&*store).await, (0, 1, 0));
+
+    assert!(release(&*store, "c-1", "a-0").await);
+    assert_eq!(counts(&*store).await, (1, 0, 0));
+    assert!(!release(&*store, "c-1", "a-0").await, "released twice");
+    assert_eq!(extend(&*store, "c-1", "a-0", 60_000).await, None);
+    // Claimable at once, with no lease expiry counted.
+    let (b, expired) = claim(&*store, 60_000, "mod-b", &tokens("b", 1)).await;
+    assert_eq!((ids(&b), expired), (vec!["c-1"], 0));
+    assert_eq!(b[0].lease_token, "b-0");
+    assert_eq!(extend(&*store, "c-1", "a-0", 60_000).await, None);
+    assert!(extend(&*store, "c-1", "b-0", 60_000).await.is_some());
+}
+on_every_backend!(
+    lease_tokens,
+    a_lease_is_extended_and_released_only_with_its_live_token
+);
+
+async fn a_review_is_fenced_by_the_lease_token(backend: Backend) {
+    let (store, _keys, clock) = timed(backend).await;
+    let rec = record("c-1", Status::PendingReview);
+    let auto_cursor = record_one(&*store, &rec).await;
+    let (a, _) = claim(&*store, 60_000, "mod-a", &tokens("a", 1)).await;
+    let token = a[0].lease_token.clone();
+    let before = get(&*store, "c-1").await.expect("stored");
+
+    assert_eq!(
+        decide(&*store, review("c-1", "stale", "mod-a")).await,
+        Decided::Conflict
+    );
+    assert_eq!(get(&*store, "c-1").await.expect("stored"), before);
+    assert_eq!(events(&*store, "", 10).await.len(), 1);
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 0);
+    assert_eq!(counts(&*store).await, (0, 1, 0));
+
+    let t0 = now(&clock);
+    let e = done(decide(&*store, review("c-1", &token, "mod-a")).await);
+    let t1 = now(&clock);
+    assert_eq!(e.comment_id, "c-1");
+    assert_eq!(e.thread_id, rec.thread_id);
+    assert_eq!(e.status, Status::Rejected);
+    assert_eq!(e.kind, DecisionKind::Review);
+    assert_eq!(e.actor, "mod-a");
+    assert_eq!((e.label.as_str(), e.note.as_str()), ("spam", "link drop"));
+    assert_eq!(e.policy_version, rec.policy_version);
+    assert_eq!(e.model_version, rec.model_version);
+    assert_eq!(e.submitted_ms, rec.created_ms);
+    assert!((t0..=t1).contains(&e.decided_ms), "{e:?}");
+    assert!(cursor_key(&e.cursor) > cursor_key(&auto_cursor));
+
+    let after = get(&*store, "c-1").await.expect("stored");
+    assert_eq!(after.status, Status::Rejected);
+    assert_eq!(after.history, vec![before.history[0].clone(), e.clone()]);
+    let stream = events(&*store, "", 10).await;
+    assert_eq!(stream.len(), 2);
+    assert_eq!(stream[1], e);
+    let labels = store.labels(SITE, "", 10).await.expect("labels");
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    let row = &labels[0].1;
+    assert_eq!(row.comment_id, "c-1");
+    assert_eq!(row.text, "title c-1\nbody of c-1");
+    assert_eq!(row.label, Label::Spam);
+    assert_eq!(row.by, "mod-a");
+    assert_eq!(row.at_ms, e.decided_ms);
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 1);
+    assert_eq!(counts(&*store).await, (0, 0, 1));
+    let stats = store.queue_stats(SITE).await.expect("queue_stats");
+    assert_eq!(stats.oldest_pending_age_ms, 0, "nothing is held any more");
+
+    // The lease ended with the decision.
+    assert_eq!(
+        decide(&*store, review("c-1", &token, "mod-a")).await,
+        Decided::Conflict
+    );
+    assert_eq!(extend(&*store, "c-1", &token, 60_000).await, None);
+    assert!(!release(&*store, "c-1", &token).await);
+    assert!(
+        claim(&*store, 60_000, "mod-b", &tokens("b", 5))
+            .await
+            .0
+            .is_empty()
+    );
+    assert_eq!(get(&*store, "c-1").await.expect("stored"), after);
+    if let Some(c) = &clock {
+        // queue_stats.lua counts decisions at most an hour old, the boundary included.
+        c.advance_ms(e.decided_ms + 3_600_000 - c.now_ms());
+        assert_eq!(counts(&*store).await, (0, 0, 1), "an hour later");
+        c.advance_ms(1);
+        assert_eq!(counts(&*store).await, (0, 0, 0), "an hour and 1 ms later");
+    }
+}
+on_every_backend!(review_fenced, a_review_is_fenced_by_the_lease_token);
+
+async fn an_overturn_is_fenced_by_the_expected_status(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    record_one(&*store, &record("c-1", Status::Published)).await;
+    let before = get(&*store, "c-1").await.expect("stored");
+    assert_eq!(
+        decide(
+            &*store,
+            overturn("c-1", Status::Rejected, Status::Published)
+        )
+        .await,
+        Decided::Conflict
+    );
+    assert_eq!(get(&*store, "c-1").await.expect("stored"), before);
+    assert_eq!(events(&*store, "", 10).await.len(), 1);
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 0);
+
+    let e1 = done(
+        decide(
+            &*store,
+            overturn("c-1", Status::Published, Status::Rejected),
+        )
+        .await,
+    );
+    assert_eq!(
+        (e1.kind, e1.status, e1.actor.as_str()),
+        (DecisionKind::Overturn, Status::Rejected, "mod-o")
+    );
+    assert_eq!(
+        decide(
+            &*store,
+            overturn("c-1", Status::Published, Status::Rejected)
+        )
+        .await,
+        Decided::Conflict,
+        "a stale expected status"
+    );
+    let e2 = done(
+        decide(
+            &*store,
+            overturn("c-1", Status::Rejected, Status::Published),
+        )
+        .await,
+    );
+    let now = get(&*store, "c-1").await.expect("stored");
+    assert_eq!(now.status, Status::Published);
+    assert_eq!(
+        now.history,
+        vec![before.history[0].clone(), e1.clone(), e2.clone()]
+    );
+    assert_eq!(
+        events(&*store, "", 10).await,
+        vec![before.history[0].clone(), e1, e2]
+    );
+    let rows = store.labels(SITE, "", 10).await.expect("labels");
+    let labels: Vec<Label> = rows.iter().map(|(_, r)| r.label).collect();
+    assert_eq!(labels, [Label::Spam, Label::Ham]);
+    // The label export resumes after a cursor and respects its maximum, like the decision stream.
+    assert_eq!(
+        store.labels(SITE, &rows[0].0, 10).await.expect("labels"),
+        rows[1..]
+    );
+    assert_eq!(store.labels(SITE, "", 1).await.expect("labels"), rows[..1]);
+    assert!(
+        store
+            .labels(SITE, &rows[1].0, 10)
+            .await
+            .expect("labels")
+            .is_empty()
+    );
+    assert_eq!(counts(&*store).await, (0, 0, 2));
+
+    // A held comment can be overturned under a lease: the lease ends and the queue forgets it.
+    record_one(&*store, &record("c-2", Status::PendingReview)).await;
+    record_one(&*store, &record("c-3", Status::PendingReview)).await;
+    let (a, _) = claim(&*store, 60_000, "mod-a", &tokens("a", 1)).await;
+    assert_eq!(ids(&a), ["c-2"]);
+    done(
+        decide(
+            &*store,
+            overturn("c-2", Status::PendingReview, Status::Published),
+        )
+        .await,
+    );
+    assert_eq!(extend(&*store, "c-2", "a-0", 60_000).await, None);
+    assert_eq!(
+        decide(&*store, review("c-2", "a-0", "mod-a")).await,
+        Decided::Conflict
+    );
+    // So does an unclaimed one.
+    done(
+        decide(
+            &*store,
+            overturn("c-3", Status::PendingReview, Status::Rejected),
+        )
+        .await,
+    );
+    assert_eq!(counts(&*store).await, (0, 0, 4));
+    assert!(
+        claim(&*store, 60_000, "mod-b", &tokens("b", 5))
+            .await
+            .0
+            .is_empty()
+    );
+}
+on_every_backend!(
+    overturn_fenced,
+    an_overturn_is_fenced_by_the_expected_status
+);
+
+async fn deciding_an_unknown_comment_is_not_found(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    assert_eq!(
+        decide(&*store, review("nope", "a-0", "mod-a")).await,
+        Decided::NotFound
+    );
+    assert_eq!(
+        decide(
+            &*store,
+            overturn("nope", Status::Published, Status::Rejected)
+        )
+        .await,
+        Decided::NotFound
+    );
+    record_one(&*store, &record("c-1", Status::Published)).await;
+    let elsewhere = Decide {
+        site: "other",
+        ..overturn("c-1", Status::Published, Status::Rejected)
+    };
+    assert_eq!(decide(&*store, elsewhere).await, Decided::NotFound);
+    assert_eq!(events(&*store, "", 10).await.len(), 1);
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 0);
+    assert_eq!(counts(&*store).await, (0, 0, 0));
+    assert_eq!(
+        get(&*store, "c-1").await.expect("stored").status,
+        Status::Published
+    );
+}
+on_every_backend!(decide_unknown, deciding_an_unknown_comment_is_not_found);
+
+async fn the_decision_stream_resumes_exactly_after_a_cursor(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    let mut want = Vec::new();
+    for i in 0..7 {
+        let id = format!("c-{i}");
+        record_one(&*store, &record(&id, Status::Published)).await;
+        want.push((id.clone(), DecisionKind::Automatic));
+        if i % 2 == 1 {
+            done(decide(&*store, overturn(&id, Status::Published, Status::Rejected)).await);
+            want.push((id, DecisionKind::Overturn));
+        }
+    }
+    let all = events(&*store, "", 100).await;
+    let got: Vec<(String, DecisionKind)> =
+        all.iter().map(|e| (e.comment_id.clone(), e.kind)).collect();
+    assert_eq!(got, want);
+    for w in all.windows(2) {
+        assert!(
+            cursor_key(&w[0].cursor) < cursor_key(&w[1].cursor),
+            "{} then {}",
+            w[0].cursor,
+            w[1].cursor
+        );
+    }
+    // Batches of 3 from the start, each resuming after the last cursor.
+    let mut after = String::new();
+    let mut read = Vec::new();
+    let mut batches = 0;
+    loop {
+        let batch = events(&*store, &after, 3).await;
+        assert!(batch.len() <= 3);
+        let Some(last) = batch.last() else { break };
+        after = last.cursor.clone();
+        read.extend(batch);
+        batches += 1;
+    }
+    assert_eq!(read, all);
+    assert_eq!(batches, 4, "10 events in batches of 3");
+    assert_eq!(
+        events(&*store, &all[4].cursor, 100).await,
+        all[5..].to_vec()
+    );
+    assert_eq!(events(&*store, "", 2).await, all[..2].to_vec());
+    // Events written after the last read are exactly what the next read from its cursor returns.
+    assert!(events(&*store, &after, 100).await.is_empty());
+    record_one(&*store, &record("c-7", Status::PendingReview)).await;
+    let e = done(
+        decide(
+            &*store,
+            overturn("c-0", Status::Published, Status::Rejected),
+        )
+        .await,
+    );
+    let next = events(&*store, &after, 100).await;
+    assert_eq!(next.len(), 2, "{next:?}");
+    assert_eq!(next[0].comment_id, "c-7");
+    assert_eq!(next[1], e);
+    assert!(cursor_key(&next[0].cursor) > cursor_key(&after));
+}
+on_every_backend!(
+    decision_stream,
+    the_decision_stream_resumes_exactly_after_a_cursor
+);
+
+async fn retention_starts_when_a_comment_is_decided_and_never_for_a_held_one(backend: Backend) {
+    let (store, keys, clock) = timed(backend).await;
+    let t_pub = now(&clock);
+    record_one(&*store, &record("c-pub", Status::Published)).await;
+    record_one(&*store, &record("c-dec", Status::PendingReview)).await;
+    tick(&clock).await;
+    record_one(&*store, &record("c-held", Status::PendingReview)).await;
+    let (a, _) = claim(&*store, 60_000, "mod-a", &tokens("a", 1)).await;
+    assert_eq!(ids(&a), ["c-dec"]);
+    tick(&clock).await;
+    let t_dec = now(&clock);
+    done(decide(&*store, review("c-dec", "a-0", "mod-a")).await);
+    let again = record("c-again", Status::Published);
+    match &clock {
+        Some(c) => {
+            let to = |at: u64| c.advance_ms(at - c.now_ms());
+            // Idempotency keys are remembered for their own lifetime (a day here). Like a Redis key with a TTL,
+            // each is still there at the millisecond its lifetime ends, and gone one later.
+            to(t_pub + DAY_MS);
+            assert_eq!(
+                admit(&*store, admission("key-c-pub", &again)).await,
+                Admission::Replayed {
+                    response: "c-pub".into()
+                }
+            );
+            to(t_pub + DAY_MS + 1);
+            assert!(matches!(
+                admit(&*store, admission("key-c-pub", &again)).await,
+                Admission::Recorded { .. }
+            ));
+            // Records for the retention (a week here): a published one from its admission, a decided one from
+            // its decision.
+            to(t_pub + RETENTION_MS);
+            assert!(get(&*store, "c-pub").await.is_some());
+            to(t_pub + RETENTION_MS + 1);
+            assert!(get(&*store, "c-pub").await.is_none(), "kept past retention");
+            assert_eq!(
+                decide(
+                    &*store,
+                    overturn("c-pub", Status::Published, Status::Rejected)
+                )
+                .await,
+                Decided::NotFound
+            );
+            to(t_dec + RETENTION_MS);
+            assert_eq!(get(&*store, "c-dec").await.expect("kept").history.len(), 2);
+            to(t_dec + RETENTION_MS + 1);
+            assert!(get(&*store, "c-dec").await.is_none(), "kept past retention");
+            assert!(
+                get(&*store, "c-held").await.is_some(),
+                "a held comment expired"
+            );
+            let (h, _) = claim(&*store, 60_000, "mod-b", &tokens("b", 5)).await;
+            assert_eq!(ids(&h), ["c-held"]);
+        }
+        None => {
+            let mut conn = raw_redis(backend).await.expect("a redis backend");
+            let within = |ttl: i64, max: u64| ttl > (max / 2) as i64 && ttl <= max as i64;
+            for key in [
+                keys.comment(SITE, "c-pub"),
+                keys.comment(SITE, "c-dec"),
+                keys.history(SITE, "c-dec"),
+            ] {
+                let ttl = pttl(&mut conn, &key).await;
+                assert!(within(ttl, RETENTION_MS), "{key}: PTTL {ttl}");
+            }
+            for id in ["c-pub", "c-dec", "c-held"] {
+                let key = keys.idempotency(SITE, &format!("key-{id}"));
+                let ttl = pttl(&mut conn, &key).await;
+                assert!(within(ttl, DAY_MS), "{key}: PTTL {ttl}");
+            }
+            for key in [keys.comment(SITE, "c-held"), keys.pending(SITE)] {
+                assert_eq!(pttl(&mut conn, &key).await, -1, "{key} expires");
+            }
+        }
+    }
+}
+on_every_backend!(
+    retention_ttls,
+    retention_starts_when_a_comment_is_decided_and_never_for_a_held_one
+);
+
+async fn an_expired_comment_is_gone_for_reads_decisions_and_replays(backend: Backend) {
+    let (store, _keys, clock) = timed(backend).await;
+    const SHORT: u64 = 400;
+    let recs: Vec<CommentRecord> = vec![
+        record("c-pub", Status::Published),
+        record("c-dec", Status::PendingReview),
+        record("c-held", Status::PendingReview),
+    ];
+    for rec in &recs {
+        let key = format!("key-{}", rec.comment_id);
+        let out = admit(
+            &*store,
+            Admit {
+                retention_ms: SHORT,
+                idempotency_ttl_ms: SHORT,
+                ..admission(&key, rec)
+            },
+        )
+        .await;
+        assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
+        tick(&clock).await;
+    }
+    let (a, _) = claim(&*store, 60_000, "mod-a", &tokens("a", 1)).await;
+    assert_eq!(ids(&a), ["c-dec"]);
+    done(decide(&*store, review("c-dec", "a-0", "mod-a")).await);
+    reach(&clock, now(&clock) + SHORT + 1).await;
+
+    assert!(get(&*store, "c-pub").await.is_none(), "kept past retention");
+    assert!(get(&*store, "c-dec").await.is_none(), "kept past retention");
+    assert!(
+        get(&*store, "c-held").await.is_some(),
+        "a held comment expired"
+    );
+    assert_eq!(
+        decide(
+            &*store,
+            overturn("c-pub", Status::Published, Status::Rejected)
+        )
+        .await,
+        Decided::NotFound,
+        "an expired comment was decided"
+    );
+    assert_eq!(
+        decide(
+            &*store,
+            overturn("c-dec", Status::Rejected, Status::Published)
+        )
+        .await,
+        Decided::NotFound,
+        "an expired comment was decided"
+    );
+    // The idempotency key is forgotten too: the same key records a new comment.
+    let again = record("c-again", Status::Published);
+    assert!(matches!(
+        admit(&*store, admission("key-c-pub", &again)).await,
+        Admission::Recorded { .. }
+    ));
+    let mut recent: Vec<String> = store
+        .recent(SITE, 0, 100)
+        .await
+        .expect("recent")
+        .into_iter()
+        .map(|(r, _)| r.comment_id)
+        .collect();
+    recent.sort();
+    assert_eq!(recent, ["c-again", "c-held"]);
+    let (h, _) = claim(&*store, 60_000, "mod-b", &tokens("b", 5)).await;
+    assert_eq!(ids(&h), ["c-held"]);
+}
+on_every_backend!(
+    retention_expiry,
+    an_expired_comment_is_gone_for_reads_decisions_and_replays
+);
+
+async fn documents_are_fenced_by_version_and_every_change_moves_the_epoch(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    let epoch = || async { store.epoch().await.expect("epoch") };
+    let get_doc = |scope: &'static str| {
+        let s = store.clone();
+        async move { s.get_doc(scope, "policy").await.expect("get_doc") }
+    };
+    let put = |scope: &'static str, expected: u64, doc: &'static str| {
+        let s = store.clone();
+        async move {
+            s.put_doc(
+                scope,
+                "policy",
+                expected,
+                doc,
+                "ops-a",
+                AuditNote {
+                    action: moderato::audit::action::POLICY_UPDATE,
+                    site: scope,
+                    detail: "test",
+                },
+            )
+            .await
+            .expect("put_doc")
+        }
+    };
+    let e0 = epoch().await;
+    assert_eq!(e0, 0);
+    assert_eq!(get_doc(GLOBAL_SCOPE).await, None);
+    assert_eq!(
+        put(GLOBAL_SCOPE, 1, "v1").await,
+        Err(0),
+        "expected 1 of nothing"
+    );
+    assert_eq!(epoch().await, e0, "a refused change moved the epoch");
+    assert_eq!(put(GLOBAL_SCOPE, 0, "v1").await, Ok(1));
+    assert_eq!(epoch().await, e0 + 1);
+    assert_eq!(get_doc(GLOBAL_SCOPE).await, Some((1, "v1".to_string())));
+    assert_eq!(put(GLOBAL_SCOPE, 0, "stale").await, Err(1));
+    assert_eq!(get_doc(GLOBAL_SCOPE).await, Some((1, "v1".to_string())));
+    assert_eq!(epoch().await, e0 + 1);
+    assert_eq!(put(GLOBAL_SCOPE, 1, "v2").await, Ok(2));
+    assert_eq!(epoch().await, e0 + 2);
+    assert_eq!(get_doc(GLOBAL_SCOPE).await, Some((2, "v2".to_string())));
+    // Scopes are separate documents under one epoch.
+    assert_eq!(get_doc(SITE).await, None);
+    assert_eq!(put(SITE, 0, "site v1").await, Ok(1));
+    assert_eq!(epoch().await, e0 + 3);
+    assert_eq!(get_doc(SITE).await, Some((1, "site v1".to_string())));
+    assert_eq!(get_doc(GLOBAL_SCOPE).await, Some((2, "v2".to_string())));
+}
+on_every_backend!(
+    documents,
+    documents_are_fenced_by_version_and_every_change_moves_the_epoch
 );

@@ -20,6 +20,10 @@ if n_expired > 0 then
   redis.call('HINCRBY', KEYS[3], 'lease_expiries', n_expired)
 end
 local max = tonumber(ARGV[1])
+if max < 1 then
+  -- ZRANGE 0 -1 would be the whole queue, with no token for any of it.
+  return {n_expired, {}}
+end
 local lease_until = now + tonumber(ARGV[2])
 local out = {}
 local ids = redis.call('ZRANGE', KEYS[1], 0, max - 1)
