@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::classifier::{CommentText, Model};
-use crate::lexicon::{Lexicon, skeleton};
+use crate::lexicon::Lexicon;
+use crate::text::skeleton::skeleton;
 use crate::scoring::combiner::fit::Counts;
 
 #[derive(Debug, Subcommand)]

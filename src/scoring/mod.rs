@@ -151,7 +151,7 @@ pub struct Prepared {
 
 /// Prepares name, title and body for `Policy::decide`.
 pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
-    use crate::lexicon::{Skeleton, skeleton};
+    use crate::text::skeleton::{Skeleton, skeleton};
     // The skeleton of "name\ntitle\nbody" is the name's and the title-and-body's joined by a space (words never
     // cross a newline), so the combiner's title-and-body form comes without a second pass.
     let head = skeleton(&format!("{title}\n{body}"));

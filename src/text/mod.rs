@@ -3,6 +3,7 @@
 
 pub mod detect;
 pub mod normalize;
+pub mod skeleton;
 
 use normalize::{for_each_nfc, is_invisible, strip_accent};
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use moderato::lexicon::skeleton;
+use moderato::text::skeleton::skeleton;
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;

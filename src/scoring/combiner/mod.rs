@@ -443,7 +443,7 @@ mod tests {
             let joined = format!("{}\n{}\n{}", r.name, r.title, r.body);
             assert_eq!(
                 prepared.lexicon,
-                Lexicon::shipped().hits(&crate::lexicon::skeleton(&joined)),
+                Lexicon::shipped().hits(&crate::text::skeleton::skeleton(&joined)),
                 "{}",
                 r.id
             );
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn vietnamese_is_told_from_english_with_and_without_accents() {
-        let vi = |t: &str| is_vietnamese("", t, &crate::lexicon::skeleton(t).spaced);
+        let vi = |t: &str| is_vietnamese("", t, &crate::text::skeleton::skeleton(t).spaced);
         assert!(vi("Đường Nguyễn Huệ kẹt xe"));
         assert!(vi("duong nay ko duoc sua a, nguoi dan kho qua"));
         assert!(!vi("WIN a FREE prize, call now to claim your reward"));

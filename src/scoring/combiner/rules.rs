@@ -19,7 +19,7 @@ pub(super) fn warning_term(spaced: &str) -> Option<&'static str> {
         aho_corasick::AhoCorasick::new(Lexicon::shipped().context_terms(SCAM_WARNING))
             .expect("the warning terms build an automaton")
     });
-    crate::lexicon::whole_word_matches(&TERMS, spaced)
+    crate::text::skeleton::whole_word_matches(&TERMS, spaced)
         .next()
         .map(|m| Lexicon::shipped().context_terms(SCAM_WARNING)[m.pattern().as_usize()].as_str())
 }
@@ -243,7 +243,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     let spaced: &str = match e.skeleton {
         Some(s) => s,
         None => {
-            built = crate::lexicon::skeleton(&format!("{}\n{}", e.text.title, e.text.body)).spaced;
+            built = crate::text::skeleton::skeleton(&format!("{}\n{}", e.text.title, e.text.body)).spaced;
             &built
         }
     };
