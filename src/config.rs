@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Prometheus `/metrics` listen address; empty disables it.
     pub metrics_listen: String,
+    /// HTTP listen address of the JSON API (and the web console); empty disables it.
+    pub http_listen: String,
     /// How long in-flight calls may take to finish after SIGINT/SIGTERM.
     pub shutdown_grace_ms: u64,
     /// `text` (human-readable) or `json` logs.
@@ -172,6 +174,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:50051".into(),
             metrics_listen: "127.0.0.1:9464".into(),
+            http_listen: "127.0.0.1:8080".into(),
             shutdown_grace_ms: 10_000,
             log_format: "text".into(),
             health_interval_ms: 1000,
@@ -251,6 +254,8 @@ pub struct FlagOverrides {
     pub listen: Option<String>,
     /// `--metrics-listen`.
     pub metrics_listen: Option<String>,
+    /// `--http-listen`.
+    pub http_listen: Option<String>,
     /// `--redis-url`, repeatable.
     pub redis_urls: Vec<String>,
     /// `--key-prefix`.
@@ -530,6 +535,9 @@ impl Config {
         if let Some(l) = &flags.metrics_listen {
             cfg.server.metrics_listen = l.clone();
         }
+        if let Some(l) = &flags.http_listen {
+            cfg.server.http_listen = l.clone();
+        }
         if !flags.redis_urls.is_empty() {
             cfg.store.redis_urls = flags.redis_urls.clone();
         }
@@ -564,6 +572,14 @@ impl Config {
             errs.push(format!(
                 "server.metrics_listen: {:?} is not an ip:port address (empty disables metrics)",
                 self.server.metrics_listen
+            ));
+        }
+        if !self.server.http_listen.is_empty()
+            && self.server.http_listen.parse::<SocketAddr>().is_err()
+        {
+            errs.push(format!(
+                "server.http_listen: {:?} is not an ip:port address (empty disables HTTP)",
+                self.server.http_listen
             ));
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {

@@ -196,6 +196,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
+    http: Option<(TcpListener, SocketAddr)>,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
@@ -242,6 +243,19 @@ impl Application {
                     })?,
             )
         };
+        let http = if cfg.server.http_listen.is_empty() {
+            None
+        } else {
+            let bind_err = |source| StartupError::Bind {
+                addr: cfg.server.http_listen.clone(),
+                source,
+            };
+            let l = TcpListener::bind(&cfg.server.http_listen)
+                .await
+                .map_err(bind_err)?;
+            let a = l.local_addr().map_err(bind_err)?;
+            Some((l, a))
+        };
         Ok(Self {
             cfg,
             store,
@@ -251,6 +265,7 @@ impl Application {
             listener,
             addr,
             metrics,
+            http,
             tls,
         })
     }
@@ -263,6 +278,11 @@ impl Application {
     /// The bound metrics address, if metrics are enabled.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(|(_, a)| *a)
+    }
+
+    /// The bound HTTP address (JSON API and console), if HTTP is enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, a)| *a)
     }
 
     /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, drain in-flight calls for at
@@ -280,6 +300,7 @@ impl Application {
             listener,
             addr,
             metrics,
+            http,
             tls,
         } = self;
         let keys = Keys::new(cfg.store.key_prefix.clone());
@@ -357,8 +378,35 @@ impl Application {
             }))
         });
 
-        tracing::info!(%addr, store = store.kind(), "moderato listening");
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        let http_task = http.map(|(l, a)| {
+            tracing::info!(addr = %a, "HTTP (JSON API) listening");
+            let services = crate::http::Services {
+                captchas: captchas.clone(),
+                captcha_settings,
+                comments: comments.clone(),
+                reviews: reviews.clone(),
+                policies: policies.clone(),
+                tokens: tokens.clone(),
+            };
+            let s = &cfg.server;
+            let limits = crate::http::HttpLimits {
+                max_connections: s.max_connections as usize,
+                header_timeout: Duration::from_millis(s.handshake_timeout_ms),
+                max_concurrent_streams: s.max_concurrent_streams,
+                keepalive_interval: (s.keepalive_interval_ms > 0)
+                    .then(|| Duration::from_millis(s.keepalive_interval_ms)),
+                keepalive_timeout: Duration::from_millis(s.keepalive_timeout_ms),
+            };
+            tokio::spawn(crate::http::serve(
+                l,
+                crate::http::router(&services),
+                limits,
+                stop_rx.clone(),
+                grace,
+            ))
+        });
+        tracing::info!(%addr, store = store.kind(), "moderato listening");
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter_for_stop = reporter.clone();
         tokio::spawn(async move {
@@ -430,6 +478,10 @@ impl Application {
                 }
             }
         };
+        if let Some(t) = http_task {
+            // The HTTP server drains within the same grace period and then ends by itself.
+            let _ = tokio::time::timeout(grace, t).await;
+        }
         health_task.abort();
         refresh_task.abort();
         gauges_task.abort();
