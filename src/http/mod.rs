@@ -13,6 +13,7 @@
 //! gRPC port.
 
 pub mod error;
+pub mod openapi;
 pub mod portal;
 mod serve;
 
