@@ -393,6 +393,7 @@ impl Application {
             let limits = crate::http::HttpLimits {
                 max_connections: s.max_connections as usize,
                 header_timeout: Duration::from_millis(s.handshake_timeout_ms),
+                idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_concurrent_streams: s.max_concurrent_streams,
                 keepalive_interval: (s.keepalive_interval_ms > 0)
                     .then(|| Duration::from_millis(s.keepalive_interval_ms)),

@@ -283,7 +283,9 @@ fn field_schema(t: Type, type_name: &str) -> (Value, Option<String>) {
         Type::String => json!({"type": "string"}),
         Type::Bool => json!({"type": "boolean"}),
         Type::Double | Type::Float => json!({"type": "number"}),
-        Type::Int32 | Type::Sint32 | Type::Sfixed32 => json!({"type": "integer", "format": "int32"}),
+        Type::Int32 | Type::Sint32 | Type::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
         Type::Uint32 | Type::Fixed32 => json!({"type": "integer", "format": "uint32"}),
         Type::Int64 | Type::Sint64 | Type::Sfixed64 => {
             json!({"type": "string", "format": "int64"})
@@ -324,7 +326,10 @@ mod tests {
     fn the_schemas_name_every_message_the_routes_carry() {
         let doc = document();
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-        for m in ROOT_MESSAGES.iter().chain(&["DecisionEvent", "Reason", "CommentStatus", "Author"]) {
+        for m in ROOT_MESSAGES
+            .iter()
+            .chain(&["DecisionEvent", "Reason", "CommentStatus", "Author"])
+        {
             assert!(schemas.contains_key(*m), "{m} missing");
         }
         assert_eq!(

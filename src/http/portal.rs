@@ -96,11 +96,7 @@ pub fn routes(s: &Services) -> Router {
 }
 
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI_JSON,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
 /// A message in the proto3 JSON mapping.
@@ -109,7 +105,10 @@ fn json_response<T: Serialize>(status: StatusCode, msg: &T) -> Result<Response, 
         .map_err(|e| ApiError::Internal(format!("cannot encode the answer as JSON: {e}")))?;
     Ok((
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response())
@@ -121,7 +120,8 @@ fn parse_body<T: DeserializeOwned + Default>(
 ) -> Result<T, HttpError> {
     let body = body.map_err(|e| {
         let status = e.status();
-        let err = Status::invalid_argument(format!("cannot read the request body: {}", e.body_text()));
+        let err =
+            Status::invalid_argument(format!("cannot read the request body: {}", e.body_text()));
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             HttpError::with_http(
                 Status::invalid_argument(format!(
@@ -162,9 +162,7 @@ fn same_site(path_site: String, body_site: &str) -> Result<String, HttpError> {
 }
 
 /// Runs a non-streaming call within [`REQUEST_TIMEOUT`].
-async fn bounded<T>(
-    f: impl Future<Output = Result<T, Status>>,
-) -> Result<T, HttpError> {
+async fn bounded<T>(f: impl Future<Output = Result<T, Status>>) -> Result<T, HttpError> {
     match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
         Ok(r) => r.map_err(HttpError::from),
         Err(_) => Err(Status::deadline_exceeded(format!(
@@ -330,7 +328,10 @@ fn decisions_query(
         Some(m) => match m.parse::<usize>() {
             Ok(n) if (1..=MAX_POLL_EVENTS).contains(&n) => n,
             _ => {
-                v.add("max", format!("must be a number from 1 to {MAX_POLL_EVENTS}"));
+                v.add(
+                    "max",
+                    format!("must be a number from 1 to {MAX_POLL_EVENTS}"),
+                );
                 0
             }
         },
@@ -517,7 +518,9 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let e = decisions_query(&q, &HeaderMap::new()).err().expect("refused");
+        let e = decisions_query(&q, &HeaderMap::new())
+            .err()
+            .expect("refused");
         let fields: Vec<String> = tonic_types::StatusExt::get_error_details(e.status())
             .bad_request()
             .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())

@@ -1,25 +1,33 @@
-//! Runs a router on a bound listener with the bounds of the gRPC port: a connection limit, a timeout for a
-//! request's headers (which also closes a keep-alive connection left silent), HTTP/2 keepalive PINGs, and a
-//! graceful drain on shutdown.
+//! Runs a router on a bound listener with the bounds of the gRPC port: a connection limit, a connection that
+//! sends no request within the handshake timeout or has none in flight for the idle timeout is closed, a timeout
+//! for a request's headers, HTTP/2 keepalive PINGs, and a graceful drain on shutdown.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_stream::StreamExt as _;
+use tower::ServiceExt as _;
 
 /// Connection bounds of the HTTP listener (the `server.*` values the gRPC port uses).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Open connections at once; further clients wait in the listen backlog.
     pub max_connections: usize,
-    /// A request's headers must arrive within this long, from accept or from the end of the previous request.
+    /// The first request must arrive within this long after accept; a request's headers within this long.
     pub header_timeout: Duration,
+    /// A connection with no request in flight (response bodies included) for this long is closed.
+    pub idle_timeout: Duration,
     /// HTTP/2: concurrent streams per connection.
     pub max_concurrent_streams: u32,
     /// HTTP/2: PING after this long without frames; `None` disables.
@@ -78,14 +86,46 @@ pub async fn serve(
             _ = stopped(&mut stop) => break,
         };
         let _ = sock.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let state = Arc::new(Activity::new());
+        let service = {
+            let (app, state) = (app.clone(), state.clone());
+            tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let busy = Busy::start(state.clone());
+                let app = app.clone();
+                async move {
+                    let resp = app.oneshot(req).await?;
+                    // The request counts as in flight until its body is sent (long-polls, event streams).
+                    let (parts, body) = resp.into_parts();
+                    let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
+                        let _in_flight = &busy;
+                        chunk
+                    }));
+                    Ok::<_, Infallible>(axum::http::Response::from_parts(parts, body))
+                }
+            })
+        };
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(sock), service)
+            .serve_connection_with_upgrades(TokioIo::new(sock), TowerToHyperService::new(service))
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            tokio::pin!(conn);
+            loop {
+                let deadline = state.deadline(&limits);
+                tokio::select! {
+                    r = &mut conn => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "HTTP connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if state.deadline(&limits) <= Instant::now() {
+                            tracing::debug!("closing a silent HTTP connection");
+                            break;
+                        }
+                    }
+                }
             }
             drop(permit);
         });
@@ -99,5 +139,57 @@ pub async fn serve(
             grace_ms = grace.as_millis() as u64,
             "HTTP requests did not finish within the grace period"
         );
+    }
+}
+
+/// What one connection has done so far.
+struct Activity {
+    accepted: Instant,
+    seen_request: AtomicBool,
+    active: AtomicUsize,
+    /// When the last request finished, ms since `accepted`.
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            accepted: Instant::now(),
+            seen_request: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// When the connection should be closed if it stays as it is.
+    fn deadline(&self, limits: &HttpLimits) -> Instant {
+        if !self.seen_request.load(Ordering::Acquire) {
+            return self.accepted + limits.header_timeout;
+        }
+        if self.active.load(Ordering::Acquire) > 0 {
+            // Re-checked when it passes: a busy connection is never closed for idleness.
+            return Instant::now() + limits.idle_timeout;
+        }
+        let done = Duration::from_millis(self.last_done_ms.load(Ordering::Acquire));
+        self.accepted + done + limits.idle_timeout
+    }
+}
+
+/// One request in flight on its connection, until dropped with the response body.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(state: Arc<Activity>) -> Self {
+        state.seen_request.store(true, Ordering::Release);
+        state.active.fetch_add(1, Ordering::AcqRel);
+        Self(state)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let since = self.0.accepted.elapsed().as_millis() as u64;
+        self.0.last_done_ms.fetch_max(since, Ordering::AcqRel);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -335,7 +335,10 @@ pub struct TestApp {
 impl TestApp {
     /// `http://ADDR` of the HTTP listener.
     pub fn http_base(&self) -> String {
-        format!("http://{}", self.http_addr.expect("HTTP is enabled in tests"))
+        format!(
+            "http://{}",
+            self.http_addr.expect("HTTP is enabled in tests")
+        )
     }
 
     pub async fn channel(&self) -> Channel {
@@ -526,8 +529,7 @@ pub type HttpClient = hyper_util::client::legacy::Client<
 
 /// A plain HTTP/1.1 client.
 pub fn http_client() -> HttpClient {
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http()
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
 /// Builds a request: `token` as a bearer token, `body` as the body, `headers` added.

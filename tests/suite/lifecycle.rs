@@ -64,7 +64,8 @@ async fn an_invalid_config_is_refused_with_every_problem_named() {
     let out = tokio::process::Command::new(BIN)
         .args([
             "serve",
-            "--http-listen", "nowhere-either",
+            "--http-listen",
+            "nowhere-either",
             "--listen",
             "nowhere",
             "--metrics-listen",
@@ -116,7 +117,8 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "serve",
-            "--http-listen", "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
@@ -156,8 +158,8 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     }
     let http_url = http_url.expect("serve printed its HTTP URL");
     let ch = wait_serving(port).await;
-    let doc = crate::harness::http_call("GET", &format!("{http_url}openapi.json"), None, None, &[])
-        .await;
+    let doc =
+        crate::harness::http_call("GET", &format!("{http_url}openapi.json"), None, None, &[]).await;
     assert_eq!(doc.status, 200, "{}", doc.text());
     assert_eq!(doc.json()["openapi"], "3.1.0");
     let calls: Vec<_> = (0..40)
@@ -286,7 +288,8 @@ async fn every_acknowledged_submission_survives_kill_9() {
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "serve",
-            "--http-listen", "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",

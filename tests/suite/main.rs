@@ -10,6 +10,7 @@ mod captcha;
 mod comments;
 mod concurrency;
 mod health;
+mod http;
 mod lifecycle;
 mod oracles;
 mod rate_limits;

@@ -810,7 +810,8 @@ async fn store_errors_reach_callers_as_a_stable_message_with_an_id_found_in_the_
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "serve",
-            "--http-listen", "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
