@@ -125,7 +125,17 @@ async fn count_requests(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let method = match *req.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD => req.method().as_str(),
+        // Any other token is a valid method: keep the label set bounded.
+        _ => "OTHER",
+    }
+    .to_string();
     let started = Instant::now();
     let resp = next.run(req).await;
     let route: Arc<str> = format!("{method} {route}").into();
