@@ -146,6 +146,9 @@ pub struct CaptchaConfig {
     pub max_live_per_client: u32,
     /// Challenge creation limit per client.
     pub create_limit: LimitRule,
+    /// Test only: the HTTP create answer carries the challenge's answer in the `X-Moderato-Test-Captcha-Answer`
+    /// header, so client examples can run unattended. Refused with a Redis store; logged as a warning when on.
+    pub test_answer_header: bool,
 }
 
 impl Default for Config {
@@ -219,6 +222,7 @@ impl Default for CaptchaConfig {
             ttl_seconds: 300,
             max_live_per_client: 20,
             create_limit: LimitRule::new(Descriptor::CaptchaClient, 30, 60, 10),
+            test_answer_header: false,
         }
     }
 }
@@ -692,6 +696,13 @@ impl Config {
             .problems("captcha.create_limit", &mut errs);
         crate::rate_limit::submission_rule_problems("rate_limits", &self.rate_limits, &mut errs);
         self.policy.problems("policy", &mut errs);
+        if self.captcha.test_answer_header && !self.store.redis_urls.is_empty() {
+            errs.push(
+                "captcha.test_answer_header: hands out captcha answers, for tests of client examples on the \
+                 embedded store only; it is refused with a Redis store"
+                    .into(),
+            );
+        }
         if !self.store.redis_urls.is_empty() && self.identifier_hmac_key.expose().len() < 16 {
             errs.push(
                 "identifier_hmac_key: set it (16+ characters, the same on every replica) when using Redis; \

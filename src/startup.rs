@@ -381,9 +381,16 @@ impl Application {
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
         let http_task = http.map(|(l, a)| {
             tracing::info!(addr = %a, "HTTP (JSON API) listening");
+            if cfg.captcha.test_answer_header {
+                tracing::warn!(
+                    "captcha.test_answer_header is on: every challenge created over HTTP hands out its answer; \
+                     for tests only"
+                );
+            }
             let services = crate::http::Services {
                 captchas: captchas.clone(),
                 captcha_settings,
+                captcha_test_answers: cfg.captcha.test_answer_header,
                 comments: comments.clone(),
                 reviews: reviews.clone(),
                 policies: policies.clone(),

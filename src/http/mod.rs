@@ -49,6 +49,8 @@ pub struct Services {
     pub captchas: Captchas,
     /// How challenges are issued.
     pub captcha_settings: Settings,
+    /// Test only (`captcha.test_answer_header`): challenges created over HTTP hand out their answer.
+    pub captcha_test_answers: bool,
     /// Submissions.
     pub comments: Comments,
     /// The review queue, comment lookups and the decision stream.

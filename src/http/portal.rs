@@ -57,8 +57,12 @@ pub const DEFAULT_POLL_EVENTS: usize = 100;
 
 const PORTAL: &[Role] = &[Role::Portal];
 
+/// The header carrying a challenge's answer when `captcha.test_answer_header` is on (tests only).
+pub const TEST_ANSWER_HEADER: &str = "x-moderato-test-captcha-answer";
+
 #[derive(Clone)]
 struct PortalState {
+    test_answers: Option<(crate::captcha::Captchas, crate::captcha::Settings)>,
     tokens: Tokens,
     captcha: CaptchaApi,
     comment: CommentApi,
@@ -69,6 +73,9 @@ struct PortalState {
 /// The portal's routes and `/v1/openapi.json`.
 pub fn routes(s: &Services) -> Router {
     let state = PortalState {
+        test_answers: s
+            .captcha_test_answers
+            .then(|| (s.captchas.clone(), s.captcha_settings)),
         tokens: s.tokens.clone(),
         captcha: CaptchaApi::new(s.captchas.clone(), s.captcha_settings),
         comment: CommentApi::new(s.comments.clone(), s.reviews.clone()),
@@ -183,9 +190,15 @@ async fn create_challenge(
     let mut req: CreateChallengeRequest = parse_body(body)?;
     req.site = same_site(path(site)?, &req.site)?;
     let site = req.site.clone();
-    let out = bounded(s.captcha.create_challenge(tonic::Request::new(req)))
-        .await?
-        .into_inner();
+    let (out, answer) = match &s.test_answers {
+        None => (
+            bounded(s.captcha.create_challenge(tonic::Request::new(req)))
+                .await?
+                .into_inner(),
+            None,
+        ),
+        Some((captchas, settings)) => test_challenge(captchas, settings, &req).await?,
+    };
     let expires_ms = out
         .expires_at
         .as_ref()
@@ -194,6 +207,9 @@ async fn create_challenge(
     s.images
         .insert(&site, &out.challenge_id, out.image_png.clone(), expires_ms);
     let mut resp = json_response(StatusCode::OK, &out)?;
+    if let Some(a) = answer.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        resp.headers_mut().insert(TEST_ANSWER_HEADER, a);
+    }
     if let Ok(v) = HeaderValue::from_str(&format!(
         "/v1/sites/{site}/captcha-challenges/{}/image.png",
         out.challenge_id
@@ -201,6 +217,37 @@ async fn create_challenge(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// CreateChallenge with an answer chosen here and handed back (`captcha.test_answer_header`, tests only): the
+/// same checks and limits as the gRPC handler's.
+async fn test_challenge(
+    captchas: &crate::captcha::Captchas,
+    settings: &crate::captcha::Settings,
+    req: &CreateChallengeRequest,
+) -> Result<(crate::proto::CreateChallengeResponse, Option<String>), HttpError> {
+    let mut v = crate::validate::Violations::default();
+    v.site("site", &req.site);
+    let ip = v.ip("client_ip", &req.client_ip);
+    v.finish().map_err(ApiError::from)?;
+    let ip = ip.ok_or_else(|| ApiError::Internal("ip checked above".into()))?;
+    let answer = crate::captcha::random_answer(settings.length);
+    let issued = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        captchas.create_with_answer(&req.site, ip, settings, &answer),
+    )
+    .await
+    .map_err(|_| Status::deadline_exceeded("the call did not finish in time"))?
+    .map_err(ApiError::from)?;
+    Ok((
+        crate::proto::CreateChallengeResponse {
+            challenge_id: issued.id,
+            image_png: issued.png,
+            expires_at: Some(crate::clock::timestamp(issued.expires_at_ms)),
+            answer_length: issued.answer_length,
+        },
+        Some(answer),
+    ))
 }
 
 async fn challenge_image(

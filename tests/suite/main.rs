@@ -9,6 +9,7 @@ mod bootstrap;
 mod captcha;
 mod comments;
 mod concurrency;
+mod examples;
 mod health;
 mod http;
 mod lifecycle;

@@ -1,0 +1,142 @@
+//! The client examples run against a live server and their output is checked, so the integration guide they
+//! back cannot rot.
+
+use std::process::{Command, Stdio};
+
+use moderato::proto::GetCommentRequest;
+use moderato::proto::comment_service_client::CommentServiceClient;
+use moderato::rate_limit::{Descriptor, LimitRule};
+
+use crate::harness::{Backend, PORTAL_TOKEN, authed, spawn_app};
+
+const PHP_HINT: &str = "php with php-curl is required by the example tests and was not found. Install it with \
+`apt-get install -y php8.2-cli php8.2-curl` (Debian), or run `scripts/test.sh`, which installs it.";
+
+fn require_php() {
+    let ok = Command::new("php")
+        .args(["-r", "exit(function_exists('curl_init') ? 0 : 1);"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{PHP_HINT}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
+    require_php();
+    let app = spawn_app(Backend::Memory, |c| {
+        c.captcha.test_answer_header = true;
+        c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 3, 600, 3)];
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/php/portal.php");
+    let out = tokio::process::Command::new("php")
+        .arg(script)
+        .arg(dir.path())
+        .env("MODERATO_HTTP", app.http_base())
+        .env("MODERATO_TOKEN", PORTAL_TOKEN)
+        .env("MODERATO_SITE", "hcm")
+        .output()
+        .await
+        .expect("run php");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("challenge "), "{stdout}");
+    assert!(lines[0].contains("(5 characters)"), "{stdout}");
+    let png = std::fs::read(dir.path().join("captcha.png")).expect("the saved image");
+    assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
+    assert_eq!(lines[1], "image route: the same image");
+    // The comment the script submitted is really there, as the script reported it.
+    let submitted = lines[2]
+        .strip_prefix("submitted ")
+        .unwrap_or_else(|| panic!("no submission line: {stdout}"));
+    let (comment_id, rest) = submitted.split_once(": ").expect("id: status");
+    let c = CommentServiceClient::new(app.channel().await)
+        .get_comment(authed(
+            PORTAL_TOKEN,
+            GetCommentRequest {
+                site: "hcm".into(),
+                comment_id: comment_id.into(),
+            },
+        ))
+        .await
+        .expect("the submitted comment")
+        .into_inner();
+    let status = moderato::proto::CommentStatus::try_from(c.status).expect("status");
+    assert!(
+        rest.starts_with(status.as_str_name()),
+        "{rest} vs {status:?}"
+    );
+    assert_eq!(c.author.map(|a| a.name).as_deref(), Some("Trần Thị Mai"));
+    assert_eq!(lines[3], "fix the form: title: is required", "{stdout}");
+    assert_eq!(
+        lines[4], "captcha refused (CAPTCHA_INVALID): show a new challenge",
+        "{stdout}"
+    );
+    // Three submissions allowed per client IP; the script's third one in its loop is refused.
+    assert!(
+        lines[5].starts_with("rate limited: retry after ") && lines[5].ends_with(" s (client_ip)"),
+        "{stdout}"
+    );
+    let secs: u64 = lines[5]
+        .trim_start_matches("rate limited: retry after ")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("seconds");
+    assert!(secs > 0 && secs <= 600, "{secs}");
+    assert!(
+        stdout.contains(&format!("decision {comment_id}: {}", status.as_str_name())),
+        "{stdout}"
+    );
+    assert!(lines.last().is_some_and(|l| l.starts_with("next cursor ")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_test_answer_header_is_refused_with_a_redis_store() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "",
+            "--http-listen",
+            "",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .env("MODERATO__CAPTCHA__TEST_ANSWER_HEADER", "true")
+        .env("MODERATO__IDENTIFIER_HMAC_KEY", crate::harness::HMAC_KEY)
+        .output()
+        .await
+        .expect("run moderato");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("captcha.test_answer_header") && stderr.contains("Redis"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_test_hook_no_answer_is_handed_out() {
+    let app = spawn_app(Backend::Memory, |_| {}).await;
+    let r = crate::harness::http_call(
+        "POST",
+        &format!("{}/v1/sites/hcm/captcha-challenges", app.http_base()),
+        Some(PORTAL_TOKEN),
+        Some(br#"{"clientIp":"198.51.100.9"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header(moderato::http::portal::TEST_ANSWER_HEADER), None);
+    app.stop().await;
+}
