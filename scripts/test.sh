@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs redis-server/redis-cli when missing (the suite starts
-# its own private servers on free ports, standalone and a 3-master cluster) and php-cli with php-curl (the PHP
-# client example runs against a live server), then runs every test.
+# its own private servers on free ports, standalone and a 3-master cluster), php-cli with php-curl and node (the
+# client examples run against a live server), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,14 @@ if ! command -v php >/dev/null 2>&1 || ! php -r 'exit(function_exists("curl_init
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq php8.2-cli php8.2-curl >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "node not found: installing it (apt-get install -y nodejs)" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
 fi
 
 cargo test --locked --all-targets "$@"

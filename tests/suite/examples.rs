@@ -23,29 +23,45 @@ fn require_php() {
     assert!(ok, "{PHP_HINT}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
-    require_php();
+const NODE_HINT: &str = "node 18 or later (for its built-in fetch) is required by the example tests and was not \
+found. Install it with `apt-get install -y nodejs` (Debian), or run `scripts/test.sh`, which installs it.";
+
+fn require_node() {
+    let ok = Command::new("node")
+        .args(["-e", "process.exit(typeof fetch === 'function' ? 0 : 1)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{NODE_HINT}");
+}
+
+/// Runs `program script out-dir` against a live server allowing three submissions per client IP, and checks
+/// its transcript line by line against the server's state.
+async fn run_example(program: &str, script: &str) {
     let app = spawn_app(Backend::Memory, |c| {
         c.captcha.test_answer_header = true;
         c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 3, 600, 3)];
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/php/portal.php");
-    let out = tokio::process::Command::new("php")
-        .arg(script)
+    let script = format!("{}/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(program)
+        .arg(&script)
         .arg(dir.path())
         .env("MODERATO_HTTP", app.http_base())
         .env("MODERATO_TOKEN", PORTAL_TOKEN)
         .env("MODERATO_SITE", "hcm")
+        .stdin(Stdio::null())
         .output()
         .await
-        .expect("run php");
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 8, "{stdout}");
     assert!(lines[0].starts_with("challenge "), "{stdout}");
     assert!(lines[0].contains("(5 characters)"), "{stdout}");
     let png = std::fs::read(dir.path().join("captcha.png")).expect("the saved image");
@@ -78,7 +94,7 @@ async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
         lines[4], "captcha refused (CAPTCHA_INVALID): show a new challenge",
         "{stdout}"
     );
-    // Three submissions allowed per client IP; the script's third one in its loop is refused.
+    // Three submissions per client IP: the script's loop is refused after the first one's two successors.
     assert!(
         lines[5].starts_with("rate limited: retry after ") && lines[5].ends_with(" s (client_ip)"),
         "{stdout}"
@@ -90,12 +106,33 @@ async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
         .and_then(|s| s.parse().ok())
         .expect("seconds");
     assert!(secs > 0 && secs <= 600, "{secs}");
-    assert!(
-        stdout.contains(&format!("decision {comment_id}: {}", status.as_str_name())),
-        "{stdout}"
+    let decisions: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("decision "))
+        .copied()
+        .collect();
+    assert_eq!(decisions.len(), 3, "{stdout}");
+    assert_eq!(
+        decisions[0],
+        format!(
+            "decision {comment_id}: {} (DECISION_KIND_AUTOMATIC)",
+            status.as_str_name()
+        )
     );
-    assert!(lines.last().is_some_and(|l| l.starts_with("next cursor ")));
+    assert_eq!(lines.last().copied(), Some("next cursor 0-3"), "{stdout}");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
+    require_php();
+    run_example("php", "examples/php/portal.php").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_example_completes_the_portal_flow_and_handles_each_error() {
+    require_node();
+    run_example("node", "examples/node/portal.mjs").await;
 }
 
 #[tokio::test]
