@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs redis-server/redis-cli when missing (the suite starts
-# its own private servers on free ports, standalone and a 3-master cluster), php-cli with php-curl and node (the
-# client examples run against a live server), then runs every test.
+# its own private servers on free ports, standalone and a 3-master cluster), php-cli with php-curl, node and
+# python's grpcio (the client examples run against a live server), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,11 @@ if ! command -v node >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
+fi
+
+if ! python3 -c "import grpc, grpc_tools, grpc_status" >/dev/null 2>&1; then
+  echo "python grpcio not found: installing it (pip install grpcio grpcio-tools grpcio-status)" >&2
+  python3 -m pip install -q grpcio grpcio-tools grpcio-status
 fi
 
 cargo test --locked --all-targets "$@"

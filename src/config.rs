@@ -146,8 +146,9 @@ pub struct CaptchaConfig {
     pub max_live_per_client: u32,
     /// Challenge creation limit per client.
     pub create_limit: LimitRule,
-    /// Test only: the HTTP create answer carries the challenge's answer in the `X-Moderato-Test-Captcha-Answer`
-    /// header, so client examples can run unattended. Refused with a Redis store; logged as a warning when on.
+    /// Test only: every new challenge's answer is sent back (HTTP header and gRPC metadata
+    /// `x-moderato-test-captcha-answer`), so client examples can run unattended. Refused with a Redis store;
+    /// logged as a warning when on.
     pub test_answer_header: bool,
 }
 

@@ -379,14 +379,13 @@ impl Application {
         });
 
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        if cfg.captcha.test_answer_header {
+            tracing::warn!(
+                "captcha.test_answer_header is on: every new challenge hands out its answer; for tests only"
+            );
+        }
         let http_task = http.map(|(l, a)| {
             tracing::info!(addr = %a, "HTTP (JSON API) listening");
-            if cfg.captcha.test_answer_header {
-                tracing::warn!(
-                    "captcha.test_answer_header is on: every challenge created over HTTP hands out its answer; \
-                     for tests only"
-                );
-            }
             let services = crate::http::Services {
                 captchas: captchas.clone(),
                 captcha_settings,
@@ -450,7 +449,10 @@ impl Application {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(
-                CaptchaServiceServer::new(CaptchaApi::new(captchas, captcha_settings)),
+                CaptchaServiceServer::new(
+                    CaptchaApi::new(captchas, captcha_settings)
+                        .with_test_answers(cfg.captcha.test_answer_header),
+                ),
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(

@@ -57,12 +57,10 @@ pub const DEFAULT_POLL_EVENTS: usize = 100;
 
 const PORTAL: &[Role] = &[Role::Portal];
 
-/// The header carrying a challenge's answer when `captcha.test_answer_header` is on (tests only).
-pub const TEST_ANSWER_HEADER: &str = "x-moderato-test-captcha-answer";
+pub use crate::api::captcha::TEST_ANSWER_HEADER;
 
 #[derive(Clone)]
 struct PortalState {
-    test_answers: Option<(crate::captcha::Captchas, crate::captcha::Settings)>,
     tokens: Tokens,
     captcha: CaptchaApi,
     comment: CommentApi,
@@ -73,11 +71,9 @@ struct PortalState {
 /// The portal's routes and `/v1/openapi.json`.
 pub fn routes(s: &Services) -> Router {
     let state = PortalState {
-        test_answers: s
-            .captcha_test_answers
-            .then(|| (s.captchas.clone(), s.captcha_settings)),
         tokens: s.tokens.clone(),
-        captcha: CaptchaApi::new(s.captchas.clone(), s.captcha_settings),
+        captcha: CaptchaApi::new(s.captchas.clone(), s.captcha_settings)
+            .with_test_answers(s.captcha_test_answers),
         comment: CommentApi::new(s.comments.clone(), s.reviews.clone()),
         reviews: s.reviews.clone(),
         images: ImageCache::new(IMAGE_CACHE_ENTRIES),
@@ -190,15 +186,9 @@ async fn create_challenge(
     let mut req: CreateChallengeRequest = parse_body(body)?;
     req.site = same_site(path(site)?, &req.site)?;
     let site = req.site.clone();
-    let (out, answer) = match &s.test_answers {
-        None => (
-            bounded(s.captcha.create_challenge(tonic::Request::new(req)))
-                .await?
-                .into_inner(),
-            None,
-        ),
-        Some((captchas, settings)) => test_challenge(captchas, settings, &req).await?,
-    };
+    let resp = bounded(s.captcha.create_challenge(tonic::Request::new(req))).await?;
+    let answer = resp.metadata().get(TEST_ANSWER_HEADER).cloned();
+    let out = resp.into_inner();
     let expires_ms = out
         .expires_at
         .as_ref()
@@ -207,7 +197,9 @@ async fn create_challenge(
     s.images
         .insert(&site, &out.challenge_id, out.image_png.clone(), expires_ms);
     let mut resp = json_response(StatusCode::OK, &out)?;
-    if let Some(a) = answer.and_then(|a| HeaderValue::from_str(&a).ok()) {
+    if let Some(a) =
+        answer.and_then(|a| a.to_str().ok().and_then(|a| HeaderValue::from_str(a).ok()))
+    {
         resp.headers_mut().insert(TEST_ANSWER_HEADER, a);
     }
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -217,37 +209,6 @@ async fn create_challenge(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
-}
-
-/// CreateChallenge with an answer chosen here and handed back (`captcha.test_answer_header`, tests only): the
-/// same checks and limits as the gRPC handler's.
-async fn test_challenge(
-    captchas: &crate::captcha::Captchas,
-    settings: &crate::captcha::Settings,
-    req: &CreateChallengeRequest,
-) -> Result<(crate::proto::CreateChallengeResponse, Option<String>), HttpError> {
-    let mut v = crate::validate::Violations::default();
-    v.site("site", &req.site);
-    let ip = v.ip("client_ip", &req.client_ip);
-    v.finish().map_err(ApiError::from)?;
-    let ip = ip.ok_or_else(|| ApiError::Internal("ip checked above".into()))?;
-    let answer = crate::captcha::random_answer(settings.length);
-    let issued = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        captchas.create_with_answer(&req.site, ip, settings, &answer),
-    )
-    .await
-    .map_err(|_| Status::deadline_exceeded("the call did not finish in time"))?
-    .map_err(ApiError::from)?;
-    Ok((
-        crate::proto::CreateChallengeResponse {
-            challenge_id: issued.id,
-            image_png: issued.png,
-            expires_at: Some(crate::clock::timestamp(issued.expires_at_ms)),
-            answer_length: issued.answer_length,
-        },
-        Some(answer),
-    ))
 }
 
 async fn challenge_image(

@@ -38,8 +38,8 @@ fn require_node() {
 }
 
 /// Runs `program script out-dir` against a live server allowing three submissions per client IP, and checks
-/// its transcript line by line against the server's state.
-async fn run_example(program: &str, script: &str) {
+/// its transcript line by line against the server's state. `image_line` is what it says of the image route.
+async fn run_example(program: &str, script: &str, env: &[(&str, &str)], image_line: &str) {
     let app = spawn_app(Backend::Memory, |c| {
         c.captcha.test_answer_header = true;
         c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 3, 600, 3)];
@@ -53,6 +53,8 @@ async fn run_example(program: &str, script: &str) {
         .env("MODERATO_HTTP", app.http_base())
         .env("MODERATO_TOKEN", PORTAL_TOKEN)
         .env("MODERATO_SITE", "hcm")
+        .env("MODERATO_ADDR", app.addr.to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await
@@ -66,7 +68,7 @@ async fn run_example(program: &str, script: &str) {
     assert!(lines[0].contains("(5 characters)"), "{stdout}");
     let png = std::fs::read(dir.path().join("captcha.png")).expect("the saved image");
     assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
-    assert_eq!(lines[1], "image route: the same image");
+    assert_eq!(lines[1], image_line);
     // The comment the script submitted is really there, as the script reported it.
     let submitted = lines[2]
         .strip_prefix("submitted ")
@@ -126,13 +128,56 @@ async fn run_example(program: &str, script: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
     require_php();
-    run_example("php", "examples/php/portal.php").await;
+    run_example("php", "examples/php/portal.php", &[], HTTP_IMAGE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_example_completes_the_portal_flow_and_handles_each_error() {
     require_node();
-    run_example("node", "examples/node/portal.mjs").await;
+    run_example("node", "examples/node/portal.mjs", &[], HTTP_IMAGE).await;
+}
+
+const HTTP_IMAGE: &str = "image route: the same image";
+
+const PYTHON_HINT: &str = "python3 with grpcio, grpcio-tools and grpcio-status is required by the example tests \
+and was not found. Install them with `pip install grpcio grpcio-tools grpcio-status`, or run `scripts/test.sh`, \
+which installs them.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_grpc_example_completes_the_portal_flow_and_handles_each_error() {
+    let ok = Command::new("python3")
+        .args(["-c", "import grpc, grpc_tools, grpc_status"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{PYTHON_HINT}");
+    // Stubs generated from proto/, as the example's instructions say.
+    let gen_dir = tempfile::tempdir().expect("tempdir");
+    let gen_path = gen_dir.path().display().to_string();
+    let status = Command::new("python3")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "-m",
+            "grpc_tools.protoc",
+            "-Iproto",
+            &format!("--python_out={gen_path}"),
+            &format!("--grpc_python_out={gen_path}"),
+            "proto/moderato/v1/common.proto",
+            "proto/moderato/v1/captcha.proto",
+            "proto/moderato/v1/comment.proto",
+        ])
+        .status()
+        .expect("run grpc_tools.protoc");
+    assert!(status.success(), "stub generation failed");
+    run_example(
+        "python3",
+        "examples/python/portal.py",
+        &[("PYTHONPATH", gen_path.as_str())],
+        "image route: not on gRPC, the image came with the challenge",
+    )
+    .await;
 }
 
 #[tokio::test]
