@@ -196,7 +196,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
-    http: Option<(TcpListener, SocketAddr)>,
+    http: Option<(TcpListener, SocketAddr, Option<tokio_rustls::TlsAcceptor>)>,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
@@ -254,7 +254,7 @@ impl Application {
                 .await
                 .map_err(bind_err)?;
             let a = l.local_addr().map_err(bind_err)?;
-            Some((l, a))
+            Some((l, a, http_tls(&cfg.server)?))
         };
         Ok(Self {
             cfg,
@@ -282,7 +282,7 @@ impl Application {
 
     /// The bound HTTP address (JSON API and console), if HTTP is enabled.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().map(|(_, a)| *a)
+        self.http.as_ref().map(|(_, a, _)| *a)
     }
 
     /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, drain in-flight calls for at
@@ -384,7 +384,7 @@ impl Application {
                 "captcha.test_answer_header is on: every new challenge hands out its answer; for tests only"
             );
         }
-        let http_task = http.map(|(l, a)| {
+        let http_task = http.map(|(l, a, http_tls)| {
             tracing::info!(addr = %a, "HTTP (JSON API) listening");
             let services = crate::http::Services {
                 captchas: captchas.clone(),
@@ -409,6 +409,7 @@ impl Application {
                 l,
                 crate::http::router(&services),
                 limits,
+                http_tls,
                 stop_rx.clone(),
                 grace,
             ))
@@ -566,6 +567,31 @@ pub fn tls_config(
         tls = tls.client_ca_root(Certificate::from_pem(ca));
     }
     Ok(Some(tls))
+}
+
+/// The HTTP listener's TLS acceptor: the same `server.tls_*` files as the gRPC port, or `None` for plaintext.
+fn http_tls(
+    cfg: &crate::config::ServerConfig,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, StartupError> {
+    if cfg.tls_cert.is_empty() {
+        return Ok(None);
+    }
+    let read = |what: &str, path: &str| {
+        std::fs::read(path)
+            .map_err(|e| StartupError::Tls(format!("cannot read {what} {path}: {e}")))
+    };
+    let ca = if cfg.tls_client_ca.is_empty() {
+        None
+    } else {
+        Some(read("server.tls_client_ca", &cfg.tls_client_ca)?)
+    };
+    crate::http::tls_acceptor(
+        &read("server.tls_cert", &cfg.tls_cert)?,
+        &read("server.tls_key", &cfg.tls_key)?,
+        ca.as_deref(),
+    )
+    .map(Some)
+    .map_err(StartupError::Tls)
 }
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {

@@ -28,7 +28,7 @@ use axum::response::Response;
 use tonic::Status;
 
 pub use error::HttpError;
-pub use serve::{HttpLimits, serve};
+pub use serve::{HttpLimits, serve, tls_acceptor};
 
 use crate::auth::{Caller, Role, Tokens};
 use crate::captcha::{Captchas, Settings};

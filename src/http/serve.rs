@@ -42,6 +42,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -86,44 +87,17 @@ pub async fn serve(
             _ = stopped(&mut stop) => break,
         };
         let _ = sock.set_nodelay(true);
-        let state = Arc::new(Activity::new());
-        let service = {
-            let (app, state) = (app.clone(), state.clone());
-            tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
-                let busy = Busy::start(state.clone());
-                let app = app.clone();
-                async move {
-                    let resp = app.oneshot(req).await?;
-                    // The request counts as in flight until its body is sent (long-polls, event streams).
-                    let (parts, body) = resp.into_parts();
-                    let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
-                        let _in_flight = &busy;
-                        chunk
-                    }));
-                    Ok::<_, Infallible>(axum::http::Response::from_parts(parts, body))
-                }
-            })
-        };
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(sock), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let (builder, app, tls) = (builder.clone(), app.clone(), tls.clone());
         tokio::spawn(async move {
-            tokio::pin!(conn);
-            loop {
-                let deadline = state.deadline(&limits);
-                tokio::select! {
-                    r = &mut conn => {
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "HTTP connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = tokio::time::sleep_until(deadline) => {
-                        if state.deadline(&limits) <= Instant::now() {
-                            tracing::debug!("closing a silent HTTP connection");
-                            break;
-                        }
+            match tls {
+                None => serve_conn(sock, builder, app, watcher, limits).await,
+                Some(acceptor) => {
+                    // The handshake counts against the handshake timeout, as on the gRPC port.
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(sock)).await {
+                        Ok(Ok(tls)) => serve_conn(tls, builder, app, watcher, limits).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "HTTP TLS handshake failed"),
+                        Err(_) => tracing::debug!("HTTP TLS handshake timed out"),
                     }
                 }
             }
@@ -140,6 +114,104 @@ pub async fn serve(
             "HTTP requests did not finish within the grace period"
         );
     }
+}
+
+/// Serves one accepted connection until it ends, falls silent (handshake and idle timeouts) or the server drains.
+async fn serve_conn<I>(
+    io: I,
+    builder: Builder<TokioExecutor>,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: HttpLimits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let state = Arc::new(Activity::new());
+    let service = {
+        let state = state.clone();
+        tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+            let busy = Busy::start(state.clone());
+            let app = app.clone();
+            async move {
+                let resp = app.oneshot(req).await?;
+                // The request counts as in flight until its body is sent (long-polls, event streams).
+                let (parts, body) = resp.into_parts();
+                let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
+                    let _in_flight = &busy;
+                    chunk
+                }));
+                Ok::<_, Infallible>(axum::http::Response::from_parts(parts, body))
+            }
+        })
+    };
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
+        .into_owned();
+    let conn = watcher.watch(conn);
+    tokio::pin!(conn);
+    loop {
+        let deadline = state.deadline(&limits);
+        tokio::select! {
+            r = &mut conn => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if state.deadline(&limits) <= Instant::now() {
+                    tracing::debug!("closing a silent HTTP connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The TLS acceptor of the HTTP listener from PEM files: the gRPC port's certificate, key and optional client CA
+/// (mTLS). Offers HTTP/2 and HTTP/1.1 by ALPN.
+pub fn tls_acceptor(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: Option<&[u8]>,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("server.tls_cert: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("server.tls_key: {e}"))?;
+    // ring, as the gRPC port's TLS (tonic's `tls-ring`): no C toolchain needed. Deprecated in this rustls only
+    // for lacking post-quantum key exchange, which aws-lc-rs (a C build) would bring.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(pem) {
+                roots
+                    .add(c.map_err(|e| format!("server.tls_client_ca: {e}"))?)
+                    .map_err(|e| format!("server.tls_client_ca: {e}"))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("server.tls_client_ca: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("server.tls_cert and server.tls_key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// What one connection has done so far.

@@ -856,3 +856,109 @@ async fn an_empty_http_listen_disables_http_and_a_silent_connection_is_closed() 
     );
     app.stop().await;
 }
+
+/// One HTTP/1.1 request over TLS to `addr`, trusting the test CA; `client` is a PEM certificate and key for mTLS.
+async fn https_get(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    client: Option<(&str, &str)>,
+    path: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("CA pem")).expect("CA");
+    }
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(cert.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("client cert"),
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("client key"),
+            )
+            .expect("client auth"),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .uri(path)
+        .header("host", "localhost")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes()
+        .to_vec();
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_configured_http_speaks_https_with_the_same_certificate_and_mtls() {
+    let pki = crate::wire::make_pki();
+    let app = crate::wire::TlsApp::start(&pki, false).await;
+    crate::wire::wait_tls_serving(app.addr, &pki, None).await;
+    let addr = app.http_addr.expect("http");
+    let (status, body) = https_get(addr, &pki.ca_pem, None, "/v1/openapi.json")
+        .await
+        .expect("an HTTPS request");
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    // A plaintext request gets no answer from the TLS port.
+    let plain = http_client()
+        .request(http_request(
+            "GET",
+            &format!("http://{addr}/v1/openapi.json"),
+            None,
+            None,
+            &[],
+        ))
+        .await;
+    assert!(plain.is_err(), "{plain:?}");
+    app.stop().await;
+
+    // With a client CA, only clients with a certificate it signed get through.
+    let app = crate::wire::TlsApp::start(&pki, true).await;
+    let addr = app.http_addr.expect("http");
+    let without = https_get(addr, &pki.ca_pem, None, "/v1/openapi.json").await;
+    assert!(without.is_err(), "{without:?}");
+    let (status, _) = https_get(
+        addr,
+        &pki.ca_pem,
+        Some((&pki.client_cert_pem, &pki.client_key_pem)),
+        "/v1/openapi.json",
+    )
+    .await
+    .expect("an mTLS request");
+    assert_eq!(status, 200);
+    app.stop().await;
+}
