@@ -119,8 +119,8 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> HttpError {
     )
 }
 
-/// `moderato_http_requests_total{route,code}` and `moderato_http_duration_seconds{route}` (for streams: time to
-/// the response headers).
+/// One span per request (`route`, `site`, `comment_id`), `moderato_http_requests_total{route,code}` and
+/// `moderato_http_duration_seconds{route}` (for streams: time to the response headers).
 async fn count_requests(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -139,8 +139,15 @@ async fn count_requests(req: Request, next: Next) -> Response {
     }
     .to_string();
     let started = Instant::now();
-    let resp = next.run(req).await;
     let route: Arc<str> = format!("{method} {route}").into();
+    // The same fields as the gRPC span: handlers record the site and the comment id on it.
+    let span = tracing::info_span!(
+        "http",
+        route = %route,
+        site = tracing::field::Empty,
+        comment_id = tracing::field::Empty
+    );
+    let resp = tracing::Instrument::instrument(next.run(req), span).await;
     metrics::counter!(
         "moderato_http_requests_total",
         "route" => route.to_string(),
