@@ -6,8 +6,8 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
+use moderato::classifier::CommentText;
 use moderato::classifier::features::{Extractor, Scratch};
-use moderato::classifier::{CommentText, Model};
 use ndarray::{Array1, Array2};
 
 const BODY: &str = "Chào mọi người, mình đọc bài viết này thấy rất hay và bổ ích. Tuy nhiên mình muốn góp ý thêm \
@@ -21,8 +21,9 @@ fn model_dir() -> std::path::PathBuf {
 }
 
 fn bench(c: &mut Criterion) {
-    let model = Model::load(&model_dir())
+    let scorer = moderato::scoring::Scorer::load(&model_dir())
         .expect("models/default must exist (moderato train ... --out models/default)");
+    let model = scorer.model();
     let comment = CommentText {
         name: "Nguyễn Văn A",
         phone: "",
@@ -85,7 +86,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(moderato::comment::classify(
                 &policy,
-                &model,
+                &scorer,
                 u64::MAX,
                 comment.name,
                 "",

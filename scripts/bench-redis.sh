@@ -29,6 +29,24 @@ descriptor = "site"
 requests = 100000000
 period_seconds = 60
 burst = 100000
+[[rate_limits]]   # every descriptor not listed keeps its default limit, so the others are listed in shadow mode
+descriptor = "client_ip"
+requests = 100000000
+period_seconds = 60
+burst = 100000
+shadow = true
+[[rate_limits]]
+descriptor = "author"
+requests = 100000000
+period_seconds = 60
+burst = 100000
+shadow = true
+[[rate_limits]]
+descriptor = "thread"
+requests = 100000000
+period_seconds = 60
+burst = 100000
+shadow = true
 TOML
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT=$(free_port); GPORT=$(free_port)

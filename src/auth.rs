@@ -8,7 +8,19 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::{Request, Status};
 
-use crate::config::TokenConfig;
+use serde::{Deserialize, Serialize};
+
+/// One bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it; reaches handlers as the caller's identity (audit logs, leases).
+    pub name: String,
+    /// `portal`, `moderator` or `ops`.
+    pub role: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+}
 
 /// What a token may do. Each gRPC service accepts exactly one role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -112,22 +112,10 @@ pub struct StoreConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Configured tokens, stored as SHA-256 hashes (`moderato token hash` makes one).
-    pub tokens: Vec<TokenConfig>,
+    pub tokens: Vec<crate::auth::TokenConfig>,
     /// With no tokens configured: true generates one token per role for this run and prints them;
     /// false refuses to start.
     pub generate_when_empty: bool,
-}
-
-/// One bearer token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// Who holds it; reaches handlers as the caller's identity (audit logs, leases).
-    pub name: String,
-    /// `portal`, `moderator` or `ops`.
-    pub role: String,
-    /// Lowercase hex SHA-256 of the token.
-    pub sha256: String,
 }
 
 /// Captcha challenges (per-site overrides come with the policy).
@@ -467,6 +455,18 @@ fn remove_path(t: &mut Table, path: &[String]) {
     cur.remove(last);
 }
 
+/// `[[rate_limits]]` entries replace the default of their descriptor only: every descriptor the configuration
+/// does not list keeps its default limit, so one entry never leaves the others unlimited. (A limit is lifted by
+/// setting it to `shadow = true`: counted and reported, never refusing.)
+pub fn with_default_limits(mut configured: Vec<LimitRule>) -> Vec<LimitRule> {
+    for d in Config::default().rate_limits {
+        if !configured.iter().any(|c| c.descriptor == d.descriptor) {
+            configured.push(d);
+        }
+    }
+    configured
+}
+
 impl Config {
     /// Loads defaults, then `file` (if given), then `env` pairs named `MODERATO__A__B`, then `flags`; validates.
     /// `env` is passed in (not read here) so tests never touch the process environment.
@@ -534,6 +534,7 @@ impl Config {
                     origin: "merged configuration".into(),
                     message: e.to_string(),
                 })?;
+        cfg.rate_limits = with_default_limits(std::mem::take(&mut cfg.rate_limits));
         if let Some(l) = &flags.listen {
             cfg.server.listen = l.clone();
         }
@@ -769,6 +770,37 @@ mod tests {
         assert!(text.contains("server.listen"), "{text}");
         assert!(text.contains("captcha.length"), "{text}");
         assert!(text.contains("store.timeout_ms"), "{text}");
+    }
+
+    #[test]
+    fn one_configured_limit_replaces_only_its_descriptors_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "[[rate_limits]]\ndescriptor = \"client_ip\"\nrequests = 10\nperiod_seconds = 60\nburst = 5\n\
+             shadow = true\n",
+        )
+        .expect("write");
+        let cfg = Config::load(Some(&path), Vec::new(), &FlagOverrides::default()).expect("valid");
+        let by = |d: Descriptor| {
+            cfg.rate_limits
+                .iter()
+                .filter(|r| r.descriptor == d)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(cfg.rate_limits.len(), 4, "{:?}", cfg.rate_limits);
+        assert!(
+            by(Descriptor::ClientIp)[0].shadow,
+            "the configured entry wins"
+        );
+        for d in [Descriptor::Author, Descriptor::Thread, Descriptor::Site] {
+            let rules = by(d);
+            assert_eq!(rules.len(), 1, "{d:?} keeps its default");
+            assert!(!rules[0].shadow);
+            let default = Config::default();
+            assert!(default.rate_limits.contains(rules[0]));
+        }
     }
 
     #[test]

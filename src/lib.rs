@@ -1,34 +1,44 @@
 //! moderato: a comment moderation service for news portals, served over gRPC.
 //!
-//! # Layout
-//! - [`config`]: layered configuration (defaults, file, `MODERATO__...` env, flags), validated at load.
-//! - [`startup`]: [`startup::Application`] binds the listeners, wires the services and runs until a shutdown
-//!   signal; tests and production share this one path.
-//! - [`telemetry`]: tracing subscriber, Prometheus exporter and the per-RPC span/metrics layer.
-//! - [`wire`]: the listener's edge: connection limits and timeouts, and client mistakes answered as such.
-//! - [`auth`]: bearer tokens by role, compared as SHA-256 hashes in constant time.
-//! - [`api`]: one module per gRPC service and the single table mapping domain errors to gRPC statuses.
-//! - [`http`]: the HTTP listener: JSON over HTTP (proto3 JSON mapping) on the same services, and the place where
-//!   the web console's routes join.
-//! - [`captcha`], [`rate_limit`]: the domain of the portal's form: challenges and GCRA limits.
-//! - [`combiner`]: the fitted, calibrated combination of the model's score with the rule signals.
-//! - [`comment`]: validation, clean-up, the policy decision and the one-step admission of a submission.
-//! - [`review`]: statuses, labels, records and decision events of the review queue.
-//! - [`policy`]: live per-site policies and model activation on every replica; the threshold lab.
-//! - [`classifier`]: text normalisation, features, the linfa-trained model, training and evaluation.
-//! - [`store`]: the storage seam, with the embedded `memory` store and the `redis` store (standalone or
-//!   Cluster through one code path).
-//! - [`clock`]: injected time, so tests pin it instead of sleeping.
-//! - [`cli`]: the `moderato` binary: `serve` plus client subcommands for people.
+//! # Floor plan
+//! Modules sit on floors; a module imports only its own floor or lower ones, and no two modules import each
+//! other (`tests/suite/layering.rs` checks both on every test run). From the ground up:
+//!
+//! 0. **Ground.** [`text`]: normalisation (NFC, invisible characters, folding), the URL/phone/handle/money/leet
+//!    detectors. [`clock`]: injected time. [`validate`]: field violations, reported all at once, and id shapes.
+//!    [`metrics_labels`]: bounded per-site label values. [`proto`]: the generated wire types.
+//! 1. **Vocabulary and models.** [`review`]: statuses, labels, records and decision events. [`audit`]: what an
+//!    audit entry records. [`lexicon`]: the
+//!    shipped Vietnamese spam lexicon. [`classifier`]: hashed features and the linfa-trained base model, its
+//!    training and evaluation.
+//! 2. **Score and storage.** [`scoring`]: the base model with its fitted combiner, one calibrated probability
+//!    ([`scoring::Scorer::score`] is the only scoring entry point). [`store`]: the storage seam, with the
+//!    embedded `memory` store and the `redis` store (standalone or Cluster through one code path); it persists
+//!    what the domain decided, atomically.
+//! 3. **Domain services.** [`rate_limit`] (GCRA limits), [`captcha`] (challenges), [`policy`] (live per-site
+//!    policies with overrides, model activation, the threshold lab, bootstrap status), and
+//!    [`review::service`] (claims under leases, fenced decisions, overturns, takeovers, the decision stream),
+//!    [`audit::service`] (the audit trail, read back filtered and in pages).
+//! 4. **The submission pipeline.** [`comment`]: validation, scoring, the policy's decision and the one-step
+//!    admission of a submission.
+//! 5. **Cross-cutting.** [`status`]: the one table from domain errors to statuses. [`auth`]: bearer tokens by
+//!    role. [`config`]: layered configuration. [`telemetry`]: logs and metrics. [`wire`]: the listener's edge.
+//! 6. **Front doors.** [`api`]: gRPC, converting protobuf <-> domain only. [`http`]: the HTTP listener, JSON
+//!    over HTTP (proto3 JSON mapping) through the gRPC handlers in-process, and the place where the web
+//!    console's routes join.
+//! 7. **Wiring.** [`startup`]: [`startup::Application`] binds the listeners and wires the services; tests and
+//!    production share this one path. [`cli`]: the `moderato` binary: `serve` plus client commands for people.
+//!
+//! `ARCHITECTURE.md` walks one submission through these floors and says where each rule lives.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod captcha;
 pub mod classifier;
 pub mod cli;
 pub mod clock;
-pub mod combiner;
 pub mod comment;
 pub mod config;
 pub mod http;
@@ -37,7 +47,9 @@ pub mod metrics_labels;
 pub mod policy;
 pub mod rate_limit;
 pub mod review;
+pub mod scoring;
 pub mod startup;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod text;

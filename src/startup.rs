@@ -70,7 +70,7 @@ pub enum StartupError {
         /// Where.
         dir: String,
         /// Why.
-        source: crate::classifier::ModelError,
+        source: crate::scoring::ScoringError,
     },
     /// Reflection could not be built from the descriptor set.
     #[error("reflection setup failed: {0}")]
@@ -155,13 +155,13 @@ pub fn identifiers(cfg: &Config) -> Identifiers {
 pub const SHIPPED_MODEL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default");
 
 /// Loads the model `cfg.model_dir` names (the shipped one when empty).
-pub fn load_model(cfg: &Config) -> Result<Arc<crate::classifier::Model>, StartupError> {
+pub fn load_model(cfg: &Config) -> Result<Arc<crate::scoring::Scorer>, StartupError> {
     let dir = if cfg.model_dir.is_empty() {
         SHIPPED_MODEL_DIR.to_string()
     } else {
         cfg.model_dir.clone()
     };
-    crate::classifier::Model::load(std::path::Path::new(&dir))
+    crate::scoring::Scorer::load(std::path::Path::new(&dir))
         .map(Arc::new)
         .map_err(|source| StartupError::Model { dir, source })
 }
@@ -171,6 +171,8 @@ pub fn default_policy(cfg: &Config) -> crate::policy::document::Policy {
     let mut p = cfg.policy.clone();
     p.captcha_required = cfg.captcha.required;
     p.rate_limits = cfg.rate_limits.clone();
+    // Version 0: nothing stored yet. GetPolicy shows it, and UpdatePolicy with expected_version 0 stores version 1.
+    p.version = 0;
     p
 }
 
@@ -192,7 +194,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     tokens: Tokens,
     ids: Identifiers,
-    model: Arc<crate::classifier::Model>,
+    policies: crate::policy::Policies,
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
@@ -213,7 +215,7 @@ impl Application {
             // Parses the certificate and key now, so a bad pair stops startup with its reason.
             tonic::transport::Server::builder()
                 .tls_config(t.clone())
-                .map_err(|e| StartupError::Tls(crate::cli::error_chain(&anyhow::Error::new(e))))?;
+                .map_err(|e| StartupError::Tls(error_chain(&e)))?;
         }
         let model = load_model(&cfg)?;
         tracing::info!(
@@ -256,18 +258,30 @@ impl Application {
             let a = l.local_addr().map_err(bind_err)?;
             Some((l, a, http_tls(&cfg.server)?))
         };
+        let policies = crate::policy::Policies::new(
+            store.clone(),
+            Arc::new(crate::clock::SystemClock),
+            default_policy(&cfg),
+            model,
+            models_root(&cfg),
+        );
         Ok(Self {
             cfg,
             store,
             tokens,
             ids,
-            model,
+            policies,
             listener,
             addr,
             metrics,
             http,
             tls,
         })
+    }
+
+    /// This replica's policies and models (shared with the running server).
+    pub fn policies(&self) -> crate::policy::Policies {
+        self.policies.clone()
     }
 
     /// The bound gRPC address (useful with port 0).
@@ -285,18 +299,19 @@ impl Application {
         self.http.as_ref().map(|(_, a, _)| *a)
     }
 
-    /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, drain in-flight calls for at
-    /// most `server.shutdown_grace_ms`.
+    /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, end every open
+    /// WatchDecisions stream with UNAVAILABLE (the client resumes with its cursor elsewhere), drain in-flight
+    /// calls for at most `server.shutdown_grace_ms`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    ) -> Result<Stopped, tonic::transport::Error> {
         let Application {
             cfg,
             store,
             tokens,
             ids,
-            model,
+            policies,
             listener,
             addr,
             metrics,
@@ -333,13 +348,6 @@ impl Application {
             create_limit: cfg.captcha.create_limit,
         };
         let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
-        let policies = crate::policy::Policies::new(
-            store.clone(),
-            Arc::new(crate::clock::SystemClock),
-            default_policy(&cfg),
-            model,
-            models_root(&cfg),
-        );
         let comments = Comments {
             store: store.clone(),
             captchas: captchas.clone(),
@@ -478,13 +486,13 @@ impl Application {
         tokio::pin!(server);
         let mut stopping = stop_rx.clone();
         let result = tokio::select! {
-            r = &mut server => r,
+            r = &mut server => r.map(|()| Stopped { drained: true }),
             _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
                 match tokio::time::timeout(grace, &mut server).await {
-                    Ok(r) => r,
+                    Ok(r) => r.map(|()| Stopped { drained: true }),
                     Err(_) => {
                         tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight calls did not finish within the grace period");
-                        Ok(())
+                        Ok(Stopped { drained: false })
                     }
                 }
             }
@@ -502,6 +510,13 @@ impl Application {
         tracing::info!("moderato stopped");
         result
     }
+}
+
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// True when every in-flight call (open watch streams included) finished within the grace period.
+    pub drained: bool,
 }
 
 /// Every 15 s, publishes queue depth, claims and oldest pending age of the sites this replica has seen.
@@ -640,4 +655,19 @@ async fn watch_store_health(
             _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         }
     }
+}
+
+/// An error and its sources joined by ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
 }

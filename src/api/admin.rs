@@ -4,24 +4,27 @@
 use tonic::{Request, Response, Status};
 
 use super::{ApiError, Violations, convert, record_site};
+use crate::audit::{AuditQuery, AuditService};
 use crate::auth::caller;
 use crate::comment::{Comments, DryRun};
+use crate::policy::Policies;
 use crate::policy::document::{FieldLimits, Policy};
 use crate::policy::lab::Outcomes;
-use crate::policy::{Policies, PolicyError};
 use crate::proto;
 use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
     ActivateModelRequest, ActivateModelResponse, ClassifyRequest, ClassifyResponse,
     GetBootstrapStatusRequest, GetBootstrapStatusResponse, GetPolicyRequest, GetPolicyResponse,
-    ListModelsRequest, ListModelsResponse, ModelInfo, OutcomeCounts, RollbackModelRequest,
-    SimulatePolicyRequest, SimulatePolicyResponse, UpdatePolicyRequest, UpdatePolicyResponse,
+    ListAuditEntriesRequest, ListAuditEntriesResponse, ListModelsRequest, ListModelsResponse,
+    ModelInfo, OutcomeCounts, RollbackModelRequest, SimulatePolicyRequest, SimulatePolicyResponse,
+    UpdatePolicyRequest, UpdatePolicyResponse,
 };
 use crate::rate_limit::{Descriptor, LimitRule};
 
 /// The AdminService handlers.
 #[derive(Clone)]
 pub struct AdminApi {
+    audit: AuditService,
     comments: Comments,
     policies: Policies,
     /// Captcha settings other than `required` are server-wide (configuration), reported with every policy.
@@ -33,6 +36,7 @@ impl AdminApi {
     /// configuration.
     pub fn new(comments: Comments, policies: Policies, captcha: crate::captcha::Settings) -> Self {
         Self {
+            audit: AuditService::new(comments.store.clone()),
             comments,
             policies,
             captcha,
@@ -77,25 +81,16 @@ impl AdminApi {
     }
 }
 
-impl From<PolicyError> for ApiError {
-    fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::Invalid(v) => ApiError::InvalidArgument(v),
-            PolicyError::Conflict { current } => ApiError::Aborted(format!(
-                "the policy changed since you read it (now version {current}); read it again and retry"
-            )),
-            PolicyError::UnknownModel(v) => {
-                ApiError::NotFound(format!("no model {v:?}; see ListModels"))
-            }
-            PolicyError::NoPrevious => {
-                ApiError::NotFound("no previous model to roll back to".into())
-            }
-            PolicyError::Model(m) => ApiError::FailedPrecondition(format!(
-                "the model cannot be activated: {m}; see ListModels' problem field"
-            )),
-            PolicyError::Store(s) => s.into(),
-        }
+/// A timestamp filter as epoch ms (unset: 0); a negative or out-of-range instant is a violation.
+fn instant_ms(v: &mut Violations, field: &str, t: Option<&pbjson_types::Timestamp>) -> u64 {
+    let Some(t) = t else { return 0 };
+    if t.seconds < 0 || !(0..1_000_000_000).contains(&t.nanos) {
+        v.add(field, "must be an instant after 1970-01-01T00:00:00Z");
+        return 0;
     }
+    (t.seconds as u64)
+        .saturating_mul(1000)
+        .saturating_add(t.nanos as u64 / 1_000_000)
 }
 
 fn descriptor_to_proto(d: Descriptor) -> proto::LimitDescriptor {
@@ -237,6 +232,50 @@ fn counts(o: &Outcomes) -> OutcomeCounts {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
+    async fn list_audit_entries(
+        &self,
+        request: Request<ListAuditEntriesRequest>,
+    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let since_ms = instant_ms(&mut v, "since", r.since.as_ref());
+        let until_ms = instant_ms(&mut v, "until", r.until.as_ref());
+        v.finish()?;
+        record_site(&r.site);
+        let page = self
+            .audit
+            .list(&AuditQuery {
+                site: r.site,
+                actor: r.actor,
+                comment_id: r.comment_id,
+                since_ms,
+                until_ms,
+                page_size: r.page_size,
+                page_token: r.page_token,
+            })
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(ListAuditEntriesResponse {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| proto::AuditEntry {
+                    site: e.site,
+                    at: Some(crate::clock::timestamp(e.at_ms)),
+                    actor: e.actor,
+                    action: e.action,
+                    comment_id: e.comment_id,
+                    before: e.before,
+                    after: e.after,
+                    label: e.label,
+                    note: e.note,
+                    detail: e.detail,
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
     async fn get_policy(
         &self,
         request: Request<GetPolicyRequest>,
@@ -277,7 +316,7 @@ impl AdminService for AdminApi {
         add_problems(&policy, "policy", &mut v);
         v.finish()?;
         record_site(&r.site);
-        let stored = self
+        let updated = self
             .policies
             .update(
                 &r.site,
@@ -288,10 +327,10 @@ impl AdminService for AdminApi {
             )
             .await
             .map_err(ApiError::from)?;
-        tracing::info!(who = %who, version = stored.policy.version, overridden = ?stored.overridden, "policy updated");
+        tracing::info!(who = %who, version = updated.policy.version, overridden = ?updated.overridden, "policy updated");
         Ok(Response::new(UpdatePolicyResponse {
-            policy: Some(self.to_proto(&stored.policy)),
-            overridden_fields: stored.overridden,
+            policy: Some(self.to_proto(&updated.policy)),
+            overridden_fields: updated.overridden,
         }))
     }
 

@@ -13,7 +13,8 @@ use crate::proto::{
     ClaimReviewsRequest, ClaimReviewsResponse, DecideReviewRequest, DecideReviewResponse,
     ExportLabelsRequest, ExtendLeaseRequest, ExtendLeaseResponse, LabelRecord,
     OverturnDecisionRequest, OverturnDecisionResponse, QueueStatsRequest, QueueStatsResponse,
-    ReleaseClaimRequest, ReleaseClaimResponse, ReviewItem,
+    ReleaseClaimRequest, ReleaseClaimResponse, ReviewItem, TakeOverClaimRequest,
+    TakeOverClaimResponse,
 };
 use crate::review::service::{Actor, Decision, Overturn, ReviewService, Verdict};
 
@@ -39,6 +40,14 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     })
 }
 
+fn review_item(c: &crate::review::Claimed) -> ReviewItem {
+    ReviewItem {
+        comment: Some(convert::comment(&c.comment)),
+        lease_token: c.lease_token.clone(),
+        lease_expires_at: Some(timestamp(c.lease_until_ms)),
+    }
+}
+
 fn verdict_from(v: i32) -> Option<Verdict> {
     match crate::proto::Verdict::try_from(v).ok()? {
         crate::proto::Verdict::Approve => Some(Verdict::Approve),
@@ -62,14 +71,7 @@ impl ModerationService for ModerationApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(ClaimReviewsResponse {
-            items: items
-                .iter()
-                .map(|c| ReviewItem {
-                    comment: Some(convert::comment(&c.comment)),
-                    lease_token: c.lease_token.clone(),
-                    lease_expires_at: Some(timestamp(c.lease_until_ms)),
-                })
-                .collect(),
+            items: items.iter().map(review_item).collect(),
         }))
     }
 
@@ -162,6 +164,25 @@ impl ModerationService for ModerationApi {
             .map_err(ApiError::from)?;
         Ok(Response::new(OverturnDecisionResponse {
             event: Some(convert::event(&event)),
+        }))
+    }
+
+    async fn take_over_claim(
+        &self,
+        request: Request<TakeOverClaimRequest>,
+    ) -> Result<Response<TakeOverClaimResponse>, Status> {
+        let who = actor(&request)?;
+        let r = request.into_inner();
+        record_site(&r.site);
+        tracing::Span::current().record("comment_id", r.comment_id.as_str());
+        let (c, from) = self
+            .reviews
+            .take_over(&r.site, &r.comment_id, r.lease_seconds, &r.note, &who)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(TakeOverClaimResponse {
+            item: Some(review_item(&c)),
+            previous_holder: from,
         }))
     }
 

@@ -207,8 +207,10 @@ fn load_csv(
     Ok(out)
 }
 
-/// Generic CSV: a `text` (or `body`) column and a `label` column (spam/ham or 1/0); optional `name`, `title`,
-/// `phone` columns fill the other form fields.
+/// Generic CSV: a `text` (or `body`) column and a `label` column; optional `name`, `title`, `phone` columns fill
+/// the other form fields. Labels: `spam` or `1` is spam; `ham`, `0` and `off_topic` (legitimate, if unrelated) are
+/// ham; `abusive` rows (not advertising, not legitimate either) are left out, so `moderato labels export` files
+/// train as they are.
 fn load_generic_csv(path: &Path) -> anyhow::Result<Vec<Example>> {
     let mut rd = csv_reader(path)?;
     let headers = rd.headers()?.clone();
@@ -234,9 +236,12 @@ fn load_generic_csv(path: &Path) -> anyhow::Result<Vec<Example>> {
         let (Some(text), Some(label)) = (rec.get(t), rec.get(l)) else {
             bail!("{}: record {} has too few fields", path.display(), i + 1);
         };
+        if label.trim().eq_ignore_ascii_case("abusive") {
+            continue;
+        }
         let mut ex = Example::body(
             text,
-            parse_label(label, &["spam", "1"], &["ham", "0"], path)?,
+            parse_label(label, &["spam", "1"], &["ham", "0", "off_topic"], path)?,
         );
         ex.name = field(&rec, n);
         ex.title = field(&rec, ti);

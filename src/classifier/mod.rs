@@ -1,6 +1,5 @@
 //! Spam classifier: normalisation, hashed features, scoring with reasons, training, reports and commands.
 
-pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod features;

@@ -45,8 +45,6 @@ pub enum ModelError {
     CardMismatch { card: String, model: String },
     #[error("invalid model: {0}")]
     Invalid(String),
-    #[error("{0}")]
-    Combiner(#[from] crate::combiner::CombinerError),
 }
 
 /// The serialised model (`model.bin`, postcard). Only the kept buckets are stored.
@@ -172,8 +170,6 @@ pub struct Model {
     known: Vec<u64>,
     buckets: Vec<u32>,
     names: Vec<String>,
-    /// The fitted combiner of the model directory (`combiner.json`), if it has one.
-    combiner: Option<crate::combiner::Combiner>,
 }
 
 impl std::fmt::Debug for Model {
@@ -195,30 +191,12 @@ fn read(path: PathBuf) -> Result<Vec<u8>, ModelError> {
 }
 
 impl Model {
-    /// Loads the artifact directory (`model.bin` + `card.json`) and its `combiner.json` when present; a
-    /// combiner fitted for another model version or by another build is refused.
+    /// Loads the artifact directory's `model.bin` + `card.json` (a `combiner.json` beside them is the scoring
+    /// floor's: see `scoring::Scorer::load`).
     pub fn load(dir: &Path) -> Result<Model, ModelError> {
-        let mut m = Model::load_base(dir)?;
-        m.combiner = crate::combiner::Combiner::load_for(dir, &m)?;
-        Ok(m)
-    }
-
-    /// Loads `model.bin` + `card.json` only, ignoring any combiner (used to fit one).
-    pub fn load_base(dir: &Path) -> Result<Model, ModelError> {
         let bin = read(dir.join("model.bin"))?;
         let card = read(dir.join("card.json"))?;
         Model::from_bytes(&bin, &card)
-    }
-
-    /// The model with `c` attached (checked against this model's version).
-    pub fn with_combiner(mut self, c: crate::combiner::CombinerFile) -> Result<Model, ModelError> {
-        self.combiner = Some(crate::combiner::Combiner::from_file(c, self.version())?);
-        Ok(self)
-    }
-
-    /// The fitted combiner, if the model directory has one.
-    pub fn combiner(&self) -> Option<&crate::combiner::Combiner> {
-        self.combiner.as_ref()
     }
 
     /// Builds a model from the contents of `model.bin` and `card.json`.
@@ -292,7 +270,6 @@ impl Model {
             known,
             buckets: file.buckets,
             names: file.names,
-            combiner: None,
         })
     }
 

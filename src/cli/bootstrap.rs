@@ -3,13 +3,15 @@
 //! the shipped base data), evaluates it against the current model on a held-back slice of the site's labels, and
 //! prints the command that activates it.
 
+use crate::scoring::Scorer;
 use std::path::PathBuf;
 
+use crate::review::Label;
 use clap::{Args, Parser, Subcommand};
 
 use super::{ClientArgs, authed, connect, status_error};
 use crate::classifier::Model;
-use crate::classifier::cli::TrainArgs;
+use crate::cli::classifier::TrainArgs;
 use crate::proto::GetBootstrapStatusRequest;
 use crate::proto::admin_service_client::AdminServiceClient;
 
@@ -80,18 +82,74 @@ struct TrainWrapper {
     args: TrainArgs,
 }
 
+/// The columns of `moderato labels export`: one row per labelled comment, its latest label.
+pub const LABEL_CSV_HEADER: [&str; 5] =
+    ["comment_id", "text", "label", "labelled_by", "labelled_at"];
+
+/// One exported label as a CSV row in [`LABEL_CSV_HEADER`] order; `None` for a label this client does not know.
+pub fn label_csv_record(rec: &crate::proto::LabelRecord) -> Option<[String; 5]> {
+    use crate::proto::Label as L;
+    let label = match L::try_from(rec.label).ok()? {
+        L::Spam => Label::Spam,
+        L::Ham => Label::Ham,
+        L::Abusive => Label::Abusive,
+        L::OffTopic => Label::OffTopic,
+        L::Unspecified => return None,
+    };
+    Some([
+        rec.comment_id.clone(),
+        rec.text.clone(),
+        label.as_str().to_string(),
+        rec.labelled_by.clone(),
+        rec.labelled_at
+            .map(|t| crate::clock::rfc3339(&t))
+            .unwrap_or_default(),
+    ])
+}
+
+/// Reads a label CSV (the `text` and `label` columns, by header) as (text, is spam) rows for the spam model.
+/// Labels map explicitly ([`Label::spam_class`]): `spam` is spam; `ham` and `off_topic` are ham; `abusive` rows
+/// are left out. Any other label is an error naming its row.
+pub fn read_label_csv(path: &std::path::Path) -> anyhow::Result<Vec<(String, bool)>> {
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let headers = rdr.headers()?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{FEFF}').trim() == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no {name:?} column (expected the header {})",
+                    path.display(),
+                    LABEL_CSV_HEADER.join(",")
+                )
+            })
+    };
+    let (t, l) = (col("text")?, col("label")?);
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec?;
+        let (Some(text), Some(label)) = (rec.get(t), rec.get(l)) else {
+            anyhow::bail!("{}: row {} has too few fields", path.display(), i + 2);
+        };
+        let label = Label::parse(label.trim()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: row {}: unknown label {label:?} (spam, ham, abusive or off_topic)",
+                path.display(),
+                i + 2
+            )
+        })?;
+        if let Some(spam) = label.spam_class() {
+            rows.push((text.to_string(), spam));
+        }
+    }
+    Ok(rows)
+}
+
 /// Trains, evaluates and writes a site model (blocking).
 pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
-    let mut rdr = csv::Reader::from_path(&a.labels)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.labels.display()))?;
-    let mut rows: Vec<(String, bool)> = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec?;
-        let (Some(text), Some(label)) = (rec.get(0), rec.get(1)) else {
-            continue;
-        };
-        rows.push((text.to_string(), label == "spam"));
-    }
+    let rows = read_label_csv(&a.labels)?;
     let labels: Vec<bool> = rows.iter().map(|r| r.1).collect();
     anyhow::ensure!(
         labels.iter().any(|l| *l) && labels.iter().any(|l| !*l),
@@ -129,15 +187,15 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
         "--quiet".into(),
     ]);
     let parsed = TrainWrapper::try_parse_from(&argv)?;
-    crate::classifier::cli::train(parsed.args)?;
+    crate::cli::classifier::train(parsed.args)?;
     if !a.no_combiner {
         fit_site_combiner(a)?;
     }
-    let new = Model::load(&a.out)?;
-    let current = Model::load(&a.current)?;
+    let new = Scorer::load(&a.out)?;
+    let current = Scorer::load(&a.current)?;
     // Both models are compared on the score they would serve: with their combiner when they have one.
     let held_labels: Vec<bool> = test_idx.iter().map(|&i| rows[i].1).collect();
-    let macro_f1 = |m: &Model| {
+    let macro_f1 = |m: &Scorer| {
         let scores: Vec<f32> = test_idx
             .iter()
             .map(|&i| served_score(m, &rows[i].0))
@@ -154,8 +212,8 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
 }
 
 /// The score a comment with body `text` gets from `model` under the default policy, as SubmitComment computes it.
-fn served_score(model: &Model, text: &str) -> f32 {
-    let invisible = crate::combiner::invisible_count(&[text]);
+fn served_score(model: &Scorer, text: &str) -> f32 {
+    let invisible = crate::scoring::combiner::invisible_count(&[text]);
     let body = crate::text::clean_text(text);
     let p = crate::policy::document::Policy::default();
     crate::comment::classify(&p, model, u64::MAX, "", "", "", &body, invisible).0
@@ -163,15 +221,15 @@ fn served_score(model: &Model, text: &str) -> f32 {
 
 /// Fits and writes the combiner of the freshly trained site model in `a.out`.
 fn fit_site_combiner(a: &TrainSite) -> anyhow::Result<()> {
-    use crate::combiner::fit::{FitOptions, file_sha256, fit, load_rows};
-    let model = Model::load_base(&a.out)?;
+    use crate::scoring::combiner::fit::{FitOptions, file_sha256, fit, load_rows};
+    let model = Model::load(&a.out)?;
     let rows = load_rows(&a.combiner_data, "dev").map_err(|e| {
         anyhow::anyhow!(
             "{e} (the combiner's data; pass --combiner-data, or --no-combiner to go without)"
         )
     })?;
     let spam = rows.iter().filter(|r| r.spam).count();
-    let on = crate::combiner::FittedOn {
+    let on = crate::scoring::combiner::FittedOn {
         data: a.combiner_data.clone(),
         data_sha256: file_sha256(&a.combiner_data),
         split: "dev".into(),
@@ -183,12 +241,12 @@ fn fit_site_combiner(a: &TrainSite) -> anyhow::Result<()> {
         &model,
         &rows,
         on,
-        crate::classifier::cli::today(),
+        crate::cli::classifier::today(),
         &FitOptions::default(),
     )?;
     let mut json = serde_json::to_string_pretty(&file)?;
     json.push('\n');
-    std::fs::write(a.out.join(crate::combiner::FILE_NAME), json)?;
+    std::fs::write(a.out.join(crate::scoring::combiner::FILE_NAME), json)?;
     Ok(())
 }
 

@@ -7,14 +7,14 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
 use crate::classifier::Model;
-use crate::classifier::cli::today;
-use crate::combiner::fit::{
-    Counts, FitOptions, Row, brier, file_sha256, fit, load_rows, observe_row,
-};
-use crate::combiner::{FILE_NAME, FittedOn};
+use crate::cli::classifier::today;
 use crate::comment::classify;
 use crate::policy::document::Policy;
 use crate::review::Status;
+use crate::scoring::combiner::fit::{
+    Counts, FitOptions, Row, brier, file_sha256, fit, load_rows, observe_row,
+};
+use crate::scoring::combiner::{FILE_NAME, FittedOn};
 use crate::text::{clean_text, normalize_phone};
 
 #[derive(Debug, Subcommand)]
@@ -94,8 +94,8 @@ fn run_fit(a: FitArgs) -> anyhow::Result<()> {
             a.data
         );
     }
-    let model = Model::load_base(&a.model)
-        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let model =
+        Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
     let mut rows = load_rows(&a.data, &a.split)?;
     let mut data = a.data.clone();
     if a.with_model_holdout {
@@ -131,7 +131,7 @@ fn run_fit(a: FitArgs) -> anyhow::Result<()> {
     if let Some(d) = &a.dump {
         let mut w = csv::Writer::from_path(d)?;
         let mut head = vec!["id".to_string(), "spam".into(), "hard".into(), "oof".into()];
-        head.extend(crate::combiner::signal_names().iter().cloned());
+        head.extend(crate::scoring::combiner::signal_names().iter().cloned());
         w.write_record(&head)?;
         for (r, p) in rows.iter().zip(&oof) {
             let o = observe_row(&model, r);
@@ -271,9 +271,10 @@ fn line(name: &str, c: &Counts) {
 }
 
 fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
-    let model =
-        Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
-    let c = model.combiner().with_context(|| {
+    let scorer = crate::scoring::Scorer::load(&a.model)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let model = scorer.model();
+    let c = scorer.combiner().with_context(|| {
         format!(
             "{} has no {FILE_NAME}; run `moderato combiner fit` first",
             a.model.display()
@@ -291,11 +292,11 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
     let mut held = [0u32; 2];
     let (mut p_model, mut p_comb, mut y) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rows {
-        let o = observe_row(&model, r);
-        let invisible = crate::combiner::invisible_count(&[&r.name, &r.title, &r.body]);
+        let o = observe_row(model, r);
+        let invisible = crate::scoring::combiner::invisible_count(&[&r.name, &r.title, &r.body]);
         let (score, status, reasons) = classify(
             &policy,
-            &model,
+            &scorer,
             u64::MAX,
             &clean_text(&r.name),
             &normalize_phone(&r.phone).unwrap_or_default(),

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::classifier::{CommentText, Model};
-use crate::combiner::fit::Counts;
 use crate::lexicon::{Lexicon, skeleton};
+use crate::scoring::combiner::fit::Counts;
 
 #[derive(Debug, Subcommand)]
 pub enum LexiconCommand {

@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 
 mod bench;
 pub mod bootstrap;
+pub mod classifier;
 mod combiner;
 mod lexicon;
 mod ops;
@@ -39,11 +40,11 @@ enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Train a classifier model and write its artifact, report and plot.
-    Train(crate::classifier::cli::TrainArgs),
+    Train(crate::cli::classifier::TrainArgs),
     /// Evaluate a model on held-out data.
-    Eval(crate::classifier::cli::EvalArgs),
+    Eval(crate::cli::classifier::EvalArgs),
     /// Score one comment with a model and show the reasons.
-    Score(crate::classifier::cli::ScoreArgs),
+    Score(crate::cli::classifier::ScoreArgs),
     /// The review queue, for moderators.
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -58,8 +59,10 @@ enum Command {
     /// Classifier models, for ops.
     #[command(subcommand)]
     Model(ops::ModelCommand),
-    /// Review-queue figures of a site.
-    Stats(ops::SiteArg),
+    /// Review-queue figures of a site (moderator or ops token).
+    Stats(ops::StatsArgs),
+    /// The audit log: policy changes, model activations, decisions, overturns, takeovers (ops token).
+    Audit(ops::AuditArgs),
     /// The shipped Vietnamese spam lexicon.
     #[command(subcommand)]
     Lexicon(lexicon::LexiconCommand),
@@ -200,18 +203,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(a) => {
-            tokio::task::spawn_blocking(move || crate::classifier::cli::train(a)).await?
+            tokio::task::spawn_blocking(move || crate::cli::classifier::train(a)).await?
         }
         Command::Eval(a) => {
-            tokio::task::spawn_blocking(move || crate::classifier::cli::eval(a)).await?
+            tokio::task::spawn_blocking(move || crate::cli::classifier::eval(a)).await?
         }
-        Command::Score(a) => crate::classifier::cli::score(a),
+        Command::Score(a) => crate::cli::classifier::score(a),
         Command::Review(c) => review::run(c).await,
         Command::Labels(c) => review::labels(c).await,
         Command::Bench(a) => bench::run(a).await,
         Command::Policy(c) => ops::policy(c).await,
         Command::Model(c) => ops::model(c).await,
         Command::Stats(a) => ops::stats(a).await,
+        Command::Audit(a) => ops::audit(a).await,
         Command::Lexicon(c) => lexicon::run(c),
         Command::Bootstrap(c) => bootstrap::run(c).await,
         Command::Combiner(c) => combiner::run(c),

@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use super::{ClientArgs, authed, connect, status_error};
 use crate::proto::admin_service_client::AdminServiceClient;
 use crate::proto::{
-    ActivateModelRequest, GetPolicyRequest, ListModelsRequest, OutcomeCounts, Policy,
-    RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
+    ActivateModelRequest, GetPolicyRequest, ListAuditEntriesRequest, ListModelsRequest,
+    OutcomeCounts, Policy, RollbackModelRequest, SimulatePolicyRequest, UpdatePolicyRequest,
 };
 
 #[derive(Debug, Subcommand)]
@@ -17,6 +17,21 @@ pub enum PolicyCommand {
     Set(PolicyChange),
     /// Replay recent submissions under the changed policy and show before/after.
     Simulate(PolicyChange),
+    /// Dry-run comments from a CSV (columns name, title, body; optional id, phone) through a site's live policy
+    /// and model, storing nothing; prints one JSON line per row.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// CSV file with a header row.
+    #[arg(long)]
+    data: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +66,44 @@ pub struct SiteArg {
     /// Site id; empty for the global default.
     #[arg(long, default_value = "")]
     site: String,
+}
+
+/// `moderato stats`: one site's queue.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id (required: queues are per site).
+    #[arg(long)]
+    site: String,
+}
+
+/// `moderato audit`: the audit log.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id: its own entries and the global entries about it; omit (or `*`) for the global log.
+    #[arg(long, default_value = "")]
+    site: String,
+    /// Only entries by this token name.
+    #[arg(long, default_value = "")]
+    actor: String,
+    /// Only entries about this comment.
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Only entries at or after this instant (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only entries before this instant (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Stop after this many entries (0: all).
+    #[arg(long, default_value_t = 200)]
+    limit: usize,
+    /// Show the documents before and after each policy or model change in full.
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -396,8 +449,62 @@ fn table(cur: &OutcomeCounts, cand: &OutcomeCounts) {
     );
 }
 
+/// `policy classify`: every row through AdminService.Classify, one JSON line each.
+async fn classify_csv(a: ClassifyArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut rd =
+        csv::Reader::from_path(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let headers = rd.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(title), Some(body)) = (col("title"), col("body")) else {
+        anyhow::bail!("{} needs the columns title and body", a.data.display());
+    };
+    let (id, name, phone) = (col("id"), col("name"), col("phone"));
+    let mut client = AdminServiceClient::new(connect(&a.client).await?);
+    for (i, row) in rd.records().enumerate() {
+        let row = row?;
+        let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
+        let r = client
+            .classify(authed(
+                &a.client,
+                crate::proto::ClassifyRequest {
+                    site: a.site.clone(),
+                    author: Some(crate::proto::Author {
+                        name: get(name),
+                        phone: get(phone),
+                        email: String::new(),
+                    }),
+                    title: get(Some(title)),
+                    body: get(Some(body)),
+                },
+            )?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let reasons: Vec<serde_json::Value> = r
+            .reasons
+            .iter()
+            .map(|x| serde_json::json!({"code": x.code, "detail": x.detail, "contribution": x.contribution}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "row": i + 1,
+                "id": get(id),
+                "status": crate::proto::CommentStatus::try_from(r.status).map(|s| s.as_str_name()).unwrap_or("?"),
+                "score": r.score,
+                "model_version": r.model_version,
+                "policy_version": r.policy_version,
+                "reasons": reasons,
+            })
+        );
+    }
+    Ok(())
+}
+
 pub async fn policy(c: PolicyCommand) -> anyhow::Result<()> {
     match c {
+        PolicyCommand::Classify(a) => classify_csv(a).await,
         PolicyCommand::Get(a) => {
             print_policy(&a.site, &current(&a.client, &a.site).await?);
             Ok(())
@@ -509,7 +616,7 @@ pub async fn model(c: ModelCommand) -> anyhow::Result<()> {
 }
 
 /// `moderato stats --site S`: the queue figures of `moderato review stats`, for ops.
-pub async fn stats(a: SiteArg) -> anyhow::Result<()> {
+pub async fn stats(a: StatsArgs) -> anyhow::Result<()> {
     super::review::print_stats(&a.client, &a.site).await?;
     println!("(per-site outcome, score and rate-limit figures are on /metrics)");
     Ok(())
@@ -518,4 +625,86 @@ pub async fn stats(a: SiteArg) -> anyhow::Result<()> {
 /// The outcome of an activation or a rollback.
 fn print_active(active: &str, previous: &str) {
     println!("active model: {active} (was {previous})");
+}
+
+fn parse_instant(flag: &str, v: Option<&str>) -> anyhow::Result<Option<pbjson_types::Timestamp>> {
+    v.map(|s| {
+        crate::clock::parse_rfc3339(s)
+            .map_err(|e| anyhow::anyhow!("--{flag} {s:?} is not an RFC 3339 instant: {e}"))
+    })
+    .transpose()
+}
+
+/// Shortens a document for one line of output.
+fn short(s: &str, full: bool) -> String {
+    const MAX: usize = 80;
+    if full || s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// Prints audit entries, oldest first, following the pages.
+pub async fn audit(a: AuditArgs) -> anyhow::Result<()> {
+    let since = parse_instant("since", a.since.as_deref())?;
+    let until = parse_instant("until", a.until.as_deref())?;
+    let mut admin = AdminServiceClient::new(connect(&a.client).await?);
+    let mut token = String::new();
+    let mut shown = 0usize;
+    loop {
+        let r = admin
+            .list_audit_entries(authed(
+                &a.client,
+                ListAuditEntriesRequest {
+                    site: a.site.clone(),
+                    actor: a.actor.clone(),
+                    comment_id: a.comment.clone(),
+                    since,
+                    until,
+                    page_size: 500,
+                    page_token: token,
+                },
+            )?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        for e in r.entries {
+            if a.limit > 0 && shown >= a.limit {
+                eprintln!("(stopped after {shown} entries; --limit 0 shows all)");
+                return Ok(());
+            }
+            let at = e.at.map(|t| crate::clock::rfc3339(&t)).unwrap_or_default();
+            let mut line = format!("{at}  {:<14} {:<16} site={}", e.action, e.actor, e.site);
+            if !e.comment_id.is_empty() {
+                line.push_str(&format!(" comment={}", e.comment_id));
+            }
+            if !e.label.is_empty() {
+                line.push_str(&format!(" label={}", e.label));
+            }
+            if !e.before.is_empty() || !e.after.is_empty() {
+                line.push_str(&format!(
+                    " before={} after={}",
+                    short(&e.before, a.full),
+                    short(&e.after, a.full)
+                ));
+            }
+            if !e.detail.is_empty() {
+                line.push_str(&format!(" ({})", e.detail));
+            }
+            if !e.note.is_empty() {
+                line.push_str(&format!(" note={:?}", e.note));
+            }
+            println!("{line}");
+            shown += 1;
+        }
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    if shown == 0 {
+        eprintln!("no audit entries match");
+    }
+    Ok(())
 }

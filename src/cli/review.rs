@@ -8,7 +8,7 @@ use super::{ClientArgs, authed, connect, status_error};
 use crate::proto::moderation_service_client::ModerationServiceClient;
 use crate::proto::{
     ClaimReviewsRequest, DecideReviewRequest, ExportLabelsRequest, Label, QueueStatsRequest,
-    ReleaseClaimRequest, Verdict,
+    ReleaseClaimRequest, TakeOverClaimRequest, Verdict,
 };
 
 #[derive(Debug, Subcommand)]
@@ -19,13 +19,18 @@ pub enum ReviewCommand {
     Decide(DecideArgs),
     /// Give a claimed comment back to the queue.
     Release(ReleaseArgs),
+    /// Take a held comment over from whoever holds its lease (recorded in the audit log as TAKEOVER).
+    Takeover(TakeoverArgs),
     /// Queue depth, claims, oldest pending age, decisions in the last hour.
     Stats(SiteArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum LabelsCommand {
-    /// Write the site's labels as the `text,label` CSV (plus `moderator_label`) that `moderato train --data csv:...` reads.
+    /// Write the site's labels as CSV, one row per comment with its latest label:
+    /// `comment_id,text,label,labelled_by,labelled_at`, labels `spam`, `ham`, `abusive`, `off_topic`. `moderato
+    /// train --data csv:FILE` and `moderato bootstrap train` read it: spam is spam; ham and off_topic are ham;
+    /// abusive rows are left out of spam training (abusive is not advertising, and not legitimate either).
     Export(ExportArgs),
 }
 
@@ -81,6 +86,24 @@ pub struct ReleaseArgs {
     /// Lease token from `review claim`.
     #[arg(long)]
     lease: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TakeoverArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Comment id.
+    #[arg(long)]
+    comment: String,
+    /// Lease length in seconds.
+    #[arg(long, default_value_t = 300)]
+    lease_seconds: u32,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    note: String,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +236,37 @@ pub async fn run(c: ReviewCommand) -> anyhow::Result<()> {
             println!("comment {} is back in the queue", a.comment);
             Ok(())
         }
+        ReviewCommand::Takeover(a) => {
+            let mut m = ModerationServiceClient::new(connect(&a.client).await?);
+            let r = m
+                .take_over_claim(authed(
+                    &a.client,
+                    TakeOverClaimRequest {
+                        site: a.site,
+                        comment_id: a.comment.clone(),
+                        lease_seconds: a.lease_seconds,
+                        note: a.note,
+                    },
+                )?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let item = r.item.unwrap_or_default();
+            let from = if r.previous_holder.is_empty() {
+                "nobody".to_string()
+            } else {
+                r.previous_holder
+            };
+            println!(
+                "comment {} is yours (taken from {from}); lease {} until {}",
+                a.comment,
+                item.lease_token,
+                item.lease_expires_at
+                    .map(|t| crate::clock::rfc3339(&t))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
         ReviewCommand::Stats(a) => print_stats(&a.client, &a.site).await,
     }
 }
@@ -249,24 +303,17 @@ pub async fn labels(c: LabelsCommand) -> anyhow::Result<()> {
         None => Box::new(std::io::stdout()),
     };
     let mut w = csv::Writer::from_writer(out);
-    // `label` is what the spam model learns (abusive and off-topic comments are not spam);
-    // `moderator_label` keeps the moderator's exact label.
-    w.write_record(["text", "label", "moderator_label"])?;
+    w.write_record(super::bootstrap::LABEL_CSV_HEADER)?;
     let mut n = 0usize;
     while let Some(rec) = stream.message().await.map_err(status_error)? {
-        let (label, exact) = match Label::try_from(rec.label) {
-            Ok(Label::Spam) => ("spam", "spam"),
-            Ok(Label::Ham) => ("ham", "ham"),
-            Ok(Label::Abusive) => ("ham", "abusive"),
-            Ok(Label::OffTopic) => ("ham", "off_topic"),
-            _ => continue,
-        };
-        w.write_record([rec.text.as_str(), label, exact])?;
-        n += 1;
+        if let Some(row) = super::bootstrap::label_csv_record(&rec) {
+            w.write_record(&row)?;
+            n += 1;
+        }
     }
     w.flush()?;
     if a.out.is_some() {
-        eprintln!("{n} labels written");
+        eprintln!("{n} labelled comments written");
     }
     Ok(())
 }

@@ -9,11 +9,12 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::captcha::{Captchas, MAX_ANSWER_CHARS, is_challenge_id};
-use crate::classifier::{CommentText, Model};
+use crate::classifier::CommentText;
 use crate::clock::Clock;
-use crate::policy::document::{Policy, prepare};
+use crate::policy::document::Policy;
 use crate::rate_limit::{Identifiers, Refusal, Subjects, checks_for, judge};
 use crate::review::{CommentRecord, Reason, ReasonKind, Status};
+use crate::scoring::Scorer;
 use crate::store::{Admission, Admit, Keys, Store, StoreError};
 use crate::text::{clean_text, normalize_phone, valid_email};
 
@@ -118,20 +119,19 @@ pub struct Comments {
     pub seen_sites: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
-/// Scores a comment with `model` and decides it under `p`: (score, status, rule reasons then top features).
-/// `invisible` is the number of invisible characters the submitted fields had before [`clean_text`].
-/// Pure: no I/O, no side effects (Classify uses it as a dry run).
+/// Scores a comment with `scorer` and decides it under `p`: (score, status, rule reasons, then the combiner's
+/// signals, then the model's top features). `invisible` is the number of invisible characters the submitted
+/// fields had before [`clean_text`]. Pure: no I/O, no side effects (Classify uses it as a dry run).
 ///
-/// With a combiner in the model directory the score is the combiner's probability: the model's score, the
-/// shipped lexicon categories (block and suspect alike; none when the policy disables the lexicon) and the
-/// URL/phone/chat/obfuscation signals enter it with their fitted weights, and the policy's thresholds apply to
-/// it; the lexicon then neither holds nor rejects on its own. Site `blocked_terms` still reject and
-/// `suspect_terms` still hold. Without a combiner the model's score is used and lexicon block categories
-/// reject, suspect ones hold.
+/// With a combiner the score is the combiner's probability: the model's score, the shipped lexicon categories
+/// (block and suspect alike; none when the policy disables the lexicon) and the URL/phone/chat/obfuscation
+/// signals enter it with their fitted weights, and the policy's thresholds apply to it; the lexicon then neither
+/// holds nor rejects on its own. Site `blocked_terms` still reject and `suspect_terms` still hold. Without a
+/// combiner the model's score is used and lexicon block categories reject, suspect ones hold.
 #[allow(clippy::too_many_arguments)]
 pub fn classify(
     p: &Policy,
-    model: &Model,
+    scorer: &Scorer,
     site_labels: u64,
     name: &str,
     phone: &str,
@@ -145,47 +145,12 @@ pub fn classify(
         title,
         body,
     };
-    let (scored, signals) = if model.combiner().is_some() && model.feature_config().signals {
-        let (scored, signals) = model.score_with_signals(&fields, TOP_FEATURES);
-        (scored, Some(signals))
-    } else {
-        (model.score(&fields, TOP_FEATURES), None)
-    };
-    let mut text = prepare(name, title, body);
-    text.site_labels = site_labels;
-    let (score, status, mut reasons) = match model.combiner() {
-        Some(c) => {
-            let lexicon = std::mem::take(&mut text.lexicon);
-            let combined = c.combine(
-                scored.score,
-                &crate::combiner::Evidence {
-                    text: fields,
-                    lexicon: if p.use_lexicon {
-                        lexicon.as_slice()
-                    } else {
-                        &[]
-                    },
-                    invisible,
-                    signals: signals.as_deref(),
-                    skeleton: Some(&text.head_and_body_spaced),
-                },
-            );
-            let (status, mut reasons) = p.decide(combined.score, &text);
-            reasons.extend(combined.reasons);
-            (combined.score, status, reasons)
-        }
-        None => {
-            let (status, reasons) = p.decide(scored.score, &text);
-            (scored.score, status, reasons)
-        }
-    };
-    reasons.extend(scored.reasons.iter().map(|r| Reason {
-        code: "MODEL_FEATURE".into(),
-        detail: r.feature.clone(),
-        contribution: r.contribution,
-        kind: ReasonKind::ModelFeature,
-    }));
-    (score, status, reasons)
+    let mut s = scorer.score(&fields, invisible, p.use_lexicon, TOP_FEATURES);
+    s.prepared.site_labels = site_labels;
+    let (status, mut reasons) = p.decide(s.score, &s.prepared);
+    reasons.extend(s.signals);
+    reasons.extend(s.features);
+    (s.score, status, reasons)
 }
 
 /// What a comment would get, scored and decided without being stored (Classify).
@@ -207,7 +172,7 @@ pub struct DryRun {
 fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     metrics::counter!(
         "moderato_decisions_total",
-        "site" => site.to_string(),
+        "site" => crate::metrics_labels::site_label(site),
         "status" => out.status.as_str()
     )
     .increment(1);
@@ -218,12 +183,13 @@ fn record_decision_metrics(site: &str, out: &SubmitOutput) {
     {
         metrics::counter!(
             "moderato_decision_reasons_total",
-            "site" => site.to_string(),
+            "site" => crate::metrics_labels::site_label(site),
             "code" => r.code.clone()
         )
         .increment(1);
     }
-    metrics::histogram!("moderato_score", "site" => site.to_string()).record(f64::from(out.score));
+    metrics::histogram!("moderato_score", "site" => crate::metrics_labels::site_label(site))
+        .record(f64::from(out.score));
 }
 
 /// How many model features a decision reports.
@@ -256,7 +222,7 @@ impl Comments {
             &normalize_phone(phone).unwrap_or_default(),
             &clean_text(title),
             &clean_text(body),
-            crate::combiner::invisible_count(&[name, title, body]),
+            crate::scoring::combiner::invisible_count(&[name, title, body]),
         );
         Ok(DryRun {
             score,
@@ -268,10 +234,18 @@ impl Comments {
     }
 
     /// Validates, scores, decides and admits one comment.
+    /// Every violation is reported at once: a bad site id too, with the other fields checked against the global
+    /// default's limits (a site's own captcha requirement is unknown then, so it is not checked).
     pub async fn submit(&self, input: SubmitInput) -> Result<SubmitOutput, SubmitError> {
-        let (p, model) = self.policies.for_site(&input.site).await?;
+        let mut site_check = crate::validate::Violations::default();
+        site_check.site("site", &input.site);
+        let site_ok = site_check.is_empty();
+        let (p, model) = self
+            .policies
+            .for_site(if site_ok { &input.site } else { "" })
+            .await?;
         let p = &*p;
-        let mut v: Vec<(String, String)> = Vec::new();
+        let mut v: Vec<(String, String)> = site_check.into_invalid().0;
         let mut bad = |f: &str, m: String| v.push((f.to_string(), m));
         let name = clean_text(&input.name);
         let title = clean_text(&input.title);
@@ -342,11 +316,11 @@ impl Comments {
                 }
                 Some((id.as_str(), answer.as_str()))
             }
-            (_, true) => {
+            (_, true) if site_ok => {
                 bad("captcha", "is required on this site".into());
                 None
             }
-            (_, false) => None,
+            _ => None,
         };
         if !v.is_empty() {
             return Err(SubmitError::Invalid(v));
@@ -355,7 +329,8 @@ impl Comments {
 
         let phone_str = phone.clone().unwrap_or_default();
         let site_labels = self.policies.site_labels(&input.site, p).await?;
-        let invisible = crate::combiner::invisible_count(&[&input.name, &input.title, &input.body]);
+        let invisible =
+            crate::scoring::combiner::invisible_count(&[&input.name, &input.title, &input.body]);
         let (score, status, reasons) = classify(
             p,
             &model,
@@ -437,12 +412,16 @@ impl Comments {
             .await?;
         match admission {
             Admission::Recorded { shadow_hits, .. } => {
-                // A shared read on the hot path; the write lock only the first time a site shows up.
+                // A shared read on the hot path; the write lock only the first time a site shows up. Bounded
+                // like the metric labels: sites past the cap get no queue gauges of their own.
                 let known = self
                     .seen_sites
                     .read()
                     .is_ok_and(|seen| seen.contains(&input.site));
-                if !known && let Ok(mut seen) = self.seen_sites.write() {
+                if !known
+                    && let Ok(mut seen) = self.seen_sites.write()
+                    && seen.len() < crate::metrics_labels::MAX_SITE_LABELS
+                {
                     seen.insert(input.site.clone());
                 }
                 let verdict = crate::store::LimitVerdict {

@@ -1,4 +1,4 @@
-//! Errors over HTTP: the `tonic::Status` that [`crate::api::ApiError`] maps to, written as a `google.rpc.Status`
+//! Errors over HTTP: the `tonic::Status` that [`crate::status::ApiError`] maps to, written as a `google.rpc.Status`
 //! in the proto3 JSON mapping, with the HTTP code of the standard gRPC-to-HTTP mapping. The details are read back
 //! from the status itself, so a JSON error carries exactly what the gRPC status of the same error carries.
 
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::api::ApiError;
+use crate::status::ApiError;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/google.rpc.";
 

@@ -31,7 +31,6 @@ use tokio_stream::StreamExt;
 use tonic::Status;
 
 use super::{HttpError, REQUEST_TIMEOUT, Services, authorize};
-use crate::api::ApiError;
 use crate::api::captcha::CaptchaApi;
 use crate::api::comment::CommentApi;
 use crate::auth::{Role, Tokens};
@@ -42,6 +41,7 @@ use crate::proto::{
     SubmitCommentRequest,
 };
 use crate::review::service::ReviewService;
+use crate::status::ApiError;
 
 /// The committed OpenAPI 3.1 document of the JSON API.
 pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");

@@ -97,8 +97,8 @@ pub fn skeleton(text: &str) -> Skeleton {
         if cur.is_empty() {
             return;
         }
-        let leet = crate::classifier::features::deleet(cur, &mut decoded);
-        let is_short = !leet && crate::classifier::features::deleet_short(cur, &mut short);
+        let leet = crate::text::detect::deleet(cur, &mut decoded);
+        let is_short = !leet && crate::text::detect::deleet_short(cur, &mut short);
         if leet && let Some((s, c)) = pending {
             // Same length: the short word is ASCII and decodes to ASCII letters.
             spaced.replace_range(s.., &short);
@@ -297,7 +297,7 @@ mod tests {
         let mut out = String::new();
         let leet: Vec<Option<String>> = words
             .iter()
-            .map(|w| crate::classifier::features::deleet(w, &mut out).then(|| out.clone()))
+            .map(|w| crate::text::detect::deleet(w, &mut out).then(|| out.clone()))
             .collect();
         let is_leet = |i: usize| leet.get(i).is_some_and(Option::is_some);
         let words: Vec<String> = (0..words.len())
@@ -306,7 +306,7 @@ mod tests {
                     return decoded.clone();
                 }
                 let beside = (i > 0 && is_leet(i - 1)) || is_leet(i + 1);
-                if beside && crate::classifier::features::deleet_short(&words[i], &mut out) {
+                if beside && crate::text::detect::deleet_short(&words[i], &mut out) {
                     return out.clone();
                 }
                 words[i].clone()

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rate_limit::LimitRule;
 use crate::review::{Reason, ReasonKind, Status};
+use crate::scoring::Prepared;
 use crate::text::{fold, term_hits};
 
 /// Maximum field lengths, in characters after clean-up.
@@ -354,65 +355,10 @@ impl Overrides {
     }
 }
 
-/// A comment's text in the forms the policy matches terms in, and the site's label count.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Prepared {
-    /// Name, title and body joined by newlines (folded by [`Policy::decide`] only when the policy has terms).
-    pub joined: String,
-    /// Shipped lexicon categories found in name, title and body.
-    pub lexicon: Vec<crate::lexicon::Hit>,
-    /// The lexicon skeleton (spaced form) of title and body, for the combiner's word signals.
-    pub head_and_body_spaced: String,
-    /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
-    pub site_labels: u64,
-}
-
-/// Prepares name, title and body for [`Policy::decide`].
-pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
-    use crate::lexicon::{Skeleton, skeleton};
-    // The skeleton of "name\ntitle\nbody" is the name's and the title-and-body's joined by a space (words never
-    // cross a newline), so the combiner's title-and-body form comes without a second pass.
-    let head = skeleton(&format!("{title}\n{body}"));
-    let name_sk = skeleton(name);
-    let lexicon = crate::lexicon::Lexicon::shipped();
-    let hits = if name_sk.spaced.is_empty() {
-        lexicon.hits(&head)
-    } else if head.spaced.is_empty() {
-        lexicon.hits(&name_sk)
-    } else {
-        lexicon.hits(&Skeleton {
-            spaced: format!("{} {}", name_sk.spaced, head.spaced),
-            compact: format!("{}{}", name_sk.compact, head.compact),
-        })
-    };
-    Prepared {
-        joined: format!("{name}\n{title}\n{body}"),
-        lexicon: hits,
-        head_and_body_spaced: head.spaced,
-        site_labels: u64::MAX,
-    }
-}
-
-/// Whether recorded `reasons` come from a decision on the combiner's probability.
-pub fn is_combined(reasons: &[Reason]) -> bool {
-    reasons
-        .iter()
-        .any(|r| r.code == crate::combiner::MODEL_SCORE)
-}
-
-/// [`prepare`] for replaying a recorded decision on its recorded score: when that score is the combiner's
-/// probability (`combined`), the lexicon already acted through it, so its categories do not hold or reject again.
-pub fn prepare_recorded(name: &str, title: &str, body: &str, combined: bool) -> Prepared {
-    let mut t = prepare(name, title, body);
-    if combined {
-        t.lexicon.clear();
-    }
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scoring::prepare;
 
     #[test]
     fn thresholds_map_scores_to_statuses() {

@@ -1,8 +1,9 @@
 //! The threshold lab: recent submissions of a site replayed under the current and a candidate policy, with
 //! the moderators' labels, so ops see what a change would do before applying it.
 
-use crate::policy::document::{Policy, is_combined, prepare_recorded};
+use crate::policy::document::Policy;
 use crate::review::{CommentRecord, Label, Status};
+use crate::scoring::{is_combined, prepare_recorded};
 
 use super::{Policies, PolicyError};
 

@@ -16,8 +16,9 @@ pub mod document;
 pub mod lab;
 pub mod models;
 
-use crate::classifier::Model;
+use crate::audit::{AuditNote, action};
 use crate::clock::Clock;
+use crate::scoring::Scorer;
 use crate::store::{GLOBAL_SCOPE, Store, StoreError};
 use document::{OVERRIDABLE, Overrides, Policy};
 
@@ -136,11 +137,11 @@ pub struct Policies {
     /// The policy from configuration, used where no site or global policy was stored.
     default: Arc<Policy>,
     /// The model loaded at startup, used where no activation was recorded.
-    default_model: Arc<Model>,
+    default_model: Arc<Scorer>,
     models_dir: PathBuf,
     // std RwLock: held only for map lookups and swaps, never across an .await.
     cache: Arc<RwLock<Cache>>,
-    loaded: Arc<RwLock<HashMap<String, Arc<Model>>>>,
+    loaded: Arc<RwLock<HashMap<String, Arc<Scorer>>>>,
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
@@ -154,7 +155,7 @@ impl Policies {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         default: Policy,
-        default_model: Arc<Model>,
+        default_model: Arc<Scorer>,
         models_dir: PathBuf,
     ) -> Self {
         let mut loaded = HashMap::new();
@@ -219,6 +220,17 @@ impl Policies {
             overrides: Arc::new(o),
             effective: Arc::new(effective),
         })
+    }
+
+    /// How many sites this replica keeps per-site policy state for: those with a policy of their own, never the
+    /// site ids callers merely send.
+    pub fn cached_sites(&self) -> usize {
+        self.cache.read().map(|c| c.sites.len()).unwrap_or(0)
+    }
+
+    /// How many bootstrap label counts this replica keeps (at most [`MAX_LABEL_COUNTS`]).
+    pub fn cached_label_counts(&self) -> usize {
+        self.cache.read().map(|c| c.labels.len()).unwrap_or(0)
     }
 
     /// The policy in force for `site` (empty: the global default) and whether it is inherited.
@@ -345,12 +357,12 @@ impl Policies {
         }
     }
 
-    fn model_named(&self, version: &str) -> Option<Arc<Model>> {
+    fn model_named(&self, version: &str) -> Option<Arc<Scorer>> {
         self.loaded.read().ok()?.get(version).cloned()
     }
 
     /// The policy and the model in force for `site`.
-    pub async fn for_site(&self, site: &str) -> Result<(Arc<Policy>, Arc<Model>), StoreError> {
+    pub async fn for_site(&self, site: &str) -> Result<(Arc<Policy>, Arc<Scorer>), StoreError> {
         let (p, _) = self.policy(site).await?;
         let t = self.activation().await?;
         let version = if !p.model_version.is_empty() {
@@ -422,18 +434,41 @@ impl Policies {
                 )]));
             }
             self.check(&policy).await?;
+            // The version people see is the document's; the store's own version fences the write. They differ
+            // by one once the configuration's default (shown as its version, stored as nothing) was replaced.
+            let stored = self.store.get_doc(GLOBAL_SCOPE, POLICY_DOC).await?;
+            let (store_version, shown) = match &stored {
+                Some((v, _)) => (*v, self.read_global().await?.0.version),
+                None => (0, self.default.version),
+            };
+            if expected != shown && !(stored.is_none() && expected == 0) {
+                return Err(PolicyError::Conflict { current: shown });
+            }
             let mut policy = policy;
-            policy.version = next_version(expected)?;
+            policy.version = next_version(shown)?;
             return match self
                 .store
-                .put_doc(GLOBAL_SCOPE, POLICY_DOC, expected, &to_json(&policy)?, who)
+                .put_doc(
+                    GLOBAL_SCOPE,
+                    POLICY_DOC,
+                    store_version,
+                    &to_json(&policy)?,
+                    who,
+                    AuditNote {
+                        action: action::POLICY_UPDATE,
+                        site: GLOBAL_SCOPE,
+                        detail: "global default replaced",
+                    },
+                )
                 .await?
             {
                 Ok(_) => {
                     self.refresh_now().await;
                     Ok(self.view("").await?)
                 }
-                Err(current) => Err(PolicyError::Conflict { current }),
+                Err(_) => Err(PolicyError::Conflict {
+                    current: self.read_global().await?.0.version,
+                }),
             };
         }
         let (global, _) = self.read_global().await?;
@@ -480,7 +515,18 @@ impl Policies {
         self.index_site(site, who).await?;
         match self
             .store
-            .put_doc(site, POLICY_DOC, stored, &to_json(&next)?, who)
+            .put_doc(
+                site,
+                POLICY_DOC,
+                stored,
+                &to_json(&next)?,
+                who,
+                AuditNote {
+                    action: action::POLICY_UPDATE,
+                    site,
+                    detail: &format!("overrides: {}", next.fields().join(", ")),
+                },
+            )
             .await?
         {
             Ok(_) => {
@@ -533,7 +579,18 @@ impl Policies {
             }
             if self
                 .store
-                .put_doc(GLOBAL_SCOPE, SITES_DOC, version, &to_json(&sites)?, who)
+                .put_doc(
+                    GLOBAL_SCOPE,
+                    SITES_DOC,
+                    version,
+                    &to_json(&sites)?,
+                    who,
+                    AuditNote {
+                        action: action::POLICY_SITES,
+                        site,
+                        detail: "the site has a policy of its own",
+                    },
+                )
                 .await?
                 .is_ok()
             {
@@ -612,14 +669,14 @@ impl Policies {
         out
     }
 
-    async fn load_version(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
+    async fn load_version(&self, version: &str) -> Result<Arc<Scorer>, PolicyError> {
         if let Some(m) = self.model_named(version) {
             return Ok(m);
         }
         let dir = self
             .find_model_dir(version)
             .ok_or_else(|| PolicyError::UnknownModel(version.to_string()))?;
-        tokio::task::spawn_blocking(move || Model::load(Path::new(&dir)))
+        tokio::task::spawn_blocking(move || Scorer::load(Path::new(&dir)))
             .await
             .map_err(|e| PolicyError::Model(e.to_string()))?
             .map(Arc::new)
@@ -637,7 +694,7 @@ impl Policies {
         if let Ok(mut l) = self.loaded.write() {
             l.insert(version.to_string(), m);
         }
-        self.change_activation(site, who, |a| {
+        self.change_activation(site, who, action::MODEL_ACTIVATE, |a| {
             if a.active == version {
                 return Ok(());
             }
@@ -669,7 +726,7 @@ impl Policies {
             }
         }
         let global_scope = site.is_empty();
-        self.change_activation(site, who, |a| {
+        self.change_activation(site, who, action::MODEL_ROLLBACK, |a| {
             if global_scope && a.previous.is_empty() {
                 return Err(PolicyError::NoPrevious);
             }
@@ -683,6 +740,7 @@ impl Policies {
         &self,
         site: &str,
         who: &str,
+        what: &str,
         f: impl Fn(&mut Activation) -> Result<(), PolicyError>,
     ) -> Result<(String, String), PolicyError> {
         for _ in 0..5 {
@@ -728,7 +786,18 @@ impl Policies {
             };
             match self
                 .store
-                .put_doc(GLOBAL_SCOPE, MODELS_DOC, version, &to_json(&t)?, who)
+                .put_doc(
+                    GLOBAL_SCOPE,
+                    MODELS_DOC,
+                    version,
+                    &to_json(&t)?,
+                    who,
+                    AuditNote {
+                        action: what,
+                        site: if site.is_empty() { GLOBAL_SCOPE } else { site },
+                        detail: &format!("{before} -> {after}"),
+                    },
+                )
                 .await?
             {
                 Ok(_) => {
@@ -761,7 +830,7 @@ impl Policies {
     }
 
     /// The model loaded under `version`, or loadable from the models directory.
-    pub async fn model(&self, version: &str) -> Result<Arc<Model>, PolicyError> {
+    pub async fn model(&self, version: &str) -> Result<Arc<Scorer>, PolicyError> {
         self.load_version(version).await
     }
 }

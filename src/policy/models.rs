@@ -77,9 +77,9 @@ impl Policies {
                         .collect()
                 })
                 .unwrap_or_default();
-            let combiner_path = dir.join(crate::combiner::FILE_NAME);
+            let combiner_path = dir.join(crate::scoring::combiner::FILE_NAME);
             let (recommended, problem) = if combiner_path.exists() {
-                match crate::combiner::Combiner::load(&combiner_path, &version) {
+                match crate::scoring::combiner::Combiner::load(&combiner_path, &version) {
                     Ok(c) => {
                         let t = &c.file().thresholds;
                         ((t.reject_at, t.approve_below), None)

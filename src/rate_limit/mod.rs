@@ -272,7 +272,7 @@ pub fn judge(site: &str, rules: &[LimitRule], verdict: &LimitVerdict) -> Result<
         );
         metrics::counter!(
             "moderato_rate_limit_shadow_hits_total",
-            "site" => site.to_string(),
+            "site" => crate::metrics_labels::site_label(site),
             "limit" => r.descriptor.name()
         )
         .increment(1);
@@ -287,7 +287,7 @@ pub fn judge(site: &str, rules: &[LimitRule], verdict: &LimitVerdict) -> Result<
         retry_after_ms = retry_after_ms.max(wait);
         metrics::counter!(
             "moderato_rate_limit_refusals_total",
-            "site" => site.to_string(),
+            "site" => crate::metrics_labels::site_label(site),
             "limit" => r.descriptor.name()
         )
         .increment(1);

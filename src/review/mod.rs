@@ -63,6 +63,17 @@ impl Label {
         }
     }
 
+    /// The spam model's class for this label: `Some(true)` spam, `Some(false)` not spam, `None` left out of spam
+    /// training. Off-topic comments are legitimate (not advertising), so they train as ham; abusive comments are
+    /// neither advertising nor legitimate, so they train neither class.
+    pub fn spam_class(self) -> Option<bool> {
+        match self {
+            Label::Spam => Some(true),
+            Label::Ham | Label::OffTopic => Some(false),
+            Label::Abusive => None,
+        }
+    }
+
     /// Parses the store spelling.
     pub fn parse(s: &str) -> Option<Label> {
         match s {

@@ -2,8 +2,8 @@
 //! that belong to the identity that took them, fenced decisions whose verdict and label agree, overturns, queue
 //! statistics, the label export and the resumable decision stream the portal watches.
 //!
-//! The store makes each step atomic (see `store/lua/claim.lua`, `lease.lua`, `decide.lua` and their mirror in
-//! `store/memory.rs`); the rules about who may do what, and what a step means, are written here.
+//! The store makes each step atomic (see `store/lua/claim.lua`, `lease.lua`, `decide.lua`, `take_over.lua` and their
+//! mirror in `store/memory.rs`); the rules about who may do what, and what a step means, are written here.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tokio_stream::Stream;
 
 use super::{Claimed, DecisionKind, Event, Label, LabelRow, QueueStats, Status};
 use crate::metrics_labels::site_label;
-use crate::store::{Decide, Decided, Store, StoreError};
+use crate::store::{Decide, Decided, Store, StoreError, TakenOver};
 use crate::validate::{Invalid, Violations};
 
 /// Lease length when a request leaves it at 0, seconds.
@@ -63,6 +63,12 @@ pub enum ReviewError {
     /// No such comment.
     #[error("no comment {0} (unknown, or past its retention)")]
     NotFound(String),
+    /// The comment is not held for review any more, so there is no claim to take over.
+    #[error("the comment is {status}, no longer held for review; there is nothing to take over")]
+    NotHeld {
+        /// Its status, store spelling.
+        status: &'static str,
+    },
     /// The server is shutting down; a watcher reconnects with its last cursor.
     #[error(
         "the server is shutting down; reconnect with the cursor of the last event you received"
@@ -271,6 +277,45 @@ impl ReviewService {
                 .increment(expired);
         }
         Ok(items)
+    }
+
+    /// Takes a held comment over for the caller, whoever holds it: a new lease and token for the caller, the
+    /// previous holder's token dead (their decision is [`ReviewError::LeaseLost`]), and a `TAKEOVER` audit entry
+    /// naming both, written in the same store step. Any moderator or ops may take over (a colleague who left
+    /// with items claimed, a supervisor stepping in); the audit entry is what makes it accountable. Returns the
+    /// claim and the previous holder (empty when no live lease was held).
+    pub async fn take_over(
+        &self,
+        site: &str,
+        comment_id: &str,
+        lease_seconds: u32,
+        note: &str,
+        who: &Actor,
+    ) -> Result<(Claimed, String), ReviewError> {
+        let mut v = Violations::default();
+        v.site("site", site);
+        v.comment_id("comment_id", comment_id);
+        note_shape(&mut v, note);
+        let lease = lease_ms(&mut v, lease_seconds);
+        v.finish()?;
+        let token = new_lease_token(&who.name);
+        match self
+            .store
+            .take_over(site, comment_id, lease, &who.name, &token, note)
+            .await?
+        {
+            TakenOver::Done { claimed, from } => {
+                tracing::info!(
+                    moderator = who.name,
+                    from = from,
+                    comment_id,
+                    "lease taken over"
+                );
+                Ok((*claimed, from))
+            }
+            TakenOver::NotHeld(s) => Err(ReviewError::NotHeld { status: s.as_str() }),
+            TakenOver::NotFound => Err(ReviewError::NotFound(comment_id.to_string())),
+        }
     }
 
     /// Extends the caller's lease; returns its new end, epoch ms.
@@ -491,7 +536,10 @@ impl ReviewService {
             .ok_or_else(|| ReviewError::NotFound(comment_id.to_string()))
     }
 
-    /// The site's moderator labels, oldest first, read from the store in pages as the consumer keeps up.
+    /// The site's labelled comments for retraining: one row per comment with its latest label (an overturn's
+    /// label replaces the review's), ordered by when that label was given. Two passes over the label log, both
+    /// read in pages: the first finds each comment's latest label (keeping only ids and cursors), the second sends
+    /// those rows as the consumer keeps up. Labels given after the first pass ended wait for the next export.
     pub fn export_labels(&self, site: &str) -> Result<LabelStream, ReviewError> {
         let mut v = Violations::default();
         v.site("site", site);
@@ -500,23 +548,8 @@ impl ReviewService {
         let site = site.to_string();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
-            let mut cursor = String::new();
-            loop {
-                match store.labels(&site, &cursor, 500).await {
-                    Ok(rows) if rows.is_empty() => return,
-                    Ok(rows) => {
-                        for (c, row) in rows {
-                            cursor = c;
-                            if tx.send(Ok(row)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                }
+            if let Err(e) = export_latest(&*store, &site, &tx).await {
+                let _ = tx.send(Err(e)).await;
             }
         });
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
@@ -576,6 +609,43 @@ impl ReviewService {
         });
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
+}
+
+/// Label log rows one store read returns.
+const LABEL_PAGE: usize = 500;
+
+/// Sends each comment's latest label row of `site` to `tx` (see [`ReviewService::export_labels`]).
+async fn export_latest(
+    store: &dyn Store,
+    site: &str,
+    tx: &tokio::sync::mpsc::Sender<Result<LabelRow, ReviewError>>,
+) -> Result<(), ReviewError> {
+    let mut latest: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut cursor = String::new();
+    loop {
+        let rows = store.labels(site, &cursor, LABEL_PAGE).await?;
+        let Some((last, _)) = rows.last() else { break };
+        cursor = last.clone();
+        for (c, row) in rows {
+            latest.insert(row.comment_id, c);
+        }
+    }
+    let end = cursor;
+    let mut cursor = String::new();
+    while cursor != end {
+        let rows = store.labels(site, &cursor, LABEL_PAGE).await?;
+        let Some((last, _)) = rows.last() else { break };
+        cursor = last.clone();
+        for (c, row) in rows {
+            if latest.get(&row.comment_id) == Some(&c) && tx.send(Ok(row)).await.is_err() {
+                return Ok(());
+            }
+            if c == end {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A fenced-out decision, or another failure.

@@ -1,15 +1,17 @@
 //! The embedded store: everything in one process behind a std mutex, with an injected clock. The default, so
 //! `moderato serve` runs with nothing else installed; it forgets everything on restart.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::AUDIT_TIME_SLACK_MS;
 use super::{
     Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
-    LimitCheck, LimitVerdict, NewChallenge, Store, StoreError, TakenChallenge, gcra,
+    LimitCheck, LimitVerdict, NewChallenge, Store, StoreError, TakenChallenge, TakenOver, gcra,
 };
+use crate::audit::{AUDIT_MAXLEN, AuditEntry, AuditNote, action};
 use crate::clock::{Clock, SystemClock};
 use crate::review::{Claimed, DecisionKind, Event, LabelRow, QueueStats, Status, StoredComment};
 
@@ -63,6 +65,10 @@ struct State {
     /// limit key -> (theoretical arrival time, forget after)
     tats: HashMap<String, (u64, u64)>,
     ops: u64,
+    /// scope -> audit entries, oldest first, at most [`AUDIT_MAXLEN`] each.
+    audit: HashMap<String, VecDeque<AuditEntry>>,
+    /// The last audit cursor handed out, (ms, seq), so cursors grow like a stream's.
+    audit_last: (u64, u64),
 }
 
 impl State {
@@ -137,6 +143,21 @@ impl State {
             Some(c) => TakenChallenge::Live {
                 answer_hash: c.answer_hash,
             },
+        }
+    }
+
+    /// Appends an audit entry to `scope`'s log with a stream-like cursor `<ms>-<seq>`, trimming the oldest.
+    fn audit(&mut self, scope: &str, now: u64, mut e: AuditEntry) {
+        let (ms, seq) = self.audit_last;
+        self.audit_last = if now > ms { (now, 0) } else { (ms, seq + 1) };
+        e.cursor = format!("{}-{}", self.audit_last.0, self.audit_last.1);
+        e.scope = scope.to_string();
+        // The cursor's time: never earlier than an entry before it, like a stream id.
+        e.at_ms = self.audit_last.0;
+        let log = self.audit.entry(scope.to_string()).or_default();
+        log.push_back(e);
+        while log.len() as u64 > AUDIT_MAXLEN {
+            log.pop_front();
         }
     }
 
@@ -522,6 +543,21 @@ impl Store for MemoryStore {
         ));
         s.human.retain(|t| *t + 3_600_000 > now);
         s.human.push(now);
+        st.audit(
+            d.site,
+            now,
+            AuditEntry {
+                site: d.site.to_string(),
+                actor: d.actor.to_string(),
+                action: d.kind.as_str().to_string(),
+                comment_id: d.comment_id.to_string(),
+                before: before.as_str().to_string(),
+                after: d.new_status.as_str().to_string(),
+                label: d.label.as_str().to_string(),
+                note: d.note.to_string(),
+                ..AuditEntry::default()
+            },
+        );
         tracing::info!(
             site = d.site,
             comment_id = d.comment_id,
@@ -585,7 +621,9 @@ impl Store for MemoryStore {
         expected: u64,
         doc: &str,
         who: &str,
+        note: AuditNote<'_>,
     ) -> Result<Result<u64, u64>, StoreError> {
+        let now = self.clock.now_ms();
         let mut st = self.lock();
         let key = (scope.to_string(), name.to_string());
         let current = st.docs.get(&key).map(|(v, _)| *v).unwrap_or(0);
@@ -599,6 +637,19 @@ impl Store for MemoryStore {
             .unwrap_or_default();
         st.docs.insert(key, (current + 1, doc.to_string()));
         st.epoch += 1;
+        st.audit(
+            scope,
+            now,
+            AuditEntry {
+                site: note.site.to_string(),
+                actor: who.to_string(),
+                action: note.action.to_string(),
+                before: before.clone(),
+                after: doc.to_string(),
+                detail: note.detail.to_string(),
+                ..AuditEntry::default()
+            },
+        );
         tracing::info!(scope, name, who, before = %before, after = %doc, "audit: document changed");
         Ok(Ok(current + 1))
     }
@@ -642,5 +693,91 @@ impl Store for MemoryStore {
             .get(site)
             .map(|s| s.labels.len() as u64)
             .unwrap_or(0))
+    }
+
+    async fn take_over(
+        &self,
+        site: &str,
+        comment_id: &str,
+        lease_ms: u64,
+        moderator: &str,
+        token: &str,
+        note: &str,
+    ) -> Result<TakenOver, StoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let s = st.site(site);
+        let Some(c) = s.comments.get_mut(comment_id) else {
+            return Ok(TakenOver::NotFound);
+        };
+        if c.status != Status::PendingReview {
+            return Ok(TakenOver::NotHeld(c.status));
+        }
+        let from = match &c.lease {
+            Some((_, until, who)) if *until > now => who.clone(),
+            _ => String::new(),
+        };
+        let until = now + lease_ms;
+        c.lease = Some((token.to_string(), until, moderator.to_string()));
+        let claimed = Claimed {
+            comment: StoredComment {
+                record: c.record.clone(),
+                status: c.status,
+                history: c.history.clone(),
+            },
+            lease_token: token.to_string(),
+            lease_until_ms: until,
+        };
+        s.pending.retain(|(_, id)| id != comment_id);
+        s.claims.insert(comment_id.to_string(), until);
+        st.audit(
+            site,
+            now,
+            AuditEntry {
+                site: site.to_string(),
+                actor: moderator.to_string(),
+                action: action::TAKEOVER.to_string(),
+                comment_id: comment_id.to_string(),
+                before: from.clone(),
+                after: moderator.to_string(),
+                note: note.to_string(),
+                ..AuditEntry::default()
+            },
+        );
+        Ok(TakenOver::Done {
+            claimed: Box::new(claimed),
+            from,
+        })
+    }
+
+    async fn audit(
+        &self,
+        scope: &str,
+        after: &str,
+        since_ms: u64,
+        until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let key = |c: &str| {
+            let (a, b) = c.split_once('-').unwrap_or((c, "0"));
+            (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0))
+        };
+        let after = (!after.is_empty()).then(|| key(after));
+        let st = self.lock();
+        Ok(st
+            .audit
+            .get(scope)
+            .map(|log| {
+                log.iter()
+                    .filter(|e| after.is_none_or(|a| key(&e.cursor) > a))
+                    .filter(|e| {
+                        e.at_ms >= since_ms
+                            && e.at_ms < until_ms.saturating_add(AUDIT_TIME_SLACK_MS)
+                    })
+                    .take(max)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

@@ -6,6 +6,7 @@ pub mod redis;
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEntry, AuditNote};
 use crate::review::{
     Claimed, CommentRecord, DecisionKind, Event, Label, LabelRow, QueueStats, Status, StoredComment,
 };
@@ -119,7 +120,8 @@ impl Keys {
         self.site_key(site, "labels")
     }
 
-    /// The site's audit log.
+    /// The audit log of a site, or of [`GLOBAL_SCOPE`] (a stream trimmed to about
+    /// [`crate::audit::AUDIT_MAXLEN`] entries).
     pub fn audit(&self, site: &str) -> String {
         self.site_key(site, "audit")
     }
@@ -282,6 +284,23 @@ pub struct Decide<'a> {
     pub note: &'a str,
 }
 
+/// What a takeover found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TakenOver {
+    /// The caller holds the comment now under a new lease; `from` held it before (empty: nobody held a live
+    /// lease).
+    Done {
+        /// The claimed comment under its new lease.
+        claimed: Box<Claimed>,
+        /// The previous holder's name, or empty.
+        from: String,
+    },
+    /// The comment is no longer held for review (its status is given); nothing changed.
+    NotHeld(Status),
+    /// No such comment.
+    NotFound,
+}
+
 /// What a decision found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decided {
@@ -292,6 +311,10 @@ pub enum Decided {
     /// No such comment.
     NotFound,
 }
+
+/// How far past its entry's `at` an audit cursor's time may be (Redis stamps the stream id after the script read
+/// its clock).
+pub const AUDIT_TIME_SLACK_MS: u64 = 1000;
 
 /// The scope of global documents; `*` is never a valid site id.
 pub const GLOBAL_SCOPE: &str = "*";
@@ -374,8 +397,9 @@ pub trait Store: Send + Sync + 'static {
     /// A versioned document: (version, content), or `None` when never written.
     async fn get_doc(&self, scope: &str, name: &str) -> Result<Option<(u64, String)>, StoreError>;
 
-    /// Replaces a document if its version is still `expected` (0: never written), records who did it in the
-    /// scope's audit log, and bumps the change epoch. `Ok(Err(current))` when the version is stale.
+    /// Replaces a document if its version is still `expected` (0: never written), records who did it and `note`
+    /// in the scope's audit log (same step), and bumps the change epoch. `Ok(Err(current))` when the version is
+    /// stale.
     async fn put_doc(
         &self,
         scope: &str,
@@ -383,7 +407,33 @@ pub trait Store: Send + Sync + 'static {
         expected: u64,
         doc: &str,
         who: &str,
+        note: AuditNote<'_>,
     ) -> Result<Result<u64, u64>, StoreError>;
+
+    /// Gives a held comment to `moderator` under a new lease `token` for `lease_ms`, whoever held it; the old
+    /// token is dead. Appends a `TAKEOVER` audit entry naming both holders and `note`, in the same step.
+    async fn take_over(
+        &self,
+        site: &str,
+        comment_id: &str,
+        lease_ms: u64,
+        moderator: &str,
+        token: &str,
+        note: &str,
+    ) -> Result<TakenOver, StoreError>;
+
+    /// Audit entries of `scope` after cursor `after` (empty: from the start), oldest first, at most `max`, selected
+    /// by cursor time: from `since_ms` to [`AUDIT_TIME_SLACK_MS`] past `until_ms` (a cursor's time is its entry's
+    /// `at` or a little later, never earlier). The caller filters on `at` exactly; the store does not, so a batch
+    /// shorter than `max` always means the range is exhausted.
+    async fn audit(
+        &self,
+        scope: &str,
+        after: &str,
+        since_ms: u64,
+        until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// The change epoch (see [`Keys::epoch`]).
     async fn epoch(&self) -> Result<u64, StoreError>;

@@ -10,10 +10,13 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
+use super::AUDIT_TIME_SLACK_MS;
 use super::{
     Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
     LimitCheck, LimitVerdict, NewChallenge, STREAM_MAXLEN, Store, StoreError, TakenChallenge,
+    TakenOver,
 };
+use crate::audit::{AUDIT_MAXLEN, AuditEntry, AuditNote};
 use crate::review::{
     Claimed, DecisionKind, Event, Label, LabelRow, QueueStats, Status, StoredComment,
 };
@@ -34,6 +37,7 @@ static LEASE: LazyLock<Script> = script!("lua/lease.lua");
 static DECIDE: LazyLock<Script> = script!("lua/decide.lua");
 static QUEUE_STATS: LazyLock<Script> = script!("lua/queue_stats.lua");
 static PUT_DOC: LazyLock<Script> = script!("lua/put_doc.lua");
+static TAKE_OVER: LazyLock<Script> = script!("lua/take_over.lua");
 
 /// One connection handle for both deployments; cheap to clone (both variants are shared handles).
 #[derive(Clone)]
@@ -644,7 +648,9 @@ impl Store for RedisStore {
             .arg(d.actor)
             .arg(d.label.as_str())
             .arg(d.note)
-            .arg(STREAM_MAXLEN);
+            .arg(STREAM_MAXLEN)
+            .arg(d.site)
+            .arg(AUDIT_MAXLEN);
         let v: Value = self.run(inv).await?;
         let parts = array(&v)?;
         Ok(match parts {
@@ -728,6 +734,7 @@ impl Store for RedisStore {
         expected: u64,
         doc: &str,
         who: &str,
+        note: AuditNote<'_>,
     ) -> Result<Result<u64, u64>, StoreError> {
         let mut inv = PUT_DOC.prepare_invoke();
         inv.key(self.keys.doc(scope, name))
@@ -735,7 +742,10 @@ impl Store for RedisStore {
             .arg(expected)
             .arg(doc)
             .arg(who)
-            .arg(format!("update {name}"));
+            .arg(note.action)
+            .arg(note.site)
+            .arg(note.detail)
+            .arg(AUDIT_MAXLEN);
         let r: Vec<i64> = self.run(inv).await?;
         let outcome = match r.as_slice() {
             [1, v] => Ok(*v as u64),
@@ -817,5 +827,115 @@ impl Store for RedisStore {
         let key = self.keys.labels(site);
         self.query(|c| Box::pin(async move { redis::cmd("XLEN").arg(&key).query_async(c).await }))
             .await
+    }
+
+    async fn take_over(
+        &self,
+        site: &str,
+        comment_id: &str,
+        lease_ms: u64,
+        moderator: &str,
+        token: &str,
+        note: &str,
+    ) -> Result<TakenOver, StoreError> {
+        let mut inv = TAKE_OVER.prepare_invoke();
+        inv.key(self.keys.comment(site, comment_id))
+            .key(self.keys.pending(site))
+            .key(self.keys.claims(site))
+            .key(self.keys.history(site, comment_id))
+            .key(self.keys.audit(site))
+            .arg(comment_id)
+            .arg(token)
+            .arg(lease_ms)
+            .arg(moderator)
+            .arg(note)
+            .arg(site)
+            .arg(AUDIT_MAXLEN);
+        let v: Value = self.run(inv).await?;
+        let parts = array(&v)?;
+        Ok(match parts {
+            [code, from, until, data, status, hist] if int(code)? == 1 => TakenOver::Done {
+                claimed: Box::new(Claimed {
+                    comment: StoredComment {
+                        record: record_from_json(&text(data)?)?,
+                        status: status_of(&text(status)?)?,
+                        history: array(hist)?
+                            .iter()
+                            .map(|h| event_from_json(&text(h)?))
+                            .collect::<Result<_, _>>()?,
+                    },
+                    lease_token: token.to_string(),
+                    lease_until_ms: int(until)? as u64,
+                }),
+                from: text(from)?,
+            },
+            [code, status] if int(code)? == 0 => TakenOver::NotHeld(status_of(&text(status)?)?),
+            [code] if int(code)? == -1 => TakenOver::NotFound,
+            _ => return Err(corrupt("take_over", &v)),
+        })
+    }
+
+    async fn audit(
+        &self,
+        scope: &str,
+        after: &str,
+        since_ms: u64,
+        until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        if until_ms == 0 || until_ms <= since_ms {
+            return Ok(Vec::new());
+        }
+        let start = if after.is_empty() {
+            format!("{since_ms}-0")
+        } else {
+            format!("({after}")
+        };
+        let end = if until_ms >= u64::MAX - AUDIT_TIME_SLACK_MS {
+            "+".to_string()
+        } else {
+            // An id without a sequence number as the end means "every sequence of that ms".
+            (until_ms - 1 + AUDIT_TIME_SLACK_MS).to_string()
+        };
+        let key = self.keys.audit(scope);
+        let reply: redis::streams::StreamRangeReply = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg(&start)
+                        .arg(&end)
+                        .arg("COUNT")
+                        .arg(max)
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        Ok(reply
+            .ids
+            .iter()
+            .map(|e| {
+                let get = |f: &str| e.get::<String>(f).unwrap_or_default();
+                let site = match get("site") {
+                    s if s.is_empty() => scope.to_string(),
+                    s => s,
+                };
+                AuditEntry {
+                    cursor: e.id.clone(),
+                    scope: scope.to_string(),
+                    site,
+                    at_ms: get("at").parse().unwrap_or(0),
+                    actor: get("who"),
+                    action: get("what"),
+                    comment_id: get("comment"),
+                    before: get("before"),
+                    after: get("after"),
+                    label: get("label"),
+                    note: get("why"),
+                    detail: get("detail"),
+                }
+            })
+            .collect())
     }
 }

@@ -1,6 +1,7 @@
 //! The ground floor: text as stored (NFC, invisible characters removed), the folded form terms are matched in,
 //! Vietnamese phone numbers and e-mail syntax. Everything above reads text through these.
 
+pub mod detect;
 pub mod normalize;
 
 use normalize::{for_each_nfc, is_invisible, strip_accent};

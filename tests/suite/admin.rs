@@ -282,8 +282,8 @@ async fn simulate_policy_equals_a_brute_force_recomputation(backend: Backend) {
         let combined = c
             .reasons
             .iter()
-            .any(|r| r.code == moderato::combiner::MODEL_SCORE);
-        let text = moderato::policy::document::prepare_recorded(
+            .any(|r| r.code == moderato::scoring::combiner::MODEL_SCORE);
+        let text = moderato::scoring::prepare_recorded(
             c.author
                 .as_ref()
                 .map(|a| a.name.as_str())

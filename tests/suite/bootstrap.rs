@@ -219,7 +219,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
     assert!(trained.held_back > 0);
     assert!(trained.new_macro_f1.is_finite() && trained.current_macro_f1.is_finite());
     // The site model keeps a fitted combiner, so the lexicon and rule signals stay weighted, not hard rules.
-    let site_model = moderato::classifier::Model::load(&out).expect("site model loads");
+    let site_model = moderato::scoring::Scorer::load(&out).expect("site model loads");
     assert!(site_model.combiner().is_some());
     admin
         .activate_model(authed(

@@ -20,6 +20,8 @@ use tonic::transport::Channel;
 
 pub const PORTAL_TOKEN: &str = "portal-secret-token";
 pub const MODERATOR_TOKEN: &str = "moderator-secret-token";
+/// A second moderator, `moderator-two`, for what one moderator may not do to another's work.
+pub const MODERATOR2_TOKEN: &str = "moderator-two-secret-token";
 pub const OPS_TOKEN: &str = "ops-secret-token";
 pub const HMAC_KEY: &str = "test-identifier-key";
 
@@ -313,6 +315,7 @@ pub fn test_config(prefix: &str) -> Config {
     cfg.auth.tokens = vec![
         Role::Portal.token_config("portal-test", PORTAL_TOKEN),
         Role::Moderator.token_config("moderator-test", MODERATOR_TOKEN),
+        Role::Moderator.token_config("moderator-two", MODERATOR2_TOKEN),
         Role::Ops.token_config("ops-test", OPS_TOKEN),
     ];
     cfg
@@ -328,8 +331,9 @@ pub struct TestApp {
     pub ids: Identifiers,
     pub keys: Keys,
     pub cfg: Config,
+    pub policies: moderato::policy::Policies,
     stop: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<()>>,
+    handle: Option<tokio::task::JoinHandle<moderato::startup::Stopped>>,
 }
 
 impl TestApp {
@@ -349,13 +353,14 @@ impl TestApp {
             .expect("connect to the test server")
     }
 
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
+    /// Stops the server and waits for it to finish; says whether it drained within its grace period.
+    pub async fn stop(mut self) -> Option<moderato::startup::Stopped> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(h) = self.handle.take() {
-            let _ = h.await;
+        match self.handle.take() {
+            Some(h) => h.await.ok(),
+            None => None,
         }
     }
 }
@@ -382,13 +387,14 @@ pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
     let addr = app.addr();
     let metrics_addr = app.metrics_addr();
     let http_addr = app.http_addr();
+    let policies = app.policies();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run_until_stopped(async move {
             let _ = rx.await;
         })
         .await
-        .expect("server ran");
+        .expect("server ran")
     });
     let t = TestApp {
         addr,
@@ -398,6 +404,7 @@ pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
         ids,
         keys,
         cfg,
+        policies,
         stop: Some(tx),
         handle: Some(handle),
     };

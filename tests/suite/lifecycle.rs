@@ -307,7 +307,11 @@ async fn every_acknowledged_submission_survives_kill_9() {
         .env("MODERATO__IDENTIFIER_HMAC_KEY", crate::harness::HMAC_KEY)
         .env(
             "MODERATO__RATE_LIMITS",
-            "[{descriptor=\"site\", requests=100000, period_seconds=1, burst=100000}]",
+            // Every descriptor is listed: one not listed keeps its default limit.
+            "[{descriptor=\"site\", requests=100000, period_seconds=1, burst=100000}, \
+              {descriptor=\"client_ip\", requests=100000, period_seconds=1, burst=100000}, \
+              {descriptor=\"author\", requests=100000, period_seconds=1, burst=100000}, \
+              {descriptor=\"thread\", requests=100000, period_seconds=1, burst=100000}]",
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())

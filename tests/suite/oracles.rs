@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use moderato::classifier::features::{PhoneScan, scan_phones};
 use moderato::lexicon::skeleton;
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
@@ -15,6 +14,7 @@ use moderato::proto::{
     Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
+use moderato::text::detect::{PhoneScan, scan_phones};
 use tonic::transport::Channel;
 
 use crate::harness::{Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};

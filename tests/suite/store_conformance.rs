@@ -277,3 +277,152 @@ async fn the_store_answers_ping(backend: Backend) {
     store.ping().await.expect("ping");
 }
 on_every_backend!(ping, the_store_answers_ping);
+
+/// Admits one held comment `id` on `hcm`.
+async fn admit_held(store: &dyn Store, id: &str) {
+    let record = moderato::review::CommentRecord {
+        comment_id: id.into(),
+        site: "hcm".into(),
+        thread_id: "t".into(),
+        name: "An".into(),
+        phone: String::new(),
+        email: String::new(),
+        title: "T".into(),
+        body: "B".into(),
+        score: 0.6,
+        reasons: Vec::new(),
+        model_version: "m".into(),
+        policy_version: 1,
+        initial_status: moderato::review::Status::PendingReview,
+        created_ms: 1,
+    };
+    let out = store
+        .admit(moderato::store::Admit {
+            idempotency_key: id,
+            captcha: None,
+            limits: &[],
+            record: &record,
+            response: "",
+            retention_ms: 3_600_000,
+            idempotency_ttl_ms: 3_600_000,
+        })
+        .await
+        .expect("admit");
+    assert!(
+        matches!(out, moderato::store::Admission::Recorded { .. }),
+        "{out:?}"
+    );
+}
+
+/// Concurrent takeovers of one claimed comment each happen whole: every audit entry's previous holder is the
+/// holder the entry before it left, only the last token holds the lease, and a decided comment is not taken.
+async fn concurrent_takeovers_chain_in_the_audit_log(backend: Backend) {
+    use moderato::store::{Decide, Decided, TakenOver};
+    let (store, _) = setup(backend).await;
+    admit_held(&*store, "c1").await;
+    let (claimed, _) = store
+        .claim("hcm", 60_000, "first", &["a".repeat(32)])
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let n = 40;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = format!("m{i}");
+            let token = format!("{i:032x}");
+            let out = store
+                .take_over("hcm", "c1", 60_000, &who, &token, "")
+                .await
+                .expect("take over");
+            (who, token, out)
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("join"));
+    }
+    for (_, _, out) in &results {
+        assert!(matches!(out, TakenOver::Done { .. }), "{out:?}");
+    }
+    let log = store
+        .audit("hcm", "", 0, u64::MAX, 1000)
+        .await
+        .expect("audit");
+    assert_eq!(log.len(), n);
+    assert!(
+        log.iter()
+            .all(|e| e.action == "TAKEOVER" && e.comment_id == "c1")
+    );
+    assert_eq!(log[0].before, "first");
+    for w in log.windows(2) {
+        assert_eq!(w[1].before, w[0].after, "{log:?}");
+    }
+    let last = &log[n - 1].after;
+    let (_, last_token, _) = results.iter().find(|(w, _, _)| w == last).expect("holder");
+    // Only the last holder's token decides; every other one is fenced.
+    for (who, token, _) in &results {
+        if who == last {
+            continue;
+        }
+        assert_eq!(
+            store
+                .extend_lease("hcm", "c1", token, 1000)
+                .await
+                .expect("extend"),
+            None
+        );
+    }
+    let decided = store
+        .decide(Decide {
+            site: "hcm",
+            comment_id: "c1",
+            kind: moderato::review::DecisionKind::Review,
+            lease_token: last_token,
+            expected: moderato::review::Status::PendingReview,
+            new_status: moderato::review::Status::Published,
+            actor: last,
+            label: moderato::review::Label::Ham,
+            note: "",
+        })
+        .await
+        .expect("decide");
+    assert!(matches!(decided, Decided::Done(_)), "{decided:?}");
+    let after = store
+        .take_over("hcm", "c1", 60_000, "late", &"f".repeat(32), "")
+        .await
+        .expect("take over");
+    assert_eq!(
+        after,
+        TakenOver::NotHeld(moderato::review::Status::Published)
+    );
+    assert_eq!(
+        store
+            .take_over("hcm", "nope", 60_000, "late", &"f".repeat(32), "")
+            .await
+            .expect("take over"),
+        TakenOver::NotFound
+    );
+    // The decision is audited after the takeovers, and the time range applies.
+    let log = store
+        .audit("hcm", &log[n - 1].cursor, 0, u64::MAX, 10)
+        .await
+        .expect("audit");
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].action.as_str(), log[0].after.as_str()),
+        ("REVIEW", "PUBLISHED")
+    );
+    assert!(
+        store
+            .audit("hcm", "", log[0].at_ms + 10_000, u64::MAX, 10)
+            .await
+            .expect("audit")
+            .is_empty()
+    );
+}
+on_every_backend!(
+    concurrent_takeovers,
+    concurrent_takeovers_chain_in_the_audit_log
+);

@@ -4,7 +4,7 @@
 -- KEYS[1] comment hash, KEYS[2] history, KEYS[3] claims zset, KEYS[4] queued zset, KEYS[5] decision stream,
 -- KEYS[6] label stream, KEYS[7] audit stream, KEYS[8] human-decisions zset, KEYS[9] pending zset.
 -- ARGV[1] comment id, ARGV[2] mode, ARGV[3] lease token or expected status, ARGV[4] new status, ARGV[5] actor,
--- ARGV[6] label, ARGV[7] note, ARGV[8] stream maxlen.
+-- ARGV[6] label, ARGV[7] note, ARGV[8] stream maxlen, ARGV[9] site, ARGV[10] audit maxlen.
 -- Returns {1, event json} or {0} when fenced out (nothing changed), {-1} when the comment is unknown.
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'data', 'retention')
@@ -41,8 +41,8 @@ if f[5] then
 end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[1], 'label', ARGV[6], 'by', ARGV[5],
   'at', now, 'text', rec.title .. '\n' .. rec.body)
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'who', ARGV[5], 'at', now, 'what', ARGV[2] .. ' ' .. ARGV[4],
-  'comment', ARGV[1], 'label', ARGV[6], 'why', ARGV[7], 'before', f[1])
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[10], '*', 'who', ARGV[5], 'at', now, 'what', ARGV[2],
+  'site', ARGV[9], 'comment', ARGV[1], 'label', ARGV[6], 'why', ARGV[7], 'before', f[1], 'after', ARGV[4])
 redis.call('ZADD', KEYS[8], now, cursor)
 redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - 3600000)
 return {1, json}

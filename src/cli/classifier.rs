@@ -7,16 +7,16 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use super::data::{self, DataSpec, Example};
-use super::eval::{best_macro_f1, metrics_at, report_text, thresholds};
-use super::features::{CODE_VERSION, FeatureConfig};
-use super::model::{
+use crate::classifier::data::{self, DataSpec, Example};
+use crate::classifier::eval::{best_macro_f1, metrics_at, report_text, thresholds};
+use crate::classifier::features::{CODE_VERSION, FeatureConfig};
+use crate::classifier::model::{
     DataSourceInfo, Metrics, Model, ModelCard, ModelFile, Sizes, Thresholds, TrainingInfo,
     write_artifact,
 };
-use super::plot::write_svg;
-use super::train::{TrainParams, fit};
-use super::{CommentText, Scored};
+use crate::classifier::plot::write_svg;
+use crate::classifier::train::{TrainParams, fit};
+use crate::classifier::{CommentText, Scored};
 
 /// Train a spam model and write the artifact with its report.
 #[derive(Debug, Clone, Args)]
@@ -444,14 +444,13 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     );
     write_artifact(&a.out, &trained.file, &final_card)?;
     // The written artifact must load back.
-    let reloaded =
-        Model::load_base(&a.out).with_context(|| format!("reloading {}", a.out.display()))?;
-    if let Err(e) = crate::combiner::Combiner::load_for(&a.out, &reloaded) {
+    let reloaded = Model::load(&a.out).with_context(|| format!("reloading {}", a.out.display()))?;
+    if let Err(e) = crate::scoring::combiner::Combiner::load_for(&a.out, &reloaded) {
         eprintln!(
             "warning: {}/{} no longer fits this model and the directory will not load until it is refitted \
              (`moderato combiner fit --model {}`) or removed: {e}",
             a.out.display(),
-            crate::combiner::FILE_NAME,
+            crate::scoring::combiner::FILE_NAME,
             a.out.display()
         );
     }
@@ -468,7 +467,7 @@ fn fit_and_measure(
     a: &TrainArgs,
     train: &[&Example],
     test: &[&Example],
-) -> anyhow::Result<super::model::Metrics> {
+) -> anyhow::Result<crate::classifier::model::Metrics> {
     let p = TrainParams {
         progress: false,
         ..params(a)
@@ -759,6 +758,7 @@ pub fn score(a: ScoreArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::*;
     use clap::Parser;
 
     #[derive(Parser)]

@@ -860,20 +860,21 @@ mod tests {
     use super::fit::{FitOptions, fit, load_rows};
     use super::*;
     use crate::comment::classify;
-    use crate::policy::document::{Policy, prepare};
+    use crate::policy::document::Policy;
     use crate::review::Status;
+    use crate::scoring::prepare;
 
     fn root() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
     }
 
     fn base_model() -> Model {
-        Model::load_base(&root().join("models/default")).unwrap()
+        Model::load(&root().join("models/default")).unwrap()
     }
 
     /// The shipped model with its combiner, as the server loads it.
-    fn shipped_model() -> Model {
-        Model::load(&root().join("models/default")).unwrap()
+    fn shipped_model() -> crate::scoring::Scorer {
+        crate::scoring::Scorer::load(&root().join("models/default")).unwrap()
     }
 
     fn fitted(model: &Model) -> CombinerFile {
@@ -1021,7 +1022,9 @@ mod tests {
     fn classify_uses_the_combined_probability_and_explains_rules_and_features() {
         let model = base_model();
         let file = fitted(&model);
-        let model = model.with_combiner(file).unwrap();
+        let model = crate::scoring::Scorer::base(model)
+            .with_combiner(file)
+            .unwrap();
         let p = Policy::default();
         let (score, status, reasons) = classify(
             &p,
@@ -1229,7 +1232,7 @@ mod tests {
             title in "\\PC{0,60}|[0-9%/ ngàyuầtmỗi.,]{0,40}",
             body in "\\PC{0,300}|[0-9%/ ngàyuầtmỗihàw.,:!?]{0,200}",
         ) {
-            static MODEL: LazyLock<Model> = LazyLock::new(shipped_model);
+            static MODEL: LazyLock<crate::scoring::Scorer> = LazyLock::new(shipped_model);
             let p = Policy::default();
             let a = classify(&p, &MODEL, u64::MAX, &name, &phone, &title, &body, 0);
             let b = classify(&p, &MODEL, u64::MAX, &name, &phone, &title, &body, 0);

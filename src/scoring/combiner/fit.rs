@@ -15,7 +15,7 @@ use super::{
 };
 use crate::classifier::data::{DataSpec, load};
 use crate::classifier::{CommentText, Model};
-use crate::policy::document::prepare;
+use crate::scoring::prepare;
 use crate::text::{clean_text, normalize_phone};
 
 /// One labelled comment with its form fields as submitted.

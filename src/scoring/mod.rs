@@ -1,0 +1,191 @@
+//! The scoring floor: one calibrated spam probability per comment. [`Scorer`] is the base model
+//! (`classifier::Model`) with the fitted [`combiner::Combiner`] of its directory; [`Scorer::score`] is the one
+//! entry point to the served score: SubmitComment, Classify, `combiner eval` and `bootstrap train` reach it through
+//! `comment::classify`. The base model alone is measured by `train`, `eval` and `score`, and `combiner fit`
+//! observes the base score and the signals separately, since it fits the combination itself.
+
+pub mod combiner;
+
+use std::path::Path;
+
+use crate::classifier::{CommentText, Model, ModelError};
+use crate::lexicon::Hit;
+use crate::review::{Reason, ReasonKind};
+
+use combiner::{Combiner, CombinerError, CombinerFile};
+
+/// Why a scorer could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoringError {
+    /// The base model.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Its combiner.
+    #[error(transparent)]
+    Combiner(#[from] CombinerError),
+}
+
+/// A loaded base model with its combiner, if its directory has one. Immutable; share it in an `Arc`.
+#[derive(Debug)]
+pub struct Scorer {
+    model: Model,
+    combiner: Option<Combiner>,
+}
+
+/// What scoring found: the probability the policy decides on, and what the policy still has to act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoring {
+    /// The spam probability: the combiner's when there is one, else the base model's.
+    pub score: f32,
+    /// The text in the forms the policy matches terms in, and the lexicon categories the policy still acts on
+    /// (none with a combiner: they entered the score).
+    pub prepared: Prepared,
+    /// The combiner's signals (empty without a combiner), listed after the policy's rule reasons.
+    pub signals: Vec<Reason>,
+    /// The base model's strongest features, listed last.
+    pub features: Vec<Reason>,
+}
+
+impl Scorer {
+    /// Loads the artifact directory: `model.bin` + `card.json`, and `combiner.json` when present (a combiner
+    /// fitted for another model version or by another build is refused).
+    pub fn load(dir: &Path) -> Result<Scorer, ScoringError> {
+        let model = Model::load(dir)?;
+        let combiner = Combiner::load_for(dir, &model)?;
+        Ok(Scorer { model, combiner })
+    }
+
+    /// The base model alone.
+    pub fn base(model: Model) -> Scorer {
+        Scorer {
+            model,
+            combiner: None,
+        }
+    }
+
+    /// This scorer with `c` as its combiner (checked against the base model's version).
+    pub fn with_combiner(mut self, c: CombinerFile) -> Result<Scorer, CombinerError> {
+        self.combiner = Some(Combiner::from_file(c, self.model.version())?);
+        Ok(self)
+    }
+
+    /// The base model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The fitted combiner, if any.
+    pub fn combiner(&self) -> Option<&Combiner> {
+        self.combiner.as_ref()
+    }
+
+    /// The base model's version (a combiner is fitted for exactly one).
+    pub fn version(&self) -> &str {
+        self.model.version()
+    }
+
+    /// Scores a comment whose fields are already cleaned (`text::clean_text`); `invisible` is the number of
+    /// invisible characters the fields had before cleaning; `use_lexicon` is the policy's switch for the shipped
+    /// lexicon. `top` model features are reported.
+    pub fn score(
+        &self,
+        fields: &CommentText<'_>,
+        invisible: u32,
+        use_lexicon: bool,
+        top: usize,
+    ) -> Scoring {
+        let (scored, signals) = if self.combiner.is_some() && self.model.feature_config().signals {
+            let (scored, signals) = self.model.score_with_signals(fields, top);
+            (scored, Some(signals))
+        } else {
+            (self.model.score(fields, top), None)
+        };
+        let mut prepared = prepare(fields.name, fields.title, fields.body);
+        let (score, combined) = match &self.combiner {
+            Some(c) => {
+                let lexicon = std::mem::take(&mut prepared.lexicon);
+                let combined = c.combine(
+                    scored.score,
+                    &combiner::Evidence {
+                        text: *fields,
+                        lexicon: if use_lexicon { lexicon.as_slice() } else { &[] },
+                        invisible,
+                        signals: signals.as_deref(),
+                        skeleton: Some(&prepared.head_and_body_spaced),
+                    },
+                );
+                (combined.score, combined.reasons)
+            }
+            None => (scored.score, Vec::new()),
+        };
+        Scoring {
+            score,
+            prepared,
+            signals: combined,
+            features: scored
+                .reasons
+                .iter()
+                .map(|r| Reason {
+                    code: "MODEL_FEATURE".into(),
+                    detail: r.feature.clone(),
+                    contribution: r.contribution,
+                    kind: ReasonKind::ModelFeature,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A comment's text in the forms the policy matches terms in, and the site's label count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// Name, title and body joined by newlines (folded by `Policy::decide` only when the policy has terms).
+    pub joined: String,
+    /// Shipped lexicon categories found in name, title and body.
+    pub lexicon: Vec<Hit>,
+    /// The lexicon skeleton (spaced form) of title and body, for the combiner's word signals.
+    pub head_and_body_spaced: String,
+    /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
+    pub site_labels: u64,
+}
+
+/// Prepares name, title and body for `Policy::decide`.
+pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
+    use crate::lexicon::{Skeleton, skeleton};
+    // The skeleton of "name\ntitle\nbody" is the name's and the title-and-body's joined by a space (words never
+    // cross a newline), so the combiner's title-and-body form comes without a second pass.
+    let head = skeleton(&format!("{title}\n{body}"));
+    let name_sk = skeleton(name);
+    let lexicon = crate::lexicon::Lexicon::shipped();
+    let hits = if name_sk.spaced.is_empty() {
+        lexicon.hits(&head)
+    } else if head.spaced.is_empty() {
+        lexicon.hits(&name_sk)
+    } else {
+        lexicon.hits(&Skeleton {
+            spaced: format!("{} {}", name_sk.spaced, head.spaced),
+            compact: format!("{}{}", name_sk.compact, head.compact),
+        })
+    };
+    Prepared {
+        joined: format!("{name}\n{title}\n{body}"),
+        lexicon: hits,
+        head_and_body_spaced: head.spaced,
+        site_labels: u64::MAX,
+    }
+}
+
+/// Whether recorded `reasons` come from a decision on the combiner's probability.
+pub fn is_combined(reasons: &[Reason]) -> bool {
+    reasons.iter().any(|r| r.code == combiner::MODEL_SCORE)
+}
+
+/// [`prepare`] for replaying a recorded decision on its recorded score: when that score is the combiner's
+/// probability (`combined`), the lexicon already acted through it, so its categories do not hold or reject again.
+pub fn prepare_recorded(name: &str, title: &str, body: &str, combined: bool) -> Prepared {
+    let mut t = prepare(name, title, body);
+    if combined {
+        t.lexicon.clear();
+    }
+    t
+}

@@ -1,0 +1,255 @@
+//! The one table from domain errors to wire statuses: every failure a front door can return is an [`ApiError`],
+//! built from the domain services' error enums here, and becomes a gRPC status with google.rpc details
+//! (BadRequest, ErrorInfo, RetryInfo, QuotaFailure, RequestInfo) in [`From<ApiError> for Status`]. The gRPC,
+//! JSON/HTTP and console front doors all answer through it, so the same failure reads the same everywhere.
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::captcha::CaptchaError;
+use crate::comment::SubmitError;
+use crate::policy::PolicyError;
+use crate::rate_limit::retry_after_secs;
+use crate::review::service::ReviewError;
+use crate::store::StoreError;
+use crate::validate::Invalid;
+
+/// The ErrorInfo domain of every moderato error.
+pub const ERROR_DOMAIN: &str = "moderato.v1";
+
+/// Every failure a handler can return. Converted to a [`Status`] in [`From<ApiError> for Status`] only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// Bad fields: (field path, what is wrong), all of them.
+    InvalidArgument(Vec<(String, String)>),
+    /// Wrong, unknown or used captcha.
+    CaptchaInvalid,
+    /// Expired captcha.
+    CaptchaExpired,
+    /// An idempotency key sent again with a different comment.
+    IdempotencyKeyReused,
+    /// Over a limit: the longest wait and every violated limit (subject, description).
+    RateLimited {
+        /// Wait until every violated limit allows, ms.
+        retry_after_ms: u64,
+        /// (limit subject, description).
+        violations: Vec<(String, String)>,
+    },
+    /// The store is unreachable or slow.
+    Unavailable(String),
+    /// Unknown resource.
+    NotFound(String),
+    /// A bug or an unexpected state.
+    Internal(String),
+    /// Lease lost, or the state changed since the caller looked.
+    Aborted(String),
+    /// The system is not in a state where this can be done (e.g. a broken model artifact).
+    FailedPrecondition(String),
+    /// The caller is authenticated but may not do this to this resource.
+    PermissionDenied(String),
+    /// The server is shutting down: retry on another replica (a watcher with its last cursor).
+    ShuttingDown(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::rate_limit::Refusal> for ApiError {
+    fn from(r: crate::rate_limit::Refusal) -> Self {
+        ApiError::RateLimited {
+            retry_after_ms: r.retry_after_ms,
+            violations: r.violations,
+        }
+    }
+}
+
+impl From<CaptchaError> for ApiError {
+    fn from(e: CaptchaError) -> Self {
+        match e {
+            CaptchaError::Invalid => ApiError::CaptchaInvalid,
+            CaptchaError::Expired => ApiError::CaptchaExpired,
+            CaptchaError::RateLimited {
+                retry_after_ms,
+                limit,
+            } => ApiError::RateLimited {
+                retry_after_ms,
+                violations: vec![("captcha_client".into(), limit)],
+            },
+            CaptchaError::TooManyLive {
+                retry_after_ms,
+                limit,
+            } => ApiError::RateLimited {
+                retry_after_ms,
+                violations: vec![("captcha_live".into(), limit)],
+            },
+            CaptchaError::Render => ApiError::Internal(e.to_string()),
+            CaptchaError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        match e {
+            ApiError::InvalidArgument(v) => {
+                let mut d = ErrorDetails::new();
+                for (field, why) in &v {
+                    d.add_bad_request_violation(field.clone(), why.clone());
+                }
+                let names: Vec<&str> = v.iter().map(|(f, _)| f.as_str()).collect();
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: fix {}", names.join(", ")),
+                    d,
+                )
+            }
+            ApiError::CaptchaInvalid | ApiError::CaptchaExpired => {
+                let (reason, msg) = if e == ApiError::CaptchaExpired {
+                    (
+                        "CAPTCHA_EXPIRED",
+                        "captcha challenge expired; ask for a new challenge",
+                    )
+                } else {
+                    (
+                        "CAPTCHA_INVALID",
+                        "captcha answer is wrong, or the challenge is unknown or used; ask for a new challenge",
+                    )
+                };
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    msg,
+                    ErrorDetails::with_error_info(
+                        reason,
+                        ERROR_DOMAIN,
+                        std::collections::HashMap::new(),
+                    ),
+                )
+            }
+            ApiError::IdempotencyKeyReused => Status::with_error_details(
+                Code::FailedPrecondition,
+                "this idempotency key was already used for a different comment; send each new comment with a new key (a retry must resend the same fields)",
+                ErrorDetails::with_error_info(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                ),
+            ),
+            ApiError::RateLimited {
+                retry_after_ms,
+                violations,
+            } => {
+                let secs = retry_after_secs(retry_after_ms);
+                let mut d = ErrorDetails::with_retry_info(Some(Duration::from_secs(secs)));
+                for (subject, desc) in violations {
+                    d.add_quota_failure_violation(subject, desc);
+                }
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!("rate limited; retry in {secs} s"),
+                    d,
+                )
+            }
+            ApiError::Unavailable(m) => {
+                // The detail (addresses, store error text) stays in the log; the caller gets a stable message and
+                // the id that finds the log line.
+                let error_id = crate::auth::generate_token()[..16].to_string();
+                tracing::warn!(error_id = %error_id, detail = %m, "store unavailable");
+                let mut d = ErrorDetails::with_error_info(
+                    "STORE_UNAVAILABLE",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::from([("error_id".to_string(), error_id.clone())]),
+                );
+                d.set_request_info(error_id.clone(), "");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    format!("store unavailable, retry later (error id {error_id})"),
+                    d,
+                )
+            }
+            ApiError::NotFound(m) => Status::not_found(m),
+            ApiError::Aborted(m) => Status::aborted(m),
+            ApiError::PermissionDenied(m) => Status::permission_denied(m),
+            ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::ShuttingDown(m) => Status::unavailable(m),
+            ApiError::Internal(m) => Status::internal(m),
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(Invalid(v): Invalid) -> Self {
+        ApiError::InvalidArgument(v)
+    }
+}
+
+impl From<Invalid> for Status {
+    fn from(e: Invalid) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::Invalid(v) => v.into(),
+            ReviewError::LeaseLost | ReviewError::StatusChanged { .. } => {
+                ApiError::Aborted(e.to_string())
+            }
+            ReviewError::NotYourLease | ReviewError::NotYourDecision { .. } => {
+                ApiError::PermissionDenied(e.to_string())
+            }
+            ReviewError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ReviewError::NotHeld { .. } => ApiError::FailedPrecondition(e.to_string()),
+            ReviewError::ShuttingDown => ApiError::ShuttingDown(e.to_string()),
+            ReviewError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Invalid(v) => v.into(),
+            crate::audit::AuditError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Invalid(v) => ApiError::InvalidArgument(v),
+            SubmitError::CaptchaInvalid => ApiError::CaptchaInvalid,
+            SubmitError::CaptchaExpired => ApiError::CaptchaExpired,
+            SubmitError::RateLimited(r) => r.into(),
+            SubmitError::KeyReused => ApiError::IdempotencyKeyReused,
+            SubmitError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> Self {
+        match e {
+            PolicyError::Invalid(v) => ApiError::InvalidArgument(v),
+            PolicyError::Conflict { current } => ApiError::Aborted(format!(
+                "the policy changed since you read it (now version {current}); read it again and retry"
+            )),
+            PolicyError::UnknownModel(v) => {
+                ApiError::NotFound(format!("no model {v:?}; see ListModels"))
+            }
+            PolicyError::NoPrevious => {
+                ApiError::NotFound("no previous model to roll back to".into())
+            }
+            PolicyError::Model(m) => ApiError::FailedPrecondition(format!(
+                "the model cannot be activated: {m}; see ListModels' problem field"
+            )),
+            PolicyError::Store(s) => s.into(),
+        }
+    }
+}
