@@ -35,7 +35,8 @@ pub fn document() -> Value {
                 as their names, 64-bit integers as strings, bytes as base64, timestamps as RFC 3339; fields at \
                 their default value are left out. Every route except this document needs a portal token. Errors \
                 are google.rpc.Status with the details the gRPC status carries; RESOURCE_EXHAUSTED (429) also \
-                sets Retry-After."
+                sets Retry-After. A body over 256 KiB is refused with 413 (code 3); a call other than the decision \
+                stream that takes over 30 s ends with 504 (code 4)."
         },
         "servers": [{"url": "http://127.0.0.1:8080"}],
         "security": [{"bearer": []}],
@@ -114,7 +115,7 @@ fn paths() -> Value {
             "requestBody": json_body("CreateChallengeRequest", "`clientIp` is the reader's IP; `site` may be left out."),
             "responses": with_errors(
                 json_ok("CreateChallengeResponse", "The challenge; `imagePng` is the image (base64). The Location header names the image route."),
-                &["400", "401", "403", "429", "503"]),
+                &["400", "401", "403", "413", "429", "503", "504"]),
         }},
         "/v1/sites/{site}/captcha-challenges/{id}/image.png": {"get": {
             "operationId": "GetChallengeImage",
@@ -131,7 +132,7 @@ fn paths() -> Value {
             "requestBody": json_body("CheckChallengeRequest", "`answer` is what the reader typed; `site` and `challengeId` may be left out."),
             "responses": with_errors(
                 json_ok("CheckChallengeResponse", "The answer was right (an empty object)."),
-                &["400", "401", "403", "503"]),
+                &["400", "401", "403", "413", "503", "504"]),
         }},
         "/v1/sites/{site}/comments": {"post": {
             "operationId": "SubmitComment",
@@ -140,7 +141,7 @@ fn paths() -> Value {
             "requestBody": json_body("SubmitCommentRequest", "One reader comment; `site` may be left out."),
             "responses": with_errors(
                 json_ok("SubmitCommentResponse", "The decision (published, held for review, or rejected)."),
-                &["400", "401", "403", "429", "503"]),
+                &["400", "401", "403", "413", "429", "503", "504"]),
         }},
         "/v1/sites/{site}/comments/{id}": {"get": {
             "operationId": "GetComment",
@@ -148,7 +149,7 @@ fn paths() -> Value {
             "parameters": [site_param(), id_param("The commentId from SubmitComment.")],
             "responses": with_errors(
                 json_ok("Comment", "The comment."),
-                &["400", "401", "403", "404", "503"]),
+                &["400", "401", "403", "404", "503", "504"]),
         }},
         "/v1/sites/{site}/decisions": {"get": {
             "operationId": "ListDecisions",

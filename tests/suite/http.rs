@@ -788,6 +788,26 @@ async fn every_route_in_the_openapi_document_answers_as_it_says(backend: Backend
                 undocumented(&doc, &content["schema"], &r.json(), "", &mut extra);
                 assert!(extra.is_empty(), "{m} {path}: {extra:?}");
             }
+            // A bad site id: 400 with a google.rpc.Status, as documented.
+            if path.contains("{site}") {
+                let bad_url = url.replacen("/sites/hcm/", "/sites/Not%20A%20Site/", 1);
+                let r = http_call(&m, &bad_url, Some(PORTAL_TOKEN), bytes.as_deref(), &[]).await;
+                assert_eq!(r.status, 400, "{m} {path}: {}", r.text());
+                assert!(
+                    !op["responses"]["400"].is_null(),
+                    "{m} {path}: 400 undocumented"
+                );
+                let mut extra = Vec::new();
+                undocumented(
+                    &doc,
+                    &json!({"$ref": "#/components/schemas/Status"}),
+                    &r.json(),
+                    "",
+                    &mut extra,
+                );
+                assert!(extra.is_empty(), "{m} {path}: {extra:?}");
+                assert_eq!(fields(&r.json()), ["site"], "{m} {path}");
+            }
             // Without a token: 401 where the document says a token is needed.
             let r = http_call(&m, &url, None, bytes.as_deref(), &[]).await;
             if op["security"] == json!([]) {
