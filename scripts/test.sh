@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs redis-server/redis-cli when missing (the suite starts
-# its own private servers on free ports, standalone and a 3-master cluster), then runs every test.
+# its own private servers on free ports, standalone and a 3-master cluster), php-cli with php-curl, node and
+# python's grpcio (the client examples run against a live server), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,27 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+
+if ! command -v php >/dev/null 2>&1 || ! php -r 'exit(function_exists("curl_init") ? 0 : 1);'; then
+  echo "php with php-curl not found: installing it (apt-get install -y php8.2-cli php8.2-curl)" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq php8.2-cli php8.2-curl >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "node not found: installing it (apt-get install -y nodejs)" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
+fi
+
+if ! python3 -c "import grpc, grpc_tools, grpc_status" >/dev/null 2>&1; then
+  echo "python grpcio not found: installing it (pip install grpcio grpcio-tools grpcio-status)" >&2
+  python3 -m pip install -q grpcio grpcio-tools grpcio-status
 fi
 
 cargo test --locked --all-targets "$@"

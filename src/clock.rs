@@ -44,9 +44,28 @@ impl Clock for ManualClock {
     }
 }
 
-/// Converts epoch milliseconds to a protobuf timestamp.
-pub fn timestamp(ms: u64) -> prost_types::Timestamp {
+/// RFC 3339 text of a wire timestamp (the generated types use pbjson's Timestamp, which has the proto3 JSON
+/// mapping; prost's prints the same text).
+pub fn rfc3339(t: &pbjson_types::Timestamp) -> String {
     prost_types::Timestamp {
+        seconds: t.seconds,
+        nanos: t.nanos,
+    }
+    .to_string()
+}
+
+/// Parses an RFC 3339 instant into a wire timestamp.
+pub fn parse_rfc3339(s: &str) -> Result<pbjson_types::Timestamp, prost_types::TimestampError> {
+    let t: prost_types::Timestamp = s.parse()?;
+    Ok(pbjson_types::Timestamp {
+        seconds: t.seconds,
+        nanos: t.nanos,
+    })
+}
+
+/// Converts epoch milliseconds to a protobuf timestamp.
+pub fn timestamp(ms: u64) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
         seconds: (ms / 1000) as i64,
         nanos: ((ms % 1000) * 1_000_000) as i32,
     }

@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Prometheus `/metrics` listen address; empty disables it.
     pub metrics_listen: String,
+    /// HTTP listen address of the JSON API (and the web console); empty disables it.
+    pub http_listen: String,
     /// How long in-flight calls may take to finish after SIGINT/SIGTERM.
     pub shutdown_grace_ms: u64,
     /// `text` (human-readable) or `json` logs.
@@ -132,6 +134,10 @@ pub struct CaptchaConfig {
     pub max_live_per_client: u32,
     /// Challenge creation limit per client.
     pub create_limit: LimitRule,
+    /// Test only: every new challenge's answer is sent back (HTTP header and gRPC metadata
+    /// `x-moderato-test-captcha-answer`), so client examples can run unattended. Refused with a Redis store;
+    /// logged as a warning when on.
+    pub test_answer_header: bool,
 }
 
 impl Default for Config {
@@ -160,6 +166,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:50051".into(),
             metrics_listen: "127.0.0.1:9464".into(),
+            http_listen: "127.0.0.1:8080".into(),
             shutdown_grace_ms: 10_000,
             log_format: "text".into(),
             health_interval_ms: 1000,
@@ -204,6 +211,7 @@ impl Default for CaptchaConfig {
             ttl_seconds: 300,
             max_live_per_client: 20,
             create_limit: LimitRule::new(Descriptor::CaptchaClient, 30, 60, 10),
+            test_answer_header: false,
         }
     }
 }
@@ -239,6 +247,8 @@ pub struct FlagOverrides {
     pub listen: Option<String>,
     /// `--metrics-listen`.
     pub metrics_listen: Option<String>,
+    /// `--http-listen`.
+    pub http_listen: Option<String>,
     /// `--redis-url`, repeatable.
     pub redis_urls: Vec<String>,
     /// `--key-prefix`.
@@ -531,6 +541,9 @@ impl Config {
         if let Some(l) = &flags.metrics_listen {
             cfg.server.metrics_listen = l.clone();
         }
+        if let Some(l) = &flags.http_listen {
+            cfg.server.http_listen = l.clone();
+        }
         if !flags.redis_urls.is_empty() {
             cfg.store.redis_urls = flags.redis_urls.clone();
         }
@@ -565,6 +578,14 @@ impl Config {
             errs.push(format!(
                 "server.metrics_listen: {:?} is not an ip:port address (empty disables metrics)",
                 self.server.metrics_listen
+            ));
+        }
+        if !self.server.http_listen.is_empty()
+            && self.server.http_listen.parse::<SocketAddr>().is_err()
+        {
+            errs.push(format!(
+                "server.http_listen: {:?} is not an ip:port address (empty disables HTTP)",
+                self.server.http_listen
             ));
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
@@ -677,6 +698,13 @@ impl Config {
             .problems("captcha.create_limit", &mut errs);
         crate::rate_limit::submission_rule_problems("rate_limits", &self.rate_limits, &mut errs);
         self.policy.problems("policy", &mut errs);
+        if self.captcha.test_answer_header && !self.store.redis_urls.is_empty() {
+            errs.push(
+                "captcha.test_answer_header: hands out captcha answers, for tests of client examples on the \
+                 embedded store only; it is refused with a Redis store"
+                    .into(),
+            );
+        }
         if !self.store.redis_urls.is_empty() && self.identifier_hmac_key.expose().len() < 16 {
             errs.push(
                 "identifier_hmac_key: set it (16+ characters, the same on every replica) when using Redis; \

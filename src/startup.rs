@@ -198,6 +198,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
+    http: Option<(TcpListener, SocketAddr, Option<tokio_rustls::TlsAcceptor>)>,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
@@ -244,6 +245,19 @@ impl Application {
                     })?,
             )
         };
+        let http = if cfg.server.http_listen.is_empty() {
+            None
+        } else {
+            let bind_err = |source| StartupError::Bind {
+                addr: cfg.server.http_listen.clone(),
+                source,
+            };
+            let l = TcpListener::bind(&cfg.server.http_listen)
+                .await
+                .map_err(bind_err)?;
+            let a = l.local_addr().map_err(bind_err)?;
+            Some((l, a, http_tls(&cfg.server)?))
+        };
         let policies = crate::policy::Policies::new(
             store.clone(),
             Arc::new(crate::clock::SystemClock),
@@ -260,6 +274,7 @@ impl Application {
             listener,
             addr,
             metrics,
+            http,
             tls,
         })
     }
@@ -279,6 +294,11 @@ impl Application {
         self.metrics.as_ref().map(|(_, a)| *a)
     }
 
+    /// The bound HTTP address (JSON API and console), if HTTP is enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, a, _)| *a)
+    }
+
     /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, end every open
     /// WatchDecisions stream with UNAVAILABLE (the client resumes with its cursor elsewhere), drain in-flight
     /// calls for at most `server.shutdown_grace_ms`.
@@ -295,6 +315,7 @@ impl Application {
             listener,
             addr,
             metrics,
+            http,
             tls,
         } = self;
         let keys = Keys::new(cfg.store.key_prefix.clone());
@@ -365,8 +386,43 @@ impl Application {
             }))
         });
 
-        tracing::info!(%addr, store = store.kind(), "moderato listening");
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        if cfg.captcha.test_answer_header {
+            tracing::warn!(
+                "captcha.test_answer_header is on: every new challenge hands out its answer; for tests only"
+            );
+        }
+        let http_task = http.map(|(l, a, http_tls)| {
+            tracing::info!(addr = %a, "HTTP (JSON API) listening");
+            let services = crate::http::Services {
+                captchas: captchas.clone(),
+                captcha_settings,
+                captcha_test_answers: cfg.captcha.test_answer_header,
+                comments: comments.clone(),
+                reviews: reviews.clone(),
+                policies: policies.clone(),
+                tokens: tokens.clone(),
+            };
+            let s = &cfg.server;
+            let limits = crate::http::HttpLimits {
+                max_connections: s.max_connections as usize,
+                header_timeout: Duration::from_millis(s.handshake_timeout_ms),
+                idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+                max_concurrent_streams: s.max_concurrent_streams,
+                keepalive_interval: (s.keepalive_interval_ms > 0)
+                    .then(|| Duration::from_millis(s.keepalive_interval_ms)),
+                keepalive_timeout: Duration::from_millis(s.keepalive_timeout_ms),
+            };
+            tokio::spawn(crate::http::serve(
+                l,
+                crate::http::router(&services),
+                limits,
+                http_tls,
+                stop_rx.clone(),
+                grace,
+            ))
+        });
+        tracing::info!(%addr, store = store.kind(), "moderato listening");
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter_for_stop = reporter.clone();
         tokio::spawn(async move {
@@ -402,7 +458,10 @@ impl Application {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(
-                CaptchaServiceServer::new(CaptchaApi::new(captchas, captcha_settings)),
+                CaptchaServiceServer::new(
+                    CaptchaApi::new(captchas, captcha_settings)
+                        .with_test_answers(cfg.captcha.test_answer_header),
+                ),
                 tokens.guard(Role::Portal),
             ))
             .add_service(InterceptedService::new(
@@ -438,6 +497,10 @@ impl Application {
                 }
             }
         };
+        if let Some(t) = http_task {
+            // The HTTP server drains within the same grace period and then ends by itself.
+            let _ = tokio::time::timeout(grace, t).await;
+        }
         health_task.abort();
         refresh_task.abort();
         gauges_task.abort();
@@ -519,6 +582,31 @@ pub fn tls_config(
         tls = tls.client_ca_root(Certificate::from_pem(ca));
     }
     Ok(Some(tls))
+}
+
+/// The HTTP listener's TLS acceptor: the same `server.tls_*` files as the gRPC port, or `None` for plaintext.
+fn http_tls(
+    cfg: &crate::config::ServerConfig,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, StartupError> {
+    if cfg.tls_cert.is_empty() {
+        return Ok(None);
+    }
+    let read = |what: &str, path: &str| {
+        std::fs::read(path)
+            .map_err(|e| StartupError::Tls(format!("cannot read {what} {path}: {e}")))
+    };
+    let ca = if cfg.tls_client_ca.is_empty() {
+        None
+    } else {
+        Some(read("server.tls_client_ca", &cfg.tls_client_ca)?)
+    };
+    crate::http::tls_acceptor(
+        &read("server.tls_cert", &cfg.tls_cert)?,
+        &read("server.tls_key", &cfg.tls_key)?,
+        ca.as_deref(),
+    )
+    .map(Some)
+    .map_err(StartupError::Tls)
 }
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {

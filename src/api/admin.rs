@@ -82,7 +82,7 @@ impl AdminApi {
 }
 
 /// A timestamp filter as epoch ms (unset: 0); a negative or out-of-range instant is a violation.
-fn instant_ms(v: &mut Violations, field: &str, t: Option<&prost_types::Timestamp>) -> u64 {
+fn instant_ms(v: &mut Violations, field: &str, t: Option<&pbjson_types::Timestamp>) -> u64 {
     let Some(t) = t else { return 0 };
     if t.seconds < 0 || !(0..1_000_000_000).contains(&t.nanos) {
         v.add(field, "must be an instant after 1970-01-01T00:00:00Z");

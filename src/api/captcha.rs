@@ -10,17 +10,32 @@ use crate::proto::{
     CheckChallengeRequest, CheckChallengeResponse, CreateChallengeRequest, CreateChallengeResponse,
 };
 
+/// The response metadata (gRPC) and header (HTTP) carrying a new challenge's answer when
+/// `captcha.test_answer_header` is on (tests of client examples only).
+pub const TEST_ANSWER_HEADER: &str = "x-moderato-test-captcha-answer";
+
 /// The CaptchaService handlers.
 #[derive(Clone)]
 pub struct CaptchaApi {
     captchas: Captchas,
     settings: Settings,
+    test_answers: bool,
 }
 
 impl CaptchaApi {
     /// Handlers issuing challenges with `settings`.
     pub fn new(captchas: Captchas, settings: Settings) -> Self {
-        Self { captchas, settings }
+        Self {
+            captchas,
+            settings,
+            test_answers: false,
+        }
+    }
+
+    /// With `on`, every new challenge's answer is sent back in [`TEST_ANSWER_HEADER`] (tests only).
+    pub fn with_test_answers(mut self, on: bool) -> Self {
+        self.test_answers = on;
+        self
     }
 }
 
@@ -37,17 +52,24 @@ impl CaptchaService for CaptchaApi {
         v.finish()?;
         record_site(&r.site);
         let ip = ip.ok_or_else(|| ApiError::Internal("ip checked above".into()))?;
+        let answer = crate::captcha::random_answer(self.settings.length);
         let issued = self
             .captchas
-            .create(&r.site, ip, &self.settings)
+            .create_with_answer(&r.site, ip, &self.settings, &answer)
             .await
             .map_err(ApiError::from)?;
-        Ok(Response::new(CreateChallengeResponse {
+        let mut resp = Response::new(CreateChallengeResponse {
             challenge_id: issued.id,
             image_png: issued.png,
             expires_at: Some(timestamp(issued.expires_at_ms)),
             answer_length: issued.answer_length,
-        }))
+        });
+        if self.test_answers
+            && let Ok(v) = answer.parse()
+        {
+            resp.metadata_mut().insert(TEST_ANSWER_HEADER, v);
+        }
+        Ok(resp)
     }
 
     async fn check_challenge(

@@ -101,7 +101,9 @@ pub fn label_csv_record(rec: &crate::proto::LabelRecord) -> Option<[String; 5]> 
         rec.text.clone(),
         label.as_str().to_string(),
         rec.labelled_by.clone(),
-        rec.labelled_at.map(|t| t.to_string()).unwrap_or_default(),
+        rec.labelled_at
+            .map(|t| crate::clock::rfc3339(&t))
+            .unwrap_or_default(),
     ])
 }
 

@@ -85,6 +85,9 @@ struct ServeArgs {
     /// Prometheus /metrics listen address.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// HTTP (JSON API) listen address; empty disables it.
+    #[arg(long)]
+    http_listen: Option<String>,
     /// Redis URL; repeat it (or use redis+cluster://) for Redis Cluster seed nodes.
     #[arg(long = "redis-url")]
     redis_urls: Vec<String>,
@@ -228,6 +231,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let flags = FlagOverrides {
         listen: a.listen,
         metrics_listen: a.metrics_listen,
+        http_listen: a.http_listen,
         redis_urls: a.redis_urls,
         key_prefix: a.key_prefix,
         log_json: a.log_json,
@@ -255,6 +259,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     let ids = identifiers(&cfg);
     let app = Application::build(cfg, store, tokens, ids).await?;
+    if let Some(a) = app.http_addr() {
+        println!("HTTP JSON API: http://{a}/v1/ (routes: http://{a}/v1/openapi.json)");
+    }
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }

@@ -627,9 +627,9 @@ fn print_active(active: &str, previous: &str) {
     println!("active model: {active} (was {previous})");
 }
 
-fn parse_instant(flag: &str, v: Option<&str>) -> anyhow::Result<Option<prost_types::Timestamp>> {
+fn parse_instant(flag: &str, v: Option<&str>) -> anyhow::Result<Option<pbjson_types::Timestamp>> {
     v.map(|s| {
-        s.parse::<prost_types::Timestamp>()
+        crate::clock::parse_rfc3339(s)
             .map_err(|e| anyhow::anyhow!("--{flag} {s:?} is not an RFC 3339 instant: {e}"))
     })
     .transpose()
@@ -674,7 +674,7 @@ pub async fn audit(a: AuditArgs) -> anyhow::Result<()> {
                 eprintln!("(stopped after {shown} entries; --limit 0 shows all)");
                 return Ok(());
             }
-            let at = e.at.map(|t| t.to_string()).unwrap_or_default();
+            let at = e.at.map(|t| crate::clock::rfc3339(&t)).unwrap_or_default();
             let mut line = format!("{at}  {:<14} {:<16} site={}", e.action, e.actor, e.site);
             if !e.comment_id.is_empty() {
                 line.push_str(&format!(" comment={}", e.comment_id));

@@ -262,7 +262,7 @@ pub async fn run(c: ReviewCommand) -> anyhow::Result<()> {
                 a.comment,
                 item.lease_token,
                 item.lease_expires_at
-                    .map(|t| t.to_string())
+                    .map(|t| crate::clock::rfc3339(&t))
                     .unwrap_or_default()
             );
             Ok(())

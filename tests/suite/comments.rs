@@ -175,7 +175,7 @@ async fn spawn_timed(
     (spawn_with(cfg, store).await, Some(clock))
 }
 
-fn ms(t: &prost_types::Timestamp) -> u64 {
+fn ms(t: &pbjson_types::Timestamp) -> u64 {
     t.seconds as u64 * 1000 + t.nanos as u64 / 1_000_000
 }
 

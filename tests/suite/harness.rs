@@ -332,6 +332,7 @@ pub fn test_config(prefix: &str) -> Config {
     let mut cfg = Config::default();
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.metrics_listen = "127.0.0.1:0".into();
+    cfg.server.http_listen = "127.0.0.1:0".into();
     cfg.server.health_interval_ms = 100;
     cfg.server.shutdown_grace_ms = 5_000;
     cfg.store.key_prefix = prefix.into();
@@ -349,6 +350,8 @@ pub fn test_config(prefix: &str) -> Config {
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The HTTP (JSON API) address.
+    pub http_addr: Option<std::net::SocketAddr>,
     pub store: Arc<dyn Store>,
     pub ids: Identifiers,
     pub keys: Keys,
@@ -359,6 +362,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// `http://ADDR` of the HTTP listener.
+    pub fn http_base(&self) -> String {
+        format!(
+            "http://{}",
+            self.http_addr.expect("HTTP is enabled in tests")
+        )
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))
             .expect("uri")
@@ -400,6 +411,7 @@ pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
         .expect("build app");
     let addr = app.addr();
     let metrics_addr = app.metrics_addr();
+    let http_addr = app.http_addr();
     let policies = app.policies();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
@@ -412,6 +424,7 @@ pub async fn spawn_with(cfg: Config, store: Arc<dyn Store>) -> TestApp {
     let t = TestApp {
         addr,
         metrics_addr,
+        http_addr,
         store,
         ids,
         keys,
@@ -512,4 +525,94 @@ pub fn violated_fields(s: &tonic::Status) -> Vec<String> {
         .bad_request()
         .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default()
+}
+
+/// One HTTP answer, read whole.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// A plain HTTP/1.1 client.
+pub fn http_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Builds a request: `token` as a bearer token, `body` as the body, `headers` added.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let mut b = http::Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(
+        body.unwrap_or_default(),
+    )))
+    .expect("a valid request")
+}
+
+/// Sends one request over a real socket and reads the whole answer.
+pub async fn http_call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    use http_body_util::BodyExt;
+    let resp = http_client()
+        .request(http_request(method, url, token, body, headers))
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("read the answer")
+        .to_bytes()
+        .to_vec();
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
 }

@@ -64,6 +64,8 @@ async fn an_invalid_config_is_refused_with_every_problem_named() {
     let out = tokio::process::Command::new(BIN)
         .args([
             "serve",
+            "--http-listen",
+            "nowhere-either",
             "--listen",
             "nowhere",
             "--metrics-listen",
@@ -75,7 +77,12 @@ async fn an_invalid_config_is_refused_with_every_problem_named() {
         .expect("run moderato");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for field in ["server.listen", "server.metrics_listen", "captcha.length"] {
+    for field in [
+        "server.listen",
+        "server.metrics_listen",
+        "server.http_listen",
+        "captcha.length",
+    ] {
         assert!(err.contains(field), "{field} not named in: {err}");
     }
 }
@@ -110,6 +117,8 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "serve",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
@@ -136,7 +145,23 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
         }
     }
     let portal = portal.expect("a generated portal token was printed");
+    let mut http_url = None;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve printed its HTTP URL in time")
+        .expect("read stdout")
+    {
+        if let Some(rest) = line.strip_prefix("HTTP JSON API: ") {
+            http_url = rest.split_whitespace().next().map(str::to_string);
+            break;
+        }
+    }
+    let http_url = http_url.expect("serve printed its HTTP URL");
     let ch = wait_serving(port).await;
+    let doc =
+        crate::harness::http_call("GET", &format!("{http_url}openapi.json"), None, None, &[]).await;
+    assert_eq!(doc.status, 200, "{}", doc.text());
+    assert_eq!(doc.json()["openapi"], "3.1.0");
     let calls: Vec<_> = (0..40)
         .map(|i| {
             let mut c = CaptchaServiceClient::new(ch.clone());
@@ -263,6 +288,8 @@ async fn every_acknowledged_submission_survives_kill_9() {
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "serve",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",

@@ -578,11 +578,11 @@ async fn a_peer_that_does_not_answer_keepalive_pings_is_dropped() {
 // ---------------------------------------------------------------------------------------------------------------
 // TLS
 
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
-    ca_pem: String,
-    client_cert_pem: String,
-    client_key_pem: String,
+    pub(crate) ca_pem: String,
+    pub(crate) client_cert_pem: String,
+    pub(crate) client_key_pem: String,
 }
 
 impl Pki {
@@ -592,7 +592,7 @@ impl Pki {
 }
 
 /// A CA, a server certificate for localhost and 127.0.0.1, and a client certificate, all made here.
-fn make_pki() -> Pki {
+pub(crate) fn make_pki() -> Pki {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
         IsCa, KeyPair,
@@ -626,14 +626,16 @@ fn make_pki() -> Pki {
 }
 
 /// A TLS server run in-process (the harness's plaintext readiness probe cannot reach it).
-struct TlsApp {
-    addr: SocketAddr,
+pub(crate) struct TlsApp {
+    pub(crate) addr: SocketAddr,
+    /// The HTTP listener, speaking TLS with the same certificate.
+    pub(crate) http_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<()>,
 }
 
 impl TlsApp {
-    async fn start(pki: &Pki, mtls: bool) -> Self {
+    pub(crate) async fn start(pki: &Pki, mtls: bool) -> Self {
         let prefix = unique_prefix();
         let mut cfg = test_config(&prefix);
         cfg.server.tls_cert = pki.path("server.pem");
@@ -648,6 +650,7 @@ impl TlsApp {
             .await
             .expect("build a TLS app");
         let addr = app.addr();
+        let http_addr = app.http_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             app.run_until_stopped(async move {
@@ -658,12 +661,13 @@ impl TlsApp {
         });
         Self {
             addr,
+            http_addr,
             stop: Some(tx),
             handle,
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -699,7 +703,7 @@ async fn tls_health(
         .map_err(|e| format!("{e:?}"))
 }
 
-async fn wait_tls_serving(addr: SocketAddr, pki: &Pki, identity: Option<Identity>) {
+pub(crate) async fn wait_tls_serving(addr: SocketAddr, pki: &Pki, identity: Option<Identity>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if tls_health(addr, pki, identity.clone()).await == Ok(1) {
@@ -810,6 +814,8 @@ async fn store_errors_reach_callers_as_a_stable_message_with_an_id_found_in_the_
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "serve",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",

@@ -1,0 +1,224 @@
+//! The client examples run against a live server and their output is checked, so the integration guide they
+//! back cannot rot.
+
+use std::process::{Command, Stdio};
+
+use moderato::proto::GetCommentRequest;
+use moderato::proto::comment_service_client::CommentServiceClient;
+use moderato::rate_limit::{Descriptor, LimitRule};
+
+use crate::harness::{Backend, PORTAL_TOKEN, authed, spawn_app};
+
+const PHP_HINT: &str = "php with php-curl is required by the example tests and was not found. Install it with \
+`apt-get install -y php8.2-cli php8.2-curl` (Debian), or run `scripts/test.sh`, which installs it.";
+
+fn require_php() {
+    let ok = Command::new("php")
+        .args(["-r", "exit(function_exists('curl_init') ? 0 : 1);"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{PHP_HINT}");
+}
+
+const NODE_HINT: &str = "node 18 or later (for its built-in fetch) is required by the example tests and was not \
+found. Install it with `apt-get install -y nodejs` (Debian), or run `scripts/test.sh`, which installs it.";
+
+fn require_node() {
+    let ok = Command::new("node")
+        .args(["-e", "process.exit(typeof fetch === 'function' ? 0 : 1)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{NODE_HINT}");
+}
+
+/// Runs `program script out-dir` against a live server allowing three submissions per client IP, and checks
+/// its transcript line by line against the server's state. `image_line` is what it says of the image route.
+async fn run_example(program: &str, script: &str, env: &[(&str, &str)], image_line: &str) {
+    let app = spawn_app(Backend::Memory, |c| {
+        c.captcha.test_answer_header = true;
+        c.rate_limits = vec![LimitRule::new(Descriptor::ClientIp, 3, 600, 3)];
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = format!("{}/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(program)
+        .arg(&script)
+        .arg(dir.path())
+        .env("MODERATO_HTTP", app.http_base())
+        .env("MODERATO_TOKEN", PORTAL_TOKEN)
+        .env("MODERATO_SITE", "hcm")
+        .env("MODERATO_ADDR", app.addr.to_string())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 8, "{stdout}");
+    assert!(lines[0].starts_with("challenge "), "{stdout}");
+    assert!(lines[0].contains("(5 characters)"), "{stdout}");
+    let png = std::fs::read(dir.path().join("captcha.png")).expect("the saved image");
+    assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
+    assert_eq!(lines[1], image_line);
+    // The comment the script submitted is really there, as the script reported it.
+    let submitted = lines[2]
+        .strip_prefix("submitted ")
+        .unwrap_or_else(|| panic!("no submission line: {stdout}"));
+    let (comment_id, rest) = submitted.split_once(": ").expect("id: status");
+    let c = CommentServiceClient::new(app.channel().await)
+        .get_comment(authed(
+            PORTAL_TOKEN,
+            GetCommentRequest {
+                site: "hcm".into(),
+                comment_id: comment_id.into(),
+            },
+        ))
+        .await
+        .expect("the submitted comment")
+        .into_inner();
+    let status = moderato::proto::CommentStatus::try_from(c.status).expect("status");
+    assert!(
+        rest.starts_with(status.as_str_name()),
+        "{rest} vs {status:?}"
+    );
+    assert_eq!(c.author.map(|a| a.name).as_deref(), Some("Trần Thị Mai"));
+    assert_eq!(lines[3], "fix the form: title: is required", "{stdout}");
+    assert_eq!(
+        lines[4], "captcha refused (CAPTCHA_INVALID): show a new challenge",
+        "{stdout}"
+    );
+    // Three submissions per client IP: the script's loop is refused after the first one's two successors.
+    assert!(
+        lines[5].starts_with("rate limited: retry after ") && lines[5].ends_with(" s (client_ip)"),
+        "{stdout}"
+    );
+    let secs: u64 = lines[5]
+        .trim_start_matches("rate limited: retry after ")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("seconds");
+    assert!(secs > 0 && secs <= 600, "{secs}");
+    let decisions: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("decision "))
+        .copied()
+        .collect();
+    assert_eq!(decisions.len(), 3, "{stdout}");
+    assert_eq!(
+        decisions[0],
+        format!(
+            "decision {comment_id}: {} (DECISION_KIND_AUTOMATIC)",
+            status.as_str_name()
+        )
+    );
+    assert_eq!(lines.last().copied(), Some("next cursor 0-3"), "{stdout}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_php_example_completes_the_portal_flow_and_handles_each_error() {
+    require_php();
+    run_example("php", "examples/php/portal.php", &[], HTTP_IMAGE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_example_completes_the_portal_flow_and_handles_each_error() {
+    require_node();
+    run_example("node", "examples/node/portal.mjs", &[], HTTP_IMAGE).await;
+}
+
+const HTTP_IMAGE: &str = "image route: the same image";
+
+const PYTHON_HINT: &str = "python3 with grpcio, grpcio-tools and grpcio-status is required by the example tests \
+and was not found. Install them with `pip install grpcio grpcio-tools grpcio-status`, or run `scripts/test.sh`, \
+which installs them.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_grpc_example_completes_the_portal_flow_and_handles_each_error() {
+    let ok = Command::new("python3")
+        .args(["-c", "import grpc, grpc_tools, grpc_status"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{PYTHON_HINT}");
+    // Stubs generated from proto/, as the example's instructions say.
+    let gen_dir = tempfile::tempdir().expect("tempdir");
+    let gen_path = gen_dir.path().display().to_string();
+    let status = Command::new("python3")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "-m",
+            "grpc_tools.protoc",
+            "-Iproto",
+            &format!("--python_out={gen_path}"),
+            &format!("--grpc_python_out={gen_path}"),
+            "proto/moderato/v1/common.proto",
+            "proto/moderato/v1/captcha.proto",
+            "proto/moderato/v1/comment.proto",
+        ])
+        .status()
+        .expect("run grpc_tools.protoc");
+    assert!(status.success(), "stub generation failed");
+    run_example(
+        "python3",
+        "examples/python/portal.py",
+        &[("PYTHONPATH", gen_path.as_str())],
+        "image route: not on gRPC, the image came with the challenge",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_test_answer_header_is_refused_with_a_redis_store() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "",
+            "--http-listen",
+            "",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .env("MODERATO__CAPTCHA__TEST_ANSWER_HEADER", "true")
+        .env("MODERATO__IDENTIFIER_HMAC_KEY", crate::harness::HMAC_KEY)
+        .output()
+        .await
+        .expect("run moderato");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("captcha.test_answer_header") && stderr.contains("Redis"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_test_hook_no_answer_is_handed_out() {
+    let app = spawn_app(Backend::Memory, |_| {}).await;
+    let r = crate::harness::http_call(
+        "POST",
+        &format!("{}/v1/sites/hcm/captcha-challenges", app.http_base()),
+        Some(PORTAL_TOKEN),
+        Some(br#"{"clientIp":"198.51.100.9"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header(moderato::http::portal::TEST_ANSWER_HEADER), None);
+    app.stop().await;
+}
