@@ -213,10 +213,8 @@ pub fn train_site_model(a: &TrainSite) -> anyhow::Result<Trained> {
 
 /// The score a comment with body `text` gets from `model` under the default policy, as SubmitComment computes it.
 fn served_score(model: &Scorer, text: &str) -> f32 {
-    let invisible = crate::scoring::combiner::invisible_count(&[text]);
-    let body = crate::text::clean_text(text);
     let p = crate::policy::document::Policy::default();
-    crate::comment::classify(&p, model, u64::MAX, "", "", "", &body, invisible).0
+    crate::comment::classify_form(&p, model, u64::MAX, "", "", "", text).0
 }
 
 /// Fits and writes the combiner of the freshly trained site model in `a.out`.

@@ -8,14 +8,13 @@ use clap::{Args, Subcommand};
 
 use crate::classifier::Model;
 use crate::cli::classifier::today;
-use crate::comment::classify;
+use crate::comment::classify_form;
 use crate::policy::document::Policy;
 use crate::review::Status;
 use crate::scoring::combiner::fit::{
     Counts, FitOptions, Row, brier, file_sha256, fit, load_rows, observe_row,
 };
 use crate::scoring::combiner::{FILE_NAME, FittedOn};
-use crate::text::{clean_text, normalize_phone};
 
 #[derive(Debug, Subcommand)]
 pub enum CombinerCommand {
@@ -293,16 +292,14 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
     let (mut p_model, mut p_comb, mut y) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rows {
         let o = observe_row(model, r);
-        let invisible = crate::scoring::combiner::invisible_count(&[&r.name, &r.title, &r.body]);
-        let (score, status, reasons) = classify(
+        let (score, status, reasons) = classify_form(
             &policy,
             &scorer,
             u64::MAX,
-            &clean_text(&r.name),
-            &normalize_phone(&r.phone).unwrap_or_default(),
-            &clean_text(&r.title),
-            &clean_text(&r.body),
-            invisible,
+            &r.name,
+            &r.phone,
+            &r.title,
+            &r.body,
         );
         let wrong = matches!(
             (status, r.spam),

@@ -2,13 +2,14 @@
 //! characters removed), the site policy's decision, and the flow that scores a comment and admits it in one store
 //! step (idempotency, limits, captcha, record, queue entry, decision event).
 
-use std::net::IpAddr;
+pub mod submission;
+
 use std::sync::Arc;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::captcha::{Captchas, MAX_ANSWER_CHARS, is_challenge_id};
+use crate::captcha::Captchas;
 use crate::classifier::CommentText;
 use crate::clock::Clock;
 use crate::policy::document::Policy;
@@ -16,7 +17,8 @@ use crate::rate_limit::{Identifiers, Refusal, Subjects, checks_for, judge};
 use crate::review::{CommentRecord, Reason, ReasonKind, Status};
 use crate::scoring::Scorer;
 use crate::store::{Admission, Admit, Keys, Store, StoreError};
-use crate::text::{clean_text, normalize_phone, valid_email};
+use crate::text::{CleanText, normalize_phone};
+use submission::{Phone, Submission};
 
 /// A fresh comment id: 128 random bits, hex (from the thread's CSPRNG, seeded from the OS: no system call per
 /// id).
@@ -153,6 +155,32 @@ pub fn classify(
     (s.score, status, reasons)
 }
 
+/// [`classify`] for form fields as submitted: cleaned once ([`CleanText::new`]), the phone normalised (dropped
+/// when it is not a Vietnamese number). The one clean-and-classify sequence for every caller that starts from raw
+/// fields (Classify, `combiner eval`, `bootstrap train`); a submission gets the same through `Submission::parse`.
+#[allow(clippy::too_many_arguments)]
+pub fn classify_form(
+    p: &Policy,
+    scorer: &Scorer,
+    site_labels: u64,
+    name: &str,
+    phone: &str,
+    title: &str,
+    body: &str,
+) -> (f32, Status, Vec<Reason>) {
+    let text = CleanText::new(name, title, body);
+    classify(
+        p,
+        scorer,
+        site_labels,
+        &text.name,
+        &normalize_phone(phone).unwrap_or_default(),
+        &text.title,
+        &text.body,
+        text.invisible,
+    )
+}
+
 /// What a comment would get, scored and decided without being stored (Classify).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DryRun {
@@ -195,10 +223,6 @@ fn record_decision_metrics(site: &str, out: &SubmitOutput) {
 /// How many model features a decision reports.
 pub const TOP_FEATURES: usize = 5;
 
-fn printable_key(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| (0x21..0x7f).contains(&b))
-}
-
 impl Comments {
     /// Scores and decides a comment under `site`'s policy and model, as a submission would be, storing nothing.
     pub async fn dry_run(
@@ -214,16 +238,8 @@ impl Comments {
         v.finish().map_err(|e| SubmitError::Invalid(e.0))?;
         let (p, model) = self.policies.for_site(site).await?;
         let site_labels = self.policies.site_labels(site, &p).await?;
-        let (score, status, reasons) = classify(
-            &p,
-            &model,
-            site_labels,
-            &clean_text(name),
-            &normalize_phone(phone).unwrap_or_default(),
-            &clean_text(title),
-            &clean_text(body),
-            crate::scoring::combiner::invisible_count(&[name, title, body]),
-        );
+        let (score, status, reasons) =
+            classify_form(&p, &model, site_labels, name, phone, title, body);
         Ok(DryRun {
             score,
             status,
@@ -245,113 +261,39 @@ impl Comments {
             .for_site(if site_ok { &input.site } else { "" })
             .await?;
         let p = &*p;
-        let mut v: Vec<(String, String)> = site_check.into_invalid().0;
-        let mut bad = |f: &str, m: String| v.push((f.to_string(), m));
-        let name = clean_text(&input.name);
-        let title = clean_text(&input.title);
-        let body = clean_text(&input.body);
-        let thread = input.thread_id.trim();
-        if thread.is_empty() || thread.chars().count() > 128 || thread.chars().any(char::is_control)
-        {
-            bad(
-                "thread_id",
-                "must be 1-128 characters without control characters".into(),
-            );
-        }
-        if !printable_key(&input.idempotency_key) {
-            bad(
-                "idempotency_key",
-                "must be 1-128 printable ASCII characters without spaces".into(),
-            );
-        }
-        for (field, text, max) in [
-            ("author.name", &name, p.field_limits.name_max),
-            ("title", &title, p.field_limits.title_max),
-            ("body", &body, p.field_limits.body_max),
-        ] {
-            let n = text.chars().count();
-            if n == 0 {
-                bad(field, "is required".into());
-            } else if n > max as usize {
-                bad(field, format!("must be at most {max} characters (got {n})"));
-            }
-        }
-        let phone = if input.phone.trim().is_empty() {
-            None
-        } else {
-            match normalize_phone(&input.phone) {
-                Some(p) => Some(p),
-                None => {
-                    bad(
-                        "author.phone",
-                        "must be a Vietnamese phone number such as 0912 345 678 or +84 912 345 678"
-                            .into(),
-                    );
-                    None
-                }
-            }
-        };
-        let email = input.email.trim().to_string();
-        if !email.is_empty() && !valid_email(&email) {
-            bad("author.email", "is not a valid e-mail address".into());
-        }
-        let ip: Option<IpAddr> = input.ip.trim().parse().ok();
-        if ip.is_none() {
-            bad("client.ip", "must be an IPv4 or IPv6 address".into());
-        }
-        let captcha = match (&input.captcha, p.captcha_required) {
-            (Some((id, answer)), _) if !(id.is_empty() && answer.is_empty()) => {
-                if !is_challenge_id(id) {
-                    bad(
-                        "captcha.challenge_id",
-                        "must be the 32-hex-digit id returned by CreateChallenge".into(),
-                    );
-                }
-                let n = answer.trim().chars().count();
-                if n == 0 || n > MAX_ANSWER_CHARS {
-                    bad(
-                        "captcha.answer",
-                        format!("must be 1-{MAX_ANSWER_CHARS} characters"),
-                    );
-                }
-                Some((id.as_str(), answer.as_str()))
-            }
-            (_, true) if site_ok => {
-                bad("captcha", "is required on this site".into());
-                None
-            }
-            _ => None,
-        };
-        if !v.is_empty() {
-            return Err(SubmitError::Invalid(v));
-        }
-        let ip = ip.ok_or_else(|| SubmitError::Invalid(Vec::new()))?;
-
-        let phone_str = phone.clone().unwrap_or_default();
-        let site_labels = self.policies.site_labels(&input.site, p).await?;
-        let invisible =
-            crate::scoring::combiner::invisible_count(&[&input.name, &input.title, &input.body]);
+        let sub = Submission::parse(&input, &p.field_limits, p.captcha_required, site_check)
+            .map_err(|e| SubmitError::Invalid(e.0))?;
+        let site_labels = self.policies.site_labels(sub.site.as_str(), p).await?;
+        let phone_str = sub
+            .phone
+            .as_ref()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
         let (score, status, reasons) = classify(
             p,
             &model,
             site_labels,
-            &name,
+            &sub.text.name,
             &phone_str,
-            &title,
-            &body,
-            invisible,
+            &sub.text.title,
+            &sub.text.body,
+            sub.text.invisible,
         );
         let comment_id = new_comment_id();
         let created_ms = self.clock.now_ms();
         let record = CommentRecord {
             comment_id: comment_id.clone(),
-            site: input.site.clone(),
-            thread_id: thread.to_string(),
-            name,
+            site: sub.site.as_str().to_string(),
+            thread_id: sub.thread.as_str().to_string(),
+            name: sub.text.name,
             phone: phone_str,
-            email,
-            title,
-            body,
+            email: sub
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
+            title: sub.text.title,
+            body: sub.text.body,
             score,
             reasons: reasons.clone(),
             model_version: model.version().to_string(),
@@ -362,14 +304,14 @@ impl Comments {
         let fingerprint = self.ids.hash(
             "request",
             &[
-                &input.site,
+                &record.site,
                 &record.thread_id,
                 &record.name,
                 &record.phone,
                 &record.email,
                 &record.title,
                 &record.body,
-                &ip.to_string(),
+                &sub.ip.0.to_string(),
             ],
         );
         let output = SubmitOutput {
@@ -386,18 +328,22 @@ impl Comments {
         let response = serde_json::to_string(&output)
             .map_err(|e| StoreError::Corrupt(format!("response encoding: {e}")))?;
         let subjects = Subjects {
-            site: &input.site,
-            ip,
-            phone: phone.as_deref(),
+            site: &record.site,
+            ip: sub.ip.0,
+            phone: sub.phone.as_ref().map(Phone::as_str),
             name: &record.name,
             thread: &record.thread_id,
         };
         let checks = checks_for(&p.rate_limits, &subjects, &self.ids, &self.keys);
         let idem = self
             .ids
-            .hash("idempotency", &[&input.site, &input.idempotency_key]);
-        let expected =
-            captcha.map(|(id, answer)| (id, self.captchas.expected_hash(&input.site, id, answer)));
+            .hash("idempotency", &[&record.site, sub.key.as_str()]);
+        let expected = sub.captcha.as_ref().map(|(id, answer)| {
+            (
+                id.as_str(),
+                self.captchas.expected_hash(&record.site, id, answer),
+            )
+        });
         let admission = self
             .store
             .admit(Admit {

@@ -7,6 +7,53 @@ pub mod skeleton;
 
 use normalize::{for_each_nfc, is_invisible, strip_accent};
 
+/// A comment's text fields cleaned once ([`clean_text`]), with the count of invisible characters the submitted
+/// fields had before cleaning (an obfuscation signal). Every reader downstream (the classifier, the lexicon, the
+/// combiner, the policy) reads these fields; nobody cleans again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanText {
+    /// Họ tên.
+    pub name: String,
+    /// Tiêu đề.
+    pub title: String,
+    /// Nội dung.
+    pub body: String,
+    /// Invisible characters in the submitted fields before cleaning.
+    pub invisible: u32,
+}
+
+impl CleanText {
+    /// Cleans submitted fields.
+    pub fn new(name: &str, title: &str, body: &str) -> CleanText {
+        CleanText {
+            name: clean_text(name),
+            title: clean_text(title),
+            body: clean_text(body),
+            invisible: invisible_count(&[name, title, body]),
+        }
+    }
+
+    /// Fields already cleaned (a stored record): taken as they are, with no invisible characters left to count.
+    pub fn stored(name: &str, title: &str, body: &str) -> CleanText {
+        CleanText {
+            name: name.to_string(),
+            title: title.to_string(),
+            body: body.to_string(),
+            invisible: 0,
+        }
+    }
+}
+
+/// Invisible characters (zero-width spaces, BOM, soft hyphens, ...) in `fields`, counted before clean-up removes
+/// them.
+pub fn invisible_count<S: AsRef<str>>(fields: &[S]) -> u32 {
+    let n: usize = fields
+        .iter()
+        .map(|f| f.as_ref().chars().filter(|&c| is_invisible(c)).count())
+        .sum();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Text as stored: NFC, invisible characters removed, control characters (except newlines and tabs) removed,
 /// surrounding whitespace trimmed.
 pub fn clean_text(s: &str) -> String {

@@ -16,7 +16,7 @@ use super::{
 use crate::classifier::data::{DataSpec, load};
 use crate::classifier::{CommentText, Model};
 use crate::scoring::prepare;
-use crate::text::{clean_text, normalize_phone};
+use crate::text::normalize_phone;
 
 /// One labelled comment with its form fields as submitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,12 +111,12 @@ pub struct Observation {
 
 /// Observes one row the way `comment::classify` would see it after `submit`'s clean-up.
 pub fn observe_row(model: &Model, r: &Row) -> Observation {
-    let invisible = super::invisible_count(&[&r.name, &r.title, &r.body]);
-    let (name, title, body) = (
-        clean_text(&r.name),
-        clean_text(&r.title),
-        clean_text(&r.body),
-    );
+    let crate::text::CleanText {
+        name,
+        title,
+        body,
+        invisible,
+    } = crate::text::CleanText::new(&r.name, &r.title, &r.body);
     let phone = normalize_phone(&r.phone).unwrap_or_default();
     let text = CommentText {
         name: &name,

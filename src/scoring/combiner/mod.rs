@@ -25,7 +25,7 @@ use crate::review::{Reason, ReasonKind};
 pub const MODEL_SCORE: &str = "MODEL_SCORE";
 
 pub use artifact::*;
-pub use rules::{Evidence, Observed, invisible_count, is_official_host, observe};
+pub use rules::{Evidence, Observed, is_official_host, observe};
 pub use signals::*;
 
 /// A loaded combiner: the file plus its weights in this build's signal order.

@@ -201,21 +201,6 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::with_signal_names());
 }
 
-/// Invisible characters (zero-width spaces, BOM, soft hyphens, ...) in the submitted fields, counted before
-/// clean-up removes them.
-pub fn invisible_count<S: AsRef<str>>(fields: &[S]) -> u32 {
-    let n: usize = fields
-        .iter()
-        .map(|f| {
-            f.as_ref()
-                .chars()
-                .filter(|&c| crate::text::normalize::is_invisible(c))
-                .count()
-        })
-        .sum();
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 /// Computes the signal vector for `e` given the base model's score.
 pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     let names = signal_names();
@@ -243,7 +228,8 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     let spaced: &str = match e.skeleton {
         Some(s) => s,
         None => {
-            built = crate::text::skeleton::skeleton(&format!("{}\n{}", e.text.title, e.text.body)).spaced;
+            built = crate::text::skeleton::skeleton(&format!("{}\n{}", e.text.title, e.text.body))
+                .spaced;
             &built
         }
     };
