@@ -80,26 +80,26 @@ pub struct SubmitOutput {
 }
 
 /// Why a submission was not accepted.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     /// Bad fields: (field path, problem), all of them.
+    #[error("invalid submission: {}", .0.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "))]
     Invalid(Vec<(String, String)>),
     /// Wrong, unknown or used captcha.
+    #[error("captcha answer is wrong, or the challenge is unknown or used")]
     CaptchaInvalid,
     /// Expired captcha.
+    #[error("captcha challenge expired")]
     CaptchaExpired,
     /// Over a limit.
+    #[error("rate limited; retry in {} ms", .0.retry_after_ms)]
     RateLimited(Refusal),
     /// The idempotency key was used for a different comment; nothing was stored or consumed.
+    #[error("the idempotency key was already used for a different comment")]
     KeyReused,
     /// The store failed.
-    Store(StoreError),
-}
-
-impl From<StoreError> for SubmitError {
-    fn from(e: StoreError) -> Self {
-        SubmitError::Store(e)
-    }
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Everything a submission needs, shared by all requests.

@@ -62,29 +62,29 @@ pub struct ActivationTable {
 }
 
 /// Why a policy or model change was refused.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// Invalid values, every one named.
+    #[error("invalid policy: {}", .0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<(String, String)>),
     /// The expected version is stale; nothing changed.
+    #[error("the policy changed since it was read (now version {current})")]
     Conflict {
         /// The version in the store.
         current: u64,
     },
     /// No such model version in the models directory.
+    #[error("no model {0:?}")]
     UnknownModel(String),
     /// Nothing to roll back to.
+    #[error("no previous model to roll back to")]
     NoPrevious,
     /// A model file could not be loaded.
+    #[error("the model cannot be loaded: {0}")]
     Model(String),
     /// The store failed.
-    Store(StoreError),
-}
-
-impl From<StoreError> for PolicyError {
-    fn from(e: StoreError) -> Self {
-        PolicyError::Store(e)
-    }
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// One site that has a policy document of its own: its overrides and the effective policy they give.
