@@ -970,3 +970,68 @@ async fn every_unknown_key_and_bad_value_is_named_in_one_message() {
         assert!(stderr.contains(named), "{named:?} not in: {stderr}");
     }
 }
+
+/// A Python grpcio client that sends raw bytes (no generated stubs): a CreateChallengeRequest whose `site` field
+/// (1, length-delimited) holds invalid UTF-8. The answer is INVALID_ARGUMENT, and the metrics count it as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_raw_bytes_client_sending_invalid_utf8_gets_invalid_argument() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import grpc"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python3 with grpcio is required (pip install grpcio, or run scripts/test.sh, which installs it)"
+    );
+    let app = spawn_app(Backend::Memory, |_| {}).await;
+    let metrics = app.metrics_addr.expect("metrics on");
+    let invalid_before = rpc_count(metrics, CREATE_CHALLENGE, "InvalidArgument").await;
+    let internal_before = rpc_count(metrics, CREATE_CHALLENGE, "Internal").await;
+    let script = r#"
+import sys, grpc
+addr, token, method = sys.argv[1], sys.argv[2], sys.argv[3]
+ch = grpc.insecure_channel(addr)
+call = ch.unary_unary(method, request_serializer=None, response_deserializer=None)
+body = bytes([0x0a, 0x03, 0xff, 0xfe, 0x41])  # field 1 (site), 3 bytes, not UTF-8
+try:
+    call(body, metadata=[("authorization", "Bearer " + token)], timeout=10)
+    print("OK")
+except grpc.RpcError as e:
+    print(e.code().name)
+    print(e.details())
+"#;
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &app.addr.to_string(),
+            crate::harness::PORTAL_TOKEN,
+            CREATE_CHALLENGE,
+        ])
+        .output()
+        .await
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("INVALID_ARGUMENT"), "{stdout}");
+    assert!(
+        lines
+            .next()
+            .is_some_and(|d| d.contains("undecodable request")),
+        "{stdout}"
+    );
+    // Other tests in this process share the metrics registry: this call adds at least one.
+    assert!(rpc_count(metrics, CREATE_CHALLENGE, "InvalidArgument").await > invalid_before);
+    assert_eq!(
+        rpc_count(metrics, CREATE_CHALLENGE, "Internal").await,
+        internal_before
+    );
+}
