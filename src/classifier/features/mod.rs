@@ -1,7 +1,5 @@
 //! Feature extraction: hashed word, bigram and char n-gram features plus spam signals from all four fields.
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 use super::CommentText;
@@ -11,93 +9,11 @@ use crate::text::detect::{
 };
 use crate::text::normalize::{NormStats, is_letter, normalize_into, shadow_into, strip_accent};
 
-/// Bump whenever extraction logic changes: it is part of the fingerprint, so models trained with older logic
-/// are refused instead of silently scoring garbage.
-pub const CODE_VERSION: &str = "moderato-classifier-features-v1";
+mod config;
+mod memo;
 
-/// Knobs of the feature extractor. Part of every model; its fingerprint must match at load time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FeatureConfig {
-    /// Number of hash buckets is `2^hash_bits`.
-    pub hash_bits: u8,
-    /// Emit word bigrams.
-    pub word_bigrams: bool,
-    /// Smallest character n-gram (within a word, with `<` `>` word-boundary marks).
-    pub char_ngram_min: u8,
-    /// Largest character n-gram; 0 disables character n-grams.
-    pub char_ngram_max: u8,
-    /// Character n-grams over the accent-stripped shadow of a word (true) or over the word as written (false).
-    pub char_ngrams_on_shadow: bool,
-    /// Words longer than this (in characters) get no character n-grams.
-    pub char_ngram_max_word_chars: u16,
-    /// Emit spam signals (URLs, phones, handles, obfuscation, shape).
-    pub signals: bool,
-    /// Value of a present signal, in percent (the word and char blocks have unit length).
-    pub signal_value_pct: u8,
-}
-
-impl Default for FeatureConfig {
-    fn default() -> Self {
-        FeatureConfig {
-            hash_bits: 20,
-            word_bigrams: true,
-            char_ngram_min: 2,
-            char_ngram_max: 4,
-            char_ngrams_on_shadow: true,
-            char_ngram_max_word_chars: 30,
-            signals: true,
-            signal_value_pct: 100,
-        }
-    }
-}
-
-impl FeatureConfig {
-    /// Stable identity of the extraction: sha256 over the code version and the canonical JSON of the config.
-    pub fn fingerprint(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(CODE_VERSION.as_bytes());
-        h.update([0u8]);
-        h.update(serde_json::to_vec(self).expect("config serialises"));
-        hex::encode(h.finalize())
-    }
-
-    /// Number of hash buckets.
-    pub fn buckets(&self) -> usize {
-        1usize << self.hash_bits
-    }
-
-    /// Checks that the values are usable.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(8..=24).contains(&self.hash_bits) {
-            return Err(format!(
-                "hash_bits must be within 8..=24, got {}",
-                self.hash_bits
-            ));
-        }
-        if self.char_ngram_max != 0
-            && (self.char_ngram_min == 0 || self.char_ngram_min > self.char_ngram_max)
-        {
-            return Err("char n-gram range must satisfy 1 <= min <= max".into());
-        }
-        Ok(())
-    }
-}
-
-/// Which part of the vector a feature belongs to; word and char blocks are L2-normalised separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Block {
-    Word = 0,
-    Char = 1,
-    Signal = 2,
-}
-
-/// One extracted feature after weighting.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Feat {
-    pub bucket: u32,
-    pub block: Block,
-    pub value: f32,
-}
+pub use config::{Block, CODE_VERSION, Feat, FeatureConfig};
+use memo::{MEMO_CONFIGS, MEMO_WORD_MAX_BYTES, WordCache};
 
 const NS_TOKEN: u64 = 0x746f6b656e;
 const NS_BIGRAM: u64 = 0x626967726d;
@@ -259,181 +175,6 @@ impl Acc {
             }
             s = (s + 1) & mask;
         }
-    }
-}
-
-/// Words longer than this (in bytes) are computed afresh each time instead of memoised.
-const MEMO_WORD_MAX_BYTES: usize = 64;
-/// Feature configurations whose memos a thread keeps at once.
-const MEMO_CONFIGS: usize = 3;
-/// Distinct words a memo holds before it starts over.
-const MEMO_WORDS: usize = 1 << 13;
-const MEMO_SLOTS: usize = MEMO_WORDS * 2;
-/// Bytes of words and shadows, and char n-gram buckets, a memo holds before it starts over: with the entries and
-/// slots, at most about 1.4 MB per memo (a scratch keeps up to `MEMO_CONFIGS` of them).
-const MEMO_TEXT_BYTES: usize = 1 << 18;
-const MEMO_GRAMS: usize = 1 << 17;
-
-/// Per-thread memo of what a word contributes on its own: its accent-stripped shadow, its token buckets, its
-/// char n-gram buckets and its chat-app signal. Comments repeat a small vocabulary (Vietnamese syllables above
-/// all), so most words are found here and skip the per-character shadowing and the n-gram hashing. Entries are
-/// exactly what computing the word gives, replayed in the same order: the features do not depend on what the
-/// memo held before.
-#[derive(Default)]
-struct WordCache {
-    /// Never memoise (every word computed afresh).
-    off: bool,
-    /// The configuration the entries were computed under.
-    cfg: Option<FeatureConfig>,
-    /// Open addressing over `entries`: 0 = empty, else 1 + entry index.
-    slots: Vec<u32>,
-    entries: Vec<WordEntry>,
-    /// Each word followed by its shadow.
-    text: String,
-    /// Char n-gram buckets of every entry, in emission order.
-    grams: Vec<u32>,
-    /// The last word computed afresh, and its shadow; its char n-gram buckets.
-    fresh_text: String,
-    fresh_grams: Vec<u32>,
-}
-
-/// What one word contributes; indexes into the memo's `text` and `grams`.
-#[derive(Clone, Copy)]
-struct WordEntry {
-    hash: u64,
-    text_at: u32,
-    word_len: u32,
-    shadow_len: u32,
-    grams_at: u32,
-    grams_len: u32,
-    /// Its [`token_buckets`].
-    tokens: (u32, Option<u32>),
-    chat: Option<&'static str>,
-    /// Kept in the memo (its offsets point into the memo), or computed afresh (into the fresh buffers).
-    memoised: bool,
-}
-
-impl WordCache {
-    fn reset(&mut self, cfg: &FeatureConfig) {
-        self.cfg = Some(cfg.clone());
-        self.clear();
-    }
-
-    fn clear(&mut self) {
-        self.slots.clear();
-        self.slots.resize(MEMO_SLOTS, 0);
-        self.entries.clear();
-        self.text.clear();
-        self.grams.clear();
-        // The whole allowance at once (pages are only touched as they fill): nothing past it is ever pushed, so the
-        // buffers never grow beyond it by doubling.
-        self.text.reserve_exact(MEMO_TEXT_BYTES);
-        self.grams.reserve_exact(MEMO_GRAMS);
-    }
-
-    #[inline]
-    fn slot_of(hash: u64) -> usize {
-        ((hash ^ (hash >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
-            & (MEMO_SLOTS - 1)
-    }
-
-    /// The text an entry's offsets point into: the memo's, or the last word computed afresh.
-    fn text_of(&self, e: &WordEntry) -> &str {
-        if e.memoised {
-            &self.text
-        } else {
-            &self.fresh_text
-        }
-    }
-
-    fn shadow(&self, e: &WordEntry) -> &str {
-        let at = (e.text_at + e.word_len) as usize;
-        &self.text_of(e)[at..at + e.shadow_len as usize]
-    }
-
-    fn grams(&self, e: &WordEntry) -> &[u32] {
-        let grams = if e.memoised {
-            &self.grams
-        } else {
-            &self.fresh_grams
-        };
-        &grams[e.grams_at as usize..][..e.grams_len as usize]
-    }
-
-    /// The contribution of `tok`: from the memo when `memo` and it is there, else computed (and memoised when
-    /// `memo`). An entry is valid until the next call.
-    fn word(
-        &mut self,
-        cfg: &FeatureConfig,
-        tok: &str,
-        memo: bool,
-        gram: &mut String,
-        offs: &mut Vec<usize>,
-    ) -> WordEntry {
-        let h = Hasher::new(NS_TOKEN).bytes(tok.as_bytes());
-        if memo {
-            let mut s = Self::slot_of(h.0);
-            loop {
-                let v = self.slots[s];
-                if v == 0 {
-                    break;
-                }
-                let e = &self.entries[v as usize - 1];
-                if e.hash == h.0 && &self.text[e.text_at as usize..][..e.word_len as usize] == tok {
-                    return *e;
-                }
-                s = (s + 1) & (MEMO_SLOTS - 1);
-            }
-        }
-        // Computed afresh into buffers of its own (a long word never passes through the memo's).
-        let bits = cfg.hash_bits;
-        let (text, grams) = (&mut self.fresh_text, &mut self.fresh_grams);
-        text.clear();
-        text.push_str(tok);
-        text.extend(tok.chars().map(strip_accent));
-        let shadow = &text[tok.len()..];
-        grams.clear();
-        if !tok.bytes().all(|b| b.is_ascii_digit()) {
-            let word = if cfg.char_ngrams_on_shadow {
-                shadow
-            } else {
-                tok
-            };
-            for_each_char_ngram(cfg, word, gram, offs, |g| {
-                grams.push(Hasher::new(NS_CHAR).bytes(g.as_bytes()).bucket(bits));
-            });
-        }
-        let mut e = WordEntry {
-            hash: h.0,
-            text_at: 0,
-            word_len: tok.len() as u32,
-            shadow_len: shadow.len() as u32,
-            grams_at: 0,
-            grams_len: grams.len() as u32,
-            tokens: token_buckets(bits, tok, shadow),
-            chat: chat_signal(shadow),
-            memoised: false,
-        };
-        if memo {
-            if self.entries.len() == MEMO_WORDS
-                || self.text.len() + text.len() > MEMO_TEXT_BYTES
-                || self.grams.len() + grams.len() > MEMO_GRAMS
-            {
-                self.clear();
-            }
-            e.text_at = self.text.len() as u32;
-            e.grams_at = self.grams.len() as u32;
-            e.memoised = true;
-            self.text.push_str(&self.fresh_text);
-            self.grams.extend_from_slice(&self.fresh_grams);
-            let mut s = Self::slot_of(h.0);
-            while self.slots[s] != 0 {
-                s = (s + 1) & (MEMO_SLOTS - 1);
-            }
-            self.entries.push(e);
-            self.slots[s] = self.entries.len() as u32;
-        }
-        e
     }
 }
 
@@ -1000,6 +741,7 @@ pub fn shadow_of(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::memo::*;
     use super::*;
     use proptest::prelude::*;
 
