@@ -103,6 +103,9 @@ pub struct StoreConfig {
     pub key_prefix: String,
     /// Bound on every Redis call, in ms.
     pub timeout_ms: u64,
+    /// After each write, wait up to this many ms for one replica to acknowledge it (`WAIT 1 <ms>`); a write no
+    /// replica acknowledges in time is answered UNAVAILABLE. 0 (the default): off.
+    pub replica_ack: u64,
 }
 
 /// Bearer tokens by role.
@@ -182,6 +185,7 @@ impl Default for StoreConfig {
             redis_urls: Vec::new(),
             key_prefix: "moderato:".into(),
             timeout_ms: 500,
+            replica_ack: 0,
         }
     }
 }
@@ -614,6 +618,12 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.store.timeout_ms) {
             errs.push("store.timeout_ms: must be between 1 and 60000".into());
+        }
+        if self.store.replica_ack != 0 && self.store.replica_ack >= self.store.timeout_ms {
+            errs.push(
+                "store.replica_ack: must be 0 (off) or less than store.timeout_ms (a waiting write holds back the calls queued behind it)"
+                    .into(),
+            );
         }
         for (i, u) in self.store.redis_urls.iter().enumerate() {
             let ok = [

@@ -76,6 +76,53 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// A connection that remembers the first key of the last script it sent (`EVALSHA`/`EVAL sha|body numkeys key...`),
+/// so that the replica acknowledgement goes to the node that ran it.
+struct FirstKey {
+    conn: Conn,
+    key: Option<Vec<u8>>,
+}
+
+impl FirstKey {
+    fn note(&mut self, cmd: &Cmd) {
+        let mut args = cmd.args_iter().map(|a| match a {
+            redis::Arg::Simple(b) => b,
+            _ => &[][..],
+        });
+        let name = args.next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL") {
+            let _script = args.next();
+            let numkeys = args.next().unwrap_or_default();
+            if numkeys != b"0" {
+                self.key = args.next().map(<[u8]>::to_vec);
+            }
+        }
+    }
+}
+
+impl ConnectionLike for FirstKey {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.note(cmd);
+        self.conn.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        for cmd in pipeline.cmd_iter() {
+            self.note(cmd);
+        }
+        self.conn.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
 /// Where and how to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -109,6 +156,8 @@ pub struct RedisStore {
     keys: Keys,
     timeout: Duration,
     kind: &'static str,
+    /// `store.replica_ack`: after each write script, `WAIT 1 <ms>` on the node that ran it; zero: off.
+    replica_ack: Duration,
 }
 
 /// TCP_NODELAY on: every call is one small request waiting for its answer, and Nagle's algorithm with delayed
@@ -165,7 +214,17 @@ impl RedisStore {
             keys,
             timeout: t,
             kind,
+            replica_ack: Duration::ZERO,
         })
+    }
+
+    /// After each write script, waits up to `ack` for one replica to acknowledge it (`WAIT 1 <ms>` on the same
+    /// connection, in Cluster mode on the master of the script's slot); a write no replica acknowledges in time is
+    /// [`StoreError::NotReplicated`]. Zero turns it off. Keep `ack` under the timeout: a blocked `WAIT` holds back
+    /// every call queued behind it on the shared connection.
+    pub fn with_replica_ack(mut self, ack: Duration) -> Self {
+        self.replica_ack = ack;
+        self
     }
 
     /// The key builder in use.
@@ -178,8 +237,27 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Runs one script invocation under the timeout.
+    /// Runs one write script under the timeout; with `store.replica_ack` on, then waits for a replica to have it.
     async fn run<T: redis::FromRedisValue>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut conn = FirstKey {
+            conn: self.conn.clone(),
+            key: None,
+        };
+        let out = match tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn)).await {
+            Ok(r) => r.map_err(unavailable)?,
+            Err(_) => return Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
+        };
+        if !self.replica_ack.is_zero() {
+            self.wait_for_replica(conn.key.unwrap_or_default()).await?;
+        }
+        Ok(out)
+    }
+
+    /// Runs a script that writes nothing: no replica acknowledgement.
+    async fn run_read<T: redis::FromRedisValue>(
         &self,
         inv: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
@@ -188,6 +266,35 @@ impl RedisStore {
             Ok(r) => r.map_err(unavailable),
             Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
         }
+    }
+
+    /// `WAIT 1 <replica_ack>` on the connection that ran the last write: standalone, the one shared connection;
+    /// Cluster, the connection to the master of `key`'s slot (redis-rs would send a bare `WAIT` to every master).
+    async fn wait_for_replica(&self, key: Vec<u8>) -> Result<(), StoreError> {
+        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+        let ms = self.replica_ack.as_millis() as u64;
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(1).arg(ms);
+        let budget = self.timeout + self.replica_ack;
+        let acked = tokio::time::timeout(budget, async {
+            match self.conn.clone() {
+                Conn::Single(mut c) => wait.query_async::<i64>(&mut c).await,
+                Conn::Cluster(mut c) => {
+                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                        Route::with_key(&key, SlotAddr::Master),
+                    ));
+                    let v = c.route_command(wait, route).await?;
+                    redis::from_redis_value::<i64>(v).map_err(redis::RedisError::from)
+                }
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Timeout(budget.as_millis() as u64))?
+        .map_err(unavailable)?;
+        if acked < 1 {
+            return Err(StoreError::NotReplicated(ms));
+        }
+        Ok(())
     }
 }
 
@@ -667,7 +774,7 @@ impl Store for RedisStore {
             .key(self.keys.claims(site))
             .key(self.keys.queued(site))
             .key(self.keys.human_decisions(site));
-        let r: Vec<i64> = self.run(inv).await?;
+        let r: Vec<i64> = self.run_read(inv).await?;
         let [depth, claimed, age, recent] = r.as_slice() else {
             return Err(StoreError::Corrupt(format!("queue_stats returned {r:?}")));
         };
