@@ -76,34 +76,67 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// A connection that remembers the first key of the last script it sent (`EVALSHA`/`EVAL sha|body numkeys key...`),
-/// so that the replica acknowledgement goes to the node that ran it.
-struct FirstKey {
+/// With `store.replica_ack` on: a connection that sends each script call (`EVALSHA`/`EVAL`) in one pipeline with
+/// `WAIT 1 <ms>` behind it, over one connection to one node (standalone: the shared connection; Cluster: the
+/// master of the script's first key's slot), and keeps the WAIT's answer. Sent separately, the WAIT could go out
+/// on a connection reopened in between, which has no write of its own to wait for and answers at once. Other
+/// commands (`SCRIPT LOAD` after a `NOSCRIPT`) pass through.
+struct AckedConn {
     conn: Conn,
-    key: Option<Vec<u8>>,
+    ack_ms: u64,
+    /// Replicas that acknowledged the last script call; None until one succeeded.
+    replicas: Option<i64>,
 }
 
-impl FirstKey {
-    fn note(&mut self, cmd: &Cmd) {
-        let mut args = cmd.args_iter().map(|a| match a {
-            redis::Arg::Simple(b) => b,
-            _ => &[][..],
-        });
-        let name = args.next().unwrap_or_default();
-        if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL") {
-            let _script = args.next();
-            let numkeys = args.next().unwrap_or_default();
-            if numkeys != b"0" {
-                self.key = args.next().map(<[u8]>::to_vec);
-            }
-        }
+/// The first key of a script call, or None for any other command.
+fn script_first_key(cmd: &Cmd) -> Option<Vec<u8>> {
+    let mut args = cmd.args_iter().map(|a| match a {
+        redis::Arg::Simple(b) => b,
+        _ => &[][..],
+    });
+    let name = args.next()?;
+    if !(name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL")) {
+        return None;
+    }
+    let _script = args.next();
+    match args.next()? {
+        b"0" => Some(Vec::new()),
+        _ => args.next().map(<[u8]>::to_vec),
     }
 }
 
-impl ConnectionLike for FirstKey {
+impl ConnectionLike for AckedConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.note(cmd);
-        self.conn.req_packed_command(cmd)
+        let Some(key) = script_first_key(cmd) else {
+            return self.conn.req_packed_command(cmd);
+        };
+        Box::pin(async move {
+            use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd.clone())
+                .cmd("WAIT")
+                .arg(1)
+                .arg(self.ack_ms);
+            let mut out = match &mut self.conn {
+                Conn::Single(c) => c.req_packed_commands(&pipe, 0, 2).await?,
+                Conn::Cluster(c) => {
+                    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                        &key,
+                        SlotAddr::Master,
+                    ));
+                    c.route_pipeline(pipe, 0, 2, route).await?
+                }
+            };
+            let (Some(wait), Some(script)) = (out.pop(), out.pop()) else {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a script call with WAIT got fewer than two answers",
+                )));
+            };
+            let script = script.extract_error()?;
+            self.replicas = Some(redis::from_redis_value::<i64>(wait.extract_error()?)?);
+            Ok(script)
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -112,9 +145,6 @@ impl ConnectionLike for FirstKey {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        for cmd in pipeline.cmd_iter() {
-            self.note(cmd);
-        }
         self.conn.req_packed_commands(pipeline, offset, count)
     }
 
@@ -218,8 +248,8 @@ impl RedisStore {
         })
     }
 
-    /// After each write script, waits up to `ack` for one replica to acknowledge it (`WAIT 1 <ms>` on the same
-    /// connection, in Cluster mode on the master of the script's slot); a write no replica acknowledges in time is
+    /// After each write script, waits up to `ack` for one replica to acknowledge it (`WAIT 1 <ms>` in one pipeline
+    /// with the script, on the node that ran it); a write no replica acknowledges in time is
     /// [`StoreError::NotReplicated`]. Zero turns it off. Keep `ack` under the timeout: a blocked `WAIT` holds back
     /// every call queued behind it on the shared connection.
     pub fn with_replica_ack(mut self, ack: Duration) -> Self {
@@ -237,26 +267,35 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Runs one write script under the timeout; with `store.replica_ack` on, then waits for a replica to have it.
+    /// Runs one write script under the timeout; with `store.replica_ack` on, in one pipeline with
+    /// `WAIT 1 <replica_ack>` (see [`AckedConn`]): a write no replica acknowledged in time is
+    /// [`StoreError::NotReplicated`].
     async fn run<T: redis::FromRedisValue>(
         &self,
         inv: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut conn = FirstKey {
-            conn: self.conn.clone(),
-            key: None,
-        };
-        let out = match tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn)).await {
-            Ok(r) => r.map_err(unavailable)?,
-            Err(_) => return Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
-        };
-        if !self.replica_ack.is_zero() {
-            self.wait_for_replica(conn.key.unwrap_or_default()).await?;
+        if self.replica_ack.is_zero() {
+            return self.run_read(inv).await;
         }
-        Ok(out)
+        let ack_ms = self.replica_ack.as_millis() as u64;
+        let mut conn = AckedConn {
+            conn: self.conn.clone(),
+            ack_ms,
+            replicas: None,
+        };
+        let budget = self.timeout + self.replica_ack;
+        let out = match tokio::time::timeout(budget, inv.invoke_async(&mut conn)).await {
+            Ok(r) => r.map_err(unavailable)?,
+            Err(_) => return Err(StoreError::Timeout(budget.as_millis() as u64)),
+        };
+        match conn.replicas {
+            Some(n) if n >= 1 => Ok(out),
+            _ => Err(StoreError::NotReplicated(ack_ms)),
+        }
     }
 
-    /// Runs a script that writes nothing: no replica acknowledgement.
+    /// Runs one script under the timeout without waiting for a replica (for scripts that write nothing, and
+    /// every script when `store.replica_ack` is off).
     async fn run_read<T: redis::FromRedisValue>(
         &self,
         inv: redis::ScriptInvocation<'_>,
@@ -266,35 +305,6 @@ impl RedisStore {
             Ok(r) => r.map_err(unavailable),
             Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
         }
-    }
-
-    /// `WAIT 1 <replica_ack>` on the connection that ran the last write: standalone, the one shared connection;
-    /// Cluster, the connection to the master of `key`'s slot (redis-rs would send a bare `WAIT` to every master).
-    async fn wait_for_replica(&self, key: Vec<u8>) -> Result<(), StoreError> {
-        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-        let ms = self.replica_ack.as_millis() as u64;
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(1).arg(ms);
-        let budget = self.timeout + self.replica_ack;
-        let acked = tokio::time::timeout(budget, async {
-            match self.conn.clone() {
-                Conn::Single(mut c) => wait.query_async::<i64>(&mut c).await,
-                Conn::Cluster(mut c) => {
-                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                        Route::with_key(&key, SlotAddr::Master),
-                    ));
-                    let v = c.route_command(wait, route).await?;
-                    redis::from_redis_value::<i64>(v).map_err(redis::RedisError::from)
-                }
-            }
-        })
-        .await
-        .map_err(|_| StoreError::Timeout(budget.as_millis() as u64))?
-        .map_err(unavailable)?;
-        if acked < 1 {
-            return Err(StoreError::NotReplicated(ms));
-        }
-        Ok(())
     }
 }
 
@@ -358,6 +368,81 @@ impl RedisStore {
         })
         .await
     }
+}
+
+/// Redis Cluster health: a keyed read (`EXISTS` of a key of that range) to the master of every slot range as
+/// `CLUSTER SLOTS` lists them, so a master that does not answer fails the probe, naming its slots, until its replica
+/// has taken over. (A keyless `PING`, even routed to a slot, is answered by any connected node when the slot's
+/// master is down, and went on answering PONG while one master was dead.)
+async fn ping_every_slot_range(mut c: ClusterConnection) -> Result<(), StoreError> {
+    let slots = c
+        .route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            redis::cluster_routing::RoutingInfo::SingleNode(
+                redis::cluster_routing::SingleNodeRoutingInfo::Random,
+            ),
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut ranges = Vec::new();
+    for range in array(&slots)? {
+        if let [start, end, ..] = array(range)? {
+            ranges.push((int(start)? as u16, int(end)? as u16));
+        }
+    }
+    if ranges.is_empty() {
+        return Err(StoreError::Unavailable(
+            "the cluster serves no slots".into(),
+        ));
+    }
+    let mut pings = tokio::task::JoinSet::new();
+    for (start, end) in ranges {
+        let mut c = c.clone();
+        pings.spawn(async move {
+            let key = key_in_slots(start, end);
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<i64>(&mut c)
+                .await
+                .err()
+                .map(|e| (start, format!("slots {start}-{end}: {e}")))
+        });
+    }
+    let mut failed: Vec<(u16, String)> = pings.join_all().await.into_iter().flatten().collect();
+    failed.sort();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        let failed: Vec<String> = failed.into_iter().map(|(_, m)| m).collect();
+        Err(StoreError::Unavailable(format!(
+            "unreachable: {}",
+            failed.join("; ")
+        )))
+    }
+}
+
+/// The hash slot of `key` (CRC16/XMODEM mod 16384; the key has no hash tag).
+fn slot_of(key: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for b in key {
+        crc ^= (*b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// A key (never written) whose slot lies in `start..=end`.
+fn key_in_slots(start: u16, end: u16) -> String {
+    (0u32..)
+        .map(|n| format!("moderato-health-probe-{n}"))
+        .find(|k| (start..=end).contains(&slot_of(k.as_bytes())))
+        .unwrap_or_default()
 }
 
 fn corrupt(what: &str, v: &Value) -> StoreError {
@@ -460,6 +545,13 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
+        if let Conn::Cluster(c) = &self.conn {
+            return match tokio::time::timeout(self.timeout, ping_every_slot_range(c.clone())).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
+            };
+        }
         let cmd = redis::cmd("PING");
         match tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut conn)).await {
             Ok(r) => r.map(|_| ()).map_err(unavailable),
@@ -1044,5 +1136,22 @@ impl Store for RedisStore {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        // CRC16/XMODEM's check value, and slots Redis' CLUSTER KEYSLOT gives.
+        assert_eq!(slot_of(b"123456789"), 0x31C3);
+        assert_eq!(slot_of(b"foo"), 12182);
+        assert_eq!(slot_of(b"bar"), 5061);
+        for (start, end) in [(0, 0), (5461, 10922), (16383, 16383)] {
+            let s = slot_of(key_in_slots(start, end).as_bytes());
+            assert!((start..=end).contains(&s));
+        }
     }
 }

@@ -63,7 +63,7 @@ async fn kill_redis_under_load(
 async fn check(serve: &Serve, phases: [Seen; 2], what: &str) {
     let ids: Vec<String> = phases
         .iter()
-        .flat_map(|s| s.acked.iter().map(|(id, _)| id.clone()))
+        .flat_map(|s| s.acked.iter().map(|(id, _, _)| id.clone()))
         .collect();
     let lost = missing(&serve.channel, "hcm", &ids).await;
     eprintln!(

@@ -137,11 +137,13 @@ impl RedisProcess {
     }
 
     /// The server's process id while it runs.
+    #[allow(dead_code)] // used by the failover target
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
 
     /// Sends `signal` (e.g. `STOP`, `CONT`) to the server.
+    #[allow(dead_code)] // used by the failover target
     pub fn signal(&self, signal: &str) {
         let pid = self.pid().expect("the server runs").to_string();
         let ok = Command::new("kill")
@@ -557,6 +559,26 @@ impl TestCluster {
         );
         let c = Self { nodes };
         c.wait_ok(Duration::from_secs(30));
+        // Every replica attached and in sync.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let in_sync = c
+                .nodes
+                .iter()
+                .filter(|n| {
+                    Self::cli(n.port, &["info", "replication"])
+                        .is_some_and(|i| i.contains("master_link_status:up"))
+                })
+                .count();
+            if in_sync == masters * replicas_per_master {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{in_sync} replicas in sync after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         c
     }
 
@@ -569,6 +591,7 @@ impl TestCluster {
     }
 
     /// The node listening on `port`.
+    #[allow(dead_code)] // used by the failover target
     pub fn node(&mut self, port: u16) -> &mut RedisProcess {
         self.nodes
             .iter_mut()
@@ -611,6 +634,7 @@ impl TestCluster {
     }
 
     /// (master port, replica ports) serving `slot`, as the node on `ask` sees it.
+    #[allow(dead_code)] // used by the failover target
     pub fn owners_of_slot(ask: u16, slot: u16) -> Option<(u16, Vec<u16>)> {
         let nodes = Self::cli(ask, &["cluster", "nodes"])?;
         let port_of = |addr: &str| -> Option<u16> {
@@ -638,6 +662,7 @@ impl TestCluster {
     }
 
     /// The hash slot of `key`.
+    #[allow(dead_code)] // used by the failover target
     pub fn keyslot(ask: u16, key: &str) -> u16 {
         Self::cli(ask, &["cluster", "keyslot", key])
             .and_then(|s| s.trim().parse().ok())

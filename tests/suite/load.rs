@@ -31,6 +31,16 @@ pub struct Serve {
 
 impl Serve {
     pub async fn start(urls: &[String], prefix: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_logged(urls, prefix, env, None).await
+    }
+
+    /// [`Serve::start`] with the server's log (stderr) written to `log`.
+    pub async fn start_logged(
+        urls: &[String],
+        prefix: &str,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let port = free_port(false);
         let token_hash = moderato::auth::hash_token(PORTAL_TOKEN);
         let mut cmd = tokio::process::Command::new(BIN);
@@ -58,7 +68,10 @@ impl Serve {
         }
         let child = cmd
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("create the log file")),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("spawn moderato serve");
@@ -127,10 +140,10 @@ pub fn submission(site: &str, tag: &str, w: usize, n: usize) -> SubmitCommentReq
     }
 }
 
-/// What a load saw: acknowledged ids with the time of the answer, errors with theirs.
+/// What a load saw: acknowledged ids with the times the call was sent and answered, errors with the answer's.
 #[derive(Default)]
 pub struct Seen {
-    pub acked: Vec<(String, Instant)>,
+    pub acked: Vec<(String, Instant, Instant)>,
     pub errors: Vec<(Instant, tonic::Code, String)>,
 }
 
@@ -158,12 +171,13 @@ impl Load {
                         }
                         let mut req = authed(PORTAL_TOKEN, submission(&site, &tag, w, n));
                         req.set_timeout(Duration::from_secs(5));
+                        let sent = Instant::now();
                         let r = client.submit_comment(req).await;
                         let now = Instant::now();
                         match r {
                             Ok(r) => {
                                 let id = r.into_inner().comment_id;
-                                seen.lock().unwrap().acked.push((id, now));
+                                seen.lock().unwrap().acked.push((id, sent, now));
                             }
                             Err(e) => {
                                 seen.lock().unwrap().errors.push((
@@ -189,14 +203,28 @@ impl Load {
         self.seen.lock().unwrap().acked.len()
     }
 
-    /// The time of the first acknowledgement answered after `t`.
-    pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
+    /// The time of the first acknowledgement of a call sent after `t`.
+    #[allow(dead_code)] // used by the failover target
+    pub fn first_ack_sent_after(&self, t: Instant) -> Option<Instant> {
         self.seen
             .lock()
             .unwrap()
             .acked
             .iter()
-            .map(|(_, at)| *at)
+            .filter(|(_, sent, _)| *sent > t)
+            .map(|(_, _, at)| *at)
+            .min()
+    }
+
+    /// The time of the first failure answered after `t`.
+    #[allow(dead_code)] // used by the failover target
+    pub fn first_error_after(&self, t: Instant) -> Option<Instant> {
+        self.seen
+            .lock()
+            .unwrap()
+            .errors
+            .iter()
+            .map(|(at, _, _)| *at)
             .filter(|at| *at > t)
             .min()
     }
