@@ -27,6 +27,8 @@ pub const NO_LIMITS: &str = "[{descriptor=\"site\", requests=100000, period_seco
 pub struct Serve {
     pub child: tokio::process::Child,
     pub channel: Channel,
+    /// `127.0.0.1:port`.
+    pub addr: String,
 }
 
 impl Serve {
@@ -76,7 +78,11 @@ impl Serve {
             .spawn()
             .expect("spawn moderato serve");
         let channel = wait_serving(port).await;
-        Self { child, channel }
+        Self {
+            child,
+            channel,
+            addr: format!("127.0.0.1:{port}"),
+        }
     }
 
     /// `kill -9`.

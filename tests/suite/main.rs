@@ -12,6 +12,7 @@ mod comments;
 mod concurrency;
 mod durability;
 mod health;
+mod hot_swap;
 mod layering;
 mod lifecycle;
 mod load;
