@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs redis-server/redis-cli when missing (the suite starts
-# its own private servers on free ports, standalone and a 3-master cluster), then runs every test.
+# its own private servers on free ports, standalone and a 3-master cluster), then runs every test: the suite, and
+# the failover target (`cargo test --test failover`, about a minute: it builds a 6-node cluster and kills masters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -11,6 +11,7 @@ mod captcha;
 mod comments;
 mod concurrency;
 mod durability;
+mod figures;
 mod health;
 mod hot_swap;
 mod layering;
