@@ -755,6 +755,19 @@ mod tests {
     }
 
     #[test]
+    fn replica_ack_is_off_by_default_and_must_stay_under_the_store_timeout() {
+        let load = |ack: &str| {
+            let env = vec![("MODERATO__STORE__REPLICA_ACK".to_string(), ack.to_string())];
+            Config::load(None, env, &FlagOverrides::default())
+        };
+        let cfg = Config::load(None, Vec::new(), &FlagOverrides::default()).expect("defaults");
+        assert_eq!(cfg.store.replica_ack, 0);
+        assert_eq!(load("100").expect("under 500 ms").store.replica_ack, 100);
+        let err = load("500").expect_err("not under the timeout").to_string();
+        assert!(err.contains("store.replica_ack"), "{err}");
+    }
+
+    #[test]
     fn one_configured_limit_replaces_only_its_descriptors_default() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("m.toml");

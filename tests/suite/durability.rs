@@ -131,3 +131,90 @@ async fn cluster_aof_keeps_every_acknowledged_submission_through_kill_9() {
     check(&serve, [first, second], "cluster, appendfsync everysec").await;
     serve.kill_9().await;
 }
+
+/// `store.replica_ack` on standalone Redis with one replica: writes are acknowledged while the replica keeps up;
+/// while it is stopped, a write is answered UNAVAILABLE saying no replica acknowledged it (never OK); once it is
+/// back, writes succeed again and the retry with the same idempotency key records the comment once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_ack_answers_unavailable_while_no_replica_acknowledges() {
+    use moderato::proto::comment_service_client::CommentServiceClient;
+    use moderato::store::Keys;
+    use moderato::store::redis::{RedisSettings, RedisStore};
+
+    let primary = RedisProcess::start(free_port(false), &[]);
+    let replica_port = free_port(false);
+    let replica = RedisProcess::start(
+        replica_port,
+        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !TestCluster::cli(replica.port, &["info", "replication"])
+        .unwrap_or_default()
+        .contains("master_link_status:up")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica did not sync"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let prefix = unique_prefix();
+    let mut cfg = crate::harness::test_config(&prefix);
+    cfg.captcha.required = false;
+    let settings = RedisSettings {
+        urls: vec![format!("redis://127.0.0.1:{}", primary.port)],
+        timeout: Duration::from_millis(2_000),
+    };
+    let store = RedisStore::connect(&settings, Keys::new(prefix.clone()))
+        .await
+        .expect("connect")
+        .with_replica_ack(Duration::from_millis(300));
+    let app = crate::harness::spawn_with(cfg, std::sync::Arc::new(store)).await;
+    let mut client = CommentServiceClient::new(app.channel().await);
+    let submit = |key: &str| {
+        crate::harness::authed(
+            crate::harness::PORTAL_TOKEN,
+            crate::load::submission("hcm", key, 0, 0),
+        )
+    };
+    let first = client
+        .submit_comment(submit("k1"))
+        .await
+        .expect("acknowledged while the replica keeps up")
+        .into_inner();
+
+    replica.signal("STOP");
+    let err = client.submit_comment(submit("k2")).await.unwrap_err();
+    replica.signal("CONT");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("not acknowledged by a replica"),
+        "{}",
+        err.message()
+    );
+
+    // The replica is back: the retry is acknowledged, and it is one comment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let retried = loop {
+        match client.submit_comment(submit("k2")).await {
+            Ok(r) => break r.into_inner(),
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "writes did not come back: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_ne!(retried.comment_id, first.comment_id);
+    let again = client
+        .submit_comment(submit("k2"))
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!(again.comment_id, retried.comment_id);
+    assert!(again.replayed);
+    app.stop().await;
+}

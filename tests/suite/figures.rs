@@ -65,12 +65,7 @@ fn the_card_and_the_data_readme_quote_the_committed_reports() {
             .and_then(|x| x.split_whitespace().next())
             .unwrap();
         let precision = rejected.rsplit(' ').next().unwrap();
-        let cells = [
-            a,
-            b,
-            c.clone(),
-            format!("{spam} of {n} ({precision})"),
-        ];
+        let cells = [a, b, c.clone(), format!("{spam} of {n} ({precision})")];
         for (doc, text) in [
             ("models/default/CARD.md", &card),
             ("data/vi-dev/README.md", &data_readme),
