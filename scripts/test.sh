@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs redis-server/redis-cli when missing (the suite starts
 # its own private servers on free ports, standalone and a 3-master cluster), php-cli with php-curl, node and
-# python's grpcio (the client examples run against a live server), then runs every test.
+# python's grpcio (the client examples run against a live server), then runs every test: the suite, and the
+# failover target (`cargo test --test failover`, about a minute: it builds a 6-node cluster and kills masters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -105,6 +105,9 @@ pub struct StoreConfig {
     pub key_prefix: String,
     /// Bound on every Redis call, in ms.
     pub timeout_ms: u64,
+    /// After each write, wait up to this many ms for one replica to acknowledge it (`WAIT 1 <ms>`); a write no
+    /// replica acknowledges in time is answered UNAVAILABLE. 0 (the default): off.
+    pub replica_ack: u64,
 }
 
 /// Bearer tokens by role.
@@ -189,6 +192,7 @@ impl Default for StoreConfig {
             redis_urls: Vec::new(),
             key_prefix: "moderato:".into(),
             timeout_ms: 500,
+            replica_ack: 0,
         }
     }
 }
@@ -636,6 +640,12 @@ impl Config {
         if !(1..=60_000).contains(&self.store.timeout_ms) {
             errs.push("store.timeout_ms: must be between 1 and 60000".into());
         }
+        if self.store.replica_ack != 0 && self.store.replica_ack >= self.store.timeout_ms {
+            errs.push(
+                "store.replica_ack: must be 0 (off) or less than store.timeout_ms (a waiting write holds back the calls queued behind it)"
+                    .into(),
+            );
+        }
         for (i, u) in self.store.redis_urls.iter().enumerate() {
             let ok = [
                 "redis://",
@@ -770,6 +780,19 @@ mod tests {
         assert!(text.contains("server.listen"), "{text}");
         assert!(text.contains("captcha.length"), "{text}");
         assert!(text.contains("store.timeout_ms"), "{text}");
+    }
+
+    #[test]
+    fn replica_ack_is_off_by_default_and_must_stay_under_the_store_timeout() {
+        let load = |ack: &str| {
+            let env = vec![("MODERATO__STORE__REPLICA_ACK".to_string(), ack.to_string())];
+            Config::load(None, env, &FlagOverrides::default())
+        };
+        let cfg = Config::load(None, Vec::new(), &FlagOverrides::default()).expect("defaults");
+        assert_eq!(cfg.store.replica_ack, 0);
+        assert_eq!(load("100").expect("under 500 ms").store.replica_ack, 100);
+        let err = load("500").expect_err("not under the timeout").to_string();
+        assert!(err.contains("store.replica_ack"), "{err}");
     }
 
     #[test]

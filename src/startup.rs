@@ -104,9 +104,10 @@ pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, StartupError> {
     } else {
         "redis"
     };
+    let ack = Duration::from_millis(cfg.store.replica_ack);
     RedisStore::connect(&settings, keys)
         .await
-        .map(|s| Arc::new(s) as Arc<dyn Store>)
+        .map(|s| Arc::new(s.with_replica_ack(ack)) as Arc<dyn Store>)
         .map_err(|source| StartupError::Store { kind, source })
 }
 

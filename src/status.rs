@@ -16,6 +16,11 @@ use crate::review::service::ReviewError;
 use crate::store::StoreError;
 use crate::validate::Invalid;
 
+/// One WARN line per distinct store error per 10 s (the rest at debug level, counted in the next WARN's
+/// `suppressed`): an outage fails every call with the same few errors.
+static STORE_WARNINGS: std::sync::LazyLock<crate::telemetry::LogGate> =
+    std::sync::LazyLock::new(|| crate::telemetry::LogGate::new(Duration::from_secs(10)));
+
 /// The ErrorInfo domain of every moderato error.
 pub const ERROR_DOMAIN: &str = "moderato.v1";
 
@@ -158,18 +163,29 @@ impl From<ApiError> for Status {
                 // The detail (addresses, store error text) stays in the log; the caller gets a stable message and
                 // the id that finds the log line.
                 let error_id = crate::auth::generate_token()[..16].to_string();
-                tracing::warn!(error_id = %error_id, detail = %m, "store unavailable");
+                match STORE_WARNINGS.admit(&m, std::time::Instant::now()) {
+                    Some(suppressed) => tracing::warn!(
+                        error_id = %error_id,
+                        detail = %m,
+                        suppressed,
+                        "store unavailable"
+                    ),
+                    None => tracing::debug!(error_id = %error_id, detail = %m, "store unavailable"),
+                }
+                let message = if m.contains("no replica acknowledged") {
+                    format!(
+                        "store unavailable: the write was not acknowledged by a replica in time and may not be durable; retry with the same idempotency key (error id {error_id})"
+                    )
+                } else {
+                    format!("store unavailable, retry later (error id {error_id})")
+                };
                 let mut d = ErrorDetails::with_error_info(
                     "STORE_UNAVAILABLE",
                     ERROR_DOMAIN,
                     std::collections::HashMap::from([("error_id".to_string(), error_id.clone())]),
                 );
                 d.set_request_info(error_id.clone(), "");
-                Status::with_error_details(
-                    Code::Unavailable,
-                    format!("store unavailable, retry later (error id {error_id})"),
-                    d,
-                )
+                Status::with_error_details(Code::Unavailable, message, d)
             }
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::Aborted(m) => Status::aborted(m),

@@ -234,3 +234,86 @@ where
         })
     }
 }
+
+/// Rate limit for repeated WARN lines: the first occurrence of each distinct message is logged, then at most one
+/// per `window`, carrying how many were suppressed since the last one. One outage makes thousands of calls fail
+/// with the same few errors; this keeps that to a few lines. At most 64 distinct messages are tracked (past that,
+/// every line is logged).
+#[derive(Debug)]
+pub struct LogGate {
+    window: Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<String, (Instant, u64)>>,
+}
+
+impl LogGate {
+    const MAX_KEYS: usize = 64;
+
+    /// A gate letting one line per distinct message through per `window`.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// `Some(suppressed)` when a line about `message` should be logged now (with the count suppressed since the
+    /// previous one), `None` when it is suppressed.
+    pub fn admit(&self, message: &str, now: Instant) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((last, suppressed)) = seen.get_mut(message) {
+            if now.saturating_duration_since(*last) < self.window {
+                *suppressed += 1;
+                return None;
+            }
+            let n = *suppressed;
+            *last = now;
+            *suppressed = 0;
+            return Some(n);
+        }
+        if seen.len() >= Self::MAX_KEYS {
+            let window = self.window;
+            seen.retain(|_, (last, _)| now.saturating_duration_since(*last) < window);
+        }
+        if seen.len() < Self::MAX_KEYS {
+            seen.insert(message.to_string(), (now, 0));
+        }
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod log_gate_tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_message_per_window_with_the_suppressed_count() {
+        let gate = LogGate::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        assert_eq!(gate.admit("redis down", t0), Some(0));
+        for i in 1..=1000 {
+            assert_eq!(
+                gate.admit("redis down", t0 + Duration::from_millis(i)),
+                None
+            );
+        }
+        // A different message has its own window.
+        assert_eq!(gate.admit("timeout", t0 + Duration::from_secs(1)), Some(0));
+        assert_eq!(
+            gate.admit("redis down", t0 + Duration::from_secs(10)),
+            Some(1000)
+        );
+        assert_eq!(gate.admit("redis down", t0 + Duration::from_secs(11)), None);
+    }
+
+    #[test]
+    fn past_the_tracked_maximum_every_line_is_logged() {
+        let gate = LogGate::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        for i in 0..LogGate::MAX_KEYS {
+            assert_eq!(gate.admit(&format!("m{i}"), t0), Some(0));
+        }
+        assert_eq!(gate.admit("one more", t0), Some(0));
+        assert_eq!(gate.admit("one more", t0), Some(0));
+        assert_eq!(gate.admit("m0", t0), None);
+    }
+}

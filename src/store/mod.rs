@@ -20,6 +20,11 @@ pub enum StoreError {
     /// The store refused or dropped the call.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The write was applied on the primary, but no replica acknowledged it within `store.replica_ack` ms.
+    #[error(
+        "the write was applied on the primary, but no replica acknowledged it within {0} ms (store.replica_ack): it may be lost if the primary fails now"
+    )]
+    NotReplicated(u64),
     /// The store answered with something this code did not write.
     #[error("store returned unexpected data: {0}")]
     Corrupt(String),

@@ -76,6 +76,83 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// With `store.replica_ack` on: a connection that sends each script call (`EVALSHA`/`EVAL`) in one pipeline with
+/// `WAIT 1 <ms>` behind it, over one connection to one node (standalone: the shared connection; Cluster: the
+/// master of the script's first key's slot), and keeps the WAIT's answer. Sent separately, the WAIT could go out
+/// on a connection reopened in between, which has no write of its own to wait for and answers at once. Other
+/// commands (`SCRIPT LOAD` after a `NOSCRIPT`) pass through.
+struct AckedConn {
+    conn: Conn,
+    ack_ms: u64,
+    /// Replicas that acknowledged the last script call; None until one succeeded.
+    replicas: Option<i64>,
+}
+
+/// The first key of a script call, or None for any other command.
+fn script_first_key(cmd: &Cmd) -> Option<Vec<u8>> {
+    let mut args = cmd.args_iter().map(|a| match a {
+        redis::Arg::Simple(b) => b,
+        _ => &[][..],
+    });
+    let name = args.next()?;
+    if !(name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL")) {
+        return None;
+    }
+    let _script = args.next();
+    match args.next()? {
+        b"0" => Some(Vec::new()),
+        _ => args.next().map(<[u8]>::to_vec),
+    }
+}
+
+impl ConnectionLike for AckedConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let Some(key) = script_first_key(cmd) else {
+            return self.conn.req_packed_command(cmd);
+        };
+        Box::pin(async move {
+            use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd.clone())
+                .cmd("WAIT")
+                .arg(1)
+                .arg(self.ack_ms);
+            let mut out = match &mut self.conn {
+                Conn::Single(c) => c.req_packed_commands(&pipe, 0, 2).await?,
+                Conn::Cluster(c) => {
+                    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                        &key,
+                        SlotAddr::Master,
+                    ));
+                    c.route_pipeline(pipe, 0, 2, route).await?
+                }
+            };
+            let (Some(wait), Some(script)) = (out.pop(), out.pop()) else {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a script call with WAIT got fewer than two answers",
+                )));
+            };
+            let script = script.extract_error()?;
+            self.replicas = Some(redis::from_redis_value::<i64>(wait.extract_error()?)?);
+            Ok(script)
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.conn.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
 /// Where and how to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -109,6 +186,8 @@ pub struct RedisStore {
     keys: Keys,
     timeout: Duration,
     kind: &'static str,
+    /// `store.replica_ack`: after each write script, `WAIT 1 <ms>` on the node that ran it; zero: off.
+    replica_ack: Duration,
 }
 
 /// TCP_NODELAY on: every call is one small request waiting for its answer, and Nagle's algorithm with delayed
@@ -165,7 +244,17 @@ impl RedisStore {
             keys,
             timeout: t,
             kind,
+            replica_ack: Duration::ZERO,
         })
+    }
+
+    /// After each write script, waits up to `ack` for one replica to acknowledge it (`WAIT 1 <ms>` in one pipeline
+    /// with the script, on the node that ran it); a write no replica acknowledges in time is
+    /// [`StoreError::NotReplicated`]. Zero turns it off. Keep `ack` under the timeout: a blocked `WAIT` holds back
+    /// every call queued behind it on the shared connection.
+    pub fn with_replica_ack(mut self, ack: Duration) -> Self {
+        self.replica_ack = ack;
+        self
     }
 
     /// The key builder in use.
@@ -178,8 +267,36 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Runs one script invocation under the timeout.
+    /// Runs one write script under the timeout; with `store.replica_ack` on, in one pipeline with
+    /// `WAIT 1 <replica_ack>` (see [`AckedConn`]): a write no replica acknowledged in time is
+    /// [`StoreError::NotReplicated`].
     async fn run<T: redis::FromRedisValue>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        if self.replica_ack.is_zero() {
+            return self.run_read(inv).await;
+        }
+        let ack_ms = self.replica_ack.as_millis() as u64;
+        let mut conn = AckedConn {
+            conn: self.conn.clone(),
+            ack_ms,
+            replicas: None,
+        };
+        let budget = self.timeout + self.replica_ack;
+        let out = match tokio::time::timeout(budget, inv.invoke_async(&mut conn)).await {
+            Ok(r) => r.map_err(unavailable)?,
+            Err(_) => return Err(StoreError::Timeout(budget.as_millis() as u64)),
+        };
+        match conn.replicas {
+            Some(n) if n >= 1 => Ok(out),
+            _ => Err(StoreError::NotReplicated(ack_ms)),
+        }
+    }
+
+    /// Runs one script under the timeout without waiting for a replica (for scripts that write nothing, and
+    /// every script when `store.replica_ack` is off).
+    async fn run_read<T: redis::FromRedisValue>(
         &self,
         inv: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
@@ -251,6 +368,81 @@ impl RedisStore {
         })
         .await
     }
+}
+
+/// Redis Cluster health: a keyed read (`EXISTS` of a key of that range) to the master of every slot range as
+/// `CLUSTER SLOTS` lists them, so a master that does not answer fails the probe, naming its slots, until its replica
+/// has taken over. (A keyless `PING`, even routed to a slot, is answered by any connected node when the slot's
+/// master is down, and went on answering PONG while one master was dead.)
+async fn ping_every_slot_range(mut c: ClusterConnection) -> Result<(), StoreError> {
+    let slots = c
+        .route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            redis::cluster_routing::RoutingInfo::SingleNode(
+                redis::cluster_routing::SingleNodeRoutingInfo::Random,
+            ),
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut ranges = Vec::new();
+    for range in array(&slots)? {
+        if let [start, end, ..] = array(range)? {
+            ranges.push((int(start)? as u16, int(end)? as u16));
+        }
+    }
+    if ranges.is_empty() {
+        return Err(StoreError::Unavailable(
+            "the cluster serves no slots".into(),
+        ));
+    }
+    let mut pings = tokio::task::JoinSet::new();
+    for (start, end) in ranges {
+        let mut c = c.clone();
+        pings.spawn(async move {
+            let key = key_in_slots(start, end);
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<i64>(&mut c)
+                .await
+                .err()
+                .map(|e| (start, format!("slots {start}-{end}: {e}")))
+        });
+    }
+    let mut failed: Vec<(u16, String)> = pings.join_all().await.into_iter().flatten().collect();
+    failed.sort();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        let failed: Vec<String> = failed.into_iter().map(|(_, m)| m).collect();
+        Err(StoreError::Unavailable(format!(
+            "unreachable: {}",
+            failed.join("; ")
+        )))
+    }
+}
+
+/// The hash slot of `key` (CRC16/XMODEM mod 16384; the key has no hash tag).
+fn slot_of(key: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for b in key {
+        crc ^= (*b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// A key (never written) whose slot lies in `start..=end`.
+fn key_in_slots(start: u16, end: u16) -> String {
+    (0u32..)
+        .map(|n| format!("moderato-health-probe-{n}"))
+        .find(|k| (start..=end).contains(&slot_of(k.as_bytes())))
+        .unwrap_or_default()
 }
 
 fn corrupt(what: &str, v: &Value) -> StoreError {
@@ -353,6 +545,13 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
+        if let Conn::Cluster(c) = &self.conn {
+            return match tokio::time::timeout(self.timeout, ping_every_slot_range(c.clone())).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
+            };
+        }
         let cmd = redis::cmd("PING");
         match tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut conn)).await {
             Ok(r) => r.map(|_| ()).map_err(unavailable),
@@ -667,7 +866,7 @@ impl Store for RedisStore {
             .key(self.keys.claims(site))
             .key(self.keys.queued(site))
             .key(self.keys.human_decisions(site));
-        let r: Vec<i64> = self.run(inv).await?;
+        let r: Vec<i64> = self.run_read(inv).await?;
         let [depth, claimed, age, recent] = r.as_slice() else {
             return Err(StoreError::Corrupt(format!("queue_stats returned {r:?}")));
         };
@@ -937,5 +1136,22 @@ impl Store for RedisStore {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        // CRC16/XMODEM's check value, and slots Redis' CLUSTER KEYSLOT gives.
+        assert_eq!(slot_of(b"123456789"), 0x31C3);
+        assert_eq!(slot_of(b"foo"), 12182);
+        assert_eq!(slot_of(b"bar"), 5061);
+        for (start, end) in [(0, 0), (5461, 10922), (16383, 16383)] {
+            let s = slot_of(key_in_slots(start, end).as_bytes());
+            assert!((start..=end).contains(&s));
+        }
     }
 }

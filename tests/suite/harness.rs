@@ -136,6 +136,24 @@ impl RedisProcess {
         }
     }
 
+    /// The server's process id while it runs.
+    #[allow(dead_code)] // used by the failover target
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the server.
+    #[allow(dead_code)] // used by the failover target
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the server runs").to_string();
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{signal} {pid} failed");
+    }
+
     /// Starts it again with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
@@ -614,5 +632,168 @@ pub async fn http_call(
         status,
         headers,
         body,
+    }
+}
+
+/// A Redis Cluster owned by one test (its nodes killed on drop): `masters` masters, each with `replicas_per_master`
+/// replicas, node timeout 2 s, and `extra` redis-server arguments on every node (e.g. `--appendonly yes`). The
+/// shared cluster of [`shared_cluster_urls`] stays the fast 3-master one; tests that kill nodes build their own.
+pub struct TestCluster {
+    pub nodes: Vec<RedisProcess>,
+}
+
+impl TestCluster {
+    pub fn start(masters: usize, replicas_per_master: usize, extra: &[&str]) -> Self {
+        let count = masters * (1 + replicas_per_master);
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < count {
+            let p = free_port(true);
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let nodes: Vec<RedisProcess> = ports
+            .iter()
+            .map(|p| {
+                let conf = format!("nodes-{p}.conf");
+                let mut args: Vec<&str> = vec![
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &conf,
+                    "--cluster-node-timeout",
+                    "2000",
+                ];
+                args.extend_from_slice(extra);
+                RedisProcess::start(*p, &args)
+            })
+            .collect();
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args([
+                "--cluster-replicas",
+                &replicas_per_master.to_string(),
+                "--cluster-yes",
+            ])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let c = Self { nodes };
+        c.wait_ok(Duration::from_secs(30));
+        // Every replica attached and in sync.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let in_sync = c
+                .nodes
+                .iter()
+                .filter(|n| {
+                    Self::cli(n.port, &["info", "replication"])
+                        .is_some_and(|i| i.contains("master_link_status:up"))
+                })
+                .count();
+            if in_sync == masters * replicas_per_master {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{in_sync} replicas in sync after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c
+    }
+
+    /// Seed URLs of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// The node listening on `port`.
+    #[allow(dead_code)] // used by the failover target
+    pub fn node(&mut self, port: u16) -> &mut RedisProcess {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster")
+    }
+
+    /// `redis-cli -p <port> <args>`: its stdout, or None when the node does not answer.
+    pub fn cli(port: u16, args: &[&str]) -> Option<String> {
+        let o = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+            .filter(|s| !s.starts_with("Could not connect"))
+    }
+
+    /// Waits until every live node reports `cluster_state:ok` and agrees on one master per slot range.
+    pub fn wait_ok(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        'wait: loop {
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not become ok within {within:?}"
+            );
+            for n in &self.nodes {
+                match Self::cli(n.port, &["cluster", "info"]) {
+                    Some(info) if info.contains("cluster_state:ok") => {}
+                    _ => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue 'wait;
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    /// (master port, replica ports) serving `slot`, as the node on `ask` sees it.
+    #[allow(dead_code)] // used by the failover target
+    pub fn owners_of_slot(ask: u16, slot: u16) -> Option<(u16, Vec<u16>)> {
+        let nodes = Self::cli(ask, &["cluster", "nodes"])?;
+        let port_of = |addr: &str| -> Option<u16> {
+            addr.split('@').next()?.rsplit(':').next()?.parse().ok()
+        };
+        let lines: Vec<Vec<&str>> = nodes
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let master = lines.iter().find(|f| {
+            f.len() > 8
+                && f[2].contains("master")
+                && !f[2].contains("fail")
+                && f[8..].iter().any(|r| {
+                    let (a, b) = r.split_once('-').unwrap_or((r, r));
+                    matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
+                })
+        })?;
+        let replicas = lines
+            .iter()
+            .filter(|f| f.len() > 3 && f[2].contains("slave") && f[3] == master[0])
+            .filter_map(|f| port_of(f[1]))
+            .collect();
+        Some((port_of(master[1])?, replicas))
+    }
+
+    /// The hash slot of `key`.
+    #[allow(dead_code)] // used by the failover target
+    pub fn keyslot(ask: u16, key: &str) -> u16 {
+        Self::cli(ask, &["cluster", "keyslot", key])
+            .and_then(|s| s.trim().parse().ok())
+            .expect("CLUSTER KEYSLOT")
     }
 }

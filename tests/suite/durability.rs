@@ -1,0 +1,220 @@
+//! Durability as deployed: Redis with `appendonly yes` (`appendfsync everysec` and `always`), standalone and
+//! Cluster; `kill -9` of moderato under load, then of Redis under load; every submission answered OK is found by
+//! GetComment afterwards.
+
+use std::time::Duration;
+
+use tonic::Code;
+
+use crate::harness::{RedisProcess, TestCluster, free_port, unique_prefix};
+use crate::load::{Load, Seen, Serve, missing};
+
+/// Acknowledgements to wait for before each kill.
+const BEFORE_KILL: usize = 300;
+
+fn aof(appendfsync: &str) -> [&str; 4] {
+    ["--appendonly", "yes", "--appendfsync", appendfsync]
+}
+
+fn assert_aof_on(port: u16, appendfsync: &str) {
+    let got = TestCluster::cli(port, &["config", "get", "append*"]).unwrap_or_default();
+    let words: Vec<&str> = got.split_whitespace().collect();
+    for (k, v) in [("appendonly", "yes"), ("appendfsync", appendfsync)] {
+        let i = words
+            .iter()
+            .position(|w| *w == k)
+            .expect("CONFIG GET answer");
+        assert_eq!(words.get(i + 1), Some(&v), "{k} on port {port}: {got}");
+    }
+}
+
+/// Phase one: a load, then `kill -9` of moderato. Returns what the load saw.
+async fn kill_moderato_under_load(urls: &[String], prefix: &str) -> Seen {
+    let serve = Serve::start(urls, prefix, &[]).await;
+    let load = Load::start(serve.channel.clone(), "hcm", "a", 16);
+    load.wait_for_acks(BEFORE_KILL, Duration::from_secs(60))
+        .await;
+    serve.kill_9().await;
+    load.stop().await
+}
+
+/// Phase two: a new moderato and a load, then `kill` (which kills Redis); returns the server (to read back with)
+/// and what the load saw, which must include failures: the kill came while calls were being made.
+async fn kill_redis_under_load(
+    urls: &[String],
+    prefix: &str,
+    kill: impl FnOnce(),
+) -> (Serve, Seen) {
+    let serve = Serve::start(urls, prefix, &[]).await;
+    let load = Load::start(serve.channel.clone(), "hcm", "b", 16);
+    load.wait_for_acks(BEFORE_KILL, Duration::from_secs(60))
+        .await;
+    kill();
+    // Let the workers meet the dead store before they stop.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = load.stop().await;
+    assert!(
+        seen.errors.iter().any(|(_, c, _)| *c == Code::Unavailable),
+        "no call failed after Redis was killed: it was not killed under load"
+    );
+    (serve, seen)
+}
+
+async fn check(serve: &Serve, phases: [Seen; 2], what: &str) {
+    let ids: Vec<String> = phases
+        .iter()
+        .flat_map(|s| s.acked.iter().map(|(id, _, _)| id.clone()))
+        .collect();
+    let lost = missing(&serve.channel, "hcm", &ids).await;
+    eprintln!(
+        "{what}: {} acknowledged across both kills ({} before kill -9 of moderato, {} before kill -9 of Redis), {} lost",
+        ids.len(),
+        phases[0].acked.len(),
+        phases[1].acked.len(),
+        lost.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "{what}: {} acknowledged submissions lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+async fn standalone(appendfsync: &str) {
+    let mut redis = RedisProcess::start(free_port(false), &aof(appendfsync));
+    assert_aof_on(redis.port, appendfsync);
+    let urls = vec![format!("redis://127.0.0.1:{}", redis.port)];
+    let prefix = unique_prefix();
+    let first = kill_moderato_under_load(&urls, &prefix).await;
+    let (serve, second) = kill_redis_under_load(&urls, &prefix, || redis.kill()).await;
+    redis.restart();
+    check(
+        &serve,
+        [first, second],
+        &format!("standalone, appendfsync {appendfsync}"),
+    )
+    .await;
+    serve.kill_9().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_aof_everysec_keeps_every_acknowledged_submission_through_kill_9() {
+    standalone("everysec").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_aof_always_keeps_every_acknowledged_submission_through_kill_9() {
+    standalone("always").await
+}
+
+/// The same on a 3-master Cluster with AOF: every node is killed with `kill -9` under load and restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_aof_keeps_every_acknowledged_submission_through_kill_9() {
+    let mut cluster = TestCluster::start(3, 0, &aof("everysec"));
+    for n in &cluster.nodes {
+        assert_aof_on(n.port, "everysec");
+    }
+    let urls = cluster.urls();
+    let prefix = unique_prefix();
+    let first = kill_moderato_under_load(&urls, &prefix).await;
+    let (serve, second) = kill_redis_under_load(&urls, &prefix, || {
+        for n in &mut cluster.nodes {
+            n.kill();
+        }
+    })
+    .await;
+    for n in &mut cluster.nodes {
+        n.restart();
+    }
+    cluster.wait_ok(Duration::from_secs(30));
+    check(&serve, [first, second], "cluster, appendfsync everysec").await;
+    serve.kill_9().await;
+}
+
+/// `store.replica_ack` on standalone Redis with one replica: writes are acknowledged while the replica keeps up;
+/// while it is stopped, a write is answered UNAVAILABLE saying no replica acknowledged it (never OK); once it is
+/// back, writes succeed again and the retry with the same idempotency key records the comment once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_ack_answers_unavailable_while_no_replica_acknowledges() {
+    use moderato::proto::comment_service_client::CommentServiceClient;
+    use moderato::store::Keys;
+    use moderato::store::redis::{RedisSettings, RedisStore};
+
+    let primary = RedisProcess::start(free_port(false), &[]);
+    let replica_port = free_port(false);
+    let replica = RedisProcess::start(
+        replica_port,
+        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !TestCluster::cli(replica.port, &["info", "replication"])
+        .unwrap_or_default()
+        .contains("master_link_status:up")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica did not sync"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let prefix = unique_prefix();
+    let mut cfg = crate::harness::test_config(&prefix);
+    cfg.captcha.required = false;
+    let settings = RedisSettings {
+        urls: vec![format!("redis://127.0.0.1:{}", primary.port)],
+        timeout: Duration::from_millis(2_000),
+    };
+    let store = RedisStore::connect(&settings, Keys::new(prefix.clone()))
+        .await
+        .expect("connect")
+        .with_replica_ack(Duration::from_millis(300));
+    let app = crate::harness::spawn_with(cfg, std::sync::Arc::new(store)).await;
+    let mut client = CommentServiceClient::new(app.channel().await);
+    let submit = |key: &str| {
+        crate::harness::authed(
+            crate::harness::PORTAL_TOKEN,
+            crate::load::submission("hcm", key, 0, 0),
+        )
+    };
+    let first = client
+        .submit_comment(submit("k1"))
+        .await
+        .expect("acknowledged while the replica keeps up")
+        .into_inner();
+
+    replica.signal("STOP");
+    let err = client.submit_comment(submit("k2")).await.unwrap_err();
+    replica.signal("CONT");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("not acknowledged by a replica"),
+        "{}",
+        err.message()
+    );
+
+    // The replica is back: the retry is acknowledged, and it is one comment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let retried = loop {
+        match client.submit_comment(submit("k2")).await {
+            Ok(r) => break r.into_inner(),
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "writes did not come back: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_ne!(retried.comment_id, first.comment_id);
+    let again = client
+        .submit_comment(submit("k2"))
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!(again.comment_id, retried.comment_id);
+    assert!(again.replayed);
+    app.stop().await;
+}
