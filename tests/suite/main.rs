@@ -19,4 +19,5 @@ mod oracles;
 mod rate_limits;
 mod semantics;
 mod store_conformance;
+mod webhooks;
 mod wire;
