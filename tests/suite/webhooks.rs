@@ -463,6 +463,20 @@ async fn an_event_failing_past_the_retry_time_is_dead_lettered_and_delivery_goes
         "dead-letter metric missing"
     );
 
+    // The CLI shows the same.
+    let out = cli(&app, &["webhook", "show", "--site", SITE]).await;
+    assert!(out.contains("dead letters          1"), "{out}");
+    assert!(
+        out.contains(&receiver.url) && !out.contains("whsec_"),
+        "{out}"
+    );
+    let out = cli(&app, &["webhook", "dead-letters", "--site", SITE]).await;
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains(&expected[0]) && out.contains("HTTP 500"),
+        "{out}"
+    );
+
     *receiver.failing.lock().unwrap() = false;
     submit(&ch, SITE, "d-2").await;
     let expected = expected_ids(app.store.as_ref(), SITE).await;
@@ -549,6 +563,39 @@ async fn only_http_and_https_urls_are_accepted_and_only_ops_may_set_them() {
     }
     let err = get_webhook(&ch, "hcm").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+    let out = cli(
+        &app,
+        &[
+            "webhook",
+            "set",
+            "--site",
+            "hcm",
+            "--url",
+            "https://portal.example/h",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("version               1") && out.contains("secret                whsec_"),
+        "{out}"
+    );
+    let out = cli(
+        &app,
+        &[
+            "webhook",
+            "rotate",
+            "--site",
+            "hcm",
+            "--overlap-seconds",
+            "60",
+        ],
+    )
+    .await;
+    assert!(out.contains("version               2"), "{out}");
+    assert!(
+        !out.contains("previous secret until -"),
+        "the old secret signs for a minute: {out}"
+    );
     let err = AdminServiceClient::new(ch.clone())
         .set_webhook(authed(
             PORTAL_TOKEN,
@@ -573,4 +620,28 @@ async fn metrics_text(addr: std::net::SocketAddr) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read");
     out
+}
+
+/// Runs the `moderato` binary against `app` with the ops token; its stdout (it must succeed).
+async fn cli(app: &crate::harness::TestApp, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
+        .args(args)
+        .args([
+            "--addr",
+            &format!("http://{}", app.addr),
+            "--token",
+            OPS_TOKEN,
+        ])
+        .env_remove("MODERATO_TOKEN")
+        .env_remove("MODERATO_ADDR")
+        .env_remove("MODERATO_WEBHOOK_SECRET")
+        .output()
+        .await
+        .expect("run moderato");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
 }
