@@ -55,6 +55,50 @@ pub struct Config {
     /// Key for the keyed hashes (HMAC-SHA256) that stand in for IPs, phones and names in store keys.
     /// Replicas sharing a Redis must share it. Empty: a random key for this run (limits reset on restart).
     pub identifier_hmac_key: Secret,
+    /// Webhook delivery (the URL and secret of each site are set through AdminService).
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook delivery: retries, bounds and the per-site lease.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// How long an event is retried after its first failure before it is dead-lettered, ms.
+    pub retry_for_ms: u64,
+    /// The first retry's delay, ms; each further one doubles (with jitter) up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    /// The longest delay between two attempts, ms.
+    pub max_backoff_ms: u64,
+    /// Bound on one attempt (connect, TLS, request, answer), ms.
+    pub timeout_ms: u64,
+    /// The per-site delivery lease, ms (one replica delivers a site at a time); more than `timeout_ms`.
+    pub lease_ms: u64,
+}
+
+impl WebhooksConfig {
+    /// The delivery settings these values give.
+    pub fn settings(&self) -> crate::webhook::Settings {
+        use std::time::Duration;
+        crate::webhook::Settings {
+            retry_for: Duration::from_millis(self.retry_for_ms),
+            initial_backoff: Duration::from_millis(self.initial_backoff_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            lease: Duration::from_millis(self.lease_ms),
+        }
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            retry_for_ms: 86_400_000,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 600_000,
+            timeout_ms: 10_000,
+            lease_ms: 30_000,
+        }
+    }
 }
 
 /// Listeners, shutdown and logs.
@@ -160,6 +204,7 @@ impl Default for Config {
             policy: crate::policy::document::Policy::default(),
             model_dir: String::new(),
             identifier_hmac_key: Secret::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -636,6 +681,27 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.server.max_connections) {
             errs.push("server.max_connections: must be between 1 and 1000000".into());
+        }
+        let w = &self.webhooks;
+        if !(100..=604_800_000).contains(&w.retry_for_ms) {
+            errs.push("webhooks.retry_for_ms: must be between 100 and 604800000 (7 days)".into());
+        }
+        if !(10..=3_600_000).contains(&w.initial_backoff_ms)
+            || w.max_backoff_ms < w.initial_backoff_ms
+        {
+            errs.push(
+                "webhooks.initial_backoff_ms, max_backoff_ms: between 10 and 3600000, and max at least initial"
+                    .into(),
+            );
+        }
+        if !(100..=60_000).contains(&w.timeout_ms) {
+            errs.push("webhooks.timeout_ms: must be between 100 and 60000".into());
+        }
+        if w.lease_ms <= w.timeout_ms || w.lease_ms > 600_000 {
+            errs.push(
+                "webhooks.lease_ms: must be more than webhooks.timeout_ms and at most 600000"
+                    .into(),
+            );
         }
         if !(1..=60_000).contains(&self.store.timeout_ms) {
             errs.push("store.timeout_ms: must be between 1 and 60000".into());

@@ -18,7 +18,8 @@
 //! 3. **Domain services.** [`rate_limit`] (GCRA limits), [`captcha`] (challenges), [`policy`] (live per-site
 //!    policies with overrides, model activation, the threshold lab, bootstrap status), and
 //!    [`review::service`] (claims under leases, fenced decisions, overturns, takeovers, the decision stream),
-//!    [`audit::service`] (the audit trail, read back filtered and in pages).
+//!    [`audit::service`] (the audit trail, read back filtered and in pages), [`webhook`] (signed decision events
+//!    pushed to each site's URL, delivered at least once and in order).
 //! 4. **The submission pipeline.** [`comment`]: validation, scoring, the policy's decision and the one-step
 //!    admission of a submission.
 //! 5. **Cross-cutting.** [`status`]: the one table from domain errors to statuses. [`auth`]: bearer tokens by
@@ -54,6 +55,7 @@ pub mod store;
 pub mod telemetry;
 pub mod text;
 pub mod validate;
+pub mod webhook;
 pub mod wire;
 
 /// Generated protobuf types and service stubs of `moderato.v1`.

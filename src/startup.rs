@@ -374,6 +374,13 @@ impl Application {
             stop_rx.clone(),
         ));
         let refresh_task = tokio::spawn(policies.clone().refresh_loop(stop_rx.clone()));
+        let webhooks = crate::webhook::Webhooks::new(
+            store.clone(),
+            cfg.webhooks.settings(),
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(|e| serde_json::to_value(crate::api::convert::event(e)).unwrap_or_default()),
+        );
+        let webhook_task = tokio::spawn(webhooks.clone().run(stop_rx.clone()));
         let gauges_task = tokio::spawn(queue_gauges(
             store.clone(),
             comments.seen_sites.clone(),
@@ -474,11 +481,10 @@ impl Application {
                 tokens.guard_any(&[Role::Moderator, Role::Ops]),
             ))
             .add_service(InterceptedService::new(
-                AdminServiceServer::new(AdminApi::new(
-                    comments.clone(),
-                    policies,
-                    captcha_settings,
-                )),
+                AdminServiceServer::new(
+                    AdminApi::new(comments.clone(), policies, captcha_settings)
+                        .with_webhooks(webhooks),
+                ),
                 tokens.guard(Role::Ops),
             ))
             .serve_with_incoming_shutdown(incoming, async move {
@@ -502,6 +508,8 @@ impl Application {
             // The HTTP server drains within the same grace period and then ends by itself.
             let _ = tokio::time::timeout(grace, t).await;
         }
+        // Delivery stops between attempts and releases its leases, so the next replica takes over at once.
+        let _ = tokio::time::timeout(grace, webhook_task).await;
         health_task.abort();
         refresh_task.abort();
         gauges_task.abort();

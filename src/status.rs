@@ -236,6 +236,18 @@ impl From<crate::audit::AuditError> for ApiError {
     }
 }
 
+impl From<crate::webhook::WebhookError> for ApiError {
+    fn from(e: crate::webhook::WebhookError) -> Self {
+        use crate::webhook::WebhookError;
+        match e {
+            WebhookError::Invalid(v) => v.into(),
+            WebhookError::NotSet(_) => ApiError::NotFound(e.to_string()),
+            WebhookError::Conflict => ApiError::Aborted(e.to_string()),
+            WebhookError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {

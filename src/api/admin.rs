@@ -3,6 +3,8 @@
 
 use tonic::{Request, Response, Status};
 
+use crate::clock::Clock;
+
 use super::{ApiError, Violations, convert, record_site};
 use crate::audit::{AuditQuery, AuditService};
 use crate::auth::caller;
@@ -19,7 +21,13 @@ use crate::proto::{
     ModelInfo, OutcomeCounts, RollbackModelRequest, SimulatePolicyRequest, SimulatePolicyResponse,
     UpdatePolicyRequest, UpdatePolicyResponse,
 };
+use crate::proto::{
+    GetWebhookRequest, GetWebhookResponse, ListWebhookDeadLettersRequest,
+    ListWebhookDeadLettersResponse, RotateWebhookSecretRequest, SetWebhookRequest,
+    WebhookDeadLetter, WebhookSecretResponse,
+};
 use crate::rate_limit::{Descriptor, LimitRule};
+use crate::webhook::{Shown, Webhooks};
 
 /// The AdminService handlers.
 #[derive(Clone)]
@@ -29,6 +37,8 @@ pub struct AdminApi {
     policies: Policies,
     /// Captcha settings other than `required` are server-wide (configuration), reported with every policy.
     captcha: crate::captcha::Settings,
+    /// Per-site webhooks.
+    webhooks: Option<Webhooks>,
 }
 
 impl AdminApi {
@@ -40,7 +50,20 @@ impl AdminApi {
             comments,
             policies,
             captcha,
+            webhooks: None,
         }
+    }
+
+    /// Serves the webhook RPCs through `webhooks`.
+    pub fn with_webhooks(mut self, webhooks: Webhooks) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    fn webhooks(&self) -> Result<&Webhooks, Status> {
+        self.webhooks.as_ref().ok_or_else(|| {
+            ApiError::FailedPrecondition("webhooks are not served here".into()).into()
+        })
     }
 
     fn to_proto(&self, p: &Policy) -> proto::Policy {
@@ -481,5 +504,115 @@ impl AdminService for AdminApi {
             previous_version: previous,
             active_version: active,
         }))
+    }
+
+    async fn set_webhook(
+        &self,
+        request: Request<SetWebhookRequest>,
+    ) -> Result<Response<WebhookSecretResponse>, Status> {
+        let r = request.into_inner();
+        record_site(&r.site);
+        let hooks = self.webhooks()?;
+        let config = hooks
+            .set(&r.site, &r.url, &r.secret)
+            .await
+            .map_err(ApiError::from)?;
+        let shown = hooks.show(&r.site).await.map_err(ApiError::from)?;
+        Ok(Response::new(WebhookSecretResponse {
+            webhook: Some(webhook_to_proto(&r.site, &shown)),
+            secret: config.secret,
+        }))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<RotateWebhookSecretRequest>,
+    ) -> Result<Response<WebhookSecretResponse>, Status> {
+        let r = request.into_inner();
+        record_site(&r.site);
+        let hooks = self.webhooks()?;
+        let config = hooks
+            .rotate(&r.site, &r.secret, r.overlap_seconds)
+            .await
+            .map_err(ApiError::from)?;
+        let shown = hooks.show(&r.site).await.map_err(ApiError::from)?;
+        Ok(Response::new(WebhookSecretResponse {
+            webhook: Some(webhook_to_proto(&r.site, &shown)),
+            secret: config.secret,
+        }))
+    }
+
+    async fn get_webhook(
+        &self,
+        request: Request<GetWebhookRequest>,
+    ) -> Result<Response<GetWebhookResponse>, Status> {
+        let r = request.into_inner();
+        record_site(&r.site);
+        let shown = self
+            .webhooks()?
+            .show(&r.site)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(GetWebhookResponse {
+            webhook: Some(webhook_to_proto(&r.site, &shown)),
+        }))
+    }
+
+    async fn list_webhook_dead_letters(
+        &self,
+        request: Request<ListWebhookDeadLettersRequest>,
+    ) -> Result<Response<ListWebhookDeadLettersResponse>, Status> {
+        let r = request.into_inner();
+        record_site(&r.site);
+        let size = if r.page_size == 0 {
+            100
+        } else {
+            r.page_size as usize
+        };
+        let page = self
+            .webhooks()?
+            .dead_letters(&r.site, &r.page_token, size)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = if page.len() == size {
+            page.last().map(|(p, _)| p.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListWebhookDeadLettersResponse {
+            dead_letters: page
+                .into_iter()
+                .map(|(_, d)| WebhookDeadLetter {
+                    event_id: d.event_id,
+                    cursor: d.cursor,
+                    attempts: d.attempts,
+                    failing_since: Some(crate::clock::timestamp(d.failing_since_ms)),
+                    dead_at: Some(crate::clock::timestamp(d.dead_ms)),
+                    last_error: d.last_error,
+                    body: d.body,
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+}
+
+/// A webhook as shown to ops: no secrets.
+fn webhook_to_proto(site: &str, s: &Shown) -> proto::Webhook {
+    let (c, st) = (&s.config, &s.state);
+    let now = crate::clock::SystemClock.now_ms();
+    let failing = st.attempts > 0;
+    proto::Webhook {
+        site: site.to_string(),
+        url: c.url.clone(),
+        version: c.version,
+        previous_secret_until: (!c.previous_secret.is_empty() && c.previous_until_ms > now)
+            .then(|| crate::clock::timestamp(c.previous_until_ms)),
+        delivered_cursor: st.cursor.clone(),
+        attempts: st.attempts,
+        failing_since: failing.then(|| crate::clock::timestamp(st.failing_since_ms)),
+        next_attempt: failing.then(|| crate::clock::timestamp(st.next_attempt_ms)),
+        last_error: st.last_error.clone(),
+        dead_letters: st.dead_letters,
     }
 }

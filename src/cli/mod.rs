@@ -15,6 +15,7 @@ mod combiner;
 mod lexicon;
 mod ops;
 mod review;
+mod webhook;
 
 use crate::config::{Config, FlagOverrides};
 use crate::startup::{Application, identifiers, open_store, resolve_tokens};
@@ -72,6 +73,9 @@ enum Command {
     /// The fitted combination of the model's score with the rule signals.
     #[command(subcommand)]
     Combiner(combiner::CombinerCommand),
+    /// A site's signed webhook: set, rotate the secret, show delivery, list dead letters (ops token).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lexicon(c) => lexicon::run(c),
         Command::Bootstrap(c) => bootstrap::run(c).await,
         Command::Combiner(c) => combiner::run(c),
+        Command::Webhook(c) => webhook::run(c).await,
         Command::Token(TokenCommand::New) => {
             let t = crate::auth::generate_token();
             println!("token:  {t}\nsha256: {}", crate::auth::hash_token(&t));

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+mod webhooks;
+
 use super::AUDIT_TIME_SLACK_MS;
 use super::{
     Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
@@ -77,6 +79,8 @@ struct State {
     audit: HashMap<String, VecDeque<AuditEntry>>,
     /// The last audit cursor handed out, (ms, seq), so cursors grow like a stream's.
     audit_last: (u64, u64),
+    /// site -> webhook endpoint, delivery state and dead letters.
+    webhooks: HashMap<String, webhooks::Hook>,
 }
 
 impl State {

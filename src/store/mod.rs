@@ -3,8 +3,11 @@
 
 pub mod memory;
 pub mod redis;
+pub mod webhooks;
 
 use async_trait::async_trait;
+
+pub use webhooks::WebhookStore;
 
 use crate::audit::{AuditEntry, AuditNote};
 use crate::review::{
@@ -139,6 +142,26 @@ impl Keys {
     /// The counter every document change bumps, so replicas notice changes with one read.
     pub fn epoch(&self) -> String {
         self.site_key(GLOBAL_SCOPE, "epoch")
+    }
+
+    /// A site's webhook endpoint and secrets (hash).
+    pub fn webhook(&self, site: &str) -> String {
+        self.site_key(site, "webhook")
+    }
+
+    /// A site's webhook delivery state: cursor, attempts, lease (hash).
+    pub fn webhook_state(&self, site: &str) -> String {
+        self.site_key(site, "webhook:state")
+    }
+
+    /// A site's webhook dead letters (stream).
+    pub fn webhook_dead(&self, site: &str) -> String {
+        self.site_key(site, "webhook:dead")
+    }
+
+    /// The sites with a webhook (set, global scope).
+    pub fn webhook_sites(&self) -> String {
+        self.site_key(GLOBAL_SCOPE, "webhook:sites")
     }
 
     /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
@@ -333,7 +356,7 @@ pub const EXPIRED_CHALLENGE_MEMORY_MS: u64 = 10 * 60 * 1000;
 /// The storage operations of moderato. Implementations must be atomic per call: each method is one
 /// indivisible step even under concurrent callers on several replicas.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Which implementation this is (`memory`, `redis`, `redis-cluster`), for logs and health.
     fn kind(&self) -> &'static str;
 

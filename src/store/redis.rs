@@ -38,6 +38,11 @@ static DECIDE: LazyLock<Script> = script!("lua/decide.lua");
 static QUEUE_STATS: LazyLock<Script> = script!("lua/queue_stats.lua");
 static PUT_DOC: LazyLock<Script> = script!("lua/put_doc.lua");
 static TAKE_OVER: LazyLock<Script> = script!("lua/take_over.lua");
+static WEBHOOK_SET: LazyLock<Script> = script!("lua/webhook_set.lua");
+static WEBHOOK_LEASE: LazyLock<Script> = script!("lua/webhook_lease.lua");
+static WEBHOOK_PROGRESS: LazyLock<Script> = script!("lua/webhook_progress.lua");
+
+mod webhooks;
 
 /// One connection handle for both deployments; cheap to clone (both variants are shared handles).
 #[derive(Clone)]

@@ -222,3 +222,136 @@ async fn without_the_test_hook_no_answer_is_handed_out() {
     assert_eq!(r.header(moderato::http::portal::TEST_ANSWER_HEADER), None);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_one() {
+    use moderato::proto::admin_service_client::AdminServiceClient;
+    use moderato::proto::{SetWebhookRequest, SubmitCommentRequest};
+    require_php();
+    let app = spawn_app(Backend::Memory, |c| {
+        c.captcha.required = false;
+        c.rate_limits.clear();
+        c.webhooks.initial_backoff_ms = 20;
+        c.webhooks.max_backoff_ms = 200;
+    })
+    .await;
+    let ch = app.channel().await;
+    let secret = "whsec_php-example-secret-0123456789";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("events.jsonl");
+    let port = crate::harness::free_port(false);
+    let mut php = tokio::process::Command::new("php")
+        .args(["-S", &format!("127.0.0.1:{port}")])
+        .arg(format!(
+            "{}/examples/php/webhook.php",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .env("MODERATO_WEBHOOK_SECRET", secret)
+        .env("MODERATO_WEBHOOK_LOG", &log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("php -S");
+    let url = format!("http://127.0.0.1:{port}/moderato");
+    AdminServiceClient::new(ch.clone())
+        .set_webhook(authed(
+            crate::harness::OPS_TOKEN,
+            SetWebhookRequest {
+                site: "hcm".into(),
+                url: url.clone(),
+                secret: secret.into(),
+            },
+        ))
+        .await
+        .expect("set webhook");
+    let mut ids = Vec::new();
+    for key in ["php-1", "php-2"] {
+        let r = CommentServiceClient::new(ch.clone())
+            .submit_comment(authed(
+                PORTAL_TOKEN,
+                SubmitCommentRequest {
+                    site: "hcm".into(),
+                    thread_id: "bai-viet-42".into(),
+                    idempotency_key: key.into(),
+                    author: Some(moderato::proto::Author {
+                        name: "Trần Thị Mai".into(),
+                        ..Default::default()
+                    }),
+                    title: "Góp ý".into(),
+                    body: "Bài viết rất hữu ích, cảm ơn tòa soạn.".into(),
+                    client: Some(moderato::proto::Client {
+                        ip: "203.0.113.20".into(),
+                        user_agent: "test".into(),
+                    }),
+                    captcha: None,
+                },
+            ))
+            .await
+            .expect("submit");
+        ids.push(r.into_inner().comment_id);
+    }
+    // The PHP receiver logs an event only once its signature verified (the first call may meet a PHP server
+    // still starting: delivery retries).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let logged = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        if rows.len() >= 2 {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "PHP logged {text:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let logged_ids: Vec<&str> = logged
+        .iter()
+        .map(|r| r["commentId"].as_str().expect("commentId"))
+        .collect();
+    assert_eq!(logged_ids, ids, "both decisions verified, in order");
+    // A forged signature, and a genuine one replayed from an hour ago, are refused.
+    let body =
+        br#"{"id":"hcm/9-9","type":"comment.decision","site":"hcm","event":{"commentId":"x"}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    for (ts, sig) in [
+        (now, "v1=00".to_string()),
+        (
+            now - 3600,
+            format!("v1={}", moderato::webhook::sign(secret, now - 3600, body)),
+        ),
+    ] {
+        let r = crate::harness::http_call(
+            "POST",
+            &url,
+            None,
+            Some(body),
+            &[
+                ("moderato-timestamp", &ts.to_string()),
+                ("moderato-signature", &sig),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 400, "{ts} {sig}");
+    }
+    // The same, signed now, is accepted: the check is the signature and the window, nothing else.
+    let sig = format!("v1={}", moderato::webhook::sign(secret, now, body));
+    let r = crate::harness::http_call(
+        "POST",
+        &url,
+        None,
+        Some(body),
+        &[
+            ("moderato-timestamp", &now.to_string()),
+            ("moderato-signature", &sig),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let _ = php.kill().await;
+    app.stop().await;
+}

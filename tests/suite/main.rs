@@ -23,4 +23,5 @@ mod oracles;
 mod rate_limits;
 mod semantics;
 mod store_conformance;
+mod webhooks;
 mod wire;

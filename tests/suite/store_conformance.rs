@@ -14,6 +14,8 @@ use moderato::store::{
     Keys, LimitCheck, NewChallenge, Store, TakenChallenge,
 };
 
+use moderato::store::webhooks::{DeadLetter, DeliveryState, Progress, WebhookConfig};
+
 use crate::harness::{Backend, open_store, raw_redis, unique_prefix};
 
 fn limit(keys: &Keys, name: &str, emission_ms: u64, burst: u64, shadow: bool) -> LimitCheck {
@@ -1623,4 +1625,202 @@ async fn documents_are_fenced_by_version_and_every_change_moves_the_epoch(backen
 on_every_backend!(
     documents,
     documents_are_fenced_by_version_and_every_change_moves_the_epoch
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Webhooks: the endpoint's versions, the delivery lease, fenced progress and dead letters.
+// ---------------------------------------------------------------------------------------------------------------
+
+fn hook(url: &str, secret: &str) -> WebhookConfig {
+    WebhookConfig {
+        url: url.into(),
+        secret: secret.into(),
+        previous_secret: String::new(),
+        previous_until_ms: 0,
+        version: 0,
+    }
+}
+
+async fn webhook_set_is_versioned_and_starts_after_existing_events(backend: Backend) {
+    let (store, _keys, _clock) = timed(backend).await;
+    let st = store.as_ref();
+    assert_eq!(st.webhook(SITE).await.expect("webhook"), None);
+    assert_eq!(
+        st.delivery_state(SITE).await.expect("state"),
+        DeliveryState::default()
+    );
+    record_one(st, &record("c1", Status::Published)).await;
+    let second = record_one(st, &record("c2", Status::Published)).await;
+
+    let first = hook("http://127.0.0.1:1/hook", "s1");
+    assert_eq!(st.set_webhook(SITE, 0, &first).await.expect("set"), Ok(1));
+    assert_eq!(
+        st.delivery_state(SITE).await.expect("state").cursor,
+        second,
+        "delivery starts after the events already in the stream"
+    );
+    assert_eq!(st.set_webhook(SITE, 0, &first).await.expect("set"), Err(1));
+    let third = record_one(st, &record("c3", Status::Published)).await;
+    let rotated = WebhookConfig {
+        secret: "s2".into(),
+        previous_secret: "s1".into(),
+        previous_until_ms: 5_000,
+        ..first.clone()
+    };
+    assert_eq!(st.set_webhook(SITE, 1, &rotated).await.expect("set"), Ok(2));
+    assert_eq!(
+        st.webhook(SITE).await.expect("webhook"),
+        Some(WebhookConfig {
+            version: 2,
+            ..rotated
+        })
+    );
+    let state = st.delivery_state(SITE).await.expect("state");
+    assert_eq!(state.cursor, second, "a change keeps the cursor");
+    assert_eq!(
+        events(st, &state.cursor, 10).await[0].cursor,
+        third,
+        "the event after the cursor is the first to deliver"
+    );
+    assert_eq!(
+        st.webhook_sites().await.expect("sites"),
+        vec![SITE.to_string()]
+    );
+}
+on_every_backend!(
+    webhook_set_versions,
+    webhook_set_is_versioned_and_starts_after_existing_events
+);
+
+async fn a_webhook_lease_is_exclusive_until_it_ends_or_is_released(backend: Backend) {
+    let (store, _keys, clock) = timed(backend).await;
+    let st = store.as_ref();
+    assert!(st.webhook_lease(SITE, "a", 1_000).await.expect("lease"));
+    assert!(!st.webhook_lease(SITE, "b", 1_000).await.expect("lease"));
+    assert!(st.webhook_lease(SITE, "a", 1_000).await.expect("renew"));
+    assert!(
+        !st.webhook_lease(SITE, "b", 0)
+            .await
+            .expect("release by a non-holder")
+    );
+    assert!(!st.webhook_lease(SITE, "b", 1_000).await.expect("lease"));
+    assert!(!st.webhook_lease(SITE, "a", 0).await.expect("release"));
+    assert!(st.webhook_lease(SITE, "b", 200).await.expect("lease"));
+    let s = st.delivery_state(SITE).await.expect("state");
+    assert_eq!(s.owner, "b");
+    assert!(!st.webhook_lease(SITE, "a", 1_000).await.expect("lease"));
+    reach(&clock, s.lease_until_ms + 1).await;
+    assert!(
+        st.webhook_lease(SITE, "a", 1_000).await.expect("lease"),
+        "an ended lease is free"
+    );
+}
+on_every_backend!(
+    webhook_lease,
+    a_webhook_lease_is_exclusive_until_it_ends_or_is_released
+);
+
+async fn webhook_progress_is_fenced_and_dead_letters_are_kept(backend: Backend) {
+    let (store, _keys, _clock) = timed(backend).await;
+    let st = store.as_ref();
+    st.set_webhook(SITE, 0, &hook("http://127.0.0.1:1/hook", "s"))
+        .await
+        .expect("set")
+        .expect("first version");
+    let e1 = record_one(st, &record("c1", Status::Published)).await;
+    let e2 = record_one(st, &record("c2", Status::Rejected)).await;
+    let failed = |now_ms| Progress::Failed {
+        now_ms,
+        next_attempt_ms: now_ms + 100,
+        error: "HTTP 500",
+    };
+    assert!(
+        !st.webhook_progress(SITE, "a", "", failed(10))
+            .await
+            .expect("progress"),
+        "no lease, no progress"
+    );
+    assert!(st.webhook_lease(SITE, "a", 60_000).await.expect("lease"));
+    assert!(
+        !st.webhook_progress(SITE, "b", "", failed(10))
+            .await
+            .expect("progress")
+    );
+    assert!(
+        st.webhook_progress(SITE, "a", "", failed(10))
+            .await
+            .expect("progress")
+    );
+    assert!(
+        st.webhook_progress(SITE, "a", "", failed(20))
+            .await
+            .expect("progress")
+    );
+    let s = st.delivery_state(SITE).await.expect("state");
+    assert_eq!(
+        (
+            s.cursor.as_str(),
+            s.attempts,
+            s.failing_since_ms,
+            s.next_attempt_ms,
+            s.last_error.as_str()
+        ),
+        ("", 2, 10, 120, "HTTP 500")
+    );
+    assert!(
+        !st.webhook_progress(SITE, "a", &e1, Progress::Delivered { cursor: &e2 })
+            .await
+            .expect("progress"),
+        "a stale cursor is fenced out"
+    );
+    assert!(
+        st.webhook_progress(SITE, "a", "", Progress::Delivered { cursor: &e1 })
+            .await
+            .expect("progress")
+    );
+    let s = st.delivery_state(SITE).await.expect("state");
+    assert_eq!(
+        (s.cursor.as_str(), s.attempts, s.failing_since_ms),
+        (e1.as_str(), 0, 0)
+    );
+
+    let dead = DeadLetter {
+        event_id: format!("{SITE}/{e2}"),
+        cursor: e2.clone(),
+        attempts: 7,
+        failing_since_ms: 30,
+        dead_ms: 90,
+        last_error: "connection refused".into(),
+        body: "{\"id\":\"x\"}".into(),
+    };
+    assert!(
+        st.webhook_progress(SITE, "a", &e1, Progress::Dead(&dead))
+            .await
+            .expect("progress")
+    );
+    let s = st.delivery_state(SITE).await.expect("state");
+    assert_eq!(
+        (s.cursor.as_str(), s.attempts, s.dead_letters),
+        (e2.as_str(), 0, 1)
+    );
+    let letters = st.dead_letters(SITE, "", 10).await.expect("dead letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].1, dead);
+    assert!(
+        st.dead_letters(SITE, &letters[0].0, 10)
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
+    assert!(!st.webhook_lease(SITE, "a", 0).await.expect("release"));
+    assert!(
+        !st.webhook_progress(SITE, "a", &e2, failed(40))
+            .await
+            .expect("progress"),
+        "a released lease is fenced out"
+    );
+}
+on_every_backend!(
+    webhook_progress,
+    webhook_progress_is_fenced_and_dead_letters_are_kept
 );
