@@ -52,6 +52,8 @@ impl Serve {
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
             "",
+            "--http-listen",
+            "",
             "--key-prefix",
             prefix,
         ]);
