@@ -2,6 +2,8 @@
 //! characters removed), the site policy's decision, and the flow that scores a comment and admits it in one store
 //! step (idempotency, limits, captcha, record, queue entry, decision event).
 
+pub mod perturb;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -145,7 +147,13 @@ pub fn classify(
         title,
         body,
     };
-    let mut s = scorer.score(&fields, invisible, p.use_lexicon, TOP_FEATURES);
+    let mut s = scorer.score(
+        &fields,
+        invisible,
+        p.use_lexicon,
+        &p.allowed_domains,
+        TOP_FEATURES,
+    );
     s.prepared.site_labels = site_labels;
     let (status, mut reasons) = p.decide(s.score, &s.prepared);
     reasons.extend(s.signals);

@@ -67,6 +67,11 @@ pub struct Policy {
     /// Under premoderation or bootstrap mode, still reject what the score or the lexicon's block categories
     /// reject (off: those hold every comment that no site blocked term rejects).
     pub premoderation_auto_reject: bool,
+    /// Domains whose links are ordinary on this site, beyond the shipped list of Vietnamese news, public and
+    /// education sites (subdomains included): their links weigh as the shipped ones do.
+    pub allowed_domains: Vec<String>,
+    /// Domains whose links reject a comment outright, in every mode (subdomains included), reason DENIED_DOMAIN.
+    pub denied_domains: Vec<String>,
 }
 
 impl Default for Policy {
@@ -87,6 +92,8 @@ impl Default for Policy {
             use_lexicon: true,
             bootstrap_labels: 0,
             premoderation_auto_reject: false,
+            allowed_domains: Vec::new(),
+            denied_domains: Vec::new(),
         }
     }
 }
@@ -139,6 +146,18 @@ impl Policy {
                 errs.push(format!("{at}: term {i} ({t:?}) has no letters or digits"));
             }
         }
+        for (name, list) in [
+            ("allowed_domains", &self.allowed_domains),
+            ("denied_domains", &self.denied_domains),
+        ] {
+            for (i, d) in list.iter().enumerate() {
+                if crate::lexicon::links::normalize_domain(d).is_none() {
+                    errs.push(format!(
+                        "{at}.{name}[{i}]: {d:?} is not a domain (letters, digits, hyphens and dots)"
+                    ));
+                }
+            }
+        }
     }
 
     /// The decision for a comment with spam probability `score` and text `t` (see [`prepare`]).
@@ -162,6 +181,19 @@ impl Policy {
             contribution: 0.0,
             kind: ReasonKind::Lexicon,
         };
+        let denied: Vec<&String> = t
+            .hosts
+            .iter()
+            .filter(|h| crate::lexicon::links::listed(h, &self.denied_domains))
+            .collect();
+        if !denied.is_empty() {
+            // The site's denied domains reject in every mode, like its blocked terms.
+            let reasons = denied
+                .into_iter()
+                .map(|h| rule("DENIED_DOMAIN", h.clone()))
+                .collect();
+            return (Status::Rejected, reasons);
+        }
         let blocked = term_hits(folded, &self.blocked_terms);
         if !blocked.is_empty() {
             // The site's own blocked terms reject in every mode, premoderation and bootstrap included.
@@ -218,6 +250,21 @@ impl Policy {
                 status = Status::PendingReview;
             }
         }
+        // Abuse holds for review (reason ABUSE) and never rejects on words alone: an insult is not spam, and the
+        // words alone cannot tell an insult from a quote of one.
+        if self.use_lexicon
+            && let Some(h) = t.abuse.first()
+        {
+            reasons.push(Reason {
+                code: crate::lexicon::ABUSE.into(),
+                detail: h.phrase.clone(),
+                contribution: 0.0,
+                kind: ReasonKind::Lexicon,
+            });
+            if status == Status::Published {
+                status = Status::PendingReview;
+            }
+        }
         // Premoderation and bootstrap hold every comment that no site blocked term rejected, whatever its score
         // or lexicon category, so moderators see and label it; `premoderation_auto_reject` lets what the score or
         // the lexicon rejects be rejected instead.
@@ -241,7 +288,7 @@ impl Policy {
 
 /// The fields of [`Policy`] a site may set for itself; every other field (and every one of these it does not set)
 /// follows the global default, live.
-pub const OVERRIDABLE: [&str; 14] = [
+pub const OVERRIDABLE: [&str; 16] = [
     "approve_below",
     "reject_at",
     "premoderate_all",
@@ -256,6 +303,8 @@ pub const OVERRIDABLE: [&str; 14] = [
     "model_version",
     "use_lexicon",
     "bootstrap_labels",
+    "allowed_domains",
+    "denied_domains",
 ];
 
 /// A site's own policy: only the fields it overrides, as the stored document holds them. Fields it does not name

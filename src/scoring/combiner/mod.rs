@@ -25,7 +25,7 @@ use crate::review::{Reason, ReasonKind};
 pub const MODEL_SCORE: &str = "MODEL_SCORE";
 
 pub use artifact::*;
-pub use rules::{Evidence, Observed, invisible_count, is_official_host, observe};
+pub use rules::{Evidence, Observed, body_is_vietnamese, invisible_count, is_known_host, observe};
 pub use signals::*;
 
 /// A loaded combiner: the file plus its weights in this build's signal order.
@@ -264,6 +264,7 @@ mod tests {
                 invisible: 0,
                 signals: None,
                 skeleton: None,
+                allowed_domains: &[],
             },
         )
         .score
@@ -430,6 +431,7 @@ mod tests {
             body: "WIN £500 cash, text @winner on telegram, see www.prize.example/claim".into(),
             spam: true,
             hard: false,
+            abusive: false,
         });
         for r in &rows {
             let text = CommentText {
@@ -455,6 +457,7 @@ mod tests {
                 invisible: 0,
                 signals,
                 skeleton,
+                allowed_domains: &[],
             };
             assert_eq!(
                 observe(scored.score, &e(None, None)),
@@ -470,11 +473,19 @@ mod tests {
 
     #[test]
     fn vietnamese_is_told_from_english_with_and_without_accents() {
-        let vi = |t: &str| is_vietnamese("", t, &crate::lexicon::skeleton(t).spaced);
+        let vi = |t: &str| body_is_vietnamese("", t);
         assert!(vi("Đường Nguyễn Huệ kẹt xe"));
         assert!(vi("duong nay ko duoc sua a, nguoi dan kho qua"));
+        assert!(vi("Cảm ơn!"));
         assert!(!vi("WIN a FREE prize, call now to claim your reward"));
         assert!(!vi("Check out my channel, la la la"));
+        // Accents added to English do not make it Vietnamese; the title does not decide for the body.
+        assert!(!vi("Eạrn $300 ạ dạy from hộme, messạge me now"));
+        assert!(!body_is_vietnamese(
+            "Ý kiến của tôi",
+            "Earn $300 a day from home, message me on WhatsApp"
+        ));
+        assert!(body_is_vietnamese("Ý kiến", ""));
     }
 
     #[test]
@@ -556,13 +567,14 @@ mod tests {
                 invisible: 2,
                 signals: None,
                 skeleton: None,
+                allowed_domains: &[],
             },
         );
         let on = |n: &str| o.values[index_of(n).unwrap()] == 1.0;
         for n in [
             "url",
             "url_in_name_or_title",
-            "url_official_domain",
+            "url_known_domain",
             "url_other_domain",
             "phone_in_name_or_title",
             "phone_mobile",
