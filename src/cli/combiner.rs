@@ -378,6 +378,8 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
     let (mut abusive, mut abusive_held, mut abusive_rejected) = (0u32, 0u32, 0u32);
     let (mut other_ham, mut abuse_fp) = (0u32, 0u32);
     let mut abuse_fp_ids = Vec::new();
+    // ABUSE reasons by label (for a toxicity set read as `victsd:`, "spam" is toxic).
+    let mut abuse_by_label = [0u32; 2];
     let (mut p_model, mut p_comb, mut y) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rows {
         let o = observe_row(model, r);
@@ -411,6 +413,7 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
             );
         }
         let abuse = reasons.iter().any(|x| x.code == crate::lexicon::ABUSE);
+        abuse_by_label[usize::from(r.spam)] += u32::from(abuse);
         if r.abusive {
             abusive += 1;
             abusive_held += u32::from(status == Status::PendingReview);
@@ -483,6 +486,12 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         }
+    );
+    println!(
+        "ABUSE reason on {} of {spam} positive rows and {} of {} negative rows",
+        abuse_by_label[1],
+        abuse_by_label[0],
+        rows.len() - spam
     );
     println!(
         "Brier score: model alone {:.4}, combined {:.4}",

@@ -246,7 +246,8 @@ impl PolicyChange {
             .extend(self.add_allowed_domain.iter().cloned());
         p.allowed_domains
             .retain(|d| !self.remove_allowed_domain.contains(d));
-        p.denied_domains.extend(self.add_denied_domain.iter().cloned());
+        p.denied_domains
+            .extend(self.add_denied_domain.iter().cloned());
         p.denied_domains
             .retain(|d| !self.remove_denied_domain.contains(d));
         p

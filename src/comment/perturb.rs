@@ -305,10 +305,20 @@ mod tests {
         let x = f("", "Vay tiền nhanh, liên hệ Zalo ngay");
         let by = |n: &str| SUITE.iter().find(|t| t.name == n).unwrap().apply(&x);
         assert_eq!(by("vietnamese_title").title, VI_TITLE);
-        assert_eq!(by("strip_diacritics").body, "Vay tien nhanh, lien he Zalo ngay");
+        assert_eq!(
+            by("strip_diacritics").body,
+            "Vay tien nhanh, lien he Zalo ngay"
+        );
         assert!(by("add_diacritics").body.contains('ạ'));
-        assert!(by("zero_width").body.contains("Va\u{200B}y") || by("zero_width").body.contains("ti\u{200B}ền"));
-        assert!(by("spacing").body.contains("n h a n h ,"), "{}", by("spacing").body);
+        assert!(
+            by("zero_width").body.contains("Va\u{200B}y")
+                || by("zero_width").body.contains("ti\u{200B}ền")
+        );
+        assert!(
+            by("spacing").body.contains("n h a n h ,"),
+            "{}",
+            by("spacing").body
+        );
         assert!(by("homoglyph").body.contains('а'));
         assert!(by("append_ham").body.ends_with(HAM_SENTENCE));
         assert!(by("quote").body.contains("\"Vay tiền"));
@@ -333,7 +343,8 @@ mod tests {
     }
 
     #[test]
-    fn no_spam_of_the_development_set_is_published_by_a_title_diacritics_obfuscation_or_a_ham_sentence() {
+    fn no_spam_of_the_development_set_is_published_by_a_title_diacritics_obfuscation_or_a_ham_sentence()
+     {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
         let scorer = Scorer::load(&dir).expect("the shipped model and combiner");
         let t = &scorer.combiner().expect("a combiner").file().thresholds;

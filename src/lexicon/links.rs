@@ -112,7 +112,12 @@ mod tests {
         ] {
             assert!(l.contains(h), "{h}");
         }
-        for h in ["bit.ly", "notvnexpress.net", "vnexpress.net.example", "w88.example"] {
+        for h in [
+            "bit.ly",
+            "notvnexpress.net",
+            "vnexpress.net.example",
+            "w88.example",
+        ] {
             assert!(!l.contains(h), "{h}");
         }
     }

@@ -451,7 +451,8 @@ mod tests {
     }
 
     #[test]
-    fn the_abuse_lexicon_holds_insults_written_any_way_and_not_the_ordinary_phrases_they_fold_into() {
+    fn the_abuse_lexicon_holds_insults_written_any_way_and_not_the_ordinary_phrases_they_fold_into()
+    {
         let abuse = |t: &str| {
             Lexicon::abuse()
                 .hits(&skeleton(t))

@@ -173,6 +173,7 @@ impl Policy {
             detail,
             contribution: 0.0,
             kind: ReasonKind::Rule,
+            spans: Vec::new(),
         };
         let lexicon: &[crate::lexicon::Hit] = if self.use_lexicon { &t.lexicon } else { &[] };
         let lex_reason = |h: &crate::lexicon::Hit| Reason {
@@ -180,6 +181,7 @@ impl Policy {
             detail: h.phrase.clone(),
             contribution: 0.0,
             kind: ReasonKind::Lexicon,
+            spans: Vec::new(),
         };
         let denied: Vec<&String> = t
             .hosts
@@ -260,6 +262,7 @@ impl Policy {
                 detail: h.phrase.clone(),
                 contribution: 0.0,
                 kind: ReasonKind::Lexicon,
+                spans: Vec::new(),
             });
             if status == Status::Published {
                 status = Status::PendingReview;
@@ -455,6 +458,60 @@ mod tests {
             .0,
             Status::Published
         );
+    }
+
+    #[test]
+    fn denied_domains_reject_in_every_mode_and_abuse_holds_but_never_rejects() {
+        let p = Policy {
+            denied_domains: vec!["w88vip.example".into()],
+            premoderate_all: true,
+            ..Policy::default()
+        };
+        let (s, r) = p.decide(
+            0.01,
+            &prepare("", "", "xem ở https://m.w88vip.example/x nhé"),
+        );
+        assert_eq!(s, Status::Rejected);
+        assert_eq!(
+            (r[0].code.as_str(), r[0].detail.as_str()),
+            ("DENIED_DOMAIN", "m.w88vip.example")
+        );
+        assert_eq!(
+            p.decide(0.01, &prepare("", "", "xem ở w88.example")).0,
+            Status::PendingReview
+        );
+        let plain = Policy::default();
+        let insult = prepare("", "", "thằng kia ngu như bò");
+        let (s, r) = plain.decide(0.01, &insult);
+        assert_eq!(s, Status::PendingReview, "{r:?}");
+        assert!(
+            r.iter()
+                .any(|r| r.code == "ABUSE" && r.detail == "ngu như bò"),
+            "{r:?}"
+        );
+        assert_eq!(
+            plain.decide(0.5, &insult).0,
+            Status::PendingReview,
+            "words alone never reject"
+        );
+        assert_eq!(
+            plain.decide(0.95, &insult).0,
+            Status::Rejected,
+            "the spam score still does"
+        );
+        let off = Policy {
+            use_lexicon: false,
+            ..Policy::default()
+        };
+        assert_eq!(off.decide(0.01, &insult).0, Status::Published);
+        let mut errs = Vec::new();
+        Policy {
+            allowed_domains: vec!["bad domain".into()],
+            ..Policy::default()
+        }
+        .problems("policy", &mut errs);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("policy.allowed_domains[0]"), "{errs:?}");
     }
 
     #[test]

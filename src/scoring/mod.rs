@@ -125,18 +125,62 @@ impl Scorer {
             score,
             prepared,
             signals: combined,
-            features: scored
-                .reasons
-                .iter()
-                .map(|r| Reason {
-                    code: "MODEL_FEATURE".into(),
-                    detail: r.feature.clone(),
-                    contribution: r.contribution,
-                    kind: ReasonKind::ModelFeature,
-                })
-                .collect(),
+            features: summarise_features(&scored.reasons),
         }
     }
+}
+
+/// The base model's strongest features summarised for people: the words and word pairs that pushed towards spam in
+/// one reason ("advertising words: 'giảm cân', 'cấp tốc'"), those that pushed away in another, and the rest
+/// (letter n-grams, length buckets, signals) summed into whichever of the two has their sign, or into a reason of
+/// their own when no word has it. Raw n-grams such as `char:n>` are never shown.
+pub fn summarise_features(features: &[crate::classifier::Reason]) -> Vec<Reason> {
+    let mut out = Vec::new();
+    for spammy in [true, false] {
+        let same_sign = |c: f32| (c > 0.0) == spammy && c != 0.0;
+        let mut words: Vec<String> = Vec::new();
+        let mut total = 0f32;
+        for f in features.iter().filter(|f| same_sign(f.contribution)) {
+            total += f.contribution;
+            let word = f
+                .feature
+                .strip_prefix("token:")
+                .or_else(|| f.feature.strip_prefix("bigram:"))
+                .filter(|w| !w.starts_with('<'));
+            if let Some(w) = word
+                && !words.iter().any(|x| x == w)
+            {
+                words.push(w.to_string());
+            }
+        }
+        if total == 0.0 {
+            continue;
+        }
+        let (what, none) = if spammy {
+            (
+                "words the model reads as advertising",
+                "letter patterns the model reads as advertising",
+            )
+        } else {
+            (
+                "words the model reads as ordinary",
+                "letter patterns the model reads as ordinary",
+            )
+        };
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        out.push(Reason {
+            code: "MODEL_FEATURE".into(),
+            detail: if quoted.is_empty() {
+                none.to_string()
+            } else {
+                format!("{what}: {}", quoted.join(", "))
+            },
+            contribution: total,
+            kind: ReasonKind::ModelFeature,
+            spans: Vec::new(),
+        });
+    }
+    out
 }
 
 /// A comment's text in the forms the policy matches terms in, and the site's label count.

@@ -3,6 +3,7 @@
 
 pub mod detect;
 pub mod normalize;
+pub mod spans;
 
 use normalize::{for_each_nfc, is_invisible, strip_accent};
 
