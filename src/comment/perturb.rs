@@ -160,7 +160,7 @@ fn add_dots(s: &str) -> String {
                 _ => return c,
             };
             n += 1;
-            if n % 2 == 0 { dotted } else { c }
+            if n.is_multiple_of(2) { dotted } else { c }
         })
         .collect()
 }
