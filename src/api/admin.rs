@@ -161,6 +161,8 @@ pub fn policy_to_proto(p: &Policy) -> proto::Policy {
         premoderation_auto_reject: p.premoderation_auto_reject,
         retention_days: p.retention_days,
         idempotency_ttl_seconds: p.idempotency_ttl_seconds,
+        allowed_domains: p.allowed_domains.clone(),
+        denied_domains: p.denied_domains.clone(),
     }
 }
 
@@ -218,6 +220,8 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
     out.use_lexicon = !p.disable_lexicon;
     out.bootstrap_labels = p.bootstrap_labels;
     out.premoderation_auto_reject = p.premoderation_auto_reject;
+    out.allowed_domains = p.allowed_domains;
+    out.denied_domains = p.denied_domains;
     if p.retention_days != 0 {
         out.retention_days = p.retention_days;
     }

@@ -46,7 +46,19 @@ pub fn label_from(v: i32) -> Option<Label> {
 
 /// Domain reason to protobuf.
 pub fn reason(r: &Reason) -> proto::Reason {
+    let (label_vi, label_en) = crate::review::labels::labels(&r.code, r.contribution);
     proto::Reason {
+        label_vi,
+        label_en,
+        spans: r
+            .spans
+            .iter()
+            .map(|s| proto::Span {
+                field: s.field.clone(),
+                start: s.start,
+                end: s.end,
+            })
+            .collect(),
         code: r.code.clone(),
         detail: r.detail.clone(),
         contribution: f64::from(r.contribution),

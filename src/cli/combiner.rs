@@ -22,6 +22,26 @@ pub enum CombinerCommand {
     Fit(FitArgs),
     /// Model alone, lexicon alone and the combined score on labelled rows.
     Eval(EvalArgs),
+    /// The perturbation suite: per transformation (a Vietnamese title, diacritics stripped or added, zero-width
+    /// characters, spacing, look-alike letters, a ham sentence appended, the pitch quoted), how many spam rows it
+    /// moves from rejected or held to published.
+    Perturb(PerturbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerturbArgs {
+    /// CSV in the `data/vi-dev` layout (its spam rows are perturbed).
+    #[arg(long, default_value = "data/vi-dev/comments.csv")]
+    data: String,
+    /// Only rows whose `split` column has this value.
+    #[arg(long, default_value = "dev")]
+    split: String,
+    /// Model directory (with its `combiner.json`).
+    #[arg(long, default_value = "models/default")]
+    model: PathBuf,
+    /// List the rows each transformation moves to published.
+    #[arg(long)]
+    show_rows: bool,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +100,7 @@ pub fn run(c: CombinerCommand) -> anyhow::Result<()> {
     match c {
         CombinerCommand::Fit(a) => run_fit(a),
         CombinerCommand::Eval(a) => run_eval(a),
+        CombinerCommand::Perturb(a) => run_perturb(a),
     }
 }
 
@@ -248,9 +269,72 @@ fn model_holdout_rows(model: &Model) -> anyhow::Result<Vec<Row>> {
                 body: e.body.clone(),
                 spam: e.spam,
                 hard: false,
+                abusive: false,
             }
         })
         .collect())
+}
+
+fn run_perturb(a: PerturbArgs) -> anyhow::Result<()> {
+    use crate::comment::perturb::{Fields, run};
+    let scorer = crate::scoring::Scorer::load(&a.model)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let c = scorer
+        .combiner()
+        .with_context(|| format!("{} has no {FILE_NAME}", a.model.display()))?;
+    let rec = &c.file().thresholds;
+    let policy = Policy {
+        approve_below: rec.approve_below as f32,
+        reject_at: rec.reject_at as f32,
+        ..Policy::default()
+    };
+    let rows: Vec<Row> = load_rows(&a.data, &a.split)?
+        .into_iter()
+        .filter(|r| r.spam)
+        .collect();
+    let spam: Vec<Fields> = rows
+        .iter()
+        .map(|r| Fields {
+            name: r.name.clone(),
+            phone: r.phone.clone(),
+            title: r.title.clone(),
+            body: r.body.clone(),
+        })
+        .collect();
+    let outcomes = run(&policy, &scorer, &spam);
+    println!(
+        "{} spam rows of {} (split {:?}); policy approve_below {:.4} / reject_at {:.4}",
+        spam.len(),
+        a.data,
+        a.split,
+        policy.approve_below,
+        policy.reject_at
+    );
+    println!(
+        "{:<18} {:>4}  {:>6}  {:>9}  {:>8}  what",
+        "transformation", "kind", "caught", "published", "softened"
+    );
+    for o in &outcomes {
+        println!(
+            "{:<18} {:>4}  {:>6}  {:>9}  {:>8}  {}",
+            o.transform.name,
+            o.transform.kind,
+            o.caught,
+            o.crossed.len(),
+            o.softened,
+            o.transform.what
+        );
+        if a.show_rows {
+            for &i in &o.crossed {
+                println!("    {}", rows[i].id);
+            }
+        }
+    }
+    println!(
+        "caught: not published as written; published: of those, published after the transformation; softened: \
+         moved from rejected to held"
+    );
+    Ok(())
 }
 
 fn line(name: &str, c: &Counts) {
@@ -289,6 +373,12 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
     let (mut m, mut l, mut half) = (Counts::default(), Counts::default(), Counts::default());
     let (mut rejected, mut flagged) = (Counts::default(), Counts::default());
     let mut held = [0u32; 2];
+    // Abuse: (abusive rows, of them held, of them rejected); (other ham rows, of them with an ABUSE reason).
+    let (mut abusive, mut abusive_held, mut abusive_rejected) = (0u32, 0u32, 0u32);
+    let (mut other_ham, mut abuse_fp) = (0u32, 0u32);
+    let mut abuse_fp_ids = Vec::new();
+    // ABUSE reasons by label (for a toxicity set read as `victsd:`, "spam" is toxic).
+    let mut abuse_by_label = [0u32; 2];
     let (mut p_model, mut p_comb, mut y) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rows {
         let o = observe_row(model, r);
@@ -318,6 +408,19 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
                 status.as_str(),
                 rules.join(", ")
             );
+        }
+        let abuse = reasons.iter().any(|x| x.code == crate::lexicon::ABUSE);
+        abuse_by_label[usize::from(r.spam)] += u32::from(abuse);
+        if r.abusive {
+            abusive += 1;
+            abusive_held += u32::from(status == Status::PendingReview);
+            abusive_rejected += u32::from(status == Status::Rejected);
+        } else if !r.spam {
+            other_ham += 1;
+            if abuse {
+                abuse_fp += 1;
+                abuse_fp_ids.push(r.id.clone());
+            }
         }
         m.add(o.model_score >= 0.5, r.spam, r.hard);
         l.add(o.lexicon_hit, r.spam, r.hard);
@@ -371,6 +474,21 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         flagged.fn_,
         flagged.tn,
         flagged.ham_precision()
+    );
+    println!(
+        "abuse: {abusive} abusive rows, {abusive_held} held, {abusive_rejected} rejected; {abuse_fp} of {other_ham} \
+         other legitimate rows carry an ABUSE reason{}",
+        if a.show_errors && !abuse_fp_ids.is_empty() {
+            format!(" ({})", abuse_fp_ids.join(", "))
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "ABUSE reason on {} of {spam} positive rows and {} of {} negative rows",
+        abuse_by_label[1],
+        abuse_by_label[0],
+        rows.len() - spam
     );
     println!(
         "Brier score: model alone {:.4}, combined {:.4}",

@@ -56,7 +56,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Per-site policy, for ops.
     #[command(subcommand)]
-    Policy(ops::PolicyCommand),
+    Policy(Box<ops::PolicyCommand>),
     /// Classifier models, for ops.
     #[command(subcommand)]
     Model(ops::ModelCommand),
@@ -216,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(c) => review::run(c).await,
         Command::Labels(c) => review::labels(c).await,
         Command::Bench(a) => bench::run(a).await,
-        Command::Policy(c) => ops::policy(c).await,
+        Command::Policy(c) => ops::policy(*c).await,
         Command::Model(c) => ops::model(c).await,
         Command::Stats(a) => ops::stats(a).await,
         Command::Audit(a) => ops::audit(a).await,

@@ -171,6 +171,18 @@ pub struct PolicyChange {
     /// Bootstrap mode: hold everything until this many moderator labels exist (0 turns it off).
     #[arg(long)]
     bootstrap_labels: Option<u32>,
+    /// Add a domain whose links are ordinary on the site (repeatable; subdomains included).
+    #[arg(long = "add-allowed-domain")]
+    add_allowed_domain: Vec<String>,
+    /// Remove an allowed domain (repeatable).
+    #[arg(long = "remove-allowed-domain")]
+    remove_allowed_domain: Vec<String>,
+    /// Add a domain whose links reject outright (repeatable; subdomains included).
+    #[arg(long = "add-denied-domain")]
+    add_denied_domain: Vec<String>,
+    /// Remove a denied domain (repeatable).
+    #[arg(long = "remove-denied-domain")]
+    remove_denied_domain: Vec<String>,
     /// A site field to follow the global default again (repeatable; `policy get` lists the site's own fields).
     #[arg(long = "clear")]
     clear: Vec<String>,
@@ -230,6 +242,14 @@ impl PolicyChange {
         if let Some(n) = self.bootstrap_labels {
             p.bootstrap_labels = n;
         }
+        p.allowed_domains
+            .extend(self.add_allowed_domain.iter().cloned());
+        p.allowed_domains
+            .retain(|d| !self.remove_allowed_domain.contains(d));
+        p.denied_domains
+            .extend(self.add_denied_domain.iter().cloned());
+        p.denied_domains
+            .retain(|d| !self.remove_denied_domain.contains(d));
         p
     }
 }
@@ -293,6 +313,16 @@ fn print_policy(site: &str, p: &Shown) {
         "  bootstrap_labels           {}{}",
         q.bootstrap_labels,
         src("bootstrap_labels")
+    );
+    println!(
+        "  allowed_domains            {:?}{}",
+        q.allowed_domains,
+        src("allowed_domains")
+    );
+    println!(
+        "  denied_domains             {:?}{}",
+        q.denied_domains,
+        src("denied_domains")
     );
     println!(
         "  captcha_required           {}{}",

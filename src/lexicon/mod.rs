@@ -7,10 +7,18 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+pub mod links;
+
 use crate::text::skeleton::{Skeleton, skeleton, whole_word_matches};
 
 /// The lexicon file, compiled in.
 pub const VI_SPAM_TOML: &str = include_str!("../../lexicon/vi-spam.toml");
+
+/// The abuse lexicon file (insults, curses and slurs aimed at a person), compiled in.
+pub const VI_ABUSE_TOML: &str = include_str!("../../lexicon/vi-abuse.toml");
+
+/// Reason code of an abuse lexicon hit: it holds for review, never rejects, and never enters the spam score.
+pub const ABUSE: &str = "ABUSE";
 
 /// Code of the context category of readers' scam warnings ("lừa đảo", "cảnh giác", ...).
 pub const SCAM_WARNING: &str = "CONTEXT_SCAM_WARNING";
@@ -84,6 +92,13 @@ pub struct Lexicon {
 impl Lexicon {
     /// Parses a lexicon file: one table per category with `code`, `severity` and `terms`.
     pub fn parse(toml_text: &str) -> Result<Lexicon, String> {
+        Self::parse_with(toml_text, true)
+    }
+
+    /// [`Lexicon::parse`], with `squeezed` off: phrases match as whole words only, never with spaces squeezed out.
+    /// The abuse lexicon needs this: squeezed, "đó không" reads "dokhong" and holds "đồ khốn", and "đó chờ mấy"
+    /// holds "đồ chó má".
+    pub fn parse_with(toml_text: &str, squeezed: bool) -> Result<Lexicon, String> {
         let raw: BTreeMap<String, RawCategory> =
             toml::from_str(toml_text).map_err(|e| format!("lexicon: {e}"))?;
         let mut categories = Vec::new();
@@ -122,7 +137,7 @@ impl Lexicon {
             for (ti, t) in c.terms.iter().enumerate() {
                 spaced.push(t.spaced.clone());
                 spaced_owner.push((ci, ti));
-                if t.compact.chars().count() >= COMPACT_MIN_CHARS {
+                if squeezed && t.compact.chars().count() >= COMPACT_MIN_CHARS {
                     compact.push(t.compact.clone());
                     compact_owner.push((ci, ti));
                 }
@@ -156,6 +171,15 @@ impl Lexicon {
         static L: LazyLock<Lexicon> = LazyLock::new(|| {
             Lexicon::parse(VI_SPAM_TOML)
                 .expect("the shipped lexicon is valid (checked by a unit test)")
+        });
+        &L
+    }
+
+    /// The shipped abuse lexicon (`lexicon/vi-abuse.toml`): its hits hold for review with reason [`ABUSE`].
+    pub fn abuse() -> &'static Lexicon {
+        static L: LazyLock<Lexicon> = LazyLock::new(|| {
+            Lexicon::parse_with(VI_ABUSE_TOML, false)
+                .expect("the shipped abuse lexicon is valid (checked by a unit test)")
         });
         &L
     }
@@ -337,6 +361,48 @@ mod tests {
                 "LEX_SEO_LINK",
             ]
         );
+    }
+
+    #[test]
+    fn the_abuse_lexicon_holds_insults_written_any_way_and_not_the_ordinary_phrases_they_fold_into()
+    {
+        let abuse = |t: &str| {
+            Lexicon::abuse()
+                .hits(&skeleton(t))
+                .into_iter()
+                .map(|h| (h.code, h.severity))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(Lexicon::abuse().category_codes(), [ABUSE]);
+        for t in [
+            "Ông kia ngu như bò",
+            "ong kia ngu nhu bo",
+            "loại óc chó như mày",
+            "oc cho",
+            "đm thằng kia",
+            "vcl thật",
+            "im mồm đi",
+            "IM MỒM",
+            "thằng súc vật",
+            "bọn parky",
+            "đi chết đi",
+        ] {
+            assert_eq!(abuse(t), [(ABUSE.to_string(), Severity::Suspect)], "{t}");
+        }
+        for t in [
+            "Mua đồ ngủ cho con",
+            "Khu tôi còn điện không?",
+            "buổi sáng đi làm các con đường đều kẹt",
+            "từ đó không còn mất xe nữa",
+            "dân bên đó chờ mấy chục năm rồi",
+            "cả nhà máy nghỉ Tết",
+            "nhớ đeo khẩu trang",
+            "ốc lớn nướng mỡ hành",
+            "bác sĩ nói bé bị viêm tinh hoàn do quai bị",
+            "kẻ giết người phải bị xử nghiêm",
+        ] {
+            assert!(abuse(t).is_empty(), "{t}: {:?}", abuse(t));
+        }
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct Policy {
     /// Under premoderation or bootstrap mode, still reject what the score or the lexicon's block categories
     /// reject (off: those hold every comment that no site blocked term rejects).
     pub premoderation_auto_reject: bool,
+    /// Domains whose links are ordinary on this site, beyond the shipped list of Vietnamese news, public and
+    /// education sites (subdomains included): their links weigh as the shipped ones do.
+    pub allowed_domains: Vec<String>,
+    /// Domains whose links reject a comment outright, in every mode (subdomains included), reason DENIED_DOMAIN.
+    pub denied_domains: Vec<String>,
 }
 
 impl Default for Policy {
@@ -87,6 +92,8 @@ impl Default for Policy {
             use_lexicon: true,
             bootstrap_labels: 0,
             premoderation_auto_reject: false,
+            allowed_domains: Vec::new(),
+            denied_domains: Vec::new(),
         }
     }
 }
@@ -139,6 +146,18 @@ impl Policy {
                 errs.push(format!("{at}: term {i} ({t:?}) has no letters or digits"));
             }
         }
+        for (name, list) in [
+            ("allowed_domains", &self.allowed_domains),
+            ("denied_domains", &self.denied_domains),
+        ] {
+            for (i, d) in list.iter().enumerate() {
+                if crate::lexicon::links::normalize_domain(d).is_none() {
+                    errs.push(format!(
+                        "{at}.{name}[{i}]: {d:?} is not a domain (letters, digits, hyphens and dots)"
+                    ));
+                }
+            }
+        }
     }
 
     /// The decision for a comment with spam probability `score` and text `t` (see [`prepare`]).
@@ -154,6 +173,7 @@ impl Policy {
             detail,
             contribution: 0.0,
             kind: ReasonKind::Rule,
+            spans: Vec::new(),
         };
         let lexicon: &[crate::lexicon::Hit] = if self.use_lexicon { &t.lexicon } else { &[] };
         let lex_reason = |h: &crate::lexicon::Hit| Reason {
@@ -161,7 +181,21 @@ impl Policy {
             detail: h.phrase.clone(),
             contribution: 0.0,
             kind: ReasonKind::Lexicon,
+            spans: Vec::new(),
         };
+        let denied: Vec<&String> = t
+            .hosts
+            .iter()
+            .filter(|h| crate::lexicon::links::listed(h, &self.denied_domains))
+            .collect();
+        if !denied.is_empty() {
+            // The site's denied domains reject in every mode, like its blocked terms.
+            let reasons = denied
+                .into_iter()
+                .map(|h| rule("DENIED_DOMAIN", h.clone()))
+                .collect();
+            return (Status::Rejected, reasons);
+        }
         let blocked = term_hits(folded, &self.blocked_terms);
         if !blocked.is_empty() {
             // The site's own blocked terms reject in every mode, premoderation and bootstrap included.
@@ -218,6 +252,22 @@ impl Policy {
                 status = Status::PendingReview;
             }
         }
+        // Abuse holds for review (reason ABUSE) and never rejects on words alone: an insult is not spam, and the
+        // words alone cannot tell an insult from a quote of one.
+        if self.use_lexicon
+            && let Some(h) = t.abuse.first()
+        {
+            reasons.push(Reason {
+                code: crate::lexicon::ABUSE.into(),
+                detail: h.phrase.clone(),
+                contribution: 0.0,
+                kind: ReasonKind::Lexicon,
+                spans: Vec::new(),
+            });
+            if status == Status::Published {
+                status = Status::PendingReview;
+            }
+        }
         // Premoderation and bootstrap hold every comment that no site blocked term rejected, whatever its score
         // or lexicon category, so moderators see and label it; `premoderation_auto_reject` lets what the score or
         // the lexicon rejects be rejected instead.
@@ -241,7 +291,7 @@ impl Policy {
 
 /// The fields of [`Policy`] a site may set for itself; every other field (and every one of these it does not set)
 /// follows the global default, live.
-pub const OVERRIDABLE: [&str; 14] = [
+pub const OVERRIDABLE: [&str; 16] = [
     "approve_below",
     "reject_at",
     "premoderate_all",
@@ -256,6 +306,8 @@ pub const OVERRIDABLE: [&str; 14] = [
     "model_version",
     "use_lexicon",
     "bootstrap_labels",
+    "allowed_domains",
+    "denied_domains",
 ];
 
 /// A site's own policy: only the fields it overrides, as the stored document holds them. Fields it does not name
@@ -406,6 +458,60 @@ mod tests {
             .0,
             Status::Published
         );
+    }
+
+    #[test]
+    fn denied_domains_reject_in_every_mode_and_abuse_holds_but_never_rejects() {
+        let p = Policy {
+            denied_domains: vec!["w88vip.example".into()],
+            premoderate_all: true,
+            ..Policy::default()
+        };
+        let (s, r) = p.decide(
+            0.01,
+            &prepare("", "", "xem ở https://m.w88vip.example/x nhé"),
+        );
+        assert_eq!(s, Status::Rejected);
+        assert_eq!(
+            (r[0].code.as_str(), r[0].detail.as_str()),
+            ("DENIED_DOMAIN", "m.w88vip.example")
+        );
+        assert_eq!(
+            p.decide(0.01, &prepare("", "", "xem ở w88.example")).0,
+            Status::PendingReview
+        );
+        let plain = Policy::default();
+        let insult = prepare("", "", "thằng kia ngu như bò");
+        let (s, r) = plain.decide(0.01, &insult);
+        assert_eq!(s, Status::PendingReview, "{r:?}");
+        assert!(
+            r.iter()
+                .any(|r| r.code == "ABUSE" && r.detail == "ngu như bò"),
+            "{r:?}"
+        );
+        assert_eq!(
+            plain.decide(0.5, &insult).0,
+            Status::PendingReview,
+            "words alone never reject"
+        );
+        assert_eq!(
+            plain.decide(0.95, &insult).0,
+            Status::Rejected,
+            "the spam score still does"
+        );
+        let off = Policy {
+            use_lexicon: false,
+            ..Policy::default()
+        };
+        assert_eq!(off.decide(0.01, &insult).0, Status::Published);
+        let mut errs = Vec::new();
+        Policy {
+            allowed_domains: vec!["bad domain".into()],
+            ..Policy::default()
+        }
+        .problems("policy", &mut errs);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("policy.allowed_domains[0]"), "{errs:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The review domain: comment statuses, moderator labels and verdicts, the stored comment record and the
 //! decision events the portal watches.
 
+pub mod labels;
 pub mod service;
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,21 @@ pub struct Reason {
     pub contribution: f32,
     /// Origin.
     pub kind: ReasonKind,
+    /// Where in the comment the reason matched (empty when it names no characters: a score, a length).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<Span>,
+}
+
+/// Characters of one form field a reason matched: `[start, end)` in characters (Unicode scalar values) of the
+/// field as stored (after clean-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// `name`, `title` or `body`.
+    pub field: String,
+    /// First character.
+    pub start: u32,
+    /// One past the last character.
+    pub end: u32,
 }
 
 /// The immutable part of a stored comment, written once at submission.

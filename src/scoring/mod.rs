@@ -86,12 +86,14 @@ impl Scorer {
 
     /// Scores a comment whose fields are already cleaned (`text::clean_text`); `invisible` is the number of
     /// invisible characters the fields had before cleaning; `use_lexicon` is the policy's switch for the shipped
-    /// lexicon. `top` model features are reported.
+    /// lexicon; `allowed_domains` is the policy's list of domains whose links are ordinary on the site. `top`
+    /// model features are reported.
     pub fn score(
         &self,
         fields: &CommentText<'_>,
         invisible: u32,
         use_lexicon: bool,
+        allowed_domains: &[String],
         top: usize,
     ) -> Scoring {
         let (scored, signals) = if self.combiner.is_some() && self.model.feature_config().signals {
@@ -112,6 +114,7 @@ impl Scorer {
                         invisible,
                         signals: signals.as_deref(),
                         skeleton: Some(&prepared.head_and_body_spaced),
+                        allowed_domains,
                     },
                 );
                 (combined.score, combined.reasons)
@@ -122,18 +125,62 @@ impl Scorer {
             score,
             prepared,
             signals: combined,
-            features: scored
-                .reasons
-                .iter()
-                .map(|r| Reason {
-                    code: "MODEL_FEATURE".into(),
-                    detail: r.feature.clone(),
-                    contribution: r.contribution,
-                    kind: ReasonKind::ModelFeature,
-                })
-                .collect(),
+            features: summarise_features(&scored.reasons),
         }
     }
+}
+
+/// The base model's strongest features summarised for people: the words and word pairs that pushed towards spam in
+/// one reason ("advertising words: 'giảm cân', 'cấp tốc'"), those that pushed away in another, and the rest
+/// (letter n-grams, length buckets, signals) summed into whichever of the two has their sign, or into a reason of
+/// their own when no word has it. Raw n-grams such as `char:n>` are never shown.
+pub fn summarise_features(features: &[crate::classifier::Reason]) -> Vec<Reason> {
+    let mut out = Vec::new();
+    for spammy in [true, false] {
+        let same_sign = |c: f32| (c > 0.0) == spammy && c != 0.0;
+        let mut words: Vec<String> = Vec::new();
+        let mut total = 0f32;
+        for f in features.iter().filter(|f| same_sign(f.contribution)) {
+            total += f.contribution;
+            let word = f
+                .feature
+                .strip_prefix("token:")
+                .or_else(|| f.feature.strip_prefix("bigram:"))
+                .filter(|w| !w.starts_with('<'));
+            if let Some(w) = word
+                && !words.iter().any(|x| x == w)
+            {
+                words.push(w.to_string());
+            }
+        }
+        if total == 0.0 {
+            continue;
+        }
+        let (what, none) = if spammy {
+            (
+                "words the model reads as advertising",
+                "letter patterns the model reads as advertising",
+            )
+        } else {
+            (
+                "words the model reads as ordinary",
+                "letter patterns the model reads as ordinary",
+            )
+        };
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        out.push(Reason {
+            code: "MODEL_FEATURE".into(),
+            detail: if quoted.is_empty() {
+                none.to_string()
+            } else {
+                format!("{what}: {}", quoted.join(", "))
+            },
+            contribution: total,
+            kind: ReasonKind::ModelFeature,
+            spans: Vec::new(),
+        });
+    }
+    out
 }
 
 /// A comment's text in the forms the policy matches terms in, and the site's label count.
@@ -147,6 +194,10 @@ pub struct Prepared {
     pub head_and_body_spaced: String,
     /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
     pub site_labels: u64,
+    /// Abuse lexicon hits in name, title and body (they hold for review; they never enter the spam score).
+    pub abuse: Vec<Hit>,
+    /// Hosts of the URLs in name, title and body, lowercased (for the policy's denied domains).
+    pub hosts: Vec<String>,
 }
 
 /// Prepares name, title and body for `Policy::decide`.
@@ -157,22 +208,54 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
     let head = skeleton(&format!("{title}\n{body}"));
     let name_sk = skeleton(name);
     let lexicon = crate::lexicon::Lexicon::shipped();
-    let hits = if name_sk.spaced.is_empty() {
-        lexicon.hits(&head)
+    let abuse_lexicon = crate::lexicon::Lexicon::abuse();
+    let (hits, abuse) = if name_sk.spaced.is_empty() {
+        (lexicon.hits(&head), abuse_lexicon.hits(&head))
     } else if head.spaced.is_empty() {
-        lexicon.hits(&name_sk)
+        (lexicon.hits(&name_sk), abuse_lexicon.hits(&name_sk))
     } else {
-        lexicon.hits(&Skeleton {
+        let all = Skeleton {
             spaced: format!("{} {}", name_sk.spaced, head.spaced),
             compact: format!("{}{}", name_sk.compact, head.compact),
-        })
+        };
+        (lexicon.hits(&all), abuse_lexicon.hits(&all))
     };
+    // Words spaced out letter by letter ("i n b o x") are read joined as well.
+    let (mut hits, mut abuse_hits) = (hits, abuse);
+    if let Some(j) = crate::text::detect::join_spaced_runs(&format!("{name}\n{title}\n{body}")) {
+        let sk = skeleton(&j);
+        for (found, into) in [
+            (lexicon.hits(&sk), &mut hits),
+            (crate::lexicon::Lexicon::abuse().hits(&sk), &mut abuse_hits),
+        ] {
+            for h in found {
+                if !into.iter().any(|x| x.code == h.code) {
+                    into.push(h);
+                }
+            }
+        }
+    }
+    let abuse = abuse_hits;
     Prepared {
         joined: format!("{name}\n{title}\n{body}"),
         lexicon: hits,
         head_and_body_spaced: head.spaced,
         site_labels: u64::MAX,
+        abuse,
+        hosts: url_hosts(&[name, title, body]),
     }
+}
+
+/// The hosts of the URLs in `fields` (what the classifier's URL parser reads as one, and bare hosts under the
+/// reserved test domains; look-alikes folded, accents stripped, spaced-out hosts joined), lowercased, each once.
+pub fn url_hosts(fields: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in fields.iter().flat_map(|f| combiner::rules::hosts_in(f)) {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
 }
 
 /// Whether recorded `reasons` come from a decision on the combiner's probability.

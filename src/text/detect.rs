@@ -359,3 +359,52 @@ mod tests {
         }
     }
 }
+
+/// `text` with every run of three or more single-character words joined into one word ("i n b o x" -> "inbox",
+/// "1 , 5 % / n g à y" -> "1,5%/ngày"), or `None` when it has no such run. Detectors that read words (the lexicon's
+/// short whole-word phrases, rates per day) read this form too, so spacing a word out does not hide it.
+pub fn join_spaced_runs(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let single = |w: &str| w.chars().count() == 1;
+    let mut out = String::with_capacity(text.len());
+    let mut joined = false;
+    let mut i = 0;
+    while i < words.len() {
+        let mut j = i;
+        while j < words.len() && single(words[j]) {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if j - i >= 3 {
+            joined = true;
+            words[i..j].iter().for_each(|w| out.push_str(w));
+            i = j;
+        } else {
+            out.push_str(words[i]);
+            i += 1;
+        }
+    }
+    joined.then_some(out)
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::join_spaced_runs;
+
+    #[test]
+    fn runs_of_single_characters_are_joined_and_other_words_kept() {
+        assert_eq!(
+            join_spaced_runs("ai cần i n b o x mình").as_deref(),
+            Some("ai cần inbox mình")
+        );
+        assert_eq!(
+            join_spaced_runs("lãi 1 , 5 % / n g à y").as_deref(),
+            Some("lãi 1,5%/ngày")
+        );
+        assert_eq!(join_spaced_runs("ở à ừ"), Some("ởàừ".to_string()));
+        assert_eq!(join_spaced_runs("a b xe c"), None);
+        assert_eq!(join_spaced_runs(""), None);
+    }
+}

@@ -463,6 +463,7 @@ fn record(id: &str, status: Status) -> CommentRecord {
             detail: "a reason".into(),
             contribution: 0.0,
             kind: ReasonKind::Rule,
+            spans: Vec::new(),
         }],
         model_version: "model-1".into(),
         policy_version: 3,

@@ -11,7 +11,7 @@ pub const COMBINER_FORMAT: u32 = 1;
 /// (old artifacts are refused). v3: bare contact words (ib, inbox, lh, sđt) left `LEX_SALES_INBOX` for their own
 /// category `LEX_CONTACT_WORD`. v4: the rule `rate_per_day_or_week`, more scam-warning words, lexicon terms for
 /// uniform deposits, pointers to the title and USDT.
-pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v4";
+pub const SIGNALS_VERSION: &str = "moderato-combiner-signals-v5";
 
 /// File name of the artifact inside a model directory.
 pub const FILE_NAME: &str = "combiner.json";

@@ -29,6 +29,8 @@ pub struct Row {
     pub spam: bool,
     /// A hard case (see `data/vi-dev/README.md`).
     pub hard: bool,
+    /// An insult or slur aimed at a person (the `abusive` column; such rows are labelled ham: not spam).
+    pub abusive: bool,
 }
 
 /// Loads labelled rows. `data` is either `kind:path` (a format `classifier::data` reads, e.g.
@@ -52,6 +54,7 @@ pub fn load_rows(data: &str, split: &str) -> anyhow::Result<Vec<Row>> {
                 body: e.body,
                 spam: e.spam,
                 hard: false,
+                abusive: false,
             })
             .collect());
     }
@@ -64,13 +67,14 @@ pub fn load_rows(data: &str, split: &str) -> anyhow::Result<Vec<Row>> {
     };
     let body = col("body").context("no body column")?;
     let label = col("label").context("no label column")?;
-    let (id, name, title, phone, sp, hard) = (
+    let (id, name, title, phone, sp, hard, abusive) = (
         col("id"),
         col("name"),
         col("title"),
         col("phone"),
         col("split"),
         col("hard"),
+        col("abusive"),
     );
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
@@ -92,6 +96,7 @@ pub fn load_rows(data: &str, split: &str) -> anyhow::Result<Vec<Row>> {
             body: get(Some(body)),
             spam,
             hard: get(hard) == "1",
+            abusive: get(abusive) == "1",
         });
     }
     if out.is_empty() {
@@ -134,6 +139,7 @@ pub fn observe_row(model: &Model, r: &Row) -> Observation {
             invisible,
             signals: None,
             skeleton: None,
+            allowed_domains: &[],
         },
     )
     .values;

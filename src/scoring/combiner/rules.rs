@@ -24,30 +24,139 @@ pub(super) fn warning_term(spaced: &str) -> Option<&'static str> {
         .map(|m| Lexicon::shipped().context_terms(SCAM_WARNING)[m.pattern().as_usize()].as_str())
 }
 
-/// Common Vietnamese words, accent-stripped, that English text practically never has (for text written without
-/// diacritics).
+/// Common Vietnamese words, accent-stripped, that are not English words (for text written with or without
+/// diacritics: the language is decided on the accent-stripped words, so adding or stripping accents does not change
+/// it).
 const VI_WORDS: &[&str] = &[
     "khong", "duoc", "nguoi", "cua", "nhung", "voi", "nay", "thi", "cac", "mot", "minh", "nhieu",
     "lam", "roi", "chua", "vay", "nhe", "oi", "ko", "dc", "nhu", "cung", "dang", "duong", "ngay",
-    "tien", "viec", "nuoc",
+    "tien", "viec", "nuoc", "la", "co", "cho", "trong", "de", "da", "se", "ma", "khi", "ve", "di",
+    "den", "tu", "ra", "vao", "len", "nen", "neu", "gi", "sao", "toi", "anh", "chi", "em", "nha",
+    "qua", "rat", "lai", "moi", "hon", "thanh", "pho", "dan", "tai", "ho", "hoc", "nam", "thang",
+    "gio", "xe", "cam", "ban", "thay", "nhan", "mua", "gia", "hay", "biet", "muon", "phai", "nhat",
+    "bao", "cau", "xin", "cuoc", "song", "lien", "nguyen", "ngu", "tot", "dep", "nhanh", "trieu",
+    "nghin", "dong", "uy", "tin", "hot", "ngan", "thu", "nhap", "ngoai",
 ];
 
-/// True for a Vietnamese title and body: a letter only Vietnamese uses, or two common Vietnamese words in `spaced`
-/// (the lexicon skeleton of the same text).
-pub(super) fn is_vietnamese(title: &str, body: &str, spaced: &str) -> bool {
-    let vi_letter = |c: char| {
-        matches!(
-            c,
-            'ă' | 'â' | 'đ' | 'ê' | 'ô' | 'ơ' | 'ư' | 'Ă' | 'Â' | 'Đ' | 'Ê' | 'Ô' | 'Ơ' | 'Ư'
-        ) || ('\u{1EA0}'..='\u{1EF9}').contains(&c)
+/// Common English words whose accent-stripped form is not a common Vietnamese word ("the", "to", "in", "on", "my",
+/// "a" are: thế, tờ, in, ơn, mỹ, à).
+const EN_WORDS: &[&str] = &[
+    "and",
+    "you",
+    "your",
+    "with",
+    "for",
+    "from",
+    "this",
+    "that",
+    "our",
+    "is",
+    "are",
+    "of",
+    "at",
+    "now",
+    "get",
+    "here",
+    "just",
+    "only",
+    "will",
+    "have",
+    "has",
+    "more",
+    "than",
+    "free",
+    "join",
+    "click",
+    "today",
+    "order",
+    "money",
+    "win",
+    "best",
+    "what",
+    "when",
+    "we",
+    "it",
+    "be",
+    "was",
+    "were",
+    "would",
+    "could",
+    "should",
+    "been",
+    "they",
+    "their",
+    "there",
+    "which",
+    "who",
+    "how",
+    "about",
+    "into",
+    "out",
+    "up",
+    "not",
+    "all",
+    "new",
+    "by",
+    "per",
+    "off",
+    "if",
+    "or",
+    "us",
+    "earn",
+    "make",
+    "call",
+    "visit",
+    "start",
+    "home",
+    "work",
+    "week",
+    "daily",
+    "guaranteed",
+    "bonus",
+    "offer",
+    "online",
+    "please",
+    "check",
+];
+
+/// The language evidence of one field: (distinct common Vietnamese words, distinct common English words) among its
+/// accent-stripped skeleton words (`spaced`: `lexicon::skeleton`'s spaced form). Distinct, so that a repeated word
+/// ("la la la") counts once.
+fn word_votes(spaced: &str) -> (usize, usize) {
+    let mut vi: Vec<&str> = Vec::new();
+    let mut en: Vec<&str> = Vec::new();
+    for w in spaced.split(' ') {
+        if VI_WORDS.contains(&w) && !vi.contains(&w) {
+            vi.push(w);
+        }
+        if EN_WORDS.contains(&w) && !en.contains(&w) {
+            en.push(w);
+        }
+    }
+    (vi.len(), en.len())
+}
+
+/// True for a letter only Vietnamese uses.
+fn vi_letter(c: char) -> bool {
+    matches!(
+        c,
+        'ă' | 'â' | 'đ' | 'ê' | 'ô' | 'ơ' | 'ư' | 'Ă' | 'Â' | 'Đ' | 'Ê' | 'Ô' | 'Ơ' | 'Ư'
+    ) || ('\u{1EA0}'..='\u{1EF9}').contains(&c)
+}
+
+/// True when the comment's body is Vietnamese (the title decides only when the body has no words). The decision is
+/// made per field so that a Vietnamese title over an English body does not make the body Vietnamese, and on
+/// accent-stripped words so that it holds with or without diacritics: two common Vietnamese words and more of them
+/// than common English ones, or a letter only Vietnamese uses and no more English words than Vietnamese ones.
+pub fn body_is_vietnamese(title: &str, body: &str) -> bool {
+    let field = if body.chars().any(char::is_alphanumeric) {
+        body
+    } else {
+        title
     };
-    title.chars().chain(body.chars()).any(vi_letter)
-        || spaced
-            .split(' ')
-            .filter(|w| VI_WORDS.contains(w))
-            .take(2)
-            .count()
-            >= 2
+    let spaced = crate::text::skeleton::skeleton(field).spaced;
+    let (vi, en) = word_votes(&spaced);
+    (vi >= 2 && vi > en) || (vi >= en && field.chars().any(vi_letter))
 }
 
 /// Top-level domains reserved for documentation and tests (RFC 2606). The classifier's URL parser does not
@@ -55,7 +164,7 @@ pub(super) fn is_vietnamese(title: &str, body: &str, spaced: &str) -> bool {
 const RESERVED_TLDS: &[&str] = &["example", "test", "invalid", "localhost"];
 
 /// The host of a bare `name.example/...` chunk under a reserved top-level domain (look-alike letters folded).
-pub(super) fn reserved_host(chunk: &str) -> Option<String> {
+pub(crate) fn reserved_host(chunk: &str) -> Option<String> {
     // Most chunks are words: no '.' followed by a letter, so no host (and nothing to allocate).
     let has_dot_letter = chunk
         .char_indices()
@@ -76,6 +185,69 @@ pub(super) fn reserved_host(chunk: &str) -> Option<String> {
             .split('.')
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     ok.then(|| host.to_string())
+}
+
+/// A chunk as a URL reader should see it: look-alike letters folded, accents stripped, lowercased (a host has
+/// neither; a spammer adds them to hide one).
+fn fold_chunk(chunk: &str) -> String {
+    chunk
+        .chars()
+        .map(|c| {
+            let c = crate::text::normalize::fold_homoglyph(c).unwrap_or(c);
+            let c = c.to_lowercase().next().unwrap_or(c);
+            match c {
+                'đ' => 'd',
+                _ => crate::text::normalize::strip_accent(c),
+            }
+        })
+        .filter(|&c| !crate::text::normalize::is_invisible(c))
+        .collect()
+}
+
+/// The host of one chunk: a URL the classifier's parser reads, or a bare host under a reserved domain, after
+/// [`fold_chunk`].
+fn chunk_host(chunk: &str) -> Option<String> {
+    let folded = fold_chunk(chunk);
+    let trimmed = folded.trim_matches(|c: char| !(c.is_alphanumeric() || c == '/'));
+    if !trimmed.contains(['.', ':']) {
+        return None;
+    }
+    crate::text::detect::url_host(trimmed)
+        .map(str::to_string)
+        .or_else(|| reserved_host(trimmed))
+}
+
+/// The hosts of the URLs in `text`, each once, in order: every whitespace-separated chunk (look-alikes folded,
+/// accents stripped), and every run of four or more single characters joined ("v a y . e x a m p l e").
+pub(crate) fn hosts_in(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut run = String::new();
+    let mut run_len = 0usize;
+    for chunk in text.split_whitespace().chain(std::iter::once("")) {
+        let single = chunk.chars().count() == 1;
+        if !single {
+            if run_len >= 4
+                && let Some(h) = chunk_host(&run)
+            {
+                found.push(h);
+            }
+            run.clear();
+            run_len = 0;
+            if let Some(h) = chunk_host(chunk) {
+                found.push(h);
+            }
+        } else {
+            run.push_str(chunk);
+            run_len += 1;
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for h in found {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
 }
 
 /// The first percentage in `text` quoted per day or per week, as `<number>%/<period>` with the period
@@ -113,7 +285,11 @@ pub(super) fn rate_per_day_or_week(text: &str) -> Option<String> {
         // text and however many '%' it has.
         let rest = &text[i + 1..];
         let end = rest.char_indices().nth(24).map_or(rest.len(), |(j, _)| j);
-        let window = rest[..end].to_lowercase();
+        let window: String = rest[..end]
+            .chars()
+            .map(|c| crate::text::normalize::fold_homoglyph(c).unwrap_or(c))
+            .collect::<String>()
+            .to_lowercase();
         let after = window.trim_start();
         // The period, accent-stripped: after a slash written either way, after a per word as it takes it.
         let period = if let Some(after_slash) = after.strip_prefix('/') {
@@ -148,15 +324,11 @@ pub(super) fn has_quote(body: &str) -> bool {
     }
 }
 
-/// Domains whose URLs are treated as official.
-const OFFICIAL_SUFFIXES: &[&str] = &[".gov.vn", ".edu.vn", ".gov", ".edu"];
-
-/// True for a host on an official domain.
-pub fn is_official_host(host: &str) -> bool {
-    let h = host.to_ascii_lowercase();
-    OFFICIAL_SUFFIXES
-        .iter()
-        .any(|s| h.ends_with(s) || h == s[1..])
+/// True for a host whose links are ordinary in comments: on the shipped list of Vietnamese news, public and
+/// education domains (`lexicon/vi-links.toml`, official suffixes included) or on the site's `allowed_domains`.
+pub fn is_known_host(host: &str, allowed: &[String]) -> bool {
+    crate::lexicon::links::KnownDomains::shipped().contains(host)
+        || crate::lexicon::links::listed(host, allowed)
 }
 
 /// The signal vector of one comment, with a detail per present signal (the phrase, the host, ...).
@@ -181,6 +353,8 @@ pub struct Evidence<'a> {
     /// The lexicon skeleton (spaced form) of title and body if already built (see `comment::prepare`), or `None`
     /// to build it here.
     pub skeleton: Option<&'a str>,
+    /// The site policy's `allowed_domains`: links to them weigh as links to the shipped known domains.
+    pub allowed_domains: &'a [String],
 }
 
 /// Extractor settings for the rule signals only (no n-grams): independent of the model's configuration.
@@ -233,7 +407,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
             &built
         }
     };
-    let vietnamese = is_vietnamese(e.text.title, e.text.body, spaced);
+    let vietnamese = body_is_vietnamese(e.text.title, e.text.body);
     if vietnamese {
         values[1] = values[0];
         details[1] = details[0].clone();
@@ -246,8 +420,12 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
             }
         }
     };
-    if let Some(rate) =
-        rate_per_day_or_week(e.text.body).or_else(|| rate_per_day_or_week(e.text.title))
+    if let Some(rate) = rate_per_day_or_week(e.text.body)
+        .or_else(|| rate_per_day_or_week(e.text.title))
+        .or_else(|| {
+            crate::text::detect::join_spaced_runs(&format!("{}\n{}", e.text.title, e.text.body))
+                .and_then(|j| rate_per_day_or_week(&j))
+        })
     {
         set("rate_per_day_or_week", &rate);
     }
@@ -255,7 +433,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
         set("quoted_text", "");
     }
     if vietnamese {
-        set("vietnamese_text", "");
+        set("vietnamese_body", "");
     }
     if let Some(w) = warning_term(spaced) {
         set("scam_warning_words", w);
@@ -265,13 +443,18 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
         ("title", e.text.title),
         ("name", e.text.name),
     ] {
-        for chunk in text.split_whitespace() {
-            if let Some(host) = reserved_host(chunk) {
-                set("url", field);
+        for host in hosts_in(text) {
+            set("url", field);
+            if is_known_host(&host, e.allowed_domains) {
+                set("url_known_domain", &host);
+            } else {
                 set("url_other_domain", &host);
-                if field != "body" {
-                    set("url_in_name_or_title", field);
-                }
+            }
+            if crate::text::detect::SHORTENERS.contains(&host.as_str()) {
+                set("url_shortener", field);
+            }
+            if field != "body" {
+                set("url_in_name_or_title", field);
             }
         }
     }
@@ -292,8 +475,8 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
             "body"
         };
         if let Some(host) = n.strip_prefix("url-domain:") {
-            if is_official_host(host) {
-                set("url_official_domain", host);
+            if is_known_host(host, e.allowed_domains) {
+                set("url_known_domain", host);
             } else {
                 set("url_other_domain", host);
             }

@@ -12,7 +12,7 @@ pub const LOGIT_CLAMP: f64 = 12.0;
 /// Name of the model-score signal.
 pub const MODEL_LOGIT: &str = "model_logit";
 
-/// The model's logit again, on Vietnamese text only (0 elsewhere): the base model is trained on English
+/// The model's logit again, on a Vietnamese body only (0 elsewhere): the base model is trained on English
 /// comment and SMS spam, so how far to trust it differs by language, and the fit learns both.
 pub const MODEL_LOGIT_VI: &str = "model_logit_vietnamese";
 
@@ -28,8 +28,9 @@ pub const RULES: &[(&str, &str)] = &[
     ("url", "a URL in any field"),
     ("url_in_name_or_title", "a URL in the name or title field"),
     (
-        "url_official_domain",
-        "a URL on an official domain (.gov.vn, .edu.vn, .gov, .edu)",
+        "url_known_domain",
+        "a URL on a known domain (the shipped list of Vietnamese news, public and education sites, .gov.vn, .edu.vn, \
+         or the site's allowed_domains)",
     ),
     ("url_other_domain", "a URL on any other domain"),
     ("url_shortener", "a link-shortener URL"),
@@ -74,8 +75,8 @@ pub const RULES: &[(&str, &str)] = &[
         "words of a scam warning in title or body (lừa đảo, cảnh báo, bị lừa, cẩn thận, ...)",
     ),
     (
-        "vietnamese_text",
-        "Vietnamese title or body (Vietnamese letters, or common Vietnamese words written without accents)",
+        "vietnamese_body",
+        "a Vietnamese body, decided on its accent-stripped words (the title only when the body has no words)",
     ),
     ("short_body", "a body under 20 characters"),
     ("long_body", "a body of 200 characters or more"),
@@ -103,7 +104,7 @@ pub fn describe(name: &str) -> String {
         return "logit of the base model's spam score".into();
     }
     if name == MODEL_LOGIT_VI {
-        return "logit of the base model's spam score, on Vietnamese text only".into();
+        return "logit of the base model's spam score, on a Vietnamese body only".into();
     }
     if let Some(code) = name.strip_prefix(LEX_PREFIX) {
         return format!("shipped lexicon category {code}");
