@@ -97,7 +97,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     // The shipped lexicon over the comment's matching forms (the skeleton is built outside the loop).
-    let skeleton = moderato::text::skeleton::skeleton(&format!("{}\n{}", comment.title, comment.body));
+    let skeleton =
+        moderato::text::skeleton::skeleton(&format!("{}\n{}", comment.title, comment.body));
     g.bench_function("lexicon_hits_only", |b| {
         b.iter(|| black_box(moderato::lexicon::Lexicon::shipped().hits(black_box(&skeleton))))
     });

@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 
 use crate::classifier::{CommentText, Model};
 use crate::lexicon::Lexicon;
-use crate::text::skeleton::skeleton;
 use crate::scoring::combiner::fit::Counts;
+use crate::text::skeleton::skeleton;
 
 #[derive(Debug, Subcommand)]
 pub enum LexiconCommand {

@@ -91,4 +91,3 @@ pub fn whole_word_matches<'a>(
         (m.start() == 0 || b[m.start() - 1] == b' ') && (m.end() == b.len() || b[m.end()] == b' ')
     })
 }
-

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use moderato::text::skeleton::skeleton;
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
@@ -15,6 +14,7 @@ use moderato::proto::{
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use moderato::text::detect::{PhoneScan, scan_phones};
+use moderato::text::skeleton::skeleton;
 use tonic::transport::Channel;
 
 use crate::harness::{Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};

@@ -243,7 +243,8 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     let spaced: &str = match e.skeleton {
         Some(s) => s,
         None => {
-            built = crate::text::skeleton::skeleton(&format!("{}\n{}", e.text.title, e.text.body)).spaced;
+            built = crate::text::skeleton::skeleton(&format!("{}\n{}", e.text.title, e.text.body))
+                .spaced;
             &built
         }
     };
