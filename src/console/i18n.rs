@@ -261,6 +261,27 @@ pub const VI: &[(&str, &str)] = &[
         "reason.CONTEXT_SCAM_WARNING",
         "lời cảnh báo lừa đảo (không phải spam)",
     ),
+    ("reason.LEXICON_BLOCK", "cụm từ thuộc nhóm bị chặn"),
+    (
+        "reason.URL_OFFICIAL_DOMAIN",
+        "đường dẫn tới trang chính thức (.gov.vn, .edu.vn)",
+    ),
+    ("reason.QUOTED_TEXT", "đoạn trích trong ngoặc kép"),
+    ("reason.SCAM_WARNING_WORDS", "lời cảnh báo lừa đảo"),
+    ("reason.VIETNAMESE_TEXT", "viết bằng tiếng Việt"),
+    ("reason.SHORT_BODY", "nội dung rất ngắn (dưới 20 ký tự)"),
+    ("reason.LONG_BODY", "nội dung dài (từ 200 ký tự)"),
+    ("action.REVIEW", "duyệt"),
+    ("action.OVERTURN", "sửa quyết định"),
+    ("action.TAKEOVER", "nhận thay"),
+    ("action.POLICY_UPDATE", "sửa chính sách"),
+    ("action.POLICY_SITES", "đổi danh sách trang"),
+    ("action.MODEL_ACTIVATE", "bật mô hình"),
+    ("action.MODEL_ROLLBACK", "quay lại mô hình trước"),
+    ("label.short.spam", "spam"),
+    ("label.short.abusive", "lăng mạ"),
+    ("label.short.off_topic", "lạc đề"),
+    ("label.short.ham", "hợp lệ"),
 ];
 
 /// English.
@@ -471,6 +492,30 @@ pub const EN: &[(&str, &str)] = &[
     ("reason.MODEL_SCORE", "the model's score"),
     ("reason.MODEL_FEATURE", "a sign the model learned"),
     ("reason.CONTEXT_SCAM_WARNING", "a scam warning (not spam)"),
+    ("reason.LEXICON_BLOCK", "a phrase from a blocked category"),
+    (
+        "reason.URL_OFFICIAL_DOMAIN",
+        "a link to an official site (.gov.vn, .edu.vn)",
+    ),
+    ("reason.QUOTED_TEXT", "a passage in quotation marks"),
+    ("reason.SCAM_WARNING_WORDS", "words of a scam warning"),
+    ("reason.VIETNAMESE_TEXT", "written in Vietnamese"),
+    (
+        "reason.SHORT_BODY",
+        "a very short text (under 20 characters)",
+    ),
+    ("reason.LONG_BODY", "a long text (200 characters or more)"),
+    ("action.REVIEW", "review"),
+    ("action.OVERTURN", "overturn"),
+    ("action.TAKEOVER", "takeover"),
+    ("action.POLICY_UPDATE", "policy change"),
+    ("action.POLICY_SITES", "site list change"),
+    ("action.MODEL_ACTIVATE", "model activation"),
+    ("action.MODEL_ROLLBACK", "model rollback"),
+    ("label.short.spam", "spam"),
+    ("label.short.abusive", "abusive"),
+    ("label.short.off_topic", "off-topic"),
+    ("label.short.ham", "legitimate"),
 ];
 
 #[cfg(test)]

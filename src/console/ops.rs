@@ -93,18 +93,34 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
             .map(|e| AuditRow {
                 at: crate::clock::rfc3339(&crate::clock::timestamp(e.at_ms)),
                 actor: e.actor.clone(),
-                action: e.action.clone(),
+                action: t
+                    .get(&format!("action.{}", e.action))
+                    .unwrap_or(&e.action)
+                    .to_string(),
                 target: if e.comment_id.is_empty() {
                     e.detail.clone()
                 } else {
-                    format!("{} {} → {}", e.comment_id, e.before, e.after)
+                    let status = |s: &str| {
+                        t.get(&format!("status.{s}"))
+                            .map(str::to_string)
+                            .unwrap_or_else(|| s.to_string())
+                    };
+                    format!(
+                        "{} ({} → {})",
+                        e.comment_id,
+                        status(&e.before),
+                        status(&e.after)
+                    )
                 },
-                note: [e.label.as_str(), e.note.as_str()]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(" · "),
+                note: [
+                    t.get(&format!("label.short.{}", e.label)).unwrap_or(""),
+                    e.note.as_str(),
+                ]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" · "),
             })
             .collect();
     }

@@ -71,14 +71,23 @@ pub struct ItemView {
 
 fn item_view(t: T, c: &StoredComment, lease_until_ms: u64) -> ItemView {
     let r = &c.record;
+    // What pushed towards holding or rejecting, strongest first: the policy's rules, and the signals that
+    // raised the score. The model's own score and its raw features are the score shown beside them.
+    let mut pushing: Vec<&crate::review::Reason> = r
+        .reasons
+        .iter()
+        .filter(|x| {
+            !x.code.starts_with("MODEL_")
+                && (x.kind == crate::review::ReasonKind::Rule || x.contribution > 0.0)
+        })
+        .collect();
+    pushing.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
     let mut reasons: Vec<String> = Vec::new();
-    for reason in &r.reasons {
-        let words = match t.reason(&reason.code) {
-            Some(w) => w.to_string(),
-            // A code the catalogue does not know yet: its own detail, never a raw feature name.
-            None if reason.kind == crate::review::ReasonKind::ModelFeature => continue,
-            None => reason.detail.clone(),
-        };
+    for reason in pushing {
+        let words = t
+            .reason(&reason.code)
+            .map(str::to_string)
+            .unwrap_or_else(|| reason.detail.clone());
         if !reasons.contains(&words) {
             reasons.push(words);
         }
