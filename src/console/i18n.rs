@@ -192,6 +192,68 @@ pub const VI: &[(&str, &str)] = &[
     ("ops.audit_note", "Ghi chú"),
     ("ops.audit_empty", "Chưa có mục nào."),
     ("ops.show", "Xem"),
+    ("nav.lab", "Phòng thử ngưỡng"),
+    ("lab.title", "Phòng thử ngưỡng"),
+    (
+        "lab.intro",
+        "Điểm spam của các bình luận 7 ngày qua, chia theo nhãn của kiểm duyệt viên. Di chuyển ngưỡng để xem số bình luận được đăng, giữ lại và bị từ chối thay đổi thế nào, rồi áp dụng bằng một lần bấm.",
+    ),
+    ("lab.approve", "Đăng khi điểm dưới"),
+    ("lab.reject", "Từ chối khi điểm từ"),
+    ("lab.current", "Hiện tại:"),
+    ("lab.try", "Thử ngưỡng này"),
+    ("lab.apply", "Áp dụng ngưỡng này"),
+    (
+        "lab.applied",
+        "Đã áp dụng ngưỡng mới (ghi vào nhật ký kiểm tra). Phiên bản chính sách:",
+    ),
+    (
+        "lab.conflict",
+        "Không áp dụng: chính sách đã được người khác thay đổi sau khi bạn mở trang. Không có gì thay đổi. Thay đổi gần nhất:",
+    ),
+    (
+        "lab.invalid",
+        "Không áp dụng: có giá trị không hợp lệ, xem chú thích cạnh từng ô.",
+    ),
+    ("lab.not_a_number", "Hãy nhập một số từ 0 đến 1, ví dụ 0.5."),
+    ("lab.range", "Ngưỡng phải nằm trong khoảng từ 0 đến 1."),
+    (
+        "lab.order",
+        "Ngưỡng đăng không được lớn hơn ngưỡng từ chối.",
+    ),
+    (
+        "lab.chart",
+        "Biểu đồ điểm spam theo nhãn, với ngưỡng hiện tại (nét đứt) và ngưỡng thử (nét liền)",
+    ),
+    ("lab.axis", "Điểm spam"),
+    ("lab.series.spam", "spam"),
+    ("lab.series.abusive", "lăng mạ"),
+    ("lab.series.ham", "hợp lệ, lạc đề"),
+    ("lab.series.unlabelled", "chưa gán nhãn"),
+    ("lab.current_approve", "ngưỡng đăng hiện tại"),
+    ("lab.current_reject", "ngưỡng từ chối hiện tại"),
+    ("lab.candidate_approve", "ngưỡng đăng đang thử"),
+    ("lab.candidate_reject", "ngưỡng từ chối đang thử"),
+    ("lab.legend_current", "hiện tại"),
+    ("lab.legend_candidate", "đang thử"),
+    ("lab.outcome", "Kết quả"),
+    ("lab.before", "Trước"),
+    ("lab.after", "Sau"),
+    ("lab.change", "Thay đổi"),
+    ("lab.published", "Được đăng"),
+    ("lab.held", "Giữ lại chờ duyệt"),
+    ("lab.rejected", "Bị từ chối"),
+    ("lab.spam_published", "Spam (theo nhãn) bị đăng"),
+    (
+        "lab.ham_rejected",
+        "Bình luận hợp lệ (theo nhãn) bị từ chối",
+    ),
+    ("lab.replayed", "Số bình luận chạy lại:"),
+    ("lab.labelled", "có nhãn:"),
+    (
+        "lab.workload",
+        "Thay đổi khối lượng việc của kiểm duyệt viên:",
+    ),
     ("reason.PHONE_IN_BODY", "số điện thoại trong nội dung"),
     ("reason.PHONE_MOBILE", "số điện thoại di động"),
     (
@@ -420,6 +482,65 @@ pub const EN: &[(&str, &str)] = &[
     ("ops.audit_note", "Note"),
     ("ops.audit_empty", "No entry yet."),
     ("ops.show", "Show"),
+    ("nav.lab", "Threshold lab"),
+    ("lab.title", "Threshold lab"),
+    (
+        "lab.intro",
+        "Spam scores of the last 7 days of comments, split by the moderators' labels. Move the thresholds to see how many comments would be published, held and rejected, then apply them with one click.",
+    ),
+    ("lab.approve", "Publish below score"),
+    ("lab.reject", "Reject from score"),
+    ("lab.current", "Current:"),
+    ("lab.try", "Try these thresholds"),
+    ("lab.apply", "Apply these thresholds"),
+    (
+        "lab.applied",
+        "New thresholds applied (recorded in the audit log). Policy version:",
+    ),
+    (
+        "lab.conflict",
+        "Not applied: someone changed the policy after you opened this page. Nothing was changed. Latest change:",
+    ),
+    (
+        "lab.invalid",
+        "Not applied: some values are invalid, see the notes next to each field.",
+    ),
+    (
+        "lab.not_a_number",
+        "Enter a number from 0 to 1, for example 0.5.",
+    ),
+    ("lab.range", "A threshold lies between 0 and 1."),
+    (
+        "lab.order",
+        "The publish threshold must not exceed the reject threshold.",
+    ),
+    (
+        "lab.chart",
+        "Spam scores by label, with the current thresholds (dashed) and the candidate ones (solid)",
+    ),
+    ("lab.axis", "Spam score"),
+    ("lab.series.spam", "spam"),
+    ("lab.series.abusive", "abusive"),
+    ("lab.series.ham", "legitimate, off-topic"),
+    ("lab.series.unlabelled", "unlabelled"),
+    ("lab.current_approve", "current publish threshold"),
+    ("lab.current_reject", "current reject threshold"),
+    ("lab.candidate_approve", "candidate publish threshold"),
+    ("lab.candidate_reject", "candidate reject threshold"),
+    ("lab.legend_current", "current"),
+    ("lab.legend_candidate", "candidate"),
+    ("lab.outcome", "Outcome"),
+    ("lab.before", "Before"),
+    ("lab.after", "After"),
+    ("lab.change", "Change"),
+    ("lab.published", "Published"),
+    ("lab.held", "Held for review"),
+    ("lab.rejected", "Rejected"),
+    ("lab.spam_published", "Labelled spam published"),
+    ("lab.ham_rejected", "Labelled legitimate rejected"),
+    ("lab.replayed", "Comments replayed:"),
+    ("lab.labelled", "labelled:"),
+    ("lab.workload", "Change in the moderators' workload:"),
     ("reason.PHONE_IN_BODY", "a phone number in the text"),
     ("reason.PHONE_MOBILE", "a mobile phone number"),
     (
@@ -524,11 +645,11 @@ mod tests {
 
     #[test]
     fn both_catalogues_have_the_same_keys_and_no_empty_string() {
-        let keys = |c: &[(&str, &str)]| {
-            let mut k: Vec<&str> = c.iter().map(|(k, _)| *k).collect();
+        fn keys(c: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+            let mut k: Vec<&'static str> = c.iter().map(|(k, _)| *k).collect();
             k.sort_unstable();
             k
-        };
+        }
         assert_eq!(keys(VI), keys(EN));
         for (k, v) in VI.iter().chain(EN) {
             assert!(!v.trim().is_empty(), "{k} is empty");

@@ -4,14 +4,20 @@
 //! - [`i18n`]: the string catalogues (Vietnamese first, English as a switch);
 //! - this file: the routes, the session cookie, CSRF checks, role checks and the embedded assets;
 //! - [`queue`]: the review queue (claim, decide, skip, bulk, undo, lease extension and release);
-//! - [`ops`]: the ops pages (queue health, audit log).
+//! - [`ops`]: the ops pages (queue health, audit log);
+//! - [`lab`]: the threshold lab (ops).
 //!
 //! Every page calls the domain services in-process ([`Deps`]); sessions live in the store through
 //! [`crate::auth::Sessions`], so any replica serves any session. The session cookie is HttpOnly and
 //! SameSite=Strict (and Secure when the listener speaks TLS); every state-changing form carries the session's
 //! CSRF token, and the sign-in form a double-submit token of its own.
 
+// The `Err` of the helpers here is the page to answer instead (a redirect to sign-in, a refusal), handed
+// straight to axum: boxing it would only add an allocation to every refusal.
+#![allow(clippy::result_large_err)]
+
 pub mod i18n;
+pub mod lab;
 pub mod ops;
 pub mod queue;
 
@@ -63,6 +69,7 @@ pub fn routes(deps: Deps) -> Router {
         .route("/console/static/console.js", get(js))
         .merge(queue::routes())
         .merge(ops::routes())
+        .merge(lab::routes())
         .with_state(deps)
 }
 
@@ -84,6 +91,10 @@ pub struct ConsoleState {
     /// The site last worked on.
     #[serde(default)]
     pub site: String,
+    /// The threshold lab's refused values: the errors by field, and what was typed.
+    #[serde(default)]
+    #[allow(clippy::type_complexity)]
+    pub lab_errors: Option<(Vec<(String, String)>, Option<(String, String)>)>,
 }
 
 /// A signed-in request: the session and its console state.

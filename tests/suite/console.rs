@@ -623,3 +623,152 @@ async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
     b.close().await;
 }
 in_the_browser!(ops_pages_by_role, a_moderator_cannot_open_ops_pages);
+
+/// Everything held by the score alone (publish below 0, reject from 1), so the lab has room to move.
+fn all_held_by_score(c: &mut Config) {
+    c.captcha.required = false;
+    c.policy.approve_below = 0.0;
+    c.policy.reject_at = 1.0;
+    c.policy.use_lexicon = false;
+    c.rate_limits = vec![LimitRule::new(Descriptor::Site, 100_000, 1, 100_000)];
+}
+
+/// The lab's "after" column for row `i` (0 published, 1 held, 2 rejected).
+async fn after(b: &Browser, i: usize) -> u64 {
+    b.text(&format!("#counts tbody tr:nth-child({}) td.after", i + 1))
+        .await
+        .parse()
+        .expect("a count")
+}
+
+async fn set_thresholds(b: &Browser, approve: &str, reject: &str) {
+    for (id, v) in [("#approve", approve), ("#reject", reject)] {
+        let e = b.find(id).await;
+        e.clear().await.expect("clear");
+        e.send_keys(v).await.expect("type");
+    }
+    b.click_nav("#lab-try").await;
+}
+
+async fn the_threshold_lab_changes_counts_and_applies(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    let ids = held(&app, 4).await;
+    // One moderator label, so the histogram has a labelled series.
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 2).await;
+    b.find(&format!("#label-{}", ids[1]))
+        .await
+        .select_by_value("spam")
+        .await
+        .expect("label");
+    b.click_nav(&format!("#item-{} button.reject", ids[1]))
+        .await;
+    b.click_nav(&format!("#item-{} button.approve", ids[0]))
+        .await;
+    b.click_nav("#sign-out").await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    assert_eq!(b.text("#replayed").await, "4");
+    // As things stand everything is held.
+    assert_eq!((after(&b, 0).await, after(&b, 1).await), (0, 4));
+    assert!(b.has("figure.chart svg").await);
+    set_thresholds(&b, "0.5", "0.9").await;
+    let published = after(&b, 0).await;
+    assert!(published >= 1, "low scores would be published");
+    assert_eq!(after(&b, 1).await + after(&b, 2).await + published, 4);
+    assert!(b.text("#workload").await.starts_with('-'));
+    b.screenshot("threshold-lab").await;
+    b.click_nav("#lab-apply").await;
+    assert!(b.text("#flash").await.starts_with("Đã áp dụng ngưỡng mới"));
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        (view.policy.approve_below, view.policy.reject_at),
+        (0.5, 0.9)
+    );
+    b.close().await;
+}
+in_the_browser!(threshold_lab, the_threshold_lab_changes_counts_and_applies);
+
+async fn a_policy_edit_with_an_invalid_value_is_shown_next_to_the_field(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    held(&app, 1).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    set_thresholds(&b, "0.95", "0.5").await;
+    b.click_nav("#lab-apply").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Không áp dụng: có giá trị không hợp lệ")
+    );
+    assert_eq!(
+        b.text("#approve-note").await,
+        "Ngưỡng đăng không được lớn hơn ngưỡng từ chối."
+    );
+    assert_eq!(
+        b.find("#approve")
+            .await
+            .attr("aria-invalid")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("true")
+    );
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        (view.policy.approve_below, view.policy.reject_at),
+        (0.0, 1.0)
+    );
+    b.screenshot("policy-validation-error").await;
+    // A value that is not a number is refused in words too.
+    set_thresholds(&b, "nửa", "0.9").await;
+    assert_eq!(
+        b.text("#approve-note").await,
+        "Hãy nhập một số từ 0 đến 1, ví dụ 0.5."
+    );
+    b.close().await;
+}
+in_the_browser!(
+    policy_validation,
+    a_policy_edit_with_an_invalid_value_is_shown_next_to_the_field
+);
+
+async fn a_version_conflict_names_who_changed_the_policy(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    held(&app, 1).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    set_thresholds(&b, "0.4", "0.95").await;
+    // A colleague changes the policy while the page is open.
+    let view = app.policies.view("hcm").await.expect("view");
+    let mut p = (*view.policy).clone();
+    p.approve_below = 0.2;
+    app.policies
+        .update("hcm", p, view.policy.version, &[], "ops-colleague")
+        .await
+        .expect("colleague's update");
+    b.click_nav("#lab-apply").await;
+    let flash = b.text("#flash").await;
+    assert!(
+        flash.starts_with("Không áp dụng: chính sách đã được người khác thay đổi"),
+        "{flash}"
+    );
+    assert!(flash.contains("ops-colleague"), "{flash}");
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        view.policy.approve_below, 0.2,
+        "the colleague's change stands"
+    );
+    b.screenshot("policy-conflict").await;
+    b.close().await;
+}
+in_the_browser!(
+    policy_conflict,
+    a_version_conflict_names_who_changed_the_policy
+);
