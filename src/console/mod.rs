@@ -4,6 +4,7 @@
 //! - [`i18n`]: the string catalogues (Vietnamese first, English as a switch);
 //! - this file: the routes, the session cookie, CSRF checks, role checks and the embedded assets;
 //! - [`queue`]: the review queue (claim, decide, skip, bulk, undo, lease extension and release);
+//! - [`browse`]: decided comments with filters and paging, one comment's events and audit entries, overturn;
 //! - [`ops`]: the ops pages (queue health, audit log);
 //! - [`lab`]: the threshold lab (ops).
 //!
@@ -16,6 +17,7 @@
 // straight to axum: boxing it would only add an allocation to every refusal.
 #![allow(clippy::result_large_err)]
 
+pub mod browse;
 pub mod i18n;
 pub mod lab;
 pub mod ops;
@@ -70,6 +72,7 @@ pub fn routes(deps: Deps) -> Router {
         .merge(queue::routes())
         .merge(ops::routes())
         .merge(lab::routes())
+        .merge(browse::routes())
         .with_state(deps)
 }
 

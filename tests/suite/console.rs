@@ -772,3 +772,73 @@ in_the_browser!(
     policy_conflict,
     a_version_conflict_names_who_changed_the_policy
 );
+
+async fn browsing_rejected_comments_and_overturning_one(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 3).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 3).await;
+    b.key("x").await;
+    b.key("j").await;
+    b.key("x").await;
+    b.click_nav("#bulk-reject").await;
+    b.key_nav("a").await;
+    // Rejected only: the two, newest decision first.
+    b.goto(&format!(
+        "{}/console/browse?site=hcm&status=REJECTED",
+        app.http_base()
+    ))
+    .await;
+    let mut listed = Vec::new();
+    for e in b
+        .c()
+        .find_all(Locator::Css("#browse tbody tr"))
+        .await
+        .expect("rows")
+    {
+        listed.push(e.attr("data-id").await.expect("attr").expect("id"));
+    }
+    listed.sort();
+    let mut want = ids[..2].to_vec();
+    want.sort();
+    assert_eq!(listed, want);
+    // Filters that match nothing say so.
+    b.goto(&format!(
+        "{}/console/browse?site=hcm&status=REJECTED&author=Tr%E1%BA%A7n",
+        app.http_base()
+    ))
+    .await;
+    assert!(b.has("#browse-empty").await);
+    b.goto(&format!(
+        "{}/console/browse?site=hcm&status=REJECTED&min=0&max=1",
+        app.http_base()
+    ))
+    .await;
+    b.screenshot("browse-rejected").await;
+    b.click_nav(&format!("tr[data-id='{}'] a.open", ids[0]))
+        .await;
+    assert_eq!(b.text("#status").await, "bị từ chối");
+    b.find("#o-note")
+        .await
+        .send_keys("không phải spam")
+        .await
+        .expect("note");
+    b.click_nav("#overturn").await;
+    assert_eq!(
+        b.text("#flash").await,
+        "Đã sửa quyết định (được ghi vào nhật ký kiểm tra)."
+    );
+    assert_eq!(b.text("#status").await, "đã đăng");
+    assert!(b.text("#events").await.contains("sửa quyết định"));
+    assert!(b.text("#comment-audit").await.contains("không phải spam"));
+    let (s, last) = status(&app, &ids[0]).await;
+    assert_eq!(s, Status::Published);
+    assert_eq!(last.expect("event").kind, DecisionKind::Overturn);
+    b.screenshot("comment-overturned").await;
+    b.close().await;
+}
+in_the_browser!(
+    browse_and_overturn,
+    browsing_rejected_comments_and_overturning_one
+);
