@@ -490,11 +490,10 @@ async fn switch_lang(
     if let Err(r) = ctx.save(&deps).await {
         return r;
     }
-    let next = f.get("next");
-    let next = if next.starts_with("/console") && !next.contains("//") {
-        next
-    } else {
-        "/console/queue"
+    // Back to one of the console's own pages only (never an address taken from the form as is).
+    let next = match f.get("next") {
+        n @ ("/console/ops" | "/console/lab" | "/console/browse") => n,
+        _ => "/console/queue",
     };
     Redirect::to(next).into_response()
 }

@@ -613,6 +613,10 @@ async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
     assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
     assert!(!b.has("#depth").await);
     b.screenshot("ops-refused").await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
+    assert!(!b.has("#lab-apply").await);
     b.click_nav("#sign-out").await;
     b.sign_in(&app, OPS_TOKEN).await;
     assert!(b.has("#nav-ops").await);
