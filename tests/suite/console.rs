@@ -624,6 +624,34 @@ async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
         .await;
     assert_eq!(b.text("#depth").await, "1");
     b.screenshot("ops-health").await;
+    // Models: activate one for the site, then roll the site back; both audited.
+    let row = b.find("#models tbody tr").await;
+    let version = row
+        .attr("data-version")
+        .await
+        .expect("attr")
+        .expect("version");
+    assert!(!b.text("#models .active-for").await.contains("hcm"));
+    b.click_nav("#models button.activate").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Đã đổi mô hình của trang"),
+        "activated"
+    );
+    assert!(b.text("#models .active-for").await.contains("hcm"));
+    assert!(b.text("#audit").await.contains("bật mô hình"));
+    b.click_nav("#rollback").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Đã đổi mô hình của trang")
+    );
+    assert!(
+        !b.text("#models .active-for").await.contains("hcm"),
+        "{version} no longer pinned"
+    );
+    b.screenshot("ops-models").await;
     b.close().await;
 }
 in_the_browser!(ops_pages_by_role, a_moderator_cannot_open_ops_pages);
