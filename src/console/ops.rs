@@ -102,7 +102,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
                 models = list
                     .into_iter()
                     .map(|m| ModelRow {
-                        active_here: m.active_for.iter().any(|s| *s == site),
+                        active_here: m.active_for.contains(&site),
                         active_for: m.active_for.join(", "),
                         metrics: m
                             .metrics
