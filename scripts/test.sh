@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs redis-server/redis-cli when missing (the suite starts
 # its own private servers on free ports, standalone and a 3-master cluster), php-cli with php-curl, node and
-# python's grpcio (the client examples run against a live server), then runs every test: the suite, and the
-# failover target (`cargo test --test failover`, about a minute: it builds a 6-node cluster and kills masters).
+# python's grpcio (the client examples run against a live server), chromium, chromedriver and a font with
+# Vietnamese diacritics (the web console's browser tests), then runs every test: the suite, and the failover
+# target (`cargo test --test failover`, about a minute: it builds a 6-node cluster and kills masters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,15 @@ if ! command -v node >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
+fi
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+  || ! fc-list 2>/dev/null | grep -qi "Noto Sans"; then
+  echo "chromium/chromedriver/fonts-noto-core not found: installing them for the browser tests" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-core >/dev/null
 fi
 
 if ! python3 -c "import grpc, grpc_tools, grpc_status" >/dev/null 2>&1; then

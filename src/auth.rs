@@ -263,3 +263,117 @@ mod tests {
         );
     }
 }
+
+/// How long a web console session lives without being used, ms (each request renews it).
+pub const SESSION_TTL_MS: u64 = 8 * 60 * 60 * 1000;
+
+/// A signed-in web console user: who, by which role, and the CSRF token every form of theirs carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The session id (the cookie's value): 128 random bits, hex.
+    #[serde(skip)]
+    pub id: String,
+    /// The token's name: the identity of every decision made in this session.
+    pub name: String,
+    /// `moderator` or `ops`.
+    pub role: String,
+    /// The CSRF token of this session's forms: 128 random bits, hex.
+    pub csrf: String,
+    /// Interface language: `vi` or `en`.
+    pub lang: String,
+    /// What the console keeps in the session (its own JSON; opaque here).
+    #[serde(default)]
+    pub data: String,
+}
+
+impl Session {
+    /// The session's role (`None` if the stored spelling is unknown: treated as signed out).
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.role)
+    }
+
+    /// True when `presented` is this session's CSRF token (constant time).
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        !presented.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+/// Why signing in or reading a session failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The token is unknown, or belongs to a role the console does not serve (portal).
+    #[error("this token is not a moderator or ops token")]
+    BadToken,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn random_hex16() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Web console sessions, kept in the store so that any replica serves any session.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn crate::store::Store>,
+    tokens: Tokens,
+}
+
+impl Sessions {
+    /// Sessions over `store`, signing in with `tokens`.
+    pub fn new(store: Arc<dyn crate::store::Store>, tokens: Tokens) -> Self {
+        Self { store, tokens }
+    }
+
+    /// Signs in with a moderator or ops token: a new session with fresh id and CSRF token.
+    pub async fn sign_in(&self, token: &str, lang: &str) -> Result<Session, SessionError> {
+        let caller = self
+            .tokens
+            .identify(token.trim())
+            .filter(|c| matches!(c.role, Role::Moderator | Role::Ops))
+            .ok_or(SessionError::BadToken)?;
+        let s = Session {
+            id: random_hex16(),
+            name: caller.name,
+            role: caller.role.as_str().to_string(),
+            csrf: random_hex16(),
+            lang: if lang == "en" { "en" } else { "vi" }.to_string(),
+            data: String::new(),
+        };
+        self.save(&s).await?;
+        Ok(s)
+    }
+
+    /// Stores `s` again (language changed) and renews its time to live.
+    pub async fn save(&self, s: &Session) -> Result<(), SessionError> {
+        let doc = serde_json::to_string(s)
+            .map_err(|e| SessionError::Store(crate::store::StoreError::Corrupt(e.to_string())))?;
+        self.store.put_session(&s.id, &doc, SESSION_TTL_MS).await?;
+        Ok(())
+    }
+
+    /// The live session `id`, if any. A malformed id or document is no session.
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, SessionError> {
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let Some(doc) = self.store.get_session(id).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str::<Session>(&doc).ok().map(|mut s| {
+            s.id = id.to_string();
+            s
+        }))
+    }
+
+    /// Signs out: the session is gone on every replica.
+    pub async fn sign_out(&self, id: &str) -> Result<(), SessionError> {
+        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            self.store.delete_session(id).await?;
+        }
+        Ok(())
+    }
+}

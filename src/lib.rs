@@ -26,7 +26,7 @@
 //!    role. [`config`]: layered configuration. [`telemetry`]: logs and metrics. [`wire`]: the listener's edge.
 //! 6. **Front doors.** [`api`]: gRPC, converting protobuf <-> domain only. [`http`]: the HTTP listener, JSON
 //!    over HTTP (proto3 JSON mapping) through the gRPC handlers in-process, and the place where the web
-//!    console's routes join.
+//!    console's routes join. [`console`]: the moderators' and ops' web console on that listener.
 //! 7. **Wiring.** [`startup`]: [`startup::Application`] binds the listeners and wires the services; tests and
 //!    production share this one path. [`cli`]: the `moderato` binary: `serve` plus client commands for people.
 //!
@@ -42,6 +42,7 @@ pub mod cli;
 pub mod clock;
 pub mod comment;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod lexicon;
 pub mod metrics_labels;

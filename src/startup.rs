@@ -410,6 +410,9 @@ impl Application {
                 reviews: reviews.clone(),
                 policies: policies.clone(),
                 tokens: tokens.clone(),
+                audit: crate::audit::service::AuditService::new(store.clone()),
+                sessions: crate::auth::Sessions::new(store.clone(), tokens.clone()),
+                tls: http_tls.is_some(),
             };
             let s = &cfg.server;
             let limits = crate::http::HttpLimits {

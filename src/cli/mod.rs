@@ -266,6 +266,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let app = Application::build(cfg, store, tokens, ids).await?;
     if let Some(a) = app.http_addr() {
         println!("HTTP JSON API: http://{a}/v1/ (routes: http://{a}/v1/openapi.json)");
+        println!("Web console:   http://{a}/console (sign in with a moderator or ops token)");
     }
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())

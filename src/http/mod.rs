@@ -5,8 +5,8 @@
 //! [`router`] builds one axum [`Router`] from [`Services`], the same in-process domain services the gRPC handlers
 //! use. Each front door adds its routes there:
 //! - [`portal::routes`]: `/v1/...`, the portal's calls in the proto3 JSON mapping, and `/v1/openapi.json`;
-//! - the web console: merge its router at the marked line in [`router`]. Its routes must not set a fallback of
-//!   their own (axum panics on two), and paths under `/v1/` belong to the JSON API.
+//! - [`crate::console::routes`]: `/console/...`, the web console. Its routes set no fallback of their own (axum
+//!   panics on two), and paths under `/v1/` belong to the JSON API.
 //!
 //! [`router`] then adds what every route shares: the JSON 404/405 fallbacks, the body size limit and the
 //! per-route request counter. [`serve`] runs the router on a bound listener with the connection bounds of the
@@ -30,7 +30,8 @@ use tonic::Status;
 pub use error::HttpError;
 pub use serve::{HttpLimits, serve, tls_acceptor};
 
-use crate::auth::{Caller, Role, Tokens};
+use crate::audit::service::AuditService;
+use crate::auth::{Caller, Role, Sessions, Tokens};
 use crate::captcha::{Captchas, Settings};
 use crate::comment::Comments;
 use crate::policy::Policies;
@@ -59,12 +60,24 @@ pub struct Services {
     pub policies: Policies,
     /// Bearer tokens by role.
     pub tokens: Tokens,
+    /// The audit trail, read back.
+    pub audit: AuditService,
+    /// Web console sessions.
+    pub sessions: Sessions,
+    /// The listener speaks TLS: the console's cookies are Secure.
+    pub tls: bool,
 }
 
 /// Every HTTP route of moderato, with the shared fallbacks and limits.
 pub fn router(services: &Services) -> Router {
     let app = Router::new().merge(portal::routes(services));
-    // The web console's router is merged here: `let app = app.merge(crate::console::routes(services));`
+    let app = app.merge(crate::console::routes(crate::console::Deps {
+        reviews: services.reviews.clone(),
+        policies: services.policies.clone(),
+        audit: services.audit.clone(),
+        sessions: services.sessions.clone(),
+        secure_cookies: services.tls,
+    }));
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

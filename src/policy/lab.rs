@@ -113,3 +113,62 @@ pub fn simulate(
     }
     (a, b)
 }
+
+/// Bins of [`Histogram`]: scores 0-1 in steps of 0.05.
+pub const HISTOGRAM_BINS: usize = 20;
+
+/// A site's recent scores by moderator label, for the threshold lab's picture.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    /// Per bin (score `i/20` to `(i+1)/20`): [spam, abusive, legitimate (ham, off-topic), unlabelled].
+    pub bins: Vec<[u64; 4]>,
+}
+
+impl Histogram {
+    /// Counts `rows` into [`HISTOGRAM_BINS`] bins.
+    pub fn of(rows: &[(CommentRecord, Option<Label>)]) -> Histogram {
+        let mut bins = vec![[0u64; 4]; HISTOGRAM_BINS];
+        for (r, label) in rows {
+            let s = if r.score.is_finite() {
+                r.score.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let i = ((s * HISTOGRAM_BINS as f32) as usize).min(HISTOGRAM_BINS - 1);
+            let k = match label {
+                Some(Label::Spam) => 0,
+                Some(Label::Abusive) => 1,
+                Some(Label::Ham | Label::OffTopic) => 2,
+                None => 3,
+            };
+            bins[i][k] += 1;
+        }
+        Histogram { bins }
+    }
+}
+
+impl Policies {
+    /// The scores of `site`'s submissions of the last `window_seconds` (0: seven days), binned by moderator
+    /// label.
+    pub async fn score_histogram(
+        &self,
+        site: &str,
+        window_seconds: u32,
+    ) -> Result<Histogram, PolicyError> {
+        let window = if window_seconds == 0 {
+            DEFAULT_WINDOW_SECONDS
+        } else {
+            window_seconds
+        };
+        let now = self.clock.now_ms();
+        let rows = self
+            .store
+            .recent(
+                site,
+                now.saturating_sub(u64::from(window) * 1000),
+                SIMULATE_MAX,
+            )
+            .await?;
+        Ok(Histogram::of(&rows))
+    }
+}

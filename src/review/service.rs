@@ -29,6 +29,44 @@ pub const MAX_CLAIM_ITEMS: u32 = 100;
 pub const MAX_NOTE_CHARS: usize = 2000;
 /// How often a watcher polls the store when nothing was announced locally (other replicas' decisions).
 pub const WATCH_POLL: Duration = Duration::from_millis(250);
+fn nfc_lower(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    s.trim().nfc().collect::<String>().to_lowercase()
+}
+
+/// Most decision events one browse reads.
+pub const BROWSE_SCAN: usize = 50_000;
+
+/// What [`ReviewService::browse`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct BrowseQuery {
+    /// Only this current status (PUBLISHED or REJECTED); `None`: both.
+    pub status: Option<Status>,
+    /// Only scores at or above.
+    pub min_score: Option<f32>,
+    /// Only scores at or below.
+    pub max_score: Option<f32>,
+    /// Only authors whose name contains this (case-insensitive, NFC).
+    pub author: String,
+    /// Only decisions at or after, epoch ms (0: any).
+    pub since_ms: u64,
+    /// Only decisions before, epoch ms (0: any).
+    pub until_ms: u64,
+    /// Page number, from 0.
+    pub page: usize,
+    /// Comments per page (0: 20; at most 100).
+    pub page_size: usize,
+}
+
+/// One page of decided comments.
+#[derive(Debug, Clone, Default)]
+pub struct BrowsePage {
+    /// The comments, newest decision first.
+    pub comments: Vec<super::StoredComment>,
+    /// More pages follow.
+    pub more: bool,
+}
+
 /// Events one store read of the decision stream returns at most.
 const WATCH_BATCH: usize = 200;
 
@@ -518,6 +556,78 @@ impl ReviewService {
         let s = self.store.queue_stats(site).await?;
         publish_queue_gauges(site, &s);
         Ok(s)
+    }
+
+    /// Decided comments of `site` (published or rejected, automatically or by a moderator), newest decision
+    /// first, filtered by `q`, one page at a time. Reads the site's decision stream from its start, at most
+    /// [`BROWSE_SCAN`] events, so on a long stream only the oldest part is left out.
+    pub async fn browse(&self, site: &str, q: &BrowseQuery) -> Result<BrowsePage, ReviewError> {
+        let mut v = Violations::default();
+        v.site("site", site);
+        if let (Some(lo), Some(hi)) = (q.min_score, q.max_score)
+            && lo > hi
+        {
+            v.add("min_score", "must not exceed max_score");
+        }
+        v.finish()?;
+        let mut latest: std::collections::HashMap<String, Event> = std::collections::HashMap::new();
+        let mut after = String::new();
+        let mut scanned = 0usize;
+        loop {
+            let batch = self.store.read_decisions(site, &after, WATCH_BATCH).await?;
+            let n = batch.len();
+            for e in batch {
+                after.clone_from(&e.cursor);
+                latest.insert(e.comment_id.clone(), e);
+            }
+            scanned += n;
+            if n < WATCH_BATCH || scanned >= BROWSE_SCAN {
+                break;
+            }
+        }
+        let mut events: Vec<Event> = latest
+            .into_values()
+            .filter(|e| e.status != Status::PendingReview)
+            .filter(|e| q.status.is_none_or(|s| s == e.status))
+            .filter(|e| q.since_ms == 0 || e.decided_ms >= q.since_ms)
+            .filter(|e| q.until_ms == 0 || e.decided_ms < q.until_ms)
+            .collect();
+        events.sort_by(|a, b| {
+            b.decided_ms
+                .cmp(&a.decided_ms)
+                .then_with(|| b.cursor.cmp(&a.cursor))
+        });
+        let size = if q.page_size == 0 {
+            20
+        } else {
+            q.page_size.min(100)
+        };
+        let skip = q.page.saturating_mul(size);
+        let author = nfc_lower(&q.author);
+        let mut page = BrowsePage::default();
+        let mut matched = 0usize;
+        for e in events {
+            let Some(c) = self.store.get_comment(site, &e.comment_id).await? else {
+                continue;
+            };
+            let r = &c.record;
+            if q.min_score.is_some_and(|lo| r.score < lo)
+                || q.max_score.is_some_and(|hi| r.score > hi)
+                || (!author.is_empty() && !nfc_lower(&r.name).contains(&author))
+            {
+                continue;
+            }
+            matched += 1;
+            if matched <= skip {
+                continue;
+            }
+            if page.comments.len() == size {
+                page.more = true;
+                break;
+            }
+            page.comments.push(c);
+        }
+        Ok(page)
     }
 
     /// One comment with its status and history.

@@ -222,6 +222,8 @@ pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     clock: Arc<dyn Clock>,
     keys: Keys,
+    /// Console sessions: id -> (document, expiry ms). Apart from `state`: no other step touches them.
+    sessions: Arc<Mutex<HashMap<String, (String, u64)>>>,
 }
 
 impl Default for MemoryStore {
@@ -237,6 +239,7 @@ impl MemoryStore {
             state: Arc::new(Mutex::new(State::default())),
             clock,
             keys: Keys::new(""),
+            sessions: Arc::default(),
         }
     }
 
@@ -791,5 +794,35 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn put_session(
+        &self,
+        session_id: &str,
+        doc: &str,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.retain(|_, (_, until)| *until > now);
+        s.insert(
+            session_id.to_string(),
+            (doc.to_string(), now.saturating_add(ttl_ms)),
+        );
+        Ok(())
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        let now = self.clock.now_ms();
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(s.get(session_id)
+            .filter(|(_, until)| *until > now)
+            .map(|(d, _)| d.clone()))
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(s.remove(session_id).is_some_and(|(_, until)| until > now))
     }
 }

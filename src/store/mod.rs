@@ -164,6 +164,11 @@ impl Keys {
         self.site_key(GLOBAL_SCOPE, "webhook:sites")
     }
 
+    /// One web console session (a string of 32 hex digits). All sessions share the global hash tag.
+    pub fn session(&self, session_id: &str) -> String {
+        self.site_key(GLOBAL_SCOPE, &format!("session:{session_id}"))
+    }
+
     /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
     pub fn limit(&self, site: &str, limit_name: &str, subject: &str) -> String {
         self.site_key(site, &format!("rl:{limit_name}:{subject}"))
@@ -484,6 +489,16 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         after: &str,
         max: usize,
     ) -> Result<Vec<(String, LabelRow)>, StoreError>;
+
+    /// Stores a web console session's document under `session_id` for `ttl_ms`, replacing any previous one.
+    async fn put_session(&self, session_id: &str, doc: &str, ttl_ms: u64)
+    -> Result<(), StoreError>;
+
+    /// A session's document, or `None` once it expired or was deleted.
+    async fn get_session(&self, session_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Deletes a session; false when there was none.
+    async fn delete_session(&self, session_id: &str) -> Result<bool, StoreError>;
 }
 
 /// The GCRA step shared by the memory store and mirrored by `lua/charge_limits.lua`.

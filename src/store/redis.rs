@@ -1142,6 +1142,43 @@ impl Store for RedisStore {
             })
             .collect())
     }
+
+    async fn put_session(
+        &self,
+        session_id: &str,
+        doc: &str,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.session(session_id);
+        let doc = doc.to_string();
+        let ttl = ttl_ms.max(1);
+        self.query::<()>(|c| {
+            Box::pin(async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&doc)
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(c)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        let key = self.keys.session(session_id);
+        self.query(|c| Box::pin(async move { redis::cmd("GET").arg(&key).query_async(c).await }))
+            .await
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<bool, StoreError> {
+        let key = self.keys.session(session_id);
+        let n: u64 = self
+            .query(|c| Box::pin(async move { redis::cmd("DEL").arg(&key).query_async(c).await }))
+            .await?;
+        Ok(n > 0)
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod bounds;
 mod captcha;
 mod comments;
 mod concurrency;
+mod console;
 mod detection;
 mod durability;
 mod examples;

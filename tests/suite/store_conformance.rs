@@ -1825,3 +1825,40 @@ on_every_backend!(
     webhook_progress,
     webhook_progress_is_fenced_and_dead_letters_are_kept
 );
+
+async fn a_session_is_read_back_until_it_expires_or_is_deleted(backend: Backend) {
+    let (store, _keys) = setup(backend).await;
+    let a = "0123456789abcdef0123456789abcdef";
+    let b = "fedcba9876543210fedcba9876543210";
+    assert_eq!(store.get_session(a).await.expect("get"), None);
+    store
+        .put_session(a, "{\"who\":\"Nguyễn\"}", 60_000)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get_session(a).await.expect("get").as_deref(),
+        Some("{\"who\":\"Nguyễn\"}")
+    );
+    store.put_session(a, "second", 60_000).await.expect("put");
+    assert_eq!(
+        store.get_session(a).await.expect("get").as_deref(),
+        Some("second")
+    );
+    assert!(store.delete_session(a).await.expect("delete"));
+    assert!(!store.delete_session(a).await.expect("delete"));
+    assert_eq!(store.get_session(a).await.expect("get"), None);
+
+    store.put_session(b, "short", 150).await.expect("put");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while store.get_session(b).await.expect("get").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a session outlived its time to live"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+on_every_backend!(
+    session_ttl,
+    a_session_is_read_back_until_it_expires_or_is_deleted
+);

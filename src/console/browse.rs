@@ -1,0 +1,416 @@
+//! Browse and correct: a site's decided comments with filters (status, score range, author, date) and paging;
+//! one comment with its events and audit entries; overturning it from there.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::i18n::T;
+use super::{Ctx, Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form, store_error};
+use crate::audit::service::{AuditError, AuditQuery};
+use crate::clock::{rfc3339, timestamp};
+use crate::review::service::{Actor, BrowseQuery, Overturn, ReviewError};
+use crate::review::{Label, Status};
+
+pub(super) fn routes() -> Router<Deps> {
+    Router::new()
+        .route("/console/browse", get(list))
+        .route("/console/comment", get(one))
+        .route("/console/comment/overturn", post(overturn))
+}
+
+fn when(ms: u64) -> String {
+    rfc3339(&timestamp(ms))
+}
+
+fn status_words(t: T, s: &str) -> String {
+    t.get(&format!("status.{s}"))
+        .map(str::to_string)
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// One row of the list.
+struct Row {
+    id: String,
+    decided: String,
+    status: String,
+    score: String,
+    author: String,
+    title: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/browse.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    t: T,
+    lang: &'static str,
+    site: String,
+    status: String,
+    min: String,
+    max: String,
+    author: String,
+    from: String,
+    to: String,
+    rows: Vec<Row>,
+    page: usize,
+    prev: String,
+    next: String,
+    error: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    site: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    min: String,
+    #[serde(default)]
+    max: String,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    page: usize,
+}
+
+/// `YYYY-MM-DD` (a date input) to epoch ms at 00:00 UTC.
+fn day_ms(d: &str) -> Option<u64> {
+    let ts = crate::clock::parse_rfc3339(&format!("{}T00:00:00Z", d.trim())).ok()?;
+    u64::try_from(ts.seconds).ok().map(|s| s * 1000)
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn render<P: Template>(p: P) -> Response {
+    match p.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn list(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let ctx = match signed_in(&deps, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let site = if q.site.is_empty() {
+        ctx.state.site.clone()
+    } else {
+        q.site.clone()
+    };
+    let mut page = ListPage {
+        nav: Some(ctx.nav("browse")),
+        t,
+        lang: t.lang.code(),
+        site: site.clone(),
+        status: q.status.clone(),
+        min: q.min.clone(),
+        max: q.max.clone(),
+        author: q.author.clone(),
+        from: q.from.clone(),
+        to: q.to.clone(),
+        rows: Vec::new(),
+        page: q.page,
+        prev: String::new(),
+        next: String::new(),
+        error: String::new(),
+    };
+    if site.is_empty() {
+        return render(page);
+    }
+    let num = |s: &str| {
+        let s = s.trim().replace(',', ".");
+        if s.is_empty() {
+            Ok(None)
+        } else {
+            s.parse::<f32>()
+                .ok()
+                .filter(|x| (0.0..=1.0).contains(x))
+                .map(Some)
+                .ok_or(())
+        }
+    };
+    let (Ok(min_score), Ok(max_score)) = (num(&q.min), num(&q.max)) else {
+        page.error = t.s("browse.bad_score").to_string();
+        return render(page);
+    };
+    let bq = BrowseQuery {
+        status: Status::parse(&q.status).filter(|s| *s != Status::PendingReview),
+        min_score,
+        max_score,
+        author: q.author.clone(),
+        since_ms: day_ms(&q.from).unwrap_or(0),
+        until_ms: day_ms(&q.to).map(|d| d + 86_400_000).unwrap_or(0),
+        page: q.page,
+        page_size: 20,
+    };
+    match deps.reviews.browse(&site, &bq).await {
+        Ok(p) => {
+            page.rows = p
+                .comments
+                .iter()
+                .map(|c| Row {
+                    id: c.record.comment_id.clone(),
+                    decided: c
+                        .history
+                        .last()
+                        .map(|e| when(e.decided_ms))
+                        .unwrap_or_default(),
+                    status: status_words(t, c.status.as_str()),
+                    score: format!("{:.0}%", c.record.score * 100.0),
+                    author: c.record.name.clone(),
+                    title: c.record.title.clone(),
+                })
+                .collect();
+            let link = |n: usize| {
+                format!(
+                    "/console/browse?site={}&status={}&min={}&max={}&author={}&from={}&to={}&page={n}",
+                    enc(&site),
+                    enc(&q.status),
+                    enc(&q.min),
+                    enc(&q.max),
+                    enc(&q.author),
+                    enc(&q.from),
+                    enc(&q.to)
+                )
+            };
+            if q.page > 0 {
+                page.prev = link(q.page - 1);
+            }
+            if p.more {
+                page.next = link(q.page + 1);
+            }
+        }
+        Err(ReviewError::Invalid(e)) => page.error = format!("{} {e}", t.s("error.invalid")),
+        Err(e) => return review_error(t, &e),
+    }
+    render(page)
+}
+
+/// One event of the comment's history.
+struct EventRow {
+    at: String,
+    status: String,
+    kind: String,
+    actor: String,
+    label: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/comment.html")]
+struct CommentPage {
+    nav: Option<Nav>,
+    t: T,
+    lang: &'static str,
+    csrf: String,
+    flash: Option<Flash>,
+    site: String,
+    id: String,
+    status: String,
+    status_code: String,
+    name: String,
+    title: String,
+    body: String,
+    score: String,
+    reasons: Vec<String>,
+    events: Vec<EventRow>,
+    audit: Vec<EventRow>,
+    can_overturn: bool,
+    to_rejected: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct OneQuery {
+    #[serde(default)]
+    site: String,
+    #[serde(default)]
+    id: String,
+}
+
+async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQuery>) -> Response {
+    let mut ctx = match signed_in(&deps, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let c = match deps.reviews.comment(&q.site, &q.id).await {
+        Ok(c) => c,
+        Err(e) => return review_error(t, &e),
+    };
+    let label_words = |l: &str| {
+        if l.is_empty() {
+            String::new()
+        } else {
+            t.get(&format!("label.short.{l}"))
+                .map(str::to_string)
+                .unwrap_or_else(|| l.to_string())
+        }
+    };
+    let events = c
+        .history
+        .iter()
+        .map(|e| EventRow {
+            at: when(e.decided_ms),
+            status: status_words(t, e.status.as_str()),
+            kind: t
+                .get(&format!("kind.{}", e.kind.as_str()))
+                .unwrap_or(e.kind.as_str())
+                .to_string(),
+            actor: e.actor.clone(),
+            label: label_words(&e.label),
+            note: e.note.clone(),
+        })
+        .collect();
+    let mut audit = Vec::new();
+    let mut aq = AuditQuery {
+        site: q.site.clone(),
+        comment_id: q.id.clone(),
+        page_size: 200,
+        ..AuditQuery::default()
+    };
+    loop {
+        match deps.audit.list(&aq).await {
+            Ok(p) => {
+                audit.extend(p.entries.into_iter().map(|e| {
+                    EventRow {
+                        at: when(e.at_ms),
+                        status: format!(
+                            "{} → {}",
+                            status_words(t, &e.before),
+                            status_words(t, &e.after)
+                        ),
+                        kind: t
+                            .get(&format!("action.{}", e.action))
+                            .unwrap_or(&e.action)
+                            .to_string(),
+                        actor: e.actor,
+                        label: label_words(&e.label),
+                        note: e.note,
+                    }
+                }));
+                if p.next_page_token.is_empty() || audit.len() > 1000 {
+                    break;
+                }
+                aq.page_token = p.next_page_token;
+            }
+            Err(AuditError::Store(e)) => return store_error(t, &e.to_string()),
+            Err(AuditError::Invalid(e)) => return review_error(t, &ReviewError::Invalid(e)),
+        }
+    }
+    let reasons = c
+        .record
+        .reasons
+        .iter()
+        .filter(|r| !r.code.starts_with("MODEL_"))
+        .filter_map(|r| t.reason(&r.code).map(str::to_string))
+        .fold(Vec::new(), |mut v, r| {
+            if !v.contains(&r) {
+                v.push(r);
+            }
+            v
+        });
+    let flash = ctx.take_flash();
+    if flash.is_some()
+        && let Err(r) = ctx.save(&deps).await
+    {
+        return r;
+    }
+    render(CommentPage {
+        nav: Some(ctx.nav("browse")),
+        t,
+        lang: t.lang.code(),
+        csrf: ctx.session.csrf.clone(),
+        flash,
+        site: q.site.clone(),
+        id: q.id.clone(),
+        status: status_words(t, c.status.as_str()),
+        status_code: c.status.as_str().to_string(),
+        name: c.record.name.clone(),
+        title: c.record.title.clone(),
+        body: c.record.body.clone(),
+        score: format!("{:.0}%", c.record.score * 100.0),
+        reasons,
+        events,
+        audit,
+        can_overturn: c.status != Status::PendingReview,
+        to_rejected: c.status == Status::Published,
+    })
+}
+
+fn actor(ctx: &Ctx) -> Actor {
+    Actor {
+        name: ctx.session.name.clone(),
+        supervisor: ctx.is_ops(),
+    }
+}
+
+async fn overturn(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
+    let mut ctx = match signed_in_form(&deps, &headers, &f).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (site, id) = (f.get("site").to_string(), f.get("id").to_string());
+    let expected = Status::parse(f.get("expected"));
+    let label = Label::parse(f.get("label"));
+    let label = if expected == Some(Status::Rejected) {
+        None
+    } else {
+        label
+    };
+    let note = f.get("note").to_string();
+    match deps
+        .reviews
+        .overturn(
+            Overturn {
+                site: &site,
+                comment_id: &id,
+                expected,
+                label,
+                note: &note,
+            },
+            &actor(&ctx),
+        )
+        .await
+    {
+        Ok(_) => ctx.flash("browse.overturned", "", false),
+        Err(ReviewError::Store(e)) => return store_error(ctx.t(), &e.to_string()),
+        Err(ReviewError::StatusChanged { .. }) => ctx.flash("browse.changed", "", true),
+        Err(ReviewError::NotYourDecision { by }) => ctx.flash("browse.not_yours", by, true),
+        Err(e) => ctx.flash("queue.error", e.to_string(), true),
+    }
+    if let Err(r) = ctx.save(&deps).await {
+        return r;
+    }
+    Redirect::to(&format!(
+        "/console/comment?site={}&id={}",
+        enc(&site),
+        enc(&id)
+    ))
+    .into_response()
+}

@@ -1,0 +1,257 @@
+//! The ops pages: queue health per site and the audit log. Moderators are refused (403, in words).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::i18n::T;
+use super::{
+    Deps, Fields, Flash, Nav, require_ops, review_error, signed_in, signed_in_form, store_error,
+};
+use crate::audit::service::{AuditError, AuditQuery};
+use crate::policy::PolicyError;
+
+pub(super) fn routes() -> Router<Deps> {
+    Router::new()
+        .route("/console/ops", get(page))
+        .route("/console/ops/activate", post(activate))
+        .route("/console/ops/rollback", post(rollback))
+}
+
+/// One model artifact as shown.
+struct ModelRow {
+    version: String,
+    metrics: String,
+    active_for: String,
+    active_here: bool,
+    problem: String,
+}
+
+/// One audit entry as shown.
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/ops.html")]
+struct OpsPage {
+    nav: Option<Nav>,
+    t: T,
+    lang: &'static str,
+    site: String,
+    stats: Option<crate::review::QueueStats>,
+    oldest_s: u64,
+    audit: Vec<AuditRow>,
+    flash: Option<Flash>,
+    csrf: String,
+    models: Vec<ModelRow>,
+    boot_labels: u64,
+    boot_required: u32,
+    boot_ready: bool,
+}
+
+#[derive(Deserialize)]
+struct OpsQuery {
+    #[serde(default)]
+    site: String,
+}
+
+async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQuery>) -> Response {
+    let mut ctx = match signed_in(&deps, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_ops(&ctx) {
+        return r;
+    }
+    let t = ctx.t();
+    let site = if q.site.is_empty() {
+        ctx.state.site.clone()
+    } else {
+        q.site
+    };
+    let flash = ctx.take_flash();
+    if flash.is_some()
+        && let Err(r) = ctx.save(&deps).await
+    {
+        return r;
+    }
+    let mut models = Vec::new();
+    let (mut boot_labels, mut boot_required, mut boot_ready) = (0, 0, false);
+    let mut stats = None;
+    let mut audit = Vec::new();
+    if !site.is_empty() {
+        match deps.reviews.stats(&site).await {
+            Ok(s) => stats = Some(s),
+            Err(e) => return review_error(t, &e),
+        }
+        match deps.policies.bootstrap_status(&site).await {
+            Ok(b) => (boot_labels, boot_required, boot_ready) = (b.labels, b.required, b.ready),
+            Err(e) => return store_error(t, &format!("{e:?}")),
+        }
+        match deps.policies.models().await {
+            Ok(list) => {
+                models = list
+                    .into_iter()
+                    .map(|m| ModelRow {
+                        active_here: m.active_for.contains(&site),
+                        active_for: m.active_for.join(", "),
+                        metrics: m
+                            .metrics
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(" · "),
+                        problem: m.problem.unwrap_or_default(),
+                        version: m.version,
+                    })
+                    .collect()
+            }
+            Err(e) => return store_error(t, &format!("{e:?}")),
+        }
+        // The newest entries, read page by page from the start (the log is bounded per site).
+        let mut query = AuditQuery {
+            site: site.clone(),
+            page_size: 200,
+            ..AuditQuery::default()
+        };
+        let mut entries = Vec::new();
+        loop {
+            match deps.audit.list(&query).await {
+                Ok(p) => {
+                    entries.extend(p.entries);
+                    if p.next_page_token.is_empty() || entries.len() >= 5_000 {
+                        break;
+                    }
+                    query.page_token = p.next_page_token;
+                }
+                Err(AuditError::Store(e)) => return store_error(t, &e.to_string()),
+                Err(AuditError::Invalid(e)) => {
+                    return review_error(t, &crate::review::service::ReviewError::Invalid(e));
+                }
+            }
+        }
+        audit = entries
+            .iter()
+            .rev()
+            .take(100)
+            .map(|e| AuditRow {
+                at: crate::clock::rfc3339(&crate::clock::timestamp(e.at_ms)),
+                actor: e.actor.clone(),
+                action: t
+                    .get(&format!("action.{}", e.action))
+                    .unwrap_or(&e.action)
+                    .to_string(),
+                target: if e.comment_id.is_empty() {
+                    e.detail.clone()
+                } else {
+                    let status = |s: &str| {
+                        t.get(&format!("status.{s}"))
+                            .map(str::to_string)
+                            .unwrap_or_else(|| s.to_string())
+                    };
+                    format!(
+                        "{} ({} → {})",
+                        e.comment_id,
+                        status(&e.before),
+                        status(&e.after)
+                    )
+                },
+                note: [
+                    t.get(&format!("label.short.{}", e.label)).unwrap_or(""),
+                    e.note.as_str(),
+                ]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            })
+            .collect();
+    }
+    let page = OpsPage {
+        nav: Some(ctx.nav("ops")),
+        t,
+        lang: t.lang.code(),
+        oldest_s: stats.map(|s| s.oldest_pending_age_ms / 1000).unwrap_or(0),
+        flash,
+        csrf: ctx.session.csrf.clone(),
+        models,
+        boot_labels,
+        boot_required,
+        boot_ready,
+        site,
+        stats,
+        audit,
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn back(site: &str) -> Response {
+    let site: String = site
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    Redirect::to(&format!("/console/ops?site={site}")).into_response()
+}
+
+async fn activate(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
+    model_change(deps, headers, f, false).await
+}
+
+async fn rollback(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
+    model_change(deps, headers, f, true).await
+}
+
+/// Activates a model for the site, or rolls the site back to its previous one (audited by the policy layer).
+async fn model_change(deps: Deps, headers: HeaderMap, f: Fields, rollback: bool) -> Response {
+    let mut ctx = match signed_in_form(&deps, &headers, &f).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_ops(&ctx) {
+        return r;
+    }
+    let site = f.get("site").to_string();
+    let mut v = crate::validate::Violations::default();
+    v.site("site", &site);
+    if let Err(e) = v.finish() {
+        ctx.flash("error.invalid", e.to_string(), true);
+    } else {
+        let who = ctx.session.name.clone();
+        let r = if rollback {
+            deps.policies.rollback(&site, &who).await
+        } else {
+            deps.policies.activate(&site, f.get("version"), &who).await
+        };
+        match r {
+            Ok((from, to)) => {
+                let from = if from.is_empty() {
+                    "—".to_string()
+                } else {
+                    from
+                };
+                ctx.flash("ops.model_changed", format!("{from} → {to}"), false)
+            }
+            Err(PolicyError::NoPrevious) => ctx.flash("ops.no_previous", "", true),
+            Err(PolicyError::UnknownModel(m)) => ctx.flash("ops.unknown_model", m, true),
+            Err(PolicyError::Store(e)) => return store_error(ctx.t(), &e.to_string()),
+            Err(e) => ctx.flash("queue.error", format!("{e:?}"), true),
+        }
+    }
+    if let Err(r) = ctx.save(&deps).await {
+        return r;
+    }
+    back(&site)
+}

@@ -1,0 +1,876 @@
+//! The web console in a real browser: Chromium driven over WebDriver (fantoccini), with chromedriver started on a
+//! free port by each test, against an in-process moderato on the memory store and on Redis. Every test saves a
+//! screenshot under `target/console-screenshots/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use moderato::config::Config;
+use moderato::proto::comment_service_client::CommentServiceClient;
+use moderato::proto::moderation_service_client::ModerationServiceClient;
+use moderato::proto::{
+    Author, Client as WireClient, CommentStatus, SubmitCommentRequest, TakeOverClaimRequest,
+};
+use moderato::rate_limit::{Descriptor, LimitRule};
+use moderato::review::{DecisionKind, Label, Status};
+
+use crate::harness::{
+    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, TestApp, authed,
+    free_port, spawn_app,
+};
+
+/// Runs a browser test on the memory store and on Redis.
+macro_rules! in_the_browser {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use $crate::harness::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$body(Backend::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$body(Backend::Redis).await
+            }
+        }
+    };
+}
+
+const INSTALL: &str = "chromium and chromedriver are needed: apt-get install -y chromium chromium-driver \
+                       fonts-noto-core (scripts/test.sh does it)";
+
+/// A chromedriver process on a free port and one headless Chromium session; the driver is killed on drop.
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+}
+
+impl Browser {
+    async fn open(width: u32, height: u32) -> Browser {
+        let port = free_port(false);
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}). {INSTALL}"));
+        let url = format!("http://127.0.0.1:{port}");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                         format!("--window-size={width},{height}"), "--lang=vi"],
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let mut b =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            match b.capabilities(caps.clone()).connect(&url).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no WebDriver session: {e}. {INSTALL}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        Browser {
+            client: Some(client),
+            driver,
+        }
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().expect("open session")
+    }
+
+    async fn goto(&self, url: &str) {
+        self.c().goto(url).await.expect("navigate");
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.c()
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("text")
+    }
+
+    async fn has(&self, css: &str) -> bool {
+        !self
+            .c()
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find all")
+            .is_empty()
+    }
+
+    async fn source(&self) -> String {
+        self.c().source().await.expect("source")
+    }
+
+    /// Saves a PNG under `target/console-screenshots/<name>.png`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.c().screenshot().await.expect("screenshot");
+        let dir = std::env::var("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+            .join("console-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Presses one key with nothing focused but the page (a single key, no modifier).
+    async fn key(&self, k: &str) {
+        self.find("body").await.send_keys(k).await.expect("key");
+    }
+
+    /// Marks the current document, so [`Browser::wait_new_page`] can tell when another one has loaded.
+    async fn mark(&self) {
+        self.c()
+            .execute("window.__moderato_old_page = true;", vec![])
+            .await
+            .expect("mark");
+    }
+
+    /// Waits until the marked document was replaced by a fully loaded one.
+    async fn wait_new_page(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = self
+                .c()
+                .execute(
+                    "return window.__moderato_old_page === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if done {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no new page loaded");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Presses a key that submits a form, and waits for the answer page.
+    async fn key_nav(&self, k: &str) {
+        self.mark().await;
+        self.key(k).await;
+        self.wait_new_page().await;
+    }
+
+    /// Clicks a button that submits a form, and waits for the answer page.
+    async fn click_nav(&self, css: &str) {
+        let e = self.find(css).await;
+        self.mark().await;
+        e.click().await.expect("click");
+        self.wait_new_page().await;
+    }
+
+    async fn sign_in(&self, app: &TestApp, token: &str) {
+        self.goto(&format!("{}/console/login", app.http_base()))
+            .await;
+        self.find("#token")
+            .await
+            .send_keys(token)
+            .await
+            .expect("type token");
+        self.click_nav("#sign-in").await;
+        self.find("#who").await;
+    }
+
+    async fn claim(&self, site: &str, n: u32) {
+        let s = self.find("#site").await;
+        s.clear().await.expect("clear");
+        s.send_keys(site).await.expect("site");
+        let n_box = self.find("#n").await;
+        n_box.clear().await.expect("clear");
+        n_box.send_keys(&n.to_string()).await.expect("n");
+        self.click_nav("#claim").await;
+        self.find("#flash").await;
+    }
+
+    /// The ids of the comments shown, in order.
+    async fn items(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self
+            .c()
+            .find_all(Locator::Css("article.item"))
+            .await
+            .expect("items")
+        {
+            out.push(e.attr("data-id").await.expect("attr").expect("data-id"));
+        }
+        out
+    }
+
+    async fn close(mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn premoderated(c: &mut Config) {
+    c.captcha.required = false;
+    c.policy.premoderate_all = true;
+    c.rate_limits = vec![LimitRule::new(Descriptor::Site, 100_000, 1, 100_000)];
+}
+
+const BODIES: &[&str] = &[
+    "Tôi thấy bài viết rất hữu ích, cảm ơn tác giả đã phân tích kỹ lưỡng.",
+    "Vay tiền nhanh trong ngày, lãi suất thấp, liên hệ Zalo 0912345678 để được hỗ trợ.",
+    "Giá nhà ở Thủ Đức tăng quá nhanh, người trẻ khó mua được căn hộ đầu tiên.",
+    "Đội tuyển chơi rất hay, hàng thủ chắc chắn hơn mùa trước nhiều.",
+];
+
+/// `n` held comments on site `hcm`, oldest first.
+async fn held(app: &TestApp, n: usize) -> Vec<String> {
+    let mut client = CommentServiceClient::new(app.channel().await);
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let r = client
+            .submit_comment(authed(
+                PORTAL_TOKEN,
+                SubmitCommentRequest {
+                    site: "hcm".into(),
+                    thread_id: "t1".into(),
+                    idempotency_key: format!("console-{i}"),
+                    author: Some(Author {
+                        name: "Nguyễn Thị Hồng".into(),
+                        phone: "0987654321".into(),
+                        email: String::new(),
+                    }),
+                    title: format!("Ý kiến số {}", i + 1),
+                    body: BODIES[i % BODIES.len()].into(),
+                    client: Some(WireClient {
+                        ip: format!("203.0.113.{}", i + 1),
+                        user_agent: String::new(),
+                    }),
+                    captcha: None,
+                },
+            ))
+            .await
+            .expect("submit")
+            .into_inner();
+        assert_eq!(r.status, CommentStatus::PendingReview as i32);
+        ids.push(r.comment_id);
+        // Claims take the oldest first: keep submission times apart.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    ids
+}
+
+async fn status(app: &TestApp, id: &str) -> (Status, Option<moderato::review::Event>) {
+    let c = app
+        .store
+        .get_comment("hcm", id)
+        .await
+        .expect("store")
+        .expect("comment");
+    (c.status, c.history.last().cloned())
+}
+
+async fn signing_in_and_out(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let b = Browser::open(1280, 800).await;
+    b.goto(&format!("{}/console/queue", app.http_base())).await;
+    // Not signed in: the sign-in page, in Vietnamese.
+    assert_eq!(b.text("h1").await, "Đăng nhập");
+    b.find("#token")
+        .await
+        .send_keys("not-a-token")
+        .await
+        .expect("type");
+    b.click_nav("#sign-in").await;
+    assert!(
+        b.text("#login-error")
+            .await
+            .contains("Mã truy cập không đúng")
+    );
+    // A portal token is a real token but not a console one.
+    b.find("#token")
+        .await
+        .send_keys(PORTAL_TOKEN)
+        .await
+        .expect("type");
+    b.click_nav("#sign-in").await;
+    assert!(b.has("#login-error").await);
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    assert_eq!(b.text("#who").await, "moderator-test");
+    assert!(!b.has("#nav-ops").await, "a moderator sees no ops link");
+    b.screenshot("signed-in").await;
+    // English is a switch.
+    b.click_nav("#switch-lang").await;
+    assert_eq!(b.text("h1").await, "Review queue");
+    b.click_nav("#sign-out").await;
+    assert_eq!(b.text("#notice").await, "You are signed out.");
+    // The session is gone: the queue page sends back to sign-in.
+    b.goto(&format!("{}/console/queue", app.http_base())).await;
+    assert!(b.has("#token").await);
+    b.screenshot("signed-out").await;
+    b.close().await;
+}
+in_the_browser!(sign_in_and_out, signing_in_and_out);
+
+async fn claiming_and_approving_with_the_keyboard(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 4).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 3).await;
+    assert_eq!(b.items().await, ids[..3].to_vec());
+    let page = b.source().await;
+    // Diacritics intact, the phone partly masked, reasons in words, and a running lease countdown.
+    assert!(page.contains(BODIES[1]), "body with diacritics shown");
+    assert!(page.contains("098•••••21"), "phone masked");
+    assert!(
+        !page.contains("0987654321"),
+        "the full phone is never shown"
+    );
+    assert!(page.contains("trang đang duyệt trước mọi bình luận"));
+    assert!(b.text("article.current .lease").await.contains(':'));
+    b.screenshot("queue").await;
+    // ? opens the help, and ? closes it.
+    b.key("?").await;
+    assert!(
+        b.find("#help")
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
+    );
+    b.screenshot("queue-help").await;
+    b.key("?").await;
+    assert!(
+        !b.find("#help")
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
+    );
+    // A key with a modifier held does nothing.
+    b.find("body")
+        .await
+        .send_keys(&format!("{}a{}", '\u{E009}', '\u{E000}'))
+        .await
+        .expect("ctrl+a");
+    assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
+    // j moves to the second comment; a approves it.
+    b.key("j").await;
+    assert_eq!(
+        b.find("article.current")
+            .await
+            .attr("data-id")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some(ids[1].as_str())
+    );
+    b.key_nav("a").await;
+    assert_eq!(b.text("#flash").await, "Đã duyệt bình luận.");
+    let (s, last) = status(&app, &ids[1]).await;
+    assert_eq!(s, Status::Published);
+    let last = last.expect("event");
+    assert_eq!(
+        (last.kind, last.actor.as_str()),
+        (DecisionKind::Review, "moderator-test")
+    );
+    assert_eq!(b.items().await, vec![ids[0].clone(), ids[2].clone()]);
+    b.screenshot("queue-approved").await;
+    // The same page at phone width.
+    b.c().set_window_size(390, 844).await.expect("resize");
+    b.screenshot("queue-phone").await;
+    b.close().await;
+}
+in_the_browser!(
+    claim_and_approve_with_keys,
+    claiming_and_approving_with_the_keyboard
+);
+
+async fn rejecting_with_a_label(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 2).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 2).await;
+    let sel = format!("#label-{}", ids[1]);
+    b.find(&sel)
+        .await
+        .select_by_value("abusive")
+        .await
+        .expect("label");
+    b.click_nav(&format!("#item-{} button.reject", ids[1]))
+        .await;
+    assert_eq!(b.text("#flash").await, "Đã từ chối bình luận.");
+    let (s, last) = status(&app, &ids[1]).await;
+    assert_eq!(s, Status::Rejected);
+    assert_eq!(last.expect("event").label, Label::Abusive.as_str());
+    assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
+    b.screenshot("rejected-with-label").await;
+    b.close().await;
+}
+in_the_browser!(reject_with_label, rejecting_with_a_label);
+
+async fn two_moderators_never_see_the_same_item(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 4).await;
+    let one = Browser::open(1280, 800).await;
+    let two = Browser::open(1280, 800).await;
+    one.sign_in(&app, MODERATOR_TOKEN).await;
+    two.sign_in(&app, MODERATOR2_TOKEN).await;
+    one.claim("hcm", 2).await;
+    two.claim("hcm", 5).await;
+    let (a, b) = (one.items().await, two.items().await);
+    assert_eq!(a, ids[..2].to_vec());
+    assert_eq!(b, ids[2..].to_vec());
+    // Reloading keeps each one's own items.
+    one.goto(&format!("{}/console/queue?site=hcm", app.http_base()))
+        .await;
+    assert_eq!(one.items().await, a);
+    two.screenshot("second-moderator").await;
+    one.close().await;
+    two.close().await;
+}
+in_the_browser!(two_moderators, two_moderators_never_see_the_same_item);
+
+async fn a_decision_on_a_lost_lease_says_so_and_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 1).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 1).await;
+    // A colleague takes the comment over while the page is open.
+    ModerationServiceClient::new(app.channel().await)
+        .take_over_claim(authed(
+            MODERATOR2_TOKEN,
+            TakeOverClaimRequest {
+                site: "hcm".into(),
+                comment_id: ids[0].clone(),
+                lease_seconds: 600,
+                note: "covering a shift".into(),
+            },
+        ))
+        .await
+        .expect("take over");
+    b.key_nav("a").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Bạn không còn giữ bình luận này"),
+        "the lost lease is said in words"
+    );
+    assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
+    assert!(b.items().await.is_empty(), "the lost item leaves the page");
+    b.screenshot("lost-lease").await;
+    b.close().await;
+}
+in_the_browser!(
+    lost_lease,
+    a_decision_on_a_lost_lease_says_so_and_changes_nothing
+);
+
+async fn bulk_rejecting_selected_comments(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 3).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 3).await;
+    // x selects the first, j then x the second.
+    b.key("x").await;
+    b.key("j").await;
+    b.key("x").await;
+    b.find("#bulk-label")
+        .await
+        .select_by_value("off_topic")
+        .await
+        .expect("label");
+    b.screenshot("bulk-selected").await;
+    b.click_nav("#bulk-reject").await;
+    assert_eq!(b.text("#flash").await, "Số bình luận đã xử lý: 2");
+    for id in &ids[..2] {
+        let (s, last) = status(&app, id).await;
+        assert_eq!(s, Status::Rejected);
+        assert_eq!(last.expect("event").label, Label::OffTopic.as_str());
+    }
+    assert_eq!(status(&app, &ids[2]).await.0, Status::PendingReview);
+    assert_eq!(b.items().await, vec![ids[2].clone()]);
+    b.close().await;
+}
+in_the_browser!(bulk_reject, bulk_rejecting_selected_comments);
+
+async fn undoing_a_decision(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 2).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 2).await;
+    b.find(&format!("#label-{}", ids[0]))
+        .await
+        .select_by_value("spam")
+        .await
+        .expect("label");
+    b.key_nav("r").await;
+    assert_eq!(status(&app, &ids[0]).await.0, Status::Rejected);
+    b.screenshot("undo-offered").await;
+    b.key_nav("u").await;
+    assert_eq!(
+        b.text("#flash").await,
+        "Đã hoàn tác quyết định (được ghi vào nhật ký kiểm tra)."
+    );
+    let (s, last) = status(&app, &ids[0]).await;
+    assert_eq!(s, Status::Published);
+    let last = last.expect("event");
+    assert_eq!(
+        (last.kind, last.actor.as_str()),
+        (DecisionKind::Overturn, "moderator-test")
+    );
+    assert!(!b.has("#undo-form").await, "an undo is done once");
+    // The overturn is in the audit log, which ops read in the console.
+    b.click_nav("#sign-out").await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/ops?site=hcm", app.http_base()))
+        .await;
+    let audit = b.text("#audit").await;
+    assert!(
+        audit.contains(&ids[0]) && audit.contains("sửa quyết định"),
+        "{audit}"
+    );
+    b.screenshot("ops-audit").await;
+    b.close().await;
+}
+in_the_browser!(undo, undoing_a_decision);
+
+async fn a_form_without_its_csrf_token_is_refused(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    held(&app, 2).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    // The claim form, posted with its token removed.
+    b.find("#site").await.send_keys("hcm").await.expect("site");
+    b.c()
+        .execute(
+            "document.querySelector('form.claim input[name=csrf]').remove();",
+            vec![],
+        )
+        .await
+        .expect("script");
+    b.click_nav("#claim").await;
+    assert!(b.text("#message").await.contains("thiếu mã bảo vệ"));
+    assert_eq!(
+        app.store.queue_stats("hcm").await.expect("stats").claimed,
+        0
+    );
+    b.screenshot("csrf-refused").await;
+    // A wrong token is refused the same way.
+    b.goto(&format!("{}/console/queue", app.http_base())).await;
+    b.find("#site").await.send_keys("hcm").await.expect("site");
+    b.c()
+        .execute(
+            "document.querySelector('form.claim input[name=csrf]').value = '00112233445566778899aabbccddeeff';",
+            vec![],
+        )
+        .await
+        .expect("script");
+    b.click_nav("#claim").await;
+    assert!(b.has("#message").await);
+    assert_eq!(
+        app.store.queue_stats("hcm").await.expect("stats").claimed,
+        0
+    );
+    b.close().await;
+}
+in_the_browser!(csrf_refusal, a_form_without_its_csrf_token_is_refused);
+
+async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    held(&app, 1).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.goto(&format!("{}/console/ops?site=hcm", app.http_base()))
+        .await;
+    assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
+    assert!(!b.has("#depth").await);
+    b.screenshot("ops-refused").await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
+    assert!(!b.has("#lab-apply").await);
+    b.click_nav("#sign-out").await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    assert!(b.has("#nav-ops").await);
+    b.goto(&format!("{}/console/ops?site=hcm", app.http_base()))
+        .await;
+    assert_eq!(b.text("#depth").await, "1");
+    b.screenshot("ops-health").await;
+    // Models: activate one for the site, then roll the site back; both audited.
+    let row = b.find("#models tbody tr").await;
+    let version = row
+        .attr("data-version")
+        .await
+        .expect("attr")
+        .expect("version");
+    assert!(!b.text("#models .active-for").await.contains("hcm"));
+    b.click_nav("#models button.activate").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Đã đổi mô hình của trang"),
+        "activated"
+    );
+    assert!(b.text("#models .active-for").await.contains("hcm"));
+    assert!(b.text("#audit").await.contains("bật mô hình"));
+    b.click_nav("#rollback").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Đã đổi mô hình của trang")
+    );
+    assert!(
+        !b.text("#models .active-for").await.contains("hcm"),
+        "{version} no longer pinned"
+    );
+    b.screenshot("ops-models").await;
+    b.close().await;
+}
+in_the_browser!(ops_pages_by_role, a_moderator_cannot_open_ops_pages);
+
+/// Everything held by the score alone (publish below 0, reject from 1), so the lab has room to move.
+fn all_held_by_score(c: &mut Config) {
+    c.captcha.required = false;
+    c.policy.approve_below = 0.0;
+    c.policy.reject_at = 1.0;
+    c.policy.use_lexicon = false;
+    c.rate_limits = vec![LimitRule::new(Descriptor::Site, 100_000, 1, 100_000)];
+}
+
+/// The lab's "after" column for row `i` (0 published, 1 held, 2 rejected).
+async fn after(b: &Browser, i: usize) -> u64 {
+    b.text(&format!("#counts tbody tr:nth-child({}) td.after", i + 1))
+        .await
+        .parse()
+        .expect("a count")
+}
+
+async fn set_thresholds(b: &Browser, approve: &str, reject: &str) {
+    for (id, v) in [("#approve", approve), ("#reject", reject)] {
+        let e = b.find(id).await;
+        e.clear().await.expect("clear");
+        e.send_keys(v).await.expect("type");
+    }
+    b.click_nav("#lab-try").await;
+}
+
+async fn the_threshold_lab_changes_counts_and_applies(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    let ids = held(&app, 4).await;
+    // One moderator label, so the histogram has a labelled series.
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 2).await;
+    b.find(&format!("#label-{}", ids[1]))
+        .await
+        .select_by_value("spam")
+        .await
+        .expect("label");
+    b.click_nav(&format!("#item-{} button.reject", ids[1]))
+        .await;
+    b.click_nav(&format!("#item-{} button.approve", ids[0]))
+        .await;
+    b.click_nav("#sign-out").await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    assert_eq!(b.text("#replayed").await, "4");
+    // As things stand everything is held.
+    assert_eq!((after(&b, 0).await, after(&b, 1).await), (0, 4));
+    assert!(b.has("figure.chart svg").await);
+    set_thresholds(&b, "0.5", "0.9").await;
+    let published = after(&b, 0).await;
+    assert!(published >= 1, "low scores would be published");
+    assert_eq!(after(&b, 1).await + after(&b, 2).await + published, 4);
+    assert!(b.text("#workload").await.starts_with('-'));
+    b.screenshot("threshold-lab").await;
+    b.click_nav("#lab-apply").await;
+    assert!(b.text("#flash").await.starts_with("Đã áp dụng ngưỡng mới"));
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        (view.policy.approve_below, view.policy.reject_at),
+        (0.5, 0.9)
+    );
+    b.close().await;
+}
+in_the_browser!(threshold_lab, the_threshold_lab_changes_counts_and_applies);
+
+async fn a_policy_edit_with_an_invalid_value_is_shown_next_to_the_field(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    held(&app, 1).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    set_thresholds(&b, "0.95", "0.5").await;
+    b.click_nav("#lab-apply").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Không áp dụng: có giá trị không hợp lệ")
+    );
+    assert_eq!(
+        b.text("#approve-note").await,
+        "Ngưỡng đăng không được lớn hơn ngưỡng từ chối."
+    );
+    assert_eq!(
+        b.find("#approve")
+            .await
+            .attr("aria-invalid")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("true")
+    );
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        (view.policy.approve_below, view.policy.reject_at),
+        (0.0, 1.0)
+    );
+    b.screenshot("policy-validation-error").await;
+    // A value that is not a number is refused in words too.
+    set_thresholds(&b, "nửa", "0.9").await;
+    assert_eq!(
+        b.text("#approve-note").await,
+        "Hãy nhập một số từ 0 đến 1, ví dụ 0.5."
+    );
+    b.close().await;
+}
+in_the_browser!(
+    policy_validation,
+    a_policy_edit_with_an_invalid_value_is_shown_next_to_the_field
+);
+
+async fn a_version_conflict_names_who_changed_the_policy(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    held(&app, 1).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/lab?site=hcm", app.http_base()))
+        .await;
+    set_thresholds(&b, "0.4", "0.95").await;
+    // A colleague changes the policy while the page is open.
+    let view = app.policies.view("hcm").await.expect("view");
+    let mut p = (*view.policy).clone();
+    p.approve_below = 0.2;
+    app.policies
+        .update("hcm", p, view.policy.version, &[], "ops-colleague")
+        .await
+        .expect("colleague's update");
+    b.click_nav("#lab-apply").await;
+    let flash = b.text("#flash").await;
+    assert!(
+        flash.starts_with("Không áp dụng: chính sách đã được người khác thay đổi"),
+        "{flash}"
+    );
+    assert!(flash.contains("ops-colleague"), "{flash}");
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        view.policy.approve_below, 0.2,
+        "the colleague's change stands"
+    );
+    b.screenshot("policy-conflict").await;
+    b.close().await;
+}
+in_the_browser!(
+    policy_conflict,
+    a_version_conflict_names_who_changed_the_policy
+);
+
+async fn browsing_rejected_comments_and_overturning_one(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 3).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 3).await;
+    b.key("x").await;
+    b.key("j").await;
+    b.key("x").await;
+    b.click_nav("#bulk-reject").await;
+    b.key_nav("a").await;
+    // Rejected only: the two, newest decision first.
+    b.goto(&format!(
+        "{}/console/browse?site=hcm&status=REJECTED",
+        app.http_base()
+    ))
+    .await;
+    let mut listed = Vec::new();
+    for e in b
+        .c()
+        .find_all(Locator::Css("#browse tbody tr"))
+        .await
+        .expect("rows")
+    {
+        listed.push(e.attr("data-id").await.expect("attr").expect("id"));
+    }
+    listed.sort();
+    let mut want = ids[..2].to_vec();
+    want.sort();
+    assert_eq!(listed, want);
+    // Filters that match nothing say so.
+    b.goto(&format!(
+        "{}/console/browse?site=hcm&status=REJECTED&author=Tr%E1%BA%A7n",
+        app.http_base()
+    ))
+    .await;
+    assert!(b.has("#browse-empty").await);
+    b.goto(&format!(
+        "{}/console/browse?site=hcm&status=REJECTED&min=0&max=1",
+        app.http_base()
+    ))
+    .await;
+    b.screenshot("browse-rejected").await;
+    b.click_nav(&format!("tr[data-id='{}'] a.open", ids[0]))
+        .await;
+    assert_eq!(b.text("#status").await, "bị từ chối");
+    b.find("#o-note")
+        .await
+        .send_keys("không phải spam")
+        .await
+        .expect("note");
+    b.click_nav("#overturn").await;
+    assert_eq!(
+        b.text("#flash").await,
+        "Đã sửa quyết định (được ghi vào nhật ký kiểm tra)."
+    );
+    assert_eq!(b.text("#status").await, "đã đăng");
+    assert!(b.text("#events").await.contains("sửa quyết định"));
+    assert!(b.text("#comment-audit").await.contains("không phải spam"));
+    let (s, last) = status(&app, &ids[0]).await;
+    assert_eq!(s, Status::Published);
+    assert_eq!(last.expect("event").kind, DecisionKind::Overturn);
+    b.screenshot("comment-overturned").await;
+    b.close().await;
+}
+in_the_browser!(
+    browse_and_overturn,
+    browsing_rejected_comments_and_overturning_one
+);
