@@ -305,6 +305,9 @@ async fn every_acknowledged_submission_survives_kill_9() {
         )
         .env("MODERATO__CAPTCHA__REQUIRED", "false")
         .env("MODERATO__IDENTIFIER_HMAC_KEY", crate::harness::HMAC_KEY)
+        // Durability, not latency, is under test: on a loaded 2-core machine a store call may take longer than
+        // the default 500 ms, which would end the load before the kill.
+        .env("MODERATO__STORE__TIMEOUT_MS", "5000")
         .env(
             "MODERATO__RATE_LIMITS",
             // Every descriptor is listed: one not listed keeps its default limit.

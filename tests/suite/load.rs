@@ -66,6 +66,8 @@ impl Serve {
         )
         .env("MODERATO__CAPTCHA__REQUIRED", "false")
         .env("MODERATO__IDENTIFIER_HMAC_KEY", HMAC_KEY)
+        // Durability, not latency, is under test: a loaded machine may need more than the default 500 ms.
+        .env("MODERATO__STORE__TIMEOUT_MS", "5000")
         .env("MODERATO__RATE_LIMITS", NO_LIMITS);
         for (k, v) in env {
             cmd.env(k, v);
