@@ -18,7 +18,8 @@
 //! 3. **Domain services.** [`rate_limit`] (GCRA limits), [`captcha`] (challenges), [`policy`] (live per-site
 //!    policies with overrides, model activation, the threshold lab, bootstrap status), and
 //!    [`review::service`] (claims under leases, fenced decisions, overturns, takeovers, the decision stream),
-//!    [`audit::service`] (the audit trail, read back filtered and in pages).
+//!    [`audit::service`] (the audit trail, read back filtered and in pages), [`privacy`] (erasure and export of
+//!    one reader, appeals, the reader's statement of reasons).
 //! 4. **The submission pipeline.** [`comment`]: validation, scoring, the policy's decision and the one-step
 //!    admission of a submission.
 //! 5. **Cross-cutting.** [`status`]: the one table from domain errors to statuses. [`auth`]: bearer tokens by
@@ -42,6 +43,7 @@ pub mod config;
 pub mod lexicon;
 pub mod metrics_labels;
 pub mod policy;
+pub mod privacy;
 pub mod rate_limit;
 pub mod review;
 pub mod scoring;

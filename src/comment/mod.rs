@@ -398,6 +398,17 @@ impl Comments {
             .hash("idempotency", &[&input.site, &input.idempotency_key]);
         let expected =
             captcha.map(|(id, answer)| (id, self.captchas.expected_hash(&input.site, id, answer)));
+        let authors =
+            crate::privacy::author_hashes(&self.ids, &record.phone, &record.email);
+        // The registry of sites seen lists a site before its first comment is stored (erasure over all sites
+        // walks it); once per site per replica, while the replica's bounded set of seen sites has room.
+        let known = self
+            .seen_sites
+            .read()
+            .is_ok_and(|seen| seen.contains(&input.site));
+        if !known {
+            self.store.register_site(&input.site).await?;
+        }
         let admission = self
             .store
             .admit(Admit {
@@ -408,6 +419,7 @@ impl Comments {
                 response: &response,
                 retention_ms: u64::from(p.retention_days) * 86_400_000,
                 idempotency_ttl_ms: u64::from(p.idempotency_ttl_seconds) * 1000,
+                authors: &authors,
             })
             .await?;
         match admission {

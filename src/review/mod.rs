@@ -96,6 +96,8 @@ pub enum DecisionKind {
     Review,
     /// A moderator reversing an automatic decision.
     Overturn,
+    /// A reader's appeal putting a decided comment back in the review queue.
+    Appeal,
 }
 
 impl DecisionKind {
@@ -105,6 +107,7 @@ impl DecisionKind {
             DecisionKind::Automatic => "AUTOMATIC",
             DecisionKind::Review => "REVIEW",
             DecisionKind::Overturn => "OVERTURN",
+            DecisionKind::Appeal => "APPEAL",
         }
     }
 }
