@@ -220,6 +220,18 @@ impl From<crate::audit::AuditError> for ApiError {
     }
 }
 
+impl From<crate::privacy::PrivacyError> for ApiError {
+    fn from(e: crate::privacy::PrivacyError) -> Self {
+        use crate::privacy::PrivacyError;
+        match e {
+            PrivacyError::Invalid(v) => v.into(),
+            PrivacyError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PrivacyError::NotAppealable(_) => ApiError::FailedPrecondition(e.to_string()),
+            PrivacyError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {

@@ -305,6 +305,7 @@ async fn admit_held(store: &dyn Store, id: &str) {
             response: "",
             retention_ms: 3_600_000,
             idempotency_ttl_ms: 3_600_000,
+            authors: &[],
         })
         .await
         .expect("admit");
