@@ -103,6 +103,8 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
             "có liên kết quảng cáo",
             "it carries advertising links",
         ),
+        // Filling in the form's phone field is not content the reader is told about.
+        "PHONE_FIELD" => return None,
         c if c.starts_with("URL") => ("có đường liên kết", "it contains links"),
         c if c.starts_with("PHONE") => ("có số điện thoại", "it contains a phone number"),
         c if c.starts_with("CHAT_APP") => (

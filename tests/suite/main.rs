@@ -14,6 +14,7 @@ mod health;
 mod layering;
 mod lifecycle;
 mod oracles;
+mod privacy;
 mod rate_limits;
 mod semantics;
 mod store_conformance;
