@@ -30,6 +30,8 @@ macro_rules! script {
 
 mod privacy;
 
+pub use privacy::erase_script_hash;
+
 static CHARGE_LIMITS: LazyLock<Script> = script!("lua/charge_limits.lua");
 static CREATE_CHALLENGE: LazyLock<Script> = script!("lua/create_challenge.lua");
 static TAKE_CHALLENGE: LazyLock<Script> = script!("lua/take_challenge.lua");

@@ -20,6 +20,11 @@ static AUDIT_APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(include_str!("../lua/lib.lua"), include_str!("../lua/audit_append.lua")))
 });
 
+/// The SHA1 Redis knows the erasure step's script by (for measurements reading SLOWLOG).
+pub fn erase_script_hash() -> String {
+    ERASE.get_hash().to_string()
+}
+
 impl RedisStore {
     pub(super) async fn do_register_site(&self, site: &str) -> Result<(), StoreError> {
         let key = self.keys.sites_seen();
