@@ -200,9 +200,9 @@ impl From<ReviewError> for ApiError {
             ReviewError::LeaseLost | ReviewError::StatusChanged { .. } => {
                 ApiError::Aborted(e.to_string())
             }
-            ReviewError::NotYourLease | ReviewError::NotYourDecision { .. } => {
-                ApiError::PermissionDenied(e.to_string())
-            }
+            ReviewError::NotYourLease
+            | ReviewError::NotYourDecision { .. }
+            | ReviewError::OwnAppeal => ApiError::PermissionDenied(e.to_string()),
             ReviewError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ReviewError::NotHeld { .. } => ApiError::FailedPrecondition(e.to_string()),
             ReviewError::ShuttingDown => ApiError::ShuttingDown(e.to_string()),

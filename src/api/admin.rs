@@ -10,6 +10,7 @@ use crate::comment::{Comments, DryRun};
 use crate::policy::Policies;
 use crate::policy::document::{FieldLimits, Policy};
 use crate::policy::lab::Outcomes;
+use crate::privacy::Privacy;
 use crate::proto;
 use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
@@ -19,9 +20,10 @@ use crate::proto::{
     ModelInfo, OutcomeCounts, RollbackModelRequest, SimulatePolicyRequest, SimulatePolicyResponse,
     UpdatePolicyRequest, UpdatePolicyResponse,
 };
+use crate::proto::{
+    EraseAuthorRequest, EraseAuthorResponse, ExportAuthorRequest, ExportAuthorResponse,
+};
 use crate::rate_limit::{Descriptor, LimitRule};
-use crate::privacy::Privacy;
-use crate::proto::{EraseAuthorRequest, EraseAuthorResponse, ExportAuthorRequest, ExportAuthorResponse};
 
 /// The AdminService handlers.
 #[derive(Clone)]

@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 
 use super::{ApiError, convert, record_site};
 use crate::comment::{Comments, SubmitInput};
-use crate::proto::comment_service_server::CommentService;
 use crate::privacy::Privacy;
+use crate::proto::comment_service_server::CommentService;
 use crate::proto::{
     AppealDecisionRequest, AppealDecisionResponse, Comment, DecisionEvent, GetCommentRequest,
     GetStatementOfReasonsRequest, StatementOfReasons, SubmitCommentRequest, SubmitCommentResponse,

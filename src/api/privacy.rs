@@ -17,16 +17,14 @@ pub fn target(
     let set: Vec<Selector> = [
         (!a.phone.trim().is_empty()).then(|| Selector::Phone(a.phone.clone())),
         (!a.email.trim().is_empty()).then(|| Selector::Email(a.email.clone())),
-        (!a.comment_id.trim().is_empty()).then(|| Selector::Comment(a.comment_id.trim().to_string())),
+        (!a.comment_id.trim().is_empty())
+            .then(|| Selector::Comment(a.comment_id.trim().to_string())),
     ]
     .into_iter()
     .flatten()
     .collect();
     if set.len() != 1 {
-        v.add(
-            "author",
-            "set exactly one of phone, email and comment_id",
-        );
+        v.add("author", "set exactly one of phone, email and comment_id");
     }
     v.finish()?;
     let selector = set

@@ -185,7 +185,7 @@ async fn admit_one(
     i: usize,
     phone: &str,
 ) -> anyhow::Result<()> {
-    let status = if i % 10 == 0 {
+    let status = if i.is_multiple_of(10) {
         crate::review::Status::PendingReview
     } else {
         crate::review::Status::Published
@@ -236,7 +236,7 @@ async fn bench_erase(a: BenchEraseArgs) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut i = w;
             while i < n {
-                let phone = if i % every == 0 && i / every < author_n {
+                let phone = if i.is_multiple_of(every) && i / every < author_n {
                     target.clone()
                 } else {
                     format!("09{:08}", i % 100_000_000)
@@ -284,7 +284,9 @@ async fn bench_erase(a: BenchEraseArgs) -> anyhow::Result<()> {
                 admit_one(&*store, &ids, i, &format!("08{:08}", i % 100_000_000)).await?;
                 lat.push(t.elapsed());
                 let t = Instant::now();
-                store.get_comment("bench", &format!("{:032x}", i % 1000)).await?;
+                store
+                    .get_comment("bench", &format!("{:032x}", i % 1000))
+                    .await?;
                 lat.push(t.elapsed());
                 i += 1;
             }

@@ -398,8 +398,7 @@ impl Comments {
             .hash("idempotency", &[&input.site, &input.idempotency_key]);
         let expected =
             captcha.map(|(id, answer)| (id, self.captchas.expected_hash(&input.site, id, answer)));
-        let authors =
-            crate::privacy::author_hashes(&self.ids, &record.phone, &record.email);
+        let authors = crate::privacy::author_hashes(&self.ids, &record.phone, &record.email);
         // The registry of sites seen lists a site before its first comment is stored (erasure over all sites
         // walks it); once per site per replica, while the replica's bounded set of seen sites has room.
         let known = self

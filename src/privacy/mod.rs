@@ -531,7 +531,7 @@ impl Privacy {
                     against = decider,
                     "audit: appeal filed"
                 );
-                Ok((event, decider))
+                Ok((*event, decider))
             }
             Appealed::NotFound => Err(PrivacyError::NotFound(comment_id.to_string())),
             Appealed::AlreadyAppealed => Err(PrivacyError::NotAppealable(

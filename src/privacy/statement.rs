@@ -99,10 +99,7 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
             "có nội dung quảng cáo sản phẩm sức khỏe",
             "it looks like health product advertising",
         ),
-        "LEX_SEO_LINK" => (
-            "có liên kết quảng cáo",
-            "it carries advertising links",
-        ),
+        "LEX_SEO_LINK" => ("có liên kết quảng cáo", "it carries advertising links"),
         // Filling in the form's phone field is not content the reader is told about.
         "PHONE_FIELD" => return None,
         c if c.starts_with("URL") => ("có đường liên kết", "it contains links"),
@@ -157,11 +154,15 @@ pub fn statement(c: &StoredComment) -> Option<Statement> {
         return None;
     }
     let last = c.history.last();
-    let under_appeal = c.status == Status::PendingReview
-        && last.is_some_and(|e| e.kind == DecisionKind::Appeal);
+    let under_appeal =
+        c.status == Status::PendingReview && last.is_some_and(|e| e.kind == DecisionKind::Appeal);
     let appealed = c.history.iter().any(|e| e.kind == DecisionKind::Appeal);
     // The decision explained: the last one not an appeal.
-    let decision = c.history.iter().rev().find(|e| e.kind != DecisionKind::Appeal);
+    let decision = c
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.kind != DecisionKind::Appeal);
     let human = decision.is_some_and(|e| e.kind != DecisionKind::Automatic);
     let mut grounds = Vec::new();
     if human {
@@ -200,7 +201,8 @@ pub fn statement(c: &StoredComment) -> Option<Statement> {
     };
     let (what_vi, what_en) = match (c.status, under_appeal) {
         (Status::PendingReview, true) => (
-            "Bình luận của bạn đang chờ kiểm duyệt viên xem xét lại theo yêu cầu của bạn.".to_string(),
+            "Bình luận của bạn đang chờ kiểm duyệt viên xem xét lại theo yêu cầu của bạn."
+                .to_string(),
             "Your comment is waiting for a moderator to review it again, as you asked.".to_string(),
         ),
         (Status::PendingReview, false) => (
@@ -212,13 +214,7 @@ pub fn statement(c: &StoredComment) -> Option<Statement> {
             format!("Your comment was not published (decided by {who_en})."),
         ),
     };
-    let list = |f: fn(&Ground) -> &str| {
-        grounds
-            .iter()
-            .map(f)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let list = |f: fn(&Ground) -> &str| grounds.iter().map(f).collect::<Vec<_>>().join("; ");
     let mut text_vi = what_vi;
     let mut text_en = what_en;
     if !grounds.is_empty() {

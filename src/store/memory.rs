@@ -306,7 +306,11 @@ impl MemoryStore {
             for e in &site.decisions {
                 out.push(format!("{} {e:?}", k.decisions(name)));
             }
-            for (c, r) in site.labels.iter().filter_map(|(c, r)| r.as_ref().map(|r| (c, r))) {
+            for (c, r) in site
+                .labels
+                .iter()
+                .filter_map(|(c, r)| r.as_ref().map(|r| (c, r)))
+            {
                 out.push(format!("{} {c} {r:?}", k.labels(name)));
             }
             for (a, ids) in &site.authors {
@@ -977,7 +981,11 @@ impl Store for MemoryStore {
             }
             c.record = rec.clone();
             c.erased = true;
-            for ev in c.history.iter_mut().filter(|ev| ev.kind == DecisionKind::Appeal) {
+            for ev in c
+                .history
+                .iter_mut()
+                .filter(|ev| ev.kind == DecisionKind::Appeal)
+            {
                 ev.note.clear();
             }
             idem.push(std::mem::take(&mut c.idem));
@@ -1082,6 +1090,9 @@ impl Store for MemoryStore {
                 ..AuditEntry::default()
             },
         );
-        Ok(Appealed::Done { event, decider })
+        Ok(Appealed::Done {
+            event: Box::new(event),
+            decider,
+        })
     }
 }

@@ -277,7 +277,7 @@ pub enum Appealed {
     /// The comment is held for review again, marked as an appeal against `decider`; the event is returned.
     Done {
         /// The appeal's decision event.
-        event: Event,
+        event: Box<Event>,
         /// Who made the decision appealed against (`auto` or a moderator).
         decider: String,
     },

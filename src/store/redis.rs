@@ -985,6 +985,7 @@ impl Store for RedisStore {
         message: &str,
         who: &str,
     ) -> Result<super::Appealed, StoreError> {
-        self.do_appeal(site, comment_id, expected, message, who).await
+        self.do_appeal(site, comment_id, expected, message, who)
+            .await
     }
 }

@@ -26,8 +26,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed,
-    open_store, shared_cluster_urls, shared_redis_url, spawn_with, test_config, unique_prefix,
+    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, open_store,
+    shared_cluster_urls, shared_redis_url, spawn_with, test_config, unique_prefix,
 };
 
 /// The reader whose data is erased: every spelling of their data the store could hold.
@@ -156,7 +156,14 @@ fn open(cfg: &mut moderato::config::Config) {
     )];
 }
 
-fn request(site: &str, key: &str, name: &str, phone: &str, email: &str, body: &str) -> SubmitCommentRequest {
+fn request(
+    site: &str,
+    key: &str,
+    name: &str,
+    phone: &str,
+    email: &str,
+    body: &str,
+) -> SubmitCommentRequest {
     SubmitCommentRequest {
         site: site.into(),
         thread_id: format!("bai-{key}"),
@@ -249,7 +256,11 @@ async fn erase(
         .into_inner()
 }
 
-async fn export(ch: &Channel, site: &str, author: Option<AuthorSelector>) -> Vec<serde_json::Value> {
+async fn export(
+    ch: &Channel,
+    site: &str,
+    author: Option<AuthorSelector>,
+) -> Vec<serde_json::Value> {
     let mut stream = AdminServiceClient::new(ch.clone())
         .export_author(authed(
             OPS_TOKEN,
@@ -302,21 +313,36 @@ async fn erasing_a_reader_leaves_no_trace_but_keeps_decisions_and_audit(backend:
     for i in 0..50 {
         let site = SITES[i % 3];
         let body = format!("{} (ý kiến số {i})", BODIES[i % BODIES.len()]);
-        let r = submit(&ch, request(site, &format!("r-{i}"), NAME, PHONE, EMAIL, &body)).await;
+        let r = submit(
+            &ch,
+            request(site, &format!("r-{i}"), NAME, PHONE, EMAIL, &body),
+        )
+        .await;
         mine.push((site, r.comment_id));
     }
     for i in 0..6 {
         let site = SITES[i % 3];
         submit(
             &ch,
-            request(site, &format!("o-{i}"), OTHER_NAME, OTHER_PHONE, "", BODIES[i % BODIES.len()]),
+            request(
+                site,
+                &format!("o-{i}"),
+                OTHER_NAME,
+                OTHER_PHONE,
+                "",
+                BODIES[i % BODIES.len()],
+            ),
         )
         .await;
     }
     // Moderators decide some of them on every site: label rows with the text, audit entries, events.
     let mut rejected = None;
     for site in SITES {
-        for (n, item) in claim(&ch, MODERATOR_TOKEN, site, 6).await.iter().enumerate() {
+        for (n, item) in claim(&ch, MODERATOR_TOKEN, site, 6)
+            .await
+            .iter()
+            .enumerate()
+        {
             let approve = n % 2 == 0;
             decide(&ch, MODERATOR_TOKEN, site, item, approve).await;
             let c = item.comment.as_ref().expect("comment");
@@ -366,7 +392,11 @@ async fn erasing_a_reader_leaves_no_trace_but_keeps_decisions_and_audit(backend:
         .map(|l| l["comment_id"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(ids.len(), 50);
-    assert!(lines.iter().all(|l| l["phone"] == "0912345678" && l["name"] == NAME));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["phone"] == "0912345678" && l["name"] == NAME)
+    );
     let appealed = lines
         .iter()
         .find(|l| l["comment_id"] == aid.as_str())
@@ -411,9 +441,15 @@ async fn erasing_a_reader_leaves_no_trace_but_keeps_decisions_and_audit(backend:
     }
     for body in BODIES {
         let with_n = format!("{body} (ý kiến số");
-        assert!(!after.contains(&with_n), "the reader's text is still stored");
+        assert!(
+            !after.contains(&with_n),
+            "the reader's text is still stored"
+        );
     }
-    assert!(after.contains(OTHER_NAME) && after.contains(OTHER_PHONE), "the other reader is kept");
+    assert!(
+        after.contains(OTHER_NAME) && after.contains(OTHER_PHONE),
+        "the other reader is kept"
+    );
 
     // Decisions stay: every comment keeps its status and its whole history, under the tombstone.
     for ((site, id), n) in mine.iter().zip(&histories_before) {
@@ -468,20 +504,31 @@ async fn an_interrupted_erasure_completes_on_a_new_server(backend: Backend) {
     let ch = app.channel().await;
     for i in 0..130 {
         let body = format!("{} (ý kiến số {i})", BODIES[i % BODIES.len()]);
-        submit(&ch, request("hcm", &format!("k-{i}"), NAME, PHONE, "", &body)).await;
+        submit(
+            &ch,
+            request("hcm", &format!("k-{i}"), NAME, PHONE, "", &body),
+        )
+        .await;
     }
     // The first run stops after one batch of 100, as a crash between batches would leave it.
     let first = erase(&ch, "hcm", selector_phone(PHONE), 1).await;
     assert_eq!((first.records_erased, first.complete), (100, false));
     let midway = dump(backend, &prefix, mem.as_ref());
-    assert_eq!(midway.matches("(ý kiến số").count(), 30, "30 records remain");
+    assert_eq!(
+        midway.matches("(ý kiến số").count(),
+        30,
+        "30 records remain"
+    );
     app.stop().await;
 
     let app = spawn_with(cfg, store).await;
     let ch = app.channel().await;
     let second = erase(&ch, "hcm", selector_phone(PHONE), 0).await;
     assert_eq!((second.records_erased, second.complete), (30, true));
-    assert_eq!(second.tombstone, first.tombstone, "the same reader, the same tombstone");
+    assert_eq!(
+        second.tombstone, first.tombstone,
+        "the same reader, the same tombstone"
+    );
     let after = dump(backend, &prefix, mem.as_ref());
     for m in MARKERS {
         assert!(!after.contains(m), "{m} is still stored");
@@ -510,7 +557,11 @@ on_every_backend!(
     an_interrupted_erasure_completes_on_a_new_server
 );
 
-async fn statement(ch: &Channel, site: &str, id: &str) -> Result<moderato::proto::StatementOfReasons, tonic::Status> {
+async fn statement(
+    ch: &Channel,
+    site: &str,
+    id: &str,
+) -> Result<moderato::proto::StatementOfReasons, tonic::Status> {
     CommentServiceClient::new(ch.clone())
         .get_statement_of_reasons(authed(
             PORTAL_TOKEN,
@@ -523,7 +574,12 @@ async fn statement(ch: &Channel, site: &str, id: &str) -> Result<moderato::proto
         .map(|r| r.into_inner())
 }
 
-async fn appeal(ch: &Channel, site: &str, id: &str, message: &str) -> Result<moderato::proto::DecisionEvent, tonic::Status> {
+async fn appeal(
+    ch: &Channel,
+    site: &str,
+    id: &str,
+    message: &str,
+) -> Result<moderato::proto::DecisionEvent, tonic::Status> {
     CommentServiceClient::new(ch.clone())
         .appeal_decision(authed(
             PORTAL_TOKEN,
@@ -548,10 +604,15 @@ async fn an_appeal_goes_to_a_moderator_other_than_the_decider(backend: Backend) 
     let ch = app.channel().await;
     let a = submit(&ch, request("hcm", "a", NAME, PHONE, "", BODIES[0])).await;
     let b = submit(&ch, request("hcm", "b", NAME, PHONE, "", BODIES[1])).await;
-    let held = statement(&ch, "hcm", &a.comment_id).await.expect("statement of a held comment");
+    let held = statement(&ch, "hcm", &a.comment_id)
+        .await
+        .expect("statement of a held comment");
     assert_eq!(held.status, CommentStatus::PendingReview as i32);
     assert!(!held.decided_by_human && !held.appealable);
-    assert!(held.grounds.iter().any(|g| g.code == "PREMODERATION"), "{held:?}");
+    assert!(
+        held.grounds.iter().any(|g| g.code == "PREMODERATION"),
+        "{held:?}"
+    );
 
     let items = claim(&ch, MODERATOR_TOKEN, "hcm", 10).await;
     assert_eq!(items.len(), 2);
@@ -559,28 +620,78 @@ async fn an_appeal_goes_to_a_moderator_other_than_the_decider(backend: Backend) 
         let id = &item.comment.as_ref().expect("comment").comment_id;
         decide(&ch, MODERATOR_TOKEN, "hcm", item, *id == b.comment_id).await;
     }
-    let s = statement(&ch, "hcm", &a.comment_id).await.expect("statement");
+    let s = statement(&ch, "hcm", &a.comment_id)
+        .await
+        .expect("statement");
     assert_eq!(s.status, CommentStatus::Rejected as i32);
     assert!(s.decided_by_human && s.appealable && !s.under_appeal);
     assert_eq!(s.grounds.len(), 1);
     assert_eq!(s.grounds[0].code, "LABEL_SPAM");
-    assert!(s.text_vi.contains("kiểm duyệt viên") && s.text_vi.contains("xem xét lại"), "{}", s.text_vi);
-    assert!(s.text_en.contains("a moderator") && s.text_en.contains("ask for a review"), "{}", s.text_en);
-    let published = statement(&ch, "hcm", &b.comment_id).await.expect_err("published");
+    assert!(
+        s.text_vi.contains("kiểm duyệt viên") && s.text_vi.contains("xem xét lại"),
+        "{}",
+        s.text_vi
+    );
+    assert!(
+        s.text_en.contains("a moderator") && s.text_en.contains("ask for a review"),
+        "{}",
+        s.text_en
+    );
+    let published = statement(&ch, "hcm", &b.comment_id)
+        .await
+        .expect_err("published");
     assert_eq!(published.code(), Code::FailedPrecondition);
 
-    let e = appeal(&ch, "hcm", &a.comment_id, "Bình luận của tôi không phải quảng cáo").await.expect("appeal");
+    let e = appeal(
+        &ch,
+        "hcm",
+        &a.comment_id,
+        "Bình luận của tôi không phải quảng cáo",
+    )
+    .await
+    .expect("appeal");
     assert_eq!(e.kind, DecisionKind::Appeal as i32);
     assert_eq!(e.status, CommentStatus::PendingReview as i32);
-    assert!(e.note.is_empty(), "the reader's message stays out of the decision stream");
-    let s = statement(&ch, "hcm", &a.comment_id).await.expect("statement");
+    assert!(
+        e.note.is_empty(),
+        "the reader's message stays out of the decision stream"
+    );
+    let s = statement(&ch, "hcm", &a.comment_id)
+        .await
+        .expect("statement");
     assert!(s.under_appeal && !s.appealable);
     // Once only; a published comment has nothing to appeal.
-    assert_eq!(appeal(&ch, "hcm", &a.comment_id, "").await.expect_err("twice").code(), Code::FailedPrecondition);
-    assert_eq!(appeal(&ch, "hcm", &b.comment_id, "").await.expect_err("published").code(), Code::FailedPrecondition);
+    assert_eq!(
+        appeal(&ch, "hcm", &a.comment_id, "")
+            .await
+            .expect_err("twice")
+            .code(),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        appeal(&ch, "hcm", &b.comment_id, "")
+            .await
+            .expect_err("published")
+            .code(),
+        Code::FailedPrecondition
+    );
 
-    // The moderator who rejected it never gets it; the other one does, with the reader's message.
+    // The moderator who rejected it never gets it, neither by a claim nor by a takeover; the other one does, with
+    // the reader's message.
     assert!(claim(&ch, MODERATOR_TOKEN, "hcm", 10).await.is_empty());
+    let own = ModerationServiceClient::new(ch.clone())
+        .take_over_claim(authed(
+            MODERATOR_TOKEN,
+            moderato::proto::TakeOverClaimRequest {
+                site: "hcm".into(),
+                comment_id: a.comment_id.clone(),
+                lease_seconds: 60,
+                note: String::new(),
+            },
+        ))
+        .await
+        .expect_err("a takeover of an appeal against oneself");
+    assert_eq!(own.code(), Code::PermissionDenied);
     let got = claim(&ch, MODERATOR2_TOKEN, "hcm", 10).await;
     assert_eq!(got.len(), 1);
     let c = got[0].comment.as_ref().expect("comment");
@@ -589,28 +700,60 @@ async fn an_appeal_goes_to_a_moderator_other_than_the_decider(backend: Backend) 
     assert_eq!(last.kind, DecisionKind::Appeal as i32);
     assert_eq!(last.note, "Bình luận của tôi không phải quảng cáo");
     decide(&ch, MODERATOR2_TOKEN, "hcm", &got[0], true).await;
-    assert_eq!(get(&ch, "hcm", &a.comment_id).await.status, CommentStatus::Published as i32);
-    let appeals: Vec<_> = audit_actions(&ch, "hcm").await.into_iter().filter(|(x, _, _)| x == "APPEAL").collect();
+    assert_eq!(
+        get(&ch, "hcm", &a.comment_id).await.status,
+        CommentStatus::Published as i32
+    );
+    let appeals: Vec<_> = audit_actions(&ch, "hcm")
+        .await
+        .into_iter()
+        .filter(|(x, _, _)| x == "APPEAL")
+        .collect();
     assert_eq!(appeals.len(), 1);
     assert_eq!(appeals[0].1, "portal-test");
     assert_eq!(appeals[0].2, "appeal against moderator-test");
 
     // An automatic rejection: the system decided, the ground is the rule's code (never the matched text), and
     // any moderator may take its appeal.
-    let c = submit(&ch, request("hcm", "c", NAME, PHONE, "", "Vào casino88 chơi ngay hôm nay")).await;
+    let c = submit(
+        &ch,
+        request(
+            "hcm",
+            "c",
+            NAME,
+            PHONE,
+            "",
+            "Vào casino88 chơi ngay hôm nay",
+        ),
+    )
+    .await;
     assert_eq!(c.status, CommentStatus::Rejected as i32);
-    let s = statement(&ch, "hcm", &c.comment_id).await.expect("statement");
+    let s = statement(&ch, "hcm", &c.comment_id)
+        .await
+        .expect("statement");
     assert!(!s.decided_by_human && s.appealable);
-    assert_eq!(s.grounds.iter().map(|g| g.code.as_str()).collect::<Vec<_>>(), ["BLOCKED_TERM"]);
+    assert_eq!(
+        s.grounds
+            .iter()
+            .map(|g| g.code.as_str())
+            .collect::<Vec<_>>(),
+        ["BLOCKED_TERM"]
+    );
     assert!(!s.text_vi.contains("casino88") && !s.text_en.contains("casino88"));
     assert!(s.text_en.contains("does not allow"), "{}", s.text_en);
     appeal(&ch, "hcm", &c.comment_id, "").await.expect("appeal");
     let got = claim(&ch, MODERATOR_TOKEN, "hcm", 10).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].comment.as_ref().expect("comment").comment_id, c.comment_id);
+    assert_eq!(
+        got[0].comment.as_ref().expect("comment").comment_id,
+        c.comment_id
+    );
     app.stop().await;
 }
-on_every_backend!(appeals_go_to_another_moderator, an_appeal_goes_to_a_moderator_other_than_the_decider);
+on_every_backend!(
+    appeals_go_to_another_moderator,
+    an_appeal_goes_to_a_moderator_other_than_the_decider
+);
 
 fn record(id: &str, status: Status, phone: &str) -> CommentRecord {
     CommentRecord {
@@ -633,7 +776,9 @@ fn record(id: &str, status: Status, phone: &str) -> CommentRecord {
 
 const RETENTION_MS: u64 = 1500;
 
-async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_keeps_held(backend: Backend) {
+async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_keeps_held(
+    backend: Backend,
+) {
     let prefix = unique_prefix();
     let clock = ManualClock::at(1_000_000);
     let (store, mem): (Arc<dyn Store>, Option<MemoryStore>) = match backend {
@@ -710,22 +855,44 @@ async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_ke
     }
     let after = dump(backend, &prefix, mem.as_ref());
     let lines: Vec<&str> = after.lines().collect();
-    let key_exists = |k: &str| lines.iter().any(|l| *l == k || l.starts_with(&format!("{k} ")));
+    let key_exists = |k: &str| {
+        lines
+            .iter()
+            .any(|l| *l == k || l.starts_with(&format!("{k} ")))
+    };
     for gone in [&ids[0], &ids[2]] {
-        assert!(!key_exists(&keys.comment("hcm", gone)), "record {gone} left behind:\n{after}");
-        assert!(!key_exists(&keys.history("hcm", gone)), "history {gone} left behind");
+        assert!(
+            !key_exists(&keys.comment("hcm", gone)),
+            "record {gone} left behind:\n{after}"
+        );
+        assert!(
+            !key_exists(&keys.history("hcm", gone)),
+            "history {gone} left behind"
+        );
     }
     for a in ["pa", "da"] {
-        assert!(!key_exists(&keys.author_index("hcm", &format!("author-{a}"))), "author index {a} left behind");
+        assert!(
+            !key_exists(&keys.author_index("hcm", &format!("author-{a}"))),
+            "author index {a} left behind"
+        );
     }
     for a in ["pa", "ha", "da"] {
-        assert!(!key_exists(&keys.idempotency("hcm", &format!("idem-{a}"))), "idempotency entry {a} left behind");
+        assert!(
+            !key_exists(&keys.idempotency("hcm", &format!("idem-{a}"))),
+            "idempotency entry {a} left behind"
+        );
     }
     // No queue lists the decided comment.
     for q in [keys.pending("hcm"), keys.claims("hcm"), keys.queued("hcm")] {
-        assert!(!members(backend, &prefix, &q, mem.as_ref()).contains(&ids[2]), "{q} still lists it");
+        assert!(
+            !members(backend, &prefix, &q, mem.as_ref()).contains(&ids[2]),
+            "{q} still lists it"
+        );
     }
-    assert!(members(backend, &prefix, &keys.queued("hcm"), mem.as_ref()).contains(&ids[1]) || mem.is_some());
+    assert!(
+        members(backend, &prefix, &keys.queued("hcm"), mem.as_ref()).contains(&ids[1])
+            || mem.is_some()
+    );
     assert!(members(backend, &prefix, &keys.claims("hcm"), mem.as_ref()).contains(&ids[1]));
     // The held comment stays, with its queue entry and its author index entry.
     assert!(after.contains(&keys.comment("hcm", &ids[1])));
@@ -738,7 +905,13 @@ async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_ke
         .expect("index");
     assert_eq!(listed.len(), 1);
     assert!(listed[0].1.is_some());
-    assert!(store.author_comments("hcm", "author-da", 0, 10).await.expect("index").is_empty());
+    assert!(
+        store
+            .author_comments("hcm", "author-da", 0, 10)
+            .await
+            .expect("index")
+            .is_empty()
+    );
 }
 on_every_backend!(
     retention_is_complete,

@@ -461,7 +461,11 @@ async fn readers_data_operations(backend: Backend) {
 
     let ids: Vec<String> = (0..5).map(|i| format!("{i:032x}")).collect();
     for (i, id) in ids.iter().enumerate() {
-        let status = if i < 3 { Status::Published } else { Status::PendingReview };
+        let status = if i < 3 {
+            Status::Published
+        } else {
+            Status::PendingReview
+        };
         let rec = privacy_record(id, status);
         store
             .admit(Admit {
@@ -492,10 +496,23 @@ async fn readers_data_operations(backend: Backend) {
     let all = page(0, 10).await;
     assert_eq!(all.len(), 5);
     // Decided comments first (they expire), held ones last (never, while held).
-    assert!(all[..3].iter().all(|(_, s)| *s == Some(Status::Published)), "{all:?}");
-    assert!(all[3..].iter().all(|(_, s)| *s == Some(Status::PendingReview)));
+    assert!(
+        all[..3].iter().all(|(_, s)| *s == Some(Status::Published)),
+        "{all:?}"
+    );
+    assert!(
+        all[3..]
+            .iter()
+            .all(|(_, s)| *s == Some(Status::PendingReview))
+    );
     assert_eq!(page(3, 10).await, all[3..].to_vec());
-    assert!(store.author_comments("hn", "a1", 0, 10).await.expect("other site").is_empty());
+    assert!(
+        store
+            .author_comments("hn", "a1", 0, 10)
+            .await
+            .expect("other site")
+            .is_empty()
+    );
 
     // One step erases two records and drops one id from the index; a second run replaces nothing.
     let mut erased = privacy_record(&ids[0], Status::Published);
@@ -513,8 +530,15 @@ async fn readers_data_operations(backend: Backend) {
     assert_eq!(store.erase(step).await.expect("erase again"), 0);
     let left: Vec<String> = page(0, 10).await.into_iter().map(|(id, _)| id).collect();
     assert_eq!(left, ids[3..].to_vec());
-    let c = store.get_comment("hcm", &ids[0]).await.expect("get").expect("kept");
-    assert_eq!((c.record.name.as_str(), c.status), ("erased-x", Status::Published));
+    let c = store
+        .get_comment("hcm", &ids[0])
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        (c.record.name.as_str(), c.status),
+        ("erased-x", Status::Published)
+    );
     assert_eq!(c.history.len(), 1, "the decision stays");
 
     store
@@ -531,20 +555,34 @@ async fn readers_data_operations(backend: Backend) {
         )
         .await
         .expect("append audit");
-    let log = store.audit("hcm", "", 0, u64::MAX, 10).await.expect("audit");
+    let log = store
+        .audit("hcm", "", 0, u64::MAX, 10)
+        .await
+        .expect("audit");
     assert_eq!(log.len(), 1);
     assert_eq!(
-        (log[0].actor.as_str(), log[0].action.as_str(), log[0].after.as_str(), log[0].detail.as_str()),
+        (
+            log[0].actor.as_str(),
+            log[0].action.as_str(),
+            log[0].after.as_str(),
+            log[0].detail.as_str()
+        ),
         ("ops", "ERASE", "erased-x", "2 records erased")
     );
 
     // Appeals: a held comment is not appealable; a rejected one once; an unknown one is not found.
     assert_eq!(
-        store.appeal("hcm", &ids[3], Status::Rejected, "m", "portal").await.expect("appeal"),
+        store
+            .appeal("hcm", &ids[3], Status::Rejected, "m", "portal")
+            .await
+            .expect("appeal"),
         Appealed::WrongStatus(Status::PendingReview)
     );
     assert_eq!(
-        store.appeal("hcm", &"f".repeat(32), Status::Rejected, "m", "portal").await.expect("appeal"),
+        store
+            .appeal("hcm", &"f".repeat(32), Status::Rejected, "m", "portal")
+            .await
+            .expect("appeal"),
         Appealed::NotFound
     );
     let (claimed, _) = store
@@ -576,17 +614,35 @@ async fn readers_data_operations(backend: Backend) {
         panic!("appeal not done: {out:?}");
     };
     assert_eq!(decider, "mod-a");
-    assert_eq!((event.status, event.kind), (Status::PendingReview, moderato::review::DecisionKind::Appeal));
+    assert_eq!(
+        (event.status, event.kind),
+        (
+            Status::PendingReview,
+            moderato::review::DecisionKind::Appeal
+        )
+    );
     assert!(event.note.is_empty());
     assert_eq!(
-        store.appeal("hcm", &target, Status::PendingReview, "again", "portal").await.expect("appeal"),
+        store
+            .appeal("hcm", &target, Status::PendingReview, "again", "portal")
+            .await
+            .expect("appeal"),
         Appealed::AlreadyAppealed
     );
-    let c = store.get_comment("hcm", &target).await.expect("get").expect("kept");
+    let c = store
+        .get_comment("hcm", &target)
+        .await
+        .expect("get")
+        .expect("kept");
     assert_eq!(c.history.last().map(|e| e.note.as_str()), Some("please"));
     // Both held comments are queued; mod-a gets only the one not appealed against them.
     let (a, _) = store
-        .claim("hcm", 60_000, "mod-a", &["t2".to_string(), "t3".to_string()])
+        .claim(
+            "hcm",
+            60_000,
+            "mod-a",
+            &["t2".to_string(), "t3".to_string()],
+        )
         .await
         .expect("claim");
     assert_eq!(a.len(), 1);
@@ -597,7 +653,13 @@ async fn readers_data_operations(backend: Backend) {
         .expect("claim");
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].comment.record.comment_id, target);
-    let log = store.audit("hcm", "", 0, u64::MAX, 10).await.expect("audit");
-    assert!(log.iter().any(|e| e.action == "APPEAL" && e.actor == "portal" && e.comment_id == target));
+    let log = store
+        .audit("hcm", "", 0, u64::MAX, 10)
+        .await
+        .expect("audit");
+    assert!(
+        log.iter()
+            .any(|e| e.action == "APPEAL" && e.actor == "portal" && e.comment_id == target)
+    );
 }
 on_every_backend!(readers_data, readers_data_operations);

@@ -11,13 +11,22 @@ use crate::review::{Status, StoredComment};
 use crate::store::{Appealed, Erase, STREAM_MAXLEN, StoreError};
 
 static ERASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(include_str!("../lua/lib.lua"), include_str!("../lua/erase.lua")))
+    Script::new(concat!(
+        include_str!("../lua/lib.lua"),
+        include_str!("../lua/erase.lua")
+    ))
 });
 static APPEAL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(include_str!("../lua/lib.lua"), include_str!("../lua/appeal.lua")))
+    Script::new(concat!(
+        include_str!("../lua/lib.lua"),
+        include_str!("../lua/appeal.lua")
+    ))
 });
 static AUDIT_APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(include_str!("../lua/lib.lua"), include_str!("../lua/audit_append.lua")))
+    Script::new(concat!(
+        include_str!("../lua/lib.lua"),
+        include_str!("../lua/audit_append.lua")
+    ))
 });
 
 /// The SHA1 Redis knows the erasure step's script by (for measurements reading SLOWLOG).
@@ -31,7 +40,9 @@ impl RedisStore {
         let site = site.to_string();
         let _: i64 = self
             .query(|c| {
-                Box::pin(async move { redis::cmd("SADD").arg(&key).arg(&site).query_async(c).await })
+                Box::pin(
+                    async move { redis::cmd("SADD").arg(&key).arg(&site).query_async(c).await },
+                )
             })
             .await?;
         Ok(())
@@ -217,7 +228,7 @@ impl RedisStore {
         let parts = array(&v)?;
         Ok(match parts {
             [code, json, decider] if int(code)? == 1 => Appealed::Done {
-                event: event_from_json(&text(json)?)?,
+                event: Box::new(event_from_json(&text(json)?)?),
                 decider: text(decider)?,
             },
             [code, status] if int(code)? == 0 => Appealed::WrongStatus(status_of(&text(status)?)?),
