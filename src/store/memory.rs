@@ -981,6 +981,14 @@ impl Store for MemoryStore {
             }
             c.record = rec.clone();
             c.erased = true;
+            for a in std::mem::take(&mut c.authors) {
+                if let Some(ids) = s.authors.get_mut(&a) {
+                    ids.remove(&rec.comment_id);
+                    if ids.is_empty() {
+                        s.authors.remove(&a);
+                    }
+                }
+            }
             for ev in c
                 .history
                 .iter_mut()

@@ -529,8 +529,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, Option<StoredComment>)>, StoreError>;
 
     /// One erasure step: replaces the records given (unless erased before or gone), marks them erased, removes
-    /// their label rows, their idempotency entries and the reader's messages of their appeals, and removes every id
-    /// given from the author index, all in one step. Returns how many records it replaced.
+    /// their label rows, their idempotency entries, the reader's messages of their appeals and their entries in
+    /// every author index, and removes every id given from `author`'s index, all in one step. Returns how many
+    /// records it replaced.
     async fn erase(&self, e: Erase<'_>) -> Result<u64, StoreError>;
 
     /// Appends one audit entry to `scope`'s log.

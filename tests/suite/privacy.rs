@@ -917,3 +917,84 @@ on_every_backend!(
     retention_is_complete,
     retention_removes_the_record_queue_idempotency_and_index_entries_and_keeps_held
 );
+
+const BIN: &str = env!("CARGO_BIN_EXE_moderato");
+
+async fn cli(app: &crate::harness::TestApp, args: &[&str]) -> std::process::Output {
+    let addr = format!("http://{}", app.addr);
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .args(["--addr", &addr, "--token", OPS_TOKEN])
+        .env_remove("MODERATO_TOKEN")
+        .env_remove("MODERATO_ADDR")
+        .output()
+        .await
+        .expect("run moderato")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_exports_and_erases_a_reader() {
+    let prefix = unique_prefix();
+    let mut cfg = test_config(&prefix);
+    open(&mut cfg);
+    let (store, _) = store_for(Backend::Memory, &prefix).await;
+    let app = spawn_with(cfg, store).await;
+    let ch = app.channel().await;
+    for (i, site) in ["hcm", "hn", "hcm"].iter().enumerate() {
+        submit(
+            &ch,
+            request(site, &format!("c-{i}"), NAME, PHONE, EMAIL, BODIES[i]),
+        )
+        .await;
+    }
+    let dir = std::env::temp_dir().join(format!("moderato-privacy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join("reader.jsonl");
+    let o = cli(
+        &app,
+        &[
+            "privacy",
+            "export",
+            "--phone",
+            PHONE,
+            "--out",
+            out.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).expect("export file");
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.lines().all(|l| l.contains("\"phone\":\"0912345678\"")));
+
+    let o = cli(
+        &app,
+        &["privacy", "erase", "--site", "hcm", "--email", EMAIL],
+    )
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.starts_with("2 records erased on 1 site(s) (hcm)"),
+        "{said}"
+    );
+    let o = cli(&app, &["privacy", "export", "--phone", PHONE]).await;
+    assert!(o.status.success());
+    let left = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(left.lines().count(), 1, "the comment on hn is left: {left}");
+    assert!(left.contains("\"site\":\"hn\""));
+
+    let o = cli(
+        &app,
+        &["privacy", "erase", "--phone", PHONE, "--email", EMAIL],
+    )
+    .await;
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("InvalidArgument") && err.contains("author"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}

@@ -476,7 +476,7 @@ async fn readers_data_operations(backend: Backend) {
                 response: "{}",
                 retention_ms: 3_600_000,
                 idempotency_ttl_ms: 3_600_000,
-                authors: &["a1".to_string()],
+                authors: &["a1".to_string(), "a2".to_string()],
             })
             .await
             .expect("admit");
@@ -530,6 +530,15 @@ async fn readers_data_operations(backend: Backend) {
     assert_eq!(store.erase(step).await.expect("erase again"), 0);
     let left: Vec<String> = page(0, 10).await.into_iter().map(|(id, _)| id).collect();
     assert_eq!(left, ids[3..].to_vec());
+    // An erased record leaves every index of its author; an id only said to be gone leaves the one named.
+    let other: Vec<String> = store
+        .author_comments("hcm", "a2", 0, 10)
+        .await
+        .expect("other index")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(other, ids[2..].to_vec());
     let c = store
         .get_comment("hcm", &ids[0])
         .await

@@ -167,7 +167,8 @@ impl RedisStore {
         .arg(self.keys.history_prefix(e.site))
         .arg(self.keys.idempotency(e.site, ""))
         .arg(if e.author.is_some() { "1" } else { "0" })
-        .arg(e.records.len());
+        .arg(e.records.len())
+        .arg(self.keys.author_index_prefix(e.site));
         for r in e.records {
             let json = serde_json::to_string(r)
                 .map_err(|err| StoreError::Corrupt(format!("record encoding: {err}")))?;
