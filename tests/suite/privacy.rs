@@ -108,13 +108,11 @@ fn dump(backend: Backend, prefix: &str, mem: Option<&MemoryStore>) -> String {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-cli");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write commands");
+        // Written from another thread: redis-cli answers while it reads, and a full pipe must not stall either.
+        let mut stdin = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
         let values = child.wait_with_output().expect("redis-cli output");
+        writer.join().expect("writer").expect("write commands");
         out.push_str(&String::from_utf8_lossy(&values.stdout));
     }
     out
@@ -996,5 +994,149 @@ async fn the_cli_exports_and_erases_a_reader() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}
+
+/// `kill -9` of `moderato serve` in the middle of an erasure on Redis: a rerun on a new server erases exactly what
+/// was left, and nothing of the reader remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_killed_midway_completes_on_a_new_server() {
+    use moderato::rate_limit::Identifiers;
+    const N: usize = 6000;
+    let prefix = unique_prefix();
+    let store = open_store(Backend::Redis, &prefix).await;
+    let ids = Identifiers::new(crate::harness::HMAC_KEY.as_bytes(), 64);
+    let authors = moderato::privacy::author_hashes(&ids, "0912345678", "");
+    store.register_site("hcm").await.expect("register");
+    // Stored straight through the store: the same admission step a submission takes, without scoring.
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (store, authors) = (store.clone(), authors.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (w..N).step_by(16) {
+                let mut rec = record(&format!("{i:032x}"), Status::Published, "0912345678");
+                rec.name = NAME.into();
+                store
+                    .admit(Admit {
+                        idempotency_key: &format!("k{i}"),
+                        captcha: None,
+                        limits: &[],
+                        record: &rec,
+                        response: "{}",
+                        retention_ms: 3_600_000,
+                        idempotency_ttl_ms: 3_600_000,
+                        authors: &authors,
+                    })
+                    .await
+                    .expect("admit");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let index = Keys::new(prefix.clone()).author_index("hcm", &authors[0]);
+    let remaining = || {
+        let out = Command::new("redis-cli")
+            .args([
+                "-p",
+                &shared_redis_url()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                "ZCARD",
+                &index,
+            ])
+            .output()
+            .expect("redis-cli ZCARD");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .expect("a count")
+    };
+    assert_eq!(remaining(), N);
+
+    let port = crate::harness::free_port(false);
+    let ops_hash = moderato::auth::hash_token(OPS_TOKEN);
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "",
+            "--redis-url",
+            &shared_redis_url(),
+            "--key-prefix",
+            &prefix,
+        ])
+        .env(
+            "MODERATO__AUTH__TOKENS",
+            format!("[{{name=\"ops-test\", role=\"ops\", sha256=\"{ops_hash}\"}}]"),
+        )
+        .env("MODERATO__IDENTIFIER_HMAC_KEY", crate::harness::HMAC_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn moderato serve");
+    let started = std::time::Instant::now();
+    let ch = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "moderato serve did not start"
+        );
+        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("uri")
+            .connect()
+            .await
+        {
+            break ch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let call = tokio::spawn(async move {
+        AdminServiceClient::new(ch)
+            .erase_author(authed(
+                OPS_TOKEN,
+                EraseAuthorRequest {
+                    site: "hcm".into(),
+                    author: selector_phone(PHONE),
+                    max_batches: 0,
+                },
+            ))
+            .await
+    });
+    // Kill it once the first batches are done.
+    let started = std::time::Instant::now();
+    while remaining() > N - 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the erasure did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    assert!(
+        call.await.expect("join").is_err(),
+        "the call must not have completed"
+    );
+    let left = remaining();
+    assert!(left > 0 && left < N, "killed midway: {left} of {N} left");
+
+    let mut cfg = test_config(&prefix);
+    open(&mut cfg);
+    let app = spawn_with(cfg, store).await;
+    let ch = app.channel().await;
+    let r = erase(&ch, "hcm", selector_phone(PHONE), 0).await;
+    assert!(r.complete);
+    assert_eq!(r.records_erased as usize, left, "exactly what was left");
+    assert_eq!(remaining(), 0);
+    let after = dump(Backend::Redis, &prefix, None);
+    for m in MARKERS {
+        assert!(!after.contains(m), "{m} is still stored");
+    }
     app.stop().await;
 }
