@@ -1036,18 +1036,11 @@ async fn an_erasure_killed_midway_completes_on_a_new_server() {
         t.await.expect("join");
     }
     let index = Keys::new(prefix.clone()).author_index("hcm", &authors[0]);
+    let url = shared_redis_url();
+    let redis_port = url.rsplit(':').next().unwrap_or_default();
     let remaining = || {
         let out = Command::new("redis-cli")
-            .args([
-                "-p",
-                &shared_redis_url()
-                    .rsplit(':')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-                "ZCARD",
-                &index,
-            ])
+            .args(["-p", redis_port, "ZCARD", &index])
             .output()
             .expect("redis-cli ZCARD");
         String::from_utf8_lossy(&out.stdout)
