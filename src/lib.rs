@@ -19,7 +19,8 @@
 //!    policies with overrides, model activation, the threshold lab, bootstrap status), and
 //!    [`review::service`] (claims under leases, fenced decisions, overturns, takeovers, the decision stream),
 //!    [`audit::service`] (the audit trail, read back filtered and in pages), [`webhook`] (signed decision events
-//!    pushed to each site's URL, delivered at least once and in order).
+//!    pushed to each site's URL, delivered at least once and in order), [`privacy`] (erasure and export of one
+//!    reader, appeals, the reader's statement of reasons).
 //! 4. **The submission pipeline.** [`comment`]: validation, scoring, the policy's decision and the one-step
 //!    admission of a submission.
 //! 5. **Cross-cutting.** [`status`]: the one table from domain errors to statuses. [`auth`]: bearer tokens by
@@ -47,6 +48,7 @@ pub mod http;
 pub mod lexicon;
 pub mod metrics_labels;
 pub mod policy;
+pub mod privacy;
 pub mod rate_limit;
 pub mod review;
 pub mod scoring;

@@ -216,9 +216,9 @@ impl From<ReviewError> for ApiError {
             ReviewError::LeaseLost | ReviewError::StatusChanged { .. } => {
                 ApiError::Aborted(e.to_string())
             }
-            ReviewError::NotYourLease | ReviewError::NotYourDecision { .. } => {
-                ApiError::PermissionDenied(e.to_string())
-            }
+            ReviewError::NotYourLease
+            | ReviewError::NotYourDecision { .. }
+            | ReviewError::OwnAppeal => ApiError::PermissionDenied(e.to_string()),
             ReviewError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ReviewError::NotHeld { .. } => ApiError::FailedPrecondition(e.to_string()),
             ReviewError::ShuttingDown => ApiError::ShuttingDown(e.to_string()),
@@ -244,6 +244,18 @@ impl From<crate::webhook::WebhookError> for ApiError {
             WebhookError::NotSet(_) => ApiError::NotFound(e.to_string()),
             WebhookError::Conflict => ApiError::Aborted(e.to_string()),
             WebhookError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::privacy::PrivacyError> for ApiError {
+    fn from(e: crate::privacy::PrivacyError) -> Self {
+        use crate::privacy::PrivacyError;
+        match e {
+            PrivacyError::Invalid(v) => v.into(),
+            PrivacyError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PrivacyError::NotAppealable(_) => ApiError::FailedPrecondition(e.to_string()),
+            PrivacyError::Store(s) => s.into(),
         }
     }
 }

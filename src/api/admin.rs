@@ -12,6 +12,7 @@ use crate::comment::{Comments, DryRun};
 use crate::policy::Policies;
 use crate::policy::document::{FieldLimits, Policy};
 use crate::policy::lab::Outcomes;
+use crate::privacy::Privacy;
 use crate::proto;
 use crate::proto::admin_service_server::AdminService;
 use crate::proto::{
@@ -22,6 +23,7 @@ use crate::proto::{
     UpdatePolicyRequest, UpdatePolicyResponse,
 };
 use crate::proto::{
+    EraseAuthorRequest, EraseAuthorResponse, ExportAuthorRequest, ExportAuthorResponse,
     GetWebhookRequest, GetWebhookResponse, ListWebhookDeadLettersRequest,
     ListWebhookDeadLettersResponse, RotateWebhookSecretRequest, SetWebhookRequest,
     WebhookDeadLetter, WebhookSecretResponse,
@@ -33,6 +35,7 @@ use crate::webhook::{Shown, Webhooks};
 #[derive(Clone)]
 pub struct AdminApi {
     audit: AuditService,
+    privacy: Privacy,
     comments: Comments,
     policies: Policies,
     /// Captcha settings other than `required` are server-wide (configuration), reported with every policy.
@@ -47,6 +50,7 @@ impl AdminApi {
     pub fn new(comments: Comments, policies: Policies, captcha: crate::captcha::Settings) -> Self {
         Self {
             audit: AuditService::new(comments.store.clone()),
+            privacy: Privacy::new(comments.store.clone(), comments.ids.clone()),
             comments,
             policies,
             captcha,
@@ -488,6 +492,56 @@ impl AdminService for AdminApi {
             ready: b.ready,
             next_steps: b.next_steps,
         }))
+    }
+
+    async fn erase_author(
+        &self,
+        request: Request<EraseAuthorRequest>,
+    ) -> Result<Response<EraseAuthorResponse>, Status> {
+        let who = caller(&request)?.name.clone();
+        let r = request.into_inner();
+        let (scope, selector) = super::privacy::target(&r.site, r.author.as_ref())?;
+        let max = (r.max_batches > 0).then_some(r.max_batches as usize);
+        let report = self
+            .privacy
+            .erase(&scope, &selector, &who, max)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(EraseAuthorResponse {
+            tombstone: report.tombstone.clone(),
+            records_erased: report.total(),
+            sites: report.sites.iter().map(|(s, _)| s.clone()).collect(),
+            complete: report.complete,
+        }))
+    }
+
+    type ExportAuthorStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<ExportAuthorResponse, Status>> + Send>,
+    >;
+
+    async fn export_author(
+        &self,
+        request: Request<ExportAuthorRequest>,
+    ) -> Result<Response<Self::ExportAuthorStream>, Status> {
+        let r = request.into_inner();
+        let (scope, selector) = super::privacy::target(&r.site, r.author.as_ref())?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let privacy = self.privacy.clone();
+        tokio::spawn(async move {
+            if let Err(e) = privacy.export(&scope, &selector, tx.clone()).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            stream,
+            |item| match item {
+                Ok(e) => serde_json::to_string(&e)
+                    .map(|json| ExportAuthorResponse { json })
+                    .map_err(|e| ApiError::Internal(format!("export encoding: {e}")).into()),
+                Err(e) => Err(ApiError::from(e).into()),
+            },
+        ))))
     }
 
     async fn rollback_model(

@@ -7,9 +7,11 @@ use tonic::{Request, Response, Status};
 
 use super::{ApiError, convert, record_site};
 use crate::comment::{Comments, SubmitInput};
+use crate::privacy::Privacy;
 use crate::proto::comment_service_server::CommentService;
 use crate::proto::{
-    Comment, DecisionEvent, GetCommentRequest, SubmitCommentRequest, SubmitCommentResponse,
+    AppealDecisionRequest, AppealDecisionResponse, Comment, DecisionEvent, GetCommentRequest,
+    GetStatementOfReasonsRequest, StatementOfReasons, SubmitCommentRequest, SubmitCommentResponse,
     WatchDecisionsRequest,
 };
 use crate::review::service::ReviewService;
@@ -19,12 +21,18 @@ use crate::review::service::ReviewService;
 pub struct CommentApi {
     comments: Comments,
     reviews: ReviewService,
+    privacy: Privacy,
 }
 
 impl CommentApi {
     /// Handlers over `comments` (submissions) and `reviews` (lookups and the decision stream).
     pub fn new(comments: Comments, reviews: ReviewService) -> Self {
-        Self { comments, reviews }
+        let privacy = Privacy::new(comments.store.clone(), comments.ids.clone());
+        Self {
+            comments,
+            reviews,
+            privacy,
+        }
     }
 }
 
@@ -101,5 +109,42 @@ impl CommentService for CommentApi {
             e.map(|e| convert::event(&e))
                 .map_err(|e| ApiError::from(e).into())
         }))))
+    }
+
+    async fn get_statement_of_reasons(
+        &self,
+        request: Request<GetStatementOfReasonsRequest>,
+    ) -> Result<Response<StatementOfReasons>, Status> {
+        let r = request.into_inner();
+        if crate::validate::is_site_id(&r.site) {
+            record_site(&r.site);
+        }
+        let s = self
+            .privacy
+            .statement(&r.site, &r.comment_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(super::privacy::statement(&s)))
+    }
+
+    async fn appeal_decision(
+        &self,
+        request: Request<AppealDecisionRequest>,
+    ) -> Result<Response<AppealDecisionResponse>, Status> {
+        let who = crate::auth::caller(&request)?.name.clone();
+        let r = request.into_inner();
+        if crate::validate::is_site_id(&r.site) {
+            record_site(&r.site);
+        }
+        tracing::Span::current().record("comment_id", r.comment_id.as_str());
+        let (event, _) = self
+            .privacy
+            .appeal(&r.site, &r.comment_id, &r.message, &who)
+            .await
+            .map_err(ApiError::from)?;
+        self.reviews.announce();
+        Ok(Response::new(AppealDecisionResponse {
+            event: Some(convert::event(&event)),
+        }))
     }
 }

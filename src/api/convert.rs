@@ -81,6 +81,7 @@ pub fn event(e: &Event) -> proto::DecisionEvent {
             DecisionKind::Automatic => proto::DecisionKind::Automatic,
             DecisionKind::Review => proto::DecisionKind::Review,
             DecisionKind::Overturn => proto::DecisionKind::Overturn,
+            DecisionKind::Appeal => proto::DecisionKind::Appeal,
         } as i32,
         actor: e.actor.clone(),
         label: Label::parse(&e.label).map(|l| label(l) as i32).unwrap_or(0),

@@ -6,6 +6,7 @@ pub mod captcha;
 pub mod comment;
 pub mod convert;
 pub mod moderation;
+pub mod privacy;
 
 pub use crate::status::{ApiError, ERROR_DOMAIN};
 pub use crate::validate::Violations;

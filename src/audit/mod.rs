@@ -35,6 +35,10 @@ pub mod action {
     pub const OVERTURN: &str = "OVERTURN";
     /// A claimed comment's lease was taken over by another identity.
     pub const TAKEOVER: &str = "TAKEOVER";
+    /// A reader's data was erased (the detail says how many records; `after` is the tombstone id).
+    pub const ERASE: &str = "ERASE";
+    /// A reader appealed a decision; the comment is held for review again.
+    pub const APPEAL: &str = "APPEAL";
 }
 
 /// One audit entry.

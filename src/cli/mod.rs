@@ -14,6 +14,7 @@ pub mod classifier;
 mod combiner;
 mod lexicon;
 mod ops;
+mod privacy;
 mod review;
 mod webhook;
 
@@ -64,6 +65,9 @@ enum Command {
     Stats(ops::StatsArgs),
     /// The audit log: policy changes, model activations, decisions, overturns, takeovers (ops token).
     Audit(ops::AuditArgs),
+    /// Readers' data: erase or export one reader (ops token).
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
     /// The shipped Vietnamese spam lexicon.
     #[command(subcommand)]
     Lexicon(lexicon::LexiconCommand),
@@ -220,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(c) => ops::model(c).await,
         Command::Stats(a) => ops::stats(a).await,
         Command::Audit(a) => ops::audit(a).await,
+        Command::Privacy(c) => privacy::run(c).await,
         Command::Lexicon(c) => lexicon::run(c),
         Command::Bootstrap(c) => bootstrap::run(c).await,
         Command::Combiner(c) => combiner::run(c),

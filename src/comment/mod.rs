@@ -405,6 +405,16 @@ impl Comments {
                 self.captchas.expected_hash(&record.site, id, answer),
             )
         });
+        let authors = crate::privacy::author_hashes(&self.ids, &record.phone, &record.email);
+        // The registry of sites seen lists a site before its first comment is stored (erasure over all sites
+        // walks it); once per site per replica, while the replica's bounded set of seen sites has room.
+        let known = self
+            .seen_sites
+            .read()
+            .is_ok_and(|seen| seen.contains(&record.site));
+        if !known {
+            self.store.register_site(&record.site).await?;
+        }
         let admission = self
             .store
             .admit(Admit {
@@ -415,6 +425,7 @@ impl Comments {
                 response: &response,
                 retention_ms: u64::from(p.retention_days) * 86_400_000,
                 idempotency_ttl_ms: u64::from(p.idempotency_ttl_seconds) * 1000,
+                authors: &authors,
             })
             .await?;
         match admission {

@@ -49,7 +49,7 @@ impl Policies {
             window_seconds
         };
         let now = self.clock.now_ms();
-        let rows = self
+        let mut rows = self
             .store
             .recent(
                 site,
@@ -57,6 +57,8 @@ impl Policies {
                 SIMULATE_MAX,
             )
             .await?;
+        // Comments of erased readers have no text left to replay (a submitted body is never empty).
+        rows.retain(|(r, _)| !r.body.is_empty());
         let (a, b) = simulate(&rows, &current, candidate);
         Ok(Simulation {
             submissions: rows.len() as u64,

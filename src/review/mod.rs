@@ -97,6 +97,8 @@ pub enum DecisionKind {
     Review,
     /// A moderator reversing an automatic decision.
     Overturn,
+    /// A reader's appeal putting a decided comment back in the review queue.
+    Appeal,
 }
 
 impl DecisionKind {
@@ -106,6 +108,7 @@ impl DecisionKind {
             DecisionKind::Automatic => "AUTOMATIC",
             DecisionKind::Review => "REVIEW",
             DecisionKind::Overturn => "OVERTURN",
+            DecisionKind::Appeal => "APPEAL",
         }
     }
 }
@@ -225,6 +228,18 @@ pub struct StoredComment {
     pub status: Status,
     /// Every status change, oldest first.
     pub history: Vec<Event>,
+}
+
+impl StoredComment {
+    /// For a comment held on a reader's appeal: who made the decision appealed against (`auto` or a moderator).
+    pub fn appealed_against(&self) -> Option<&str> {
+        if self.status != Status::PendingReview {
+            return None;
+        }
+        let mut rev = self.history.iter().rev();
+        rev.next().filter(|e| e.kind == DecisionKind::Appeal)?;
+        rev.next().map(|e| e.actor.as_str())
+    }
 }
 
 /// A claimed review item.

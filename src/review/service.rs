@@ -101,6 +101,11 @@ pub enum ReviewError {
     /// No such comment.
     #[error("no comment {0} (unknown, or past its retention)")]
     NotFound(String),
+    /// The comment is held on a reader's appeal against the caller's own decision.
+    #[error(
+        "this comment is held on a reader's appeal against your decision; another moderator reviews it"
+    )]
+    OwnAppeal,
     /// The comment is not held for review any more, so there is no claim to take over.
     #[error("the comment is {status}, no longer held for review; there is nothing to take over")]
     NotHeld {
@@ -336,6 +341,12 @@ impl ReviewService {
         note_shape(&mut v, note);
         let lease = lease_ms(&mut v, lease_seconds);
         v.finish()?;
+        // An appeal is for someone other than the moderator whose decision it is against.
+        if let Some(c) = self.store.get_comment(site, comment_id).await?
+            && c.appealed_against() == Some(who.name.as_str())
+        {
+            return Err(ReviewError::OwnAppeal);
+        }
         let token = new_lease_token(&who.name);
         match self
             .store

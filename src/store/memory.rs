@@ -32,6 +32,27 @@ struct MemComment {
     history: Vec<Event>,
     expires_ms: u64,
     retention_ms: u64,
+    /// Keyed author hashes whose indexes list this comment.
+    authors: Vec<String>,
+    /// Its idempotency entry's key.
+    idem: String,
+    /// Positions of its label rows.
+    label_rows: Vec<usize>,
+    /// Replaced by an erasure.
+    erased: bool,
+    /// Held again on appeal against this decider.
+    appeal_of: Option<String>,
+}
+
+impl MemComment {
+    /// When its author index entries expire: never while held.
+    fn index_expiry(&self) -> u64 {
+        if self.status == Status::PendingReview {
+            u64::MAX
+        } else {
+            self.expires_ms
+        }
+    }
 }
 
 impl MemComment {
@@ -48,8 +69,11 @@ struct Site {
     pending: BTreeSet<(u64, String)>,
     claims: HashMap<String, u64>,
     decisions: Vec<Event>,
-    labels: Vec<(String, LabelRow)>,
+    /// Label rows; an erased row is `None` (its cursor stays, so later cursors do not move).
+    labels: Vec<(String, Option<LabelRow>)>,
     human: Vec<u64>,
+    /// author hash -> comment id -> when the entry expires (u64::MAX while held).
+    authors: HashMap<String, HashMap<String, u64>>,
     lease_expiries: u64,
 }
 
@@ -81,6 +105,8 @@ struct State {
     audit_last: (u64, u64),
     /// site -> webhook endpoint, delivery state and dead letters.
     webhooks: HashMap<String, webhooks::Hook>,
+    /// The registry of sites seen.
+    sites_seen: BTreeSet<String>,
 }
 
 impl State {
@@ -90,6 +116,11 @@ impl State {
         if !self.ops.is_multiple_of(4096) {
             return;
         }
+        self.sweep_now(now);
+    }
+
+    /// Drops everything that has expired at `now`.
+    fn sweep_now(&mut self, now: u64) {
         self.challenges
             .retain(|_, c| c.expires_at_ms + EXPIRED_CHALLENGE_MEMORY_MS >= now);
         self.live.retain(|_, v| {
@@ -100,6 +131,10 @@ impl State {
         self.idem.retain(|_, (_, exp)| *exp >= now);
         for site in self.sites.values_mut() {
             site.comments.retain(|_, c| c.live(now));
+            site.authors.retain(|_, ids| {
+                ids.retain(|_, exp| *exp > now);
+                !ids.is_empty()
+            });
         }
     }
 
@@ -198,6 +233,16 @@ impl Site {
         }
     }
 
+    /// Sets the author index entries of comment `id` to expire at `at`.
+    fn index(&mut self, id: &str, authors: &[String], at: u64) {
+        for a in authors {
+            self.authors
+                .entry(a.clone())
+                .or_default()
+                .insert(id.to_string(), at);
+        }
+    }
+
     fn append_event(&mut self, mut e: Event) -> Event {
         e.cursor = format!("0-{}", self.decisions.len() + 1);
         self.decisions.push(e.clone());
@@ -241,6 +286,65 @@ impl MemoryStore {
             keys: Keys::new(""),
             sessions: Arc::default(),
         }
+    }
+
+    /// Everything the store holds that has not expired, one line per item, as `<key> <value>` with keys spelled
+    /// as the Redis store spells them: what an erasure or retention check inspects. Drops expired items first.
+    pub fn contents(&self) -> Vec<String> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        st.sweep_now(now);
+        let k = &self.keys;
+        let mut out = Vec::new();
+        for s in &st.sites_seen {
+            out.push(format!("{} {s}", k.sites_seen()));
+        }
+        for (name, site) in &st.sites {
+            for (id, c) in &site.comments {
+                out.push(format!(
+                    "{} {:?} {} {:?} erased={} appeal_of={:?}",
+                    k.comment(name, id),
+                    c.record,
+                    c.status.as_str(),
+                    c.history,
+                    c.erased,
+                    c.appeal_of
+                ));
+            }
+            for (q, id) in &site.pending {
+                out.push(format!("{} {q} {id}", k.pending(name)));
+            }
+            for (id, until) in &site.claims {
+                out.push(format!("{} {until} {id}", k.claims(name)));
+            }
+            for e in &site.decisions {
+                out.push(format!("{} {e:?}", k.decisions(name)));
+            }
+            for (c, r) in site
+                .labels
+                .iter()
+                .filter_map(|(c, r)| r.as_ref().map(|r| (c, r)))
+            {
+                out.push(format!("{} {c} {r:?}", k.labels(name)));
+            }
+            for (a, ids) in &site.authors {
+                for (id, exp) in ids {
+                    out.push(format!("{} {exp} {id}", k.author_index(name, a)));
+                }
+            }
+        }
+        for (key, (resp, _)) in &st.idem {
+            out.push(format!("{key} {resp}"));
+        }
+        for (scope, log) in &st.audit {
+            for e in log {
+                out.push(format!("{} {e:?}", k.audit(scope)));
+            }
+        }
+        for ((scope, name), (v, d)) in &st.docs {
+            out.push(format!("{} {v} {d}", k.doc(scope, name)));
+        }
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -368,18 +472,22 @@ impl Store for MemoryStore {
             site.pending.insert((now, rec.comment_id.clone()));
         }
         let cursor = event.cursor.clone();
-        site.comments.insert(
-            rec.comment_id.clone(),
-            MemComment {
-                record: rec.clone(),
-                status: rec.initial_status,
-                queued_ms: now,
-                lease: None,
-                history: vec![event],
-                expires_ms: now + a.retention_ms,
-                retention_ms: a.retention_ms,
-            },
-        );
+        let c = MemComment {
+            record: rec.clone(),
+            status: rec.initial_status,
+            queued_ms: now,
+            lease: None,
+            history: vec![event],
+            expires_ms: now + a.retention_ms,
+            retention_ms: a.retention_ms,
+            authors: a.authors.to_vec(),
+            idem: idem_key.clone(),
+            label_rows: Vec::new(),
+            erased: false,
+            appeal_of: None,
+        };
+        site.index(&rec.comment_id, a.authors, c.index_expiry());
+        site.comments.insert(rec.comment_id.clone(), c);
         st.idem.insert(
             idem_key,
             (a.response.to_string(), now + a.idempotency_ttl_ms),
@@ -439,14 +547,29 @@ impl Store for MemoryStore {
         let expired = s.lease_expiries - before;
         let until = now + lease_ms;
         let mut out = Vec::new();
+        // Oldest first, passing over appeals against this moderator (within the same window as claim.lua).
+        let eligible: Vec<(u64, String)> = s
+            .pending
+            .iter()
+            .take(tokens.len() + super::APPEAL_SKIP_WINDOW)
+            .filter(|(_, id)| {
+                s.comments
+                    .get(id)
+                    .is_none_or(|c| c.appeal_of.as_deref() != Some(moderator))
+            })
+            .take(tokens.len())
+            .cloned()
+            .collect();
+        let mut eligible = eligible.into_iter();
         for token in tokens {
-            let Some((queued, id)) = s.pending.pop_first() else {
+            let Some(entry) = eligible.next() else {
                 break;
             };
+            s.pending.remove(&entry);
+            let id = entry.1;
             let Some(c) = s.comments.get_mut(&id) else {
                 continue;
             };
-            let _ = queued;
             c.lease = Some((token.clone(), until, moderator.to_string()));
             s.claims.insert(id.clone(), until);
             out.push(Claimed {
@@ -536,24 +659,30 @@ impl Store for MemoryStore {
             model_version,
             submitted_ms,
         });
+        let row = s.labels.len();
+        let mut authors = Vec::new();
         if let Some(c) = s.comments.get_mut(d.comment_id) {
             c.status = d.new_status;
             c.lease = None;
             c.history.push(event.clone());
             c.expires_ms = now + c.retention_ms;
+            c.label_rows.push(row);
+            authors = c.authors.clone();
         }
+        let expiry = now + s.comments.get(d.comment_id).map_or(0, |c| c.retention_ms);
+        s.index(d.comment_id, &authors, expiry);
         s.claims.remove(d.comment_id);
         s.pending.retain(|(_, id)| id != d.comment_id);
-        let label_cursor = format!("0-{}", s.labels.len() + 1);
+        let label_cursor = format!("0-{}", row + 1);
         s.labels.push((
             label_cursor,
-            LabelRow {
+            Some(LabelRow {
                 comment_id: d.comment_id.to_string(),
                 text,
                 label: d.label,
                 by: d.actor.to_string(),
                 at_ms: now,
-            },
+            }),
         ));
         s.human.retain(|t| *t + 3_600_000 > now);
         s.human.push(now);
@@ -619,7 +748,14 @@ impl Store for MemoryStore {
         Ok(st
             .sites
             .get(site)
-            .map(|s| s.labels.iter().skip(from).take(max).cloned().collect())
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .skip(from)
+                    .filter_map(|(c, r)| r.clone().map(|r| (c.clone(), r)))
+                    .take(max)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -706,7 +842,7 @@ impl Store for MemoryStore {
             .lock()
             .sites
             .get(site)
-            .map(|s| s.labels.len() as u64)
+            .map(|s| s.labels.iter().filter(|(_, r)| r.is_some()).count() as u64)
             .unwrap_or(0))
     }
 
@@ -824,5 +960,192 @@ impl Store for MemoryStore {
         let now = self.clock.now_ms();
         let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         Ok(s.remove(session_id).is_some_and(|(_, until)| until > now))
+    }
+
+    async fn register_site(&self, site: &str) -> Result<(), StoreError> {
+        self.lock().sites_seen.insert(site.to_string());
+        Ok(())
+    }
+
+    async fn sites(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().sites_seen.iter().cloned().collect())
+    }
+
+    async fn author_comments(
+        &self,
+        site: &str,
+        author: &str,
+        offset: usize,
+        max: usize,
+    ) -> Result<Vec<(String, Option<StoredComment>)>, StoreError> {
+        let now = self.clock.now_ms();
+        let st = self.lock();
+        let Some(s) = st.sites.get(site) else {
+            return Ok(Vec::new());
+        };
+        let Some(ids) = s.authors.get(author) else {
+            return Ok(Vec::new());
+        };
+        // Index order, as a sorted set orders its members: by expiry, then id.
+        let mut entries: Vec<(u64, &String)> = ids
+            .iter()
+            .filter(|(_, exp)| **exp > now)
+            .map(|(id, exp)| (*exp, id))
+            .collect();
+        entries.sort();
+        Ok(entries
+            .into_iter()
+            .skip(offset)
+            .take(max)
+            .map(|(_, id)| {
+                let c = s
+                    .comments
+                    .get(id)
+                    .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
+                    .map(|c| StoredComment {
+                        record: c.record.clone(),
+                        status: c.status,
+                        history: c.history.clone(),
+                    });
+                (id.clone(), c)
+            })
+            .collect())
+    }
+
+    async fn erase(&self, e: super::Erase<'_>) -> Result<u64, StoreError> {
+        let mut st = self.lock();
+        let mut idem = Vec::new();
+        let s = st.site(e.site);
+        let mut n = 0;
+        for rec in e.records {
+            let Some(c) = s.comments.get_mut(&rec.comment_id) else {
+                continue;
+            };
+            if c.erased {
+                continue;
+            }
+            c.record = rec.clone();
+            c.erased = true;
+            for a in std::mem::take(&mut c.authors) {
+                if let Some(ids) = s.authors.get_mut(&a) {
+                    ids.remove(&rec.comment_id);
+                    if ids.is_empty() {
+                        s.authors.remove(&a);
+                    }
+                }
+            }
+            for ev in c
+                .history
+                .iter_mut()
+                .filter(|ev| ev.kind == DecisionKind::Appeal)
+            {
+                ev.note.clear();
+            }
+            idem.push(std::mem::take(&mut c.idem));
+            for row in std::mem::take(&mut c.label_rows) {
+                if let Some(r) = s.labels.get_mut(row) {
+                    r.1 = None;
+                }
+            }
+            n += 1;
+        }
+        if let Some(author) = e.author
+            && let Some(ids) = s.authors.get_mut(author)
+        {
+            for id in e.records.iter().map(|r| &r.comment_id).chain(e.gone) {
+                ids.remove(id);
+            }
+            if ids.is_empty() {
+                s.authors.remove(author);
+            }
+        }
+        for k in idem {
+            st.idem.remove(&k);
+        }
+        Ok(n)
+    }
+
+    async fn append_audit(&self, scope: &str, entry: &AuditEntry) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        self.lock().audit(scope, now, entry.clone());
+        Ok(())
+    }
+
+    async fn appeal(
+        &self,
+        site: &str,
+        comment_id: &str,
+        expected: Status,
+        message: &str,
+        who: &str,
+    ) -> Result<super::Appealed, StoreError> {
+        use super::Appealed;
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let s = st.site(site);
+        let Some(c) = s
+            .comments
+            .get(comment_id)
+            .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
+        else {
+            return Ok(Appealed::NotFound);
+        };
+        if c.status != expected {
+            return Ok(Appealed::WrongStatus(c.status));
+        }
+        if c.appeal_of.is_some() {
+            return Ok(Appealed::AlreadyAppealed);
+        }
+        let before = c.status;
+        let decider = c
+            .history
+            .last()
+            .map(|e| e.actor.clone())
+            .unwrap_or_default();
+        let event = s.append_event(Event {
+            cursor: String::new(),
+            comment_id: comment_id.to_string(),
+            thread_id: c.record.thread_id.clone(),
+            status: Status::PendingReview,
+            kind: DecisionKind::Appeal,
+            actor: "reader".into(),
+            label: String::new(),
+            note: String::new(),
+            decided_ms: now,
+            policy_version: c.record.policy_version,
+            model_version: c.record.model_version.clone(),
+            submitted_ms: c.record.created_ms,
+        });
+        let mut authors = Vec::new();
+        if let Some(c) = s.comments.get_mut(comment_id) {
+            c.status = Status::PendingReview;
+            c.queued_ms = now;
+            c.lease = None;
+            c.appeal_of = Some(decider.clone());
+            let mut kept = event.clone();
+            kept.note = message.to_string();
+            c.history.push(kept);
+            authors = c.authors.clone();
+        }
+        s.index(comment_id, &authors, u64::MAX);
+        s.pending.insert((now, comment_id.to_string()));
+        st.audit(
+            site,
+            now,
+            AuditEntry {
+                site: site.to_string(),
+                actor: who.to_string(),
+                action: action::APPEAL.to_string(),
+                comment_id: comment_id.to_string(),
+                before: before.as_str().to_string(),
+                after: Status::PendingReview.as_str().to_string(),
+                detail: format!("appeal against {decider}"),
+                ..AuditEntry::default()
+            },
+        );
+        Ok(Appealed::Done {
+            event: Box::new(event),
+            decider,
+        })
     }
 }

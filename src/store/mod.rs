@@ -169,6 +169,23 @@ impl Keys {
         self.site_key(GLOBAL_SCOPE, &format!("session:{session_id}"))
     }
 
+    /// Prefix of author indexes; the author's keyed hash follows.
+    pub fn author_index_prefix(&self, site: &str) -> String {
+        self.site_key(site, "author:")
+    }
+
+    /// The comments of one author on one site (a sorted set of comment ids scored by when each entry expires,
+    /// `+inf` while the comment is held). `author` is a keyed hash of a phone or an e-mail.
+    pub fn author_index(&self, site: &str, author: &str) -> String {
+        format!("{}{author}", self.author_index_prefix(site))
+    }
+
+    /// The registry of sites that ever had a comment (a set in the global scope's slot), so erasure over all
+    /// sites enumerates them without scanning the keyspace.
+    pub fn sites_seen(&self) -> String {
+        self.site_key(GLOBAL_SCOPE, "sites-seen")
+    }
+
     /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
     pub fn limit(&self, site: &str, limit_name: &str, subject: &str) -> String {
         self.site_key(site, &format!("rl:{limit_name}:{subject}"))
@@ -269,6 +286,40 @@ pub struct Admit<'a> {
     pub retention_ms: u64,
     /// How long the idempotency key is remembered, ms.
     pub idempotency_ttl_ms: u64,
+    /// Keyed hashes of the author (phone, e-mail) whose indexes list this comment.
+    pub authors: &'a [String],
+}
+
+/// One pass of an erasure over comments of one author on one site (see [`Store::erase`]).
+#[derive(Debug, Clone)]
+pub struct Erase<'a> {
+    /// Site id.
+    pub site: &'a str,
+    /// The author index the comment ids are removed from, in the same step (`None`: no index).
+    pub author: Option<&'a str>,
+    /// The comments' records with the author's data already replaced; each is written only if its comment still
+    /// exists and was not erased before.
+    pub records: &'a [CommentRecord],
+    /// Ids listed in the index whose comments no longer exist (removed from the index only).
+    pub gone: &'a [String],
+}
+
+/// What filing an appeal found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appealed {
+    /// The comment is held for review again, marked as an appeal against `decider`; the event is returned.
+    Done {
+        /// The appeal's decision event.
+        event: Box<Event>,
+        /// Who made the decision appealed against (`auto` or a moderator).
+        decider: String,
+    },
+    /// Its status is not the one an appeal may start from (the current status is given); nothing changed.
+    WrongStatus(Status),
+    /// The comment was appealed before; nothing changed.
+    AlreadyAppealed,
+    /// No such comment.
+    NotFound,
 }
 
 /// What the admission step did.
@@ -351,6 +402,10 @@ pub const AUDIT_TIME_SLACK_MS: u64 = 1000;
 
 /// The scope of global documents; `*` is never a valid site id.
 pub const GLOBAL_SCOPE: &str = "*";
+
+/// How many held comments past the ones it hands out a claim looks through, passing over appeals against the
+/// claiming moderator (they stay at the head of the queue for the others).
+pub const APPEAL_SKIP_WINDOW: usize = 200;
 
 /// Decision and label streams keep about this many entries per site.
 pub const STREAM_MAXLEN: u64 = 1_000_000;
@@ -499,6 +554,44 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
 
     /// Deletes a session; false when there was none.
     async fn delete_session(&self, session_id: &str) -> Result<bool, StoreError>;
+
+    /// Adds `site` to the registry of sites seen ([`Keys::sites_seen`]).
+    async fn register_site(&self, site: &str) -> Result<(), StoreError>;
+
+    /// Every site in the registry of sites seen.
+    async fn sites(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The author index of `author` on `site` from position `offset`, at most `max` entries, in index order: each
+    /// comment id with its comment, or `None` when the comment no longer exists.
+    async fn author_comments(
+        &self,
+        site: &str,
+        author: &str,
+        offset: usize,
+        max: usize,
+    ) -> Result<Vec<(String, Option<StoredComment>)>, StoreError>;
+
+    /// One erasure step: replaces the records given (unless erased before or gone), marks them erased, removes
+    /// their label rows, their idempotency entries, the reader's messages of their appeals and their entries in
+    /// every author index, and removes every id given from `author`'s index, all in one step. Returns how many
+    /// records it replaced.
+    async fn erase(&self, e: Erase<'_>) -> Result<u64, StoreError>;
+
+    /// Appends one audit entry to `scope`'s log.
+    async fn append_audit(&self, scope: &str, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Puts a decided comment back in the review queue as an appeal, fenced by its status (`expected`) and by no
+    /// earlier appeal: appends the appeal's event (with `message` in the comment's history only, never in the
+    /// decision stream), and a site audit entry by `who`, in one step. Claims never hand the appeal to the
+    /// decider it is against.
+    async fn appeal(
+        &self,
+        site: &str,
+        comment_id: &str,
+        expected: Status,
+        message: &str,
+        who: &str,
+    ) -> Result<Appealed, StoreError>;
 }
 
 /// The GCRA step shared by the memory store and mirrored by `lua/charge_limits.lua`.

@@ -28,6 +28,10 @@ macro_rules! script {
     };
 }
 
+mod privacy;
+
+pub use privacy::erase_script_hash;
+
 static CHARGE_LIMITS: LazyLock<Script> = script!("lua/charge_limits.lua");
 static CREATE_CHALLENGE: LazyLock<Script> = script!("lua/create_challenge.lua");
 static TAKE_CHALLENGE: LazyLock<Script> = script!("lua/take_challenge.lua");
@@ -675,6 +679,12 @@ impl Store for RedisStore {
                 .arg(l.tolerance_ms)
                 .arg(if l.shadow { "1" } else { "0" });
         }
+        inv.arg(a.idempotency_key)
+            .arg(self.keys.author_index_prefix(site));
+        for h in a.authors {
+            inv.arg(h);
+        }
+        inv.arg(a.authors.len());
         let v: Value = self.run(inv).await?;
         let parts = array(&v)?;
         let code = parts.first().map(int).transpose()?.unwrap_or(0);
@@ -783,6 +793,7 @@ impl Store for RedisStore {
         for t in tokens {
             inv.arg(t);
         }
+        inv.arg(super::APPEAL_SKIP_WINDOW);
         let v: Value = self.run(inv).await?;
         let parts = array(&v)?;
         let [expired, items] = parts else {
@@ -854,7 +865,8 @@ impl Store for RedisStore {
             .arg(d.note)
             .arg(STREAM_MAXLEN)
             .arg(d.site)
-            .arg(AUDIT_MAXLEN);
+            .arg(AUDIT_MAXLEN)
+            .arg(self.keys.author_index_prefix(d.site));
         let v: Value = self.run(inv).await?;
         let parts = array(&v)?;
         Ok(match parts {
@@ -1178,6 +1190,44 @@ impl Store for RedisStore {
             .query(|c| Box::pin(async move { redis::cmd("DEL").arg(&key).query_async(c).await }))
             .await?;
         Ok(n > 0)
+    }
+
+    async fn register_site(&self, site: &str) -> Result<(), StoreError> {
+        self.do_register_site(site).await
+    }
+
+    async fn sites(&self) -> Result<Vec<String>, StoreError> {
+        self.do_sites().await
+    }
+
+    async fn author_comments(
+        &self,
+        site: &str,
+        author: &str,
+        offset: usize,
+        max: usize,
+    ) -> Result<Vec<(String, Option<StoredComment>)>, StoreError> {
+        self.do_author_comments(site, author, offset, max).await
+    }
+
+    async fn erase(&self, e: super::Erase<'_>) -> Result<u64, StoreError> {
+        self.do_erase(e).await
+    }
+
+    async fn append_audit(&self, scope: &str, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.do_append_audit(scope, entry).await
+    }
+
+    async fn appeal(
+        &self,
+        site: &str,
+        comment_id: &str,
+        expected: Status,
+        message: &str,
+        who: &str,
+    ) -> Result<super::Appealed, StoreError> {
+        self.do_appeal(site, comment_id, expected, message, who)
+            .await
     }
 }
 

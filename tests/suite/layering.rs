@@ -30,6 +30,7 @@ pub const FLOORS: &[(&str, u8)] = &[
     ("review::service", 3),
     ("audit::service", 3),
     ("webhook", 3),
+    ("privacy", 3),
     // The submission pipeline.
     ("comment", 4),
     // Cross-cutting: the one error table, auth, configuration, telemetry, the listener's edge.

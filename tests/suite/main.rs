@@ -22,6 +22,7 @@ mod layering;
 mod lifecycle;
 mod load;
 mod oracles;
+mod privacy;
 mod rate_limits;
 mod semantics;
 mod store_conformance;

@@ -314,6 +314,7 @@ async fn admit_held(store: &dyn Store, id: &str) {
             response: "",
             retention_ms: 3_600_000,
             idempotency_ttl_ms: 3_600_000,
+            authors: &[],
         })
         .await
         .expect("admit");
@@ -483,6 +484,7 @@ fn admission<'a>(key: &'a str, rec: &'a CommentRecord) -> Admit<'a> {
         response: &rec.comment_id,
         retention_ms: RETENTION_MS,
         idempotency_ttl_ms: DAY_MS,
+        authors: &[],
     }
 }
 
@@ -1862,3 +1864,248 @@ on_every_backend!(
     session_ttl,
     a_session_is_read_back_until_it_expires_or_is_deleted
 );
+
+fn privacy_record(id: &str, status: moderato::review::Status) -> moderato::review::CommentRecord {
+    moderato::review::CommentRecord {
+        comment_id: id.into(),
+        site: "hcm".into(),
+        thread_id: "t".into(),
+        name: "Reader".into(),
+        phone: "0912345678".into(),
+        email: String::new(),
+        title: "title".into(),
+        body: "body".into(),
+        score: 0.5,
+        reasons: Vec::new(),
+        model_version: "m".into(),
+        policy_version: 1,
+        initial_status: status,
+        created_ms: 1,
+    }
+}
+
+/// The readers' data operations: the registry of sites seen, author indexes in order with paging, erasure steps
+/// (idempotent, removing ids from the index, gone ids too), appended audit entries, appeals fenced by status and
+/// by an earlier appeal, and claims that pass over an appeal against the claiming moderator.
+async fn readers_data_operations(backend: Backend) {
+    use moderato::review::Status;
+    use moderato::store::{Admit, Appealed, Decide, Decided, Erase};
+    let (store, _keys) = setup(backend).await;
+    store.register_site("hcm").await.expect("register");
+    store.register_site("hn").await.expect("register");
+    store.register_site("hcm").await.expect("register");
+    assert_eq!(store.sites().await.expect("sites"), ["hcm", "hn"]);
+
+    let ids: Vec<String> = (0..5).map(|i| format!("{i:032x}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let status = if i < 3 {
+            Status::Published
+        } else {
+            Status::PendingReview
+        };
+        let rec = privacy_record(id, status);
+        store
+            .admit(Admit {
+                idempotency_key: &format!("k{i}"),
+                captcha: None,
+                limits: &[],
+                record: &rec,
+                response: "{}",
+                retention_ms: 3_600_000,
+                idempotency_ttl_ms: 3_600_000,
+                authors: &["a1".to_string(), "a2".to_string()],
+            })
+            .await
+            .expect("admit");
+    }
+    let page = |offset, max| {
+        let store = store.clone();
+        async move {
+            store
+                .author_comments("hcm", "a1", offset, max)
+                .await
+                .expect("author comments")
+                .into_iter()
+                .map(|(id, c)| (id, c.map(|c| c.status)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = page(0, 10).await;
+    assert_eq!(all.len(), 5);
+    // Decided comments first (they expire), held ones last (never, while held).
+    assert!(
+        all[..3].iter().all(|(_, s)| *s == Some(Status::Published)),
+        "{all:?}"
+    );
+    assert!(
+        all[3..]
+            .iter()
+            .all(|(_, s)| *s == Some(Status::PendingReview))
+    );
+    assert_eq!(page(3, 10).await, all[3..].to_vec());
+    assert!(
+        store
+            .author_comments("hn", "a1", 0, 10)
+            .await
+            .expect("other site")
+            .is_empty()
+    );
+
+    // One step erases two records and drops one id from the index; a second run replaces nothing.
+    let mut erased = privacy_record(&ids[0], Status::Published);
+    erased.name = "erased-x".into();
+    erased.phone.clear();
+    let mut erased1 = erased.clone();
+    erased1.comment_id.clone_from(&ids[1]);
+    let step = Erase {
+        site: "hcm",
+        author: Some("a1"),
+        records: &[erased.clone(), erased1.clone()],
+        gone: std::slice::from_ref(&ids[2]),
+    };
+    assert_eq!(store.erase(step.clone()).await.expect("erase"), 2);
+    assert_eq!(store.erase(step).await.expect("erase again"), 0);
+    let left: Vec<String> = page(0, 10).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(left, ids[3..].to_vec());
+    // An erased record leaves every index of its author; an id only said to be gone leaves the one named.
+    let other: Vec<String> = store
+        .author_comments("hcm", "a2", 0, 10)
+        .await
+        .expect("other index")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(other, ids[2..].to_vec());
+    let c = store
+        .get_comment("hcm", &ids[0])
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        (c.record.name.as_str(), c.status),
+        ("erased-x", Status::Published)
+    );
+    assert_eq!(c.history.len(), 1, "the decision stays");
+
+    store
+        .append_audit(
+            "hcm",
+            &moderato::audit::AuditEntry {
+                site: "hcm".into(),
+                actor: "ops".into(),
+                action: "ERASE".into(),
+                after: "erased-x".into(),
+                detail: "2 records erased".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("append audit");
+    let log = store
+        .audit("hcm", "", 0, u64::MAX, 10)
+        .await
+        .expect("audit");
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].actor.as_str(),
+            log[0].action.as_str(),
+            log[0].after.as_str(),
+            log[0].detail.as_str()
+        ),
+        ("ops", "ERASE", "erased-x", "2 records erased")
+    );
+
+    // Appeals: a held comment is not appealable; a rejected one once; an unknown one is not found.
+    assert_eq!(
+        store
+            .appeal("hcm", &ids[3], Status::Rejected, "m", "portal")
+            .await
+            .expect("appeal"),
+        Appealed::WrongStatus(Status::PendingReview)
+    );
+    assert_eq!(
+        store
+            .appeal("hcm", &"f".repeat(32), Status::Rejected, "m", "portal")
+            .await
+            .expect("appeal"),
+        Appealed::NotFound
+    );
+    let (claimed, _) = store
+        .claim("hcm", 60_000, "mod-a", &["t1".to_string()])
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let target = claimed[0].comment.record.comment_id.clone();
+    let d = store
+        .decide(Decide {
+            site: "hcm",
+            comment_id: &target,
+            kind: moderato::review::DecisionKind::Review,
+            lease_token: "t1",
+            expected: Status::PendingReview,
+            new_status: Status::Rejected,
+            actor: "mod-a",
+            label: moderato::review::Label::Spam,
+            note: "",
+        })
+        .await
+        .expect("decide");
+    assert!(matches!(d, Decided::Done(_)));
+    let out = store
+        .appeal("hcm", &target, Status::Rejected, "please", "portal")
+        .await
+        .expect("appeal");
+    let Appealed::Done { event, decider } = out else {
+        panic!("appeal not done: {out:?}");
+    };
+    assert_eq!(decider, "mod-a");
+    assert_eq!(
+        (event.status, event.kind),
+        (
+            Status::PendingReview,
+            moderato::review::DecisionKind::Appeal
+        )
+    );
+    assert!(event.note.is_empty());
+    assert_eq!(
+        store
+            .appeal("hcm", &target, Status::PendingReview, "again", "portal")
+            .await
+            .expect("appeal"),
+        Appealed::AlreadyAppealed
+    );
+    let c = store
+        .get_comment("hcm", &target)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(c.history.last().map(|e| e.note.as_str()), Some("please"));
+    // Both held comments are queued; mod-a gets only the one not appealed against them.
+    let (a, _) = store
+        .claim(
+            "hcm",
+            60_000,
+            "mod-a",
+            &["t2".to_string(), "t3".to_string()],
+        )
+        .await
+        .expect("claim");
+    assert_eq!(a.len(), 1);
+    assert_ne!(a[0].comment.record.comment_id, target);
+    let (b, _) = store
+        .claim("hcm", 60_000, "mod-b", &["t4".to_string()])
+        .await
+        .expect("claim");
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].comment.record.comment_id, target);
+    let log = store
+        .audit("hcm", "", 0, u64::MAX, 10)
+        .await
+        .expect("audit");
+    assert!(
+        log.iter()
+            .any(|e| e.action == "APPEAL" && e.actor == "portal" && e.comment_id == target)
+    );
+}
+on_every_backend!(readers_data, readers_data_operations);

@@ -4,7 +4,8 @@
 -- KEYS[1] comment hash, KEYS[2] history, KEYS[3] claims zset, KEYS[4] queued zset, KEYS[5] decision stream,
 -- KEYS[6] label stream, KEYS[7] audit stream, KEYS[8] human-decisions zset, KEYS[9] pending zset.
 -- ARGV[1] comment id, ARGV[2] mode, ARGV[3] lease token or expected status, ARGV[4] new status, ARGV[5] actor,
--- ARGV[6] label, ARGV[7] note, ARGV[8] stream maxlen, ARGV[9] site, ARGV[10] audit maxlen.
+-- ARGV[6] label, ARGV[7] note, ARGV[8] stream maxlen, ARGV[9] site, ARGV[10] audit maxlen, ARGV[11] author index
+-- key prefix (the author indexes list the comment until its retention ends; its label rows are kept for erasure).
 -- Returns {1, event json} or {0} when fenced out (nothing changed), {-1} when the comment is unknown.
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'data', 'retention')
@@ -38,9 +39,13 @@ redis.call('RPUSH', KEYS[2], json)
 if f[5] then
   redis.call('PEXPIRE', KEYS[1], tonumber(f[5]))
   redis.call('PEXPIRE', KEYS[2], tonumber(f[5]))
+  if ARGV[11] then author_index_all(KEYS[1], ARGV[11], ARGV[1], now + tonumber(f[5]), now) end
 end
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[1], 'label', ARGV[6], 'by', ARGV[5],
+local lid = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[1], 'label', ARGV[6], 'by', ARGV[5],
   'at', now, 'text', rec.title .. '\n' .. rec.body)
+local lids = redis.call('HGET', KEYS[1], 'labels')
+if lids then lid = lids .. ' ' .. lid end
+redis.call('HSET', KEYS[1], 'labels', lid)
 redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[10], '*', 'who', ARGV[5], 'at', now, 'what', ARGV[2],
   'site', ARGV[9], 'comment', ARGV[1], 'label', ARGV[6], 'why', ARGV[7], 'before', f[1], 'after', ARGV[4])
 redis.call('ZADD', KEYS[8], now, cursor)

@@ -64,6 +64,29 @@ local function take_challenge(key, now)
   return 'live', string.sub(v, sep + 1)
 end
 
+-- Sets the entry of comment `id` in the author index `key` to expire at `expire_at` ('+inf': never, while the
+-- comment is held), drops entries past their time, and lets the index key live exactly as long as its last entry.
+local function author_index_put(key, id, expire_at, now)
+  redis.call('ZADD', key, expire_at, id)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] == 'inf' then
+    redis.call('PERSIST', key)
+  elseif last[2] then
+    redis.call('PEXPIREAT', key, math.floor(tonumber(last[2])))
+  end
+end
+
+-- Every author index entry of the comment at `ck` (its 'authors' field lists the author hashes; `prefix` is the
+-- author index key prefix of its site).
+local function author_index_all(ck, prefix, id, expire_at, now)
+  local authors = redis.call('HGET', ck, 'authors')
+  if not authors then return end
+  for h in string.gmatch(authors, '%S+') do
+    author_index_put(prefix .. h, id, expire_at, now)
+  end
+end
+
 -- Compares two strings without an early exit on the first differing byte.
 local function ct_equal(a, b)
   if #a ~= #b then return false end

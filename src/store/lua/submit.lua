@@ -6,7 +6,10 @@
 -- ARGV[4] status, ARGV[5] response json, ARGV[6] retention ms, ARGV[7] idempotency ttl ms,
 -- ARGV[8] comment id, ARGV[9] the decision event as JSON without its closing brace (the store's time is
 -- appended here, so no JSON is encoded in the script), ARGV[10] stream maxlen,
--- ARGV[11..] per rate limit: emission ms, tolerance ms, shadow flag.
+-- ARGV[11..] per rate limit: emission ms, tolerance ms, shadow flag; then the idempotency key's hash, the author
+-- index key prefix, the m author hashes (keyed hashes of phone and e-mail) and, last, m. The comment hash keeps the
+-- author hashes ('authors') and the idempotency key's hash ('idem') for erasure; each author index lists the
+-- comment until its retention ends (forever while held).
 -- The first history event lives in the comment hash (field e0); later ones in the history list (decide.lua).
 -- Returns {1, cursor, shadow hits} recorded | {2, response json} replay | {3, refused, shadow hits} rate limited |
 -- {4} captcha invalid | {5} captcha expired.
@@ -34,16 +37,28 @@ commit_limits(6, #KEYS - 6, new_tats, now)
 
 local status = ARGV[4]
 local retention = tonumber(ARGV[6])
+local n_authors = tonumber(ARGV[#ARGV])
+local author_prefix = ARGV[#ARGV - n_authors - 1]
+local authors = {}
+for i = #ARGV - n_authors, #ARGV - 1 do
+  table.insert(authors, ARGV[i])
+end
 local event = ARGV[9] .. ',"decided_ms":' .. now
 local cursor = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'e', event .. '}')
 redis.call('HSET', KEYS[3], 'data', ARGV[3], 'status', status, 'queued_ms', now, 'retention', retention,
   'e0', event .. ',"cursor":"' .. cursor .. '"}')
+redis.call('HSET', KEYS[3], 'authors', table.concat(authors, ' '), 'idem', ARGV[#ARGV - n_authors - 2])
+local index_until = '+inf'
 if status == 'PENDING_REVIEW' then
   -- Held comments never expire; retention starts when a comment is decided.
   redis.call('ZADD', KEYS[4], now, ARGV[8])
   redis.call('ZADD', KEYS[5], now, ARGV[8])
 else
   redis.call('PEXPIRE', KEYS[3], retention)
+  index_until = now + retention
+end
+for _, h in ipairs(authors) do
+  author_index_put(author_prefix .. h, ARGV[8], index_until, now)
 end
 redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[7])
 return {1, cursor, shadow_hits}
