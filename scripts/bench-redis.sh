@@ -18,8 +18,15 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-cat > "$WORK/cfg.toml" <<'TOML'
+# A Redis store needs configured tokens (generated ones are only for the embedded store): one for this run.
+TOKEN=$("$BIN" token new | awk '/^token:/ {print $2}')
+TOKEN_SHA=$("$BIN" token hash "$TOKEN" | tail -1)
+cat > "$WORK/cfg.toml" <<TOML
 identifier_hmac_key = "bench-key-not-for-production"
+[[auth.tokens]]
+name = "bench-portal"
+role = "portal"
+sha256 = "$TOKEN_SHA"
 [server]
 metrics_listen = ""
 [captcha]
@@ -59,12 +66,11 @@ RPID=$(cat "$WORK/redis.pid")
 "$BIN" serve --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT" \
   > "$WORK/serve.log" 2>&1 &
 SERVER=$!
-# The token is printed before the model loads; the server takes requests once it logs "moderato listening".
+# The server takes requests once it logs "moderato listening".
 for _ in $(seq 1 300); do grep -q "moderato listening" "$WORK/serve.log" && break; sleep 0.1; done
 if ! grep -q "moderato listening" "$WORK/serve.log"; then
   echo "the server did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1
 fi
-TOKEN=$(grep -oE "generated-portal: [0-9a-f]+" "$WORK/serve.log" | awk '{print $2}')
 "$BIN" bench --addr "http://127.0.0.1:$GPORT" --token "$TOKEN" --concurrency "$CONCURRENCY" \
   --seconds "$SECONDS_PER_PHASE" > "$WORK/bench.out" 2>&1 &
 BENCH=$!
