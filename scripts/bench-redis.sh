@@ -63,7 +63,7 @@ for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sl
 redis-cli -p "$RPORT" ping >/dev/null || { echo "redis-server did not start:" >&2; cat "$WORK/redis.log" >&2; exit 1; }
 for _ in $(seq 1 50); do [ -s "$WORK/redis.pid" ] && break; sleep 0.1; done
 RPID=$(cat "$WORK/redis.pid")
-"$BIN" serve --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT" \
+"$BIN" serve --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT" --http-listen "" \
   > "$WORK/serve.log" 2>&1 &
 SERVER=$!
 # The server takes requests once it logs "moderato listening".

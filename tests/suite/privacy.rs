@@ -1059,6 +1059,8 @@ async fn an_erasure_killed_midway_completes_on_a_new_server() {
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
             "",
+            "--http-listen",
+            "",
             "--redis-url",
             &shared_redis_url(),
             "--key-prefix",
