@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::i18n::T;
 use super::{Ctx, Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form, store_error};
 use crate::audit::service::{AuditError, AuditQuery};
-use crate::clock::{rfc3339, timestamp};
 use crate::review::service::{Actor, BrowseQuery, Overturn, ReviewError};
 use crate::review::{Label, Status};
 
@@ -21,10 +20,6 @@ pub(super) fn routes() -> Router<Deps> {
         .route("/console/browse", get(list))
         .route("/console/comment", get(one))
         .route("/console/comment/overturn", post(overturn))
-}
-
-fn when(ms: u64) -> String {
-    rfc3339(&timestamp(ms))
 }
 
 fn status_words(t: T, s: &str) -> String {
@@ -179,7 +174,7 @@ async fn list(
                     decided: c
                         .history
                         .last()
-                        .map(|e| when(e.decided_ms))
+                        .map(|e| super::display_time(e.decided_ms))
                         .unwrap_or_default(),
                     status: status_words(t, c.status.as_str()),
                     score: format!("{:.0}%", c.record.score * 100.0),
@@ -276,7 +271,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
         .history
         .iter()
         .map(|e| EventRow {
-            at: when(e.decided_ms),
+            at: super::display_time(e.decided_ms),
             status: status_words(t, e.status.as_str()),
             kind: t
                 .get(&format!("kind.{}", e.kind.as_str()))
@@ -299,7 +294,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
             Ok(p) => {
                 audit.extend(p.entries.into_iter().map(|e| {
                     EventRow {
-                        at: when(e.at_ms),
+                        at: super::display_time(e.at_ms),
                         status: format!(
                             "{} → {}",
                             status_words(t, &e.before),

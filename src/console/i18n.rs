@@ -196,6 +196,7 @@ pub const VI: &[(&str, &str)] = &[
     ("ops.model_version", "Phiên bản"),
     ("ops.model_metrics", "Chỉ số đánh giá"),
     ("ops.model_active", "Đang dùng ở"),
+    ("ops.model_global", "mặc định chung"),
     ("ops.activate", "Dùng cho trang này"),
     ("ops.rollback", "Quay lại mô hình trước của trang"),
     (
@@ -548,6 +549,7 @@ pub const EN: &[(&str, &str)] = &[
     ("ops.model_version", "Version"),
     ("ops.model_metrics", "Evaluation"),
     ("ops.model_active", "Active for"),
+    ("ops.model_global", "global default"),
     ("ops.activate", "Use for this site"),
     ("ops.rollback", "Roll this site back to its previous model"),
     (

@@ -491,7 +491,7 @@ async fn last_change(deps: &Deps, site: &str) -> String {
         Some(e) => format!(
             "— {} {} · {}",
             e.actor,
-            crate::clock::rfc3339(&crate::clock::timestamp(e.at_ms)),
+            super::display_time(e.at_ms),
             e.detail
         ),
         None => String::new(),

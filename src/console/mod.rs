@@ -197,6 +197,25 @@ pub struct Nav {
     pub current: &'static str,
 }
 
+/// An instant as a moderator reads it: `2026-12-07 18:19:10 UTC` (the wire's RFC 3339, without the `T` and the
+/// milliseconds).
+pub fn display_time(ms: u64) -> String {
+    let s = crate::clock::rfc3339(&crate::clock::timestamp(ms));
+    match s.get(..19) {
+        Some(d) => format!("{} UTC", d.replacen('T', " ", 1)),
+        None => s,
+    }
+}
+
+/// A figure as people read it: a whole number without decimals, anything else to three decimals.
+pub fn display_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 fn random_hex16() -> String {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -510,4 +529,16 @@ async fn js() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("static/console.js"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_figures_read_as_people_write_them() {
+        assert_eq!(display_time(1_796_667_550_576), "2026-12-07 18:19:10 UTC");
+        assert_eq!(display_number(1380.0), "1380");
+        assert_eq!(display_number(0.98512), "0.985");
+    }
 }

@@ -103,11 +103,22 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
                     .into_iter()
                     .map(|m| ModelRow {
                         active_here: m.active_for.contains(&site),
-                        active_for: m.active_for.join(", "),
+                        active_for: m
+                            .active_for
+                            .iter()
+                            .map(|s| {
+                                if s == "*" {
+                                    t.s("ops.model_global")
+                                } else {
+                                    s.as_str()
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         metrics: m
                             .metrics
                             .iter()
-                            .map(|(k, v)| format!("{k} {v:.3}"))
+                            .map(|(k, v)| format!("{k} {}", super::display_number(*v)))
                             .collect::<Vec<_>>()
                             .join(" · "),
                         problem: m.problem.unwrap_or_default(),
@@ -144,7 +155,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
             .rev()
             .take(100)
             .map(|e| AuditRow {
-                at: crate::clock::rfc3339(&crate::clock::timestamp(e.at_ms)),
+                at: super::display_time(e.at_ms),
                 actor: e.actor.clone(),
                 action: t
                     .get(&format!("action.{}", e.action))
