@@ -357,6 +357,7 @@ impl Application {
             policies: policies.clone(),
             clock: Arc::new(crate::clock::SystemClock),
             seen_sites: Default::default(),
+            registered: Default::default(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let reviews = {

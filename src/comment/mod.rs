@@ -122,6 +122,9 @@ pub struct Comments {
     pub clock: Arc<dyn Clock>,
     /// Sites this replica has seen submissions for (their queue gauges are refreshed periodically).
     pub seen_sites: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
+    /// Sites this replica has put in the store's registry of sites seen (so each costs one store call, not one
+    /// per submission); bounded by [`MAX_REGISTERED_SITES`], past which a site's submissions register it again.
+    pub registered: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 /// Scores a comment with `scorer` and decides it under `p`: (score, status, rule reasons, then the combiner's
@@ -281,6 +284,9 @@ fn record_decision_metrics(site: &str, out: &SubmitOutput) {
         .record(f64::from(out.score));
 }
 
+/// Sites one replica remembers having registered (a set of short ids: about 100 bytes each).
+pub const MAX_REGISTERED_SITES: usize = 100_000;
+
 /// How many model features a decision reports.
 pub const TOP_FEATURES: usize = 5;
 
@@ -407,13 +413,18 @@ impl Comments {
         });
         let authors = crate::privacy::author_hashes(&self.ids, &record.phone, &record.email);
         // The registry of sites seen lists a site before its first comment is stored (erasure over all sites
-        // walks it); once per site per replica, while the replica's bounded set of seen sites has room.
-        let known = self
-            .seen_sites
+        // walks it): one store call per site per replica, remembered as soon as it succeeded.
+        if !self
+            .registered
             .read()
-            .is_ok_and(|seen| seen.contains(&record.site));
-        if !known {
+            .is_ok_and(|r| r.contains(&record.site))
+        {
             self.store.register_site(&record.site).await?;
+            if let Ok(mut r) = self.registered.write()
+                && r.len() < MAX_REGISTERED_SITES
+            {
+                r.insert(record.site.clone());
+            }
         }
         let admission = self
             .store
