@@ -323,7 +323,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
         .reasons
         .iter()
         .filter(|r| !r.code.starts_with("MODEL_"))
-        .filter_map(|r| t.reason(&r.code).map(str::to_string))
+        .filter_map(|r| t.reason(&r.code, r.contribution))
         .fold(Vec::new(), |mut v, r| {
             if !v.contains(&r) {
                 v.push(r);

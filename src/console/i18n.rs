@@ -47,9 +47,10 @@ impl T {
         cat.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
-    /// A reason code in plain words (`reason.<CODE>`), or `None` for a code the catalogue does not know.
-    pub fn reason(&self, code: &str) -> Option<&'static str> {
-        self.get(&format!("reason.{code}"))
+    /// A reason code in plain words, from the one catalogue of reason labels (`review::labels`), or `None` for
+    /// a code it does not know.
+    pub fn reason(&self, code: &str, contribution: f32) -> Option<String> {
+        crate::review::labels::label(code, contribution, self.lang == Lang::Vi)
     }
 }
 
@@ -317,85 +318,6 @@ pub const VI: &[(&str, &str)] = &[
         "lab.workload",
         "Thay đổi khối lượng việc của kiểm duyệt viên:",
     ),
-    ("reason.PHONE_IN_BODY", "số điện thoại trong nội dung"),
-    ("reason.PHONE_MOBILE", "số điện thoại di động"),
-    (
-        "reason.PHONE_IN_NAME_OR_TITLE",
-        "số điện thoại ở tên hoặc tiêu đề",
-    ),
-    (
-        "reason.PHONE_OBFUSCATED",
-        "số điện thoại viết lách để né lọc",
-    ),
-    ("reason.PHONE_FIELD", "ô số điện thoại có điền"),
-    ("reason.URL", "có đường dẫn (URL)"),
-    (
-        "reason.URL_IN_NAME_OR_TITLE",
-        "đường dẫn ở tên hoặc tiêu đề",
-    ),
-    ("reason.URL_OTHER_DOMAIN", "đường dẫn tới trang lạ"),
-    ("reason.URL_SHORTENER", "đường dẫn rút gọn"),
-    ("reason.CHAT_APP", "mời nhắn qua Zalo, Telegram…"),
-    (
-        "reason.CHAT_APP_IN_NAME_OR_TITLE",
-        "ứng dụng nhắn tin ở tên hoặc tiêu đề",
-    ),
-    (
-        "reason.HANDLE_OR_EMAIL",
-        "tài khoản @ hoặc địa chỉ thư điện tử",
-    ),
-    ("reason.SPACED_LETTERS", "chữ viết cách quãng để né lọc"),
-    ("reason.LEETSPEAK", "chữ thay bằng số (v4y, c4 d0)"),
-    ("reason.HOMOGLYPH", "chữ cái giả dạng (Cyrillic, Hy Lạp)"),
-    ("reason.INVISIBLE_CHARS", "ký tự vô hình"),
-    ("reason.MONEY_AMOUNT", "số tiền (500k, 1tr)"),
-    (
-        "reason.RATE_PER_DAY_OR_WEEK",
-        "lãi suất theo ngày hoặc tuần",
-    ),
-    ("reason.LEX_LOAN", "từ khoá vay tiền"),
-    ("reason.LEX_BETTING", "từ khoá cá cược, cờ bạc"),
-    ("reason.LEX_SALES_INBOX", "mời inbox mua hàng"),
-    ("reason.LEX_CONTACT_WORD", "mời liên hệ riêng"),
-    ("reason.LEX_JOB_SCAM", "việc làm lừa đảo"),
-    ("reason.LEX_CRYPTO_SCAM", "lừa đảo tiền mã hoá"),
-    ("reason.LEX_HEALTH_AD", "quảng cáo thuốc, sức khoẻ"),
-    ("reason.LEX_SEO_LINK", "liên kết SEO"),
-    ("reason.BLOCKED_TERM", "từ bị cấm của trang"),
-    ("reason.SUSPECT_TERM", "từ đáng ngờ của trang"),
-    (
-        "reason.PREMODERATION",
-        "trang đang duyệt trước mọi bình luận",
-    ),
-    (
-        "reason.BOOTSTRAP",
-        "trang mới: chưa đủ nhãn, mọi bình luận chờ duyệt",
-    ),
-    (
-        "reason.SCORE_BETWEEN_THRESHOLDS",
-        "điểm nằm giữa hai ngưỡng",
-    ),
-    (
-        "reason.SCORE_AT_OR_ABOVE_REJECT",
-        "điểm vượt ngưỡng từ chối",
-    ),
-    ("reason.SCORE_BELOW_APPROVE", "điểm dưới ngưỡng duyệt"),
-    ("reason.MODEL_SCORE", "điểm của mô hình"),
-    ("reason.MODEL_FEATURE", "dấu hiệu mô hình học được"),
-    (
-        "reason.CONTEXT_SCAM_WARNING",
-        "lời cảnh báo lừa đảo (không phải spam)",
-    ),
-    ("reason.LEXICON_BLOCK", "cụm từ thuộc nhóm bị chặn"),
-    (
-        "reason.URL_OFFICIAL_DOMAIN",
-        "đường dẫn tới trang chính thức (.gov.vn, .edu.vn)",
-    ),
-    ("reason.QUOTED_TEXT", "đoạn trích trong ngoặc kép"),
-    ("reason.SCAM_WARNING_WORDS", "lời cảnh báo lừa đảo"),
-    ("reason.VIETNAMESE_TEXT", "viết bằng tiếng Việt"),
-    ("reason.SHORT_BODY", "nội dung rất ngắn (dưới 20 ký tự)"),
-    ("reason.LONG_BODY", "nội dung dài (từ 200 ký tự)"),
     ("action.REVIEW", "duyệt"),
     ("action.OVERTURN", "sửa quyết định"),
     ("action.TAKEOVER", "nhận thay"),
@@ -667,91 +589,6 @@ pub const EN: &[(&str, &str)] = &[
     ("lab.replayed", "Comments replayed:"),
     ("lab.labelled", "labelled:"),
     ("lab.workload", "Change in the moderators' workload:"),
-    ("reason.PHONE_IN_BODY", "a phone number in the text"),
-    ("reason.PHONE_MOBILE", "a mobile phone number"),
-    (
-        "reason.PHONE_IN_NAME_OR_TITLE",
-        "a phone number in the name or title",
-    ),
-    (
-        "reason.PHONE_OBFUSCATED",
-        "a phone number disguised to dodge filters",
-    ),
-    ("reason.PHONE_FIELD", "the phone field was filled in"),
-    ("reason.URL", "a link (URL)"),
-    ("reason.URL_IN_NAME_OR_TITLE", "a link in the name or title"),
-    ("reason.URL_OTHER_DOMAIN", "a link to an unknown site"),
-    ("reason.URL_SHORTENER", "a shortened link"),
-    (
-        "reason.CHAT_APP",
-        "an invitation to chat on Zalo, Telegram…",
-    ),
-    (
-        "reason.CHAT_APP_IN_NAME_OR_TITLE",
-        "a chat app in the name or title",
-    ),
-    ("reason.HANDLE_OR_EMAIL", "an @handle or e-mail address"),
-    (
-        "reason.SPACED_LETTERS",
-        "letters spaced out to dodge filters",
-    ),
-    ("reason.LEETSPEAK", "letters written as digits (v4y, c4 d0)"),
-    ("reason.HOMOGLYPH", "look-alike letters (Cyrillic, Greek)"),
-    ("reason.INVISIBLE_CHARS", "invisible characters"),
-    ("reason.MONEY_AMOUNT", "an amount of money (500k, 1tr)"),
-    (
-        "reason.RATE_PER_DAY_OR_WEEK",
-        "an interest rate per day or week",
-    ),
-    ("reason.LEX_LOAN", "loan keywords"),
-    ("reason.LEX_BETTING", "betting and gambling keywords"),
-    ("reason.LEX_SALES_INBOX", "“inbox me” sales"),
-    (
-        "reason.LEX_CONTACT_WORD",
-        "an invitation to private contact",
-    ),
-    ("reason.LEX_JOB_SCAM", "a job scam"),
-    ("reason.LEX_CRYPTO_SCAM", "a crypto scam"),
-    ("reason.LEX_HEALTH_AD", "a medicine or health advert"),
-    ("reason.LEX_SEO_LINK", "an SEO link"),
-    ("reason.BLOCKED_TERM", "a term the site blocks"),
-    ("reason.SUSPECT_TERM", "a term the site finds suspect"),
-    (
-        "reason.PREMODERATION",
-        "the site reviews every comment first",
-    ),
-    (
-        "reason.BOOTSTRAP",
-        "a new site: too few labels yet, every comment is reviewed",
-    ),
-    (
-        "reason.SCORE_BETWEEN_THRESHOLDS",
-        "the score lies between the two thresholds",
-    ),
-    (
-        "reason.SCORE_AT_OR_ABOVE_REJECT",
-        "the score is at or above the reject threshold",
-    ),
-    (
-        "reason.SCORE_BELOW_APPROVE",
-        "the score is below the approve threshold",
-    ),
-    ("reason.MODEL_SCORE", "the model's score"),
-    ("reason.MODEL_FEATURE", "a sign the model learned"),
-    ("reason.CONTEXT_SCAM_WARNING", "a scam warning (not spam)"),
-    ("reason.LEXICON_BLOCK", "a phrase from a blocked category"),
-    (
-        "reason.URL_OFFICIAL_DOMAIN",
-        "a link to an official site (.gov.vn, .edu.vn)",
-    ),
-    ("reason.QUOTED_TEXT", "a passage in quotation marks"),
-    ("reason.SCAM_WARNING_WORDS", "words of a scam warning"),
-    ("reason.VIETNAMESE_TEXT", "written in Vietnamese"),
-    (
-        "reason.SHORT_BODY",
-        "a very short text (under 20 characters)",
-    ),
-    ("reason.LONG_BODY", "a long text (200 characters or more)"),
     ("action.REVIEW", "review"),
     ("action.OVERTURN", "overturn"),
     ("action.TAKEOVER", "takeover"),

@@ -85,8 +85,7 @@ fn item_view(t: T, c: &StoredComment, lease_until_ms: u64) -> ItemView {
     let mut reasons: Vec<String> = Vec::new();
     for reason in pushing {
         let words = t
-            .reason(&reason.code)
-            .map(str::to_string)
+            .reason(&reason.code, reason.contribution)
             .unwrap_or_else(|| reason.detail.clone());
         if !reasons.contains(&words) {
             reasons.push(words);

@@ -165,6 +165,16 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("LONG_BODY", "nội dung dài", "a long body"),
 ];
 
+/// The label of a reason in one language (`vietnamese` or English), or `None` for a code this catalogue does
+/// not know (a front door then shows the reason's own detail, or nothing).
+pub fn label(code: &str, contribution: f32, vietnamese: bool) -> Option<String> {
+    if code != "MODEL_FEATURE" && !LABELS.iter().any(|(c, _, _)| *c == code) {
+        return None;
+    }
+    let (vi, en) = labels(code, contribution);
+    Some(if vietnamese { vi } else { en })
+}
+
 /// (Vietnamese, English) label of a reason: by its code, and for the model's words by the sign of their
 /// contribution. An unknown code is its own label.
 pub fn labels(code: &str, contribution: f32) -> (String, String) {
@@ -195,5 +205,38 @@ mod tests {
         assert_eq!(labels("ABUSE", 0.0).0, "lời lẽ xúc phạm, chửi bới");
         assert_eq!(labels("MODEL_FEATURE", 1.0).0, "từ ngữ quảng cáo");
         assert_eq!(labels("NEW_CODE", 0.0).1, "NEW_CODE");
+    }
+
+    #[test]
+    fn every_code_a_decision_can_carry_has_a_label() {
+        use crate::scoring::combiner::{LEX_PREFIX, MODEL_LOGIT, signal_names};
+        let mut codes: Vec<String> = signal_names()
+            .iter()
+            .filter(|n| n.as_str() != MODEL_LOGIT)
+            .map(|n| match n.strip_prefix(LEX_PREFIX) {
+                Some(c) => c.to_string(),
+                None => n.to_ascii_uppercase(),
+            })
+            .collect();
+        codes.extend(
+            [
+                "MODEL_SCORE",
+                "MODEL_FEATURE",
+                "SCORE_AT_OR_ABOVE_REJECT",
+                "SCORE_BELOW_APPROVE",
+                "SCORE_BETWEEN_THRESHOLDS",
+                "BLOCKED_TERM",
+                "SUSPECT_TERM",
+                "DENIED_DOMAIN",
+                "PREMODERATION",
+                "BOOTSTRAP",
+                crate::lexicon::ABUSE,
+            ]
+            .map(String::from),
+        );
+        for c in codes {
+            assert!(label(&c, 1.0, true).is_some(), "{c} has no label");
+        }
+        assert_eq!(label("NO_SUCH_CODE", 0.0, true), None);
     }
 }

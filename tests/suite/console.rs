@@ -349,7 +349,16 @@ async fn claiming_and_approving_with_the_keyboard(backend: Backend) {
         !page.contains("0987654321"),
         "the full phone is never shown"
     );
-    assert!(page.contains("trang đang duyệt trước mọi bình luận"));
+    assert!(page.contains("trang duyệt trước mọi bình luận"));
+    // Every reason in the catalogue's words: the combiner's English description of a signal never shows.
+    assert!(
+        page.contains("nội dung tiếng Việt"),
+        "the language signal in words"
+    );
+    assert!(
+        !page.contains("accent-stripped"),
+        "no English signal description on a Vietnamese page"
+    );
     assert!(b.text("article.current .lease").await.contains(':'));
     b.screenshot("queue").await;
     // ? opens the help, and ? closes it.
