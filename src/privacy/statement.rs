@@ -59,6 +59,14 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
             "bộ lọc tự động chưa chắc chắn, nên kiểm duyệt viên sẽ xem bình luận",
             "our automatic filter was unsure, so a moderator will look at it",
         ),
+        "DENIED_DOMAIN" => (
+            "có liên kết tới một tên miền mà trang này không cho phép",
+            "it links to a domain this site does not allow",
+        ),
+        "ABUSE" => (
+            "có lời lẽ xúc phạm hoặc chửi bới, nên kiểm duyệt viên sẽ xem bình luận",
+            "it contains insults or abusive words, so a moderator will look at it",
+        ),
         "SUSPECT_TERM" => (
             "chứa từ hoặc cụm từ mà trang này xem xét trước khi đăng",
             "it contains a word or phrase this site checks before publishing",
@@ -102,6 +110,8 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
         "LEX_SEO_LINK" => ("có liên kết quảng cáo", "it carries advertising links"),
         // Filling in the form's phone field is not content the reader is told about.
         "PHONE_FIELD" => return None,
+        // A link to a known news or public-service site is not a ground for holding or rejecting.
+        "URL_KNOWN_DOMAIN" => return None,
         c if c.starts_with("URL") => ("có đường liên kết", "it contains links"),
         c if c.starts_with("PHONE") => ("có số điện thoại", "it contains a phone number"),
         c if c.starts_with("CHAT_APP") => (
@@ -244,4 +254,17 @@ pub fn statement(c: &StoredComment) -> Option<Statement> {
         appealable,
         under_appeal,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_domain_and_abuse_are_grounds_a_reader_is_told_and_a_known_domain_is_not() {
+        assert!(ground_text("DENIED_DOMAIN").is_some());
+        assert!(ground_text("ABUSE").is_some());
+        assert!(ground_text("URL_KNOWN_DOMAIN").is_none());
+        assert!(ground_text("URL_OTHER_DOMAIN").is_some());
+    }
 }
