@@ -49,9 +49,17 @@ async fn kill_redis_under_load(
     let load = Load::start(serve.channel.clone(), "hcm", "b", 16);
     load.wait_for_acks(BEFORE_KILL, Duration::from_secs(60))
         .await;
+    let killed = std::time::Instant::now();
     kill();
-    // Let the workers meet the dead store before they stop.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Until the workers meet the dead store (a deadline, never a fixed sleep), then stop them.
+    let deadline = killed + Duration::from_secs(30);
+    while load.first_error_after(killed).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no call failed within 30 s after Redis was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let seen = load.stop().await;
     assert!(
         seen.errors.iter().any(|(_, c, _)| *c == Code::Unavailable),

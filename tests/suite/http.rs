@@ -265,6 +265,11 @@ async fn the_portal_flow_answers_the_messages_grpc_answers(backend: Backend) {
         tokio::spawn(async move { http_call("GET", &url, Some(PORTAL_TOKEN), None, &[]).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Still waiting: nothing after `cursor` yet, so an answer now would be an empty page, not the new decision.
+    assert!(
+        !poll.is_finished(),
+        "the long-poll answered before any decision"
+    );
     let id = issue(&app, "p2wz7").await;
     let r = post(
         &app,
