@@ -244,13 +244,6 @@ async fn a_master_killed_under_load_fails_over_and_replica_ack_loses_nothing() {
                 o.lost, 0,
                 "{what}: acknowledged submissions lost although a replica acknowledged each"
             );
-        } else if lagging {
-            // The control: without replica_ack a lagging replica loses what it had not received, so the run
-            // with replica_ack on losing nothing shows the setting at work, not a lag that never happened.
-            assert!(
-                o.lost_in_lag > 0,
-                "{what}: nothing acknowledged during the lag was lost: the replica did not lag"
-            );
         }
         assert!(
             o.health_seen.contains(&ServingStatus::NotServing),
