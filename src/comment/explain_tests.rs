@@ -138,6 +138,48 @@ fn no_phone_link_or_chat_reason_lowers_the_score() {
     }
 }
 
+#[test]
+fn lexicon_link_and_warning_reasons_are_located_where_they_are_made() {
+    for body in [
+        "Vay tiền nhanh giải ngân trong ngày, gọi 0912 345 678 hoặc zalo 0912345678",
+        "Xem thêm ở vnexpress.net/bai-viet và https://dichvucong.gov.vn",
+        "Vào NHÀ CÁI uy tín nhận thưởng, xem w88vip.example ngay, link w88vip.example/x",
+        "Cảnh giác lừa đảo: nó bảo vay tiền nhanh ib zalo 0912345678 rồi chiếm đoạt",
+    ] {
+        for r in classify("Lan", "Ý kiến", body) {
+            let located_where_made = r.code.starts_with("LEX_")
+                || ["URL_OTHER_DOMAIN", "URL_KNOWN_DOMAIN", "SCAM_WARNING_WORDS"]
+                    .contains(&r.code.as_str());
+            if located_where_made {
+                assert!(!r.spans.is_empty(), "{body}: {r:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn folding_an_offset_into_a_reason_keeps_its_spans() {
+    let span = crate::review::Span {
+        field: "body".into(),
+        start: 5,
+        end: 19,
+    };
+    let reason = |code: &str, contribution: f32, spans: Vec<crate::review::Span>| Reason {
+        code: code.into(),
+        detail: format!("{code} detail"),
+        contribution,
+        kind: ReasonKind::Rule,
+        spans,
+    };
+    let folded = crate::scoring::combiner::fold_offsets(vec![
+        reason("URL_OTHER_DOMAIN", 2.0, vec![span.clone()]),
+        reason("URL", -0.5, Vec::new()),
+    ]);
+    assert_eq!(folded.len(), 1, "{folded:?}");
+    assert!(folded[0].detail.contains("folded in"), "{folded:?}");
+    assert_eq!(folded[0].spans, [span]);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
     /// Random text around real phrases: every span of every reason lies inside its field and points at characters

@@ -164,8 +164,17 @@ pub fn classify(
     let (status, mut reasons) = p.decide(s.score, &s.prepared);
     reasons.extend(s.signals);
     reasons.extend(s.features);
-    for r in &mut reasons {
-        r.spans = spans_of(r, &[("name", name), ("title", title), ("body", body)]);
+    // The policy's own reasons name a term or a host as it decided on it; the combiner's and the model's
+    // reasons were located where they were made.
+    let located = crate::review::Located::new(name, title, body);
+    for r in reasons.iter_mut().filter(|r| r.spans.is_empty()) {
+        r.spans = match r.code.as_str() {
+            "BLOCKED_TERM" | "SUSPECT_TERM" | crate::lexicon::ABUSE => located.phrase(&r.detail),
+            "DENIED_DOMAIN" => located.literal(&r.detail),
+            // A lexicon category the policy acted on itself (a model without a combiner): the phrase.
+            c if c.starts_with("LEX_") => located.phrase(&r.detail),
+            _ => Vec::new(),
+        };
     }
     (s.score, status, reasons)
 }
@@ -194,55 +203,6 @@ pub fn classify_form(
         &text.body,
         text.invisible,
     )
-}
-
-/// What a reason names in the text, to be located: phrases (lexicon categories, abuse, site terms, scam-warning
-/// words, the model's words) and hosts (link reasons).
-enum Needle {
-    Phrase(String),
-    Literal(String),
-}
-
-fn needles(r: &Reason) -> Vec<Needle> {
-    let after_colon = |d: &str| d.rsplit_once(": ").map_or(d, |(_, x)| x).to_string();
-    match r.code.as_str() {
-        "BLOCKED_TERM" | "SUSPECT_TERM" | "ABUSE" => vec![Needle::Phrase(r.detail.clone())],
-        _ if r.code.starts_with("LEX_") && r.code != "LEXICON_BLOCK" => {
-            vec![Needle::Phrase(r.detail.clone())]
-        }
-        "LEXICON_BLOCK" | "SCAM_WARNING_WORDS" => vec![Needle::Phrase(after_colon(&r.detail))],
-        "DENIED_DOMAIN" => vec![Needle::Literal(r.detail.clone())],
-        "URL_KNOWN_DOMAIN" | "URL_OTHER_DOMAIN" => vec![Needle::Literal(after_colon(&r.detail))],
-        "MODEL_FEATURE" if r.detail.contains(": '") => after_colon(&r.detail)
-            .split(", ")
-            .map(|w| Needle::Phrase(w.trim_matches('\'').to_string()))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The spans of `r` in the fields, in field order.
-fn spans_of(r: &Reason, fields: &[(&str, &str)]) -> Vec<crate::review::Span> {
-    let mut out = Vec::new();
-    for n in needles(r) {
-        for (field, text) in fields {
-            let found = match &n {
-                Needle::Phrase(p) => crate::text::spans::find_phrase(text, p),
-                Needle::Literal(l) => crate::text::spans::find_literal(text, l),
-            };
-            for (a, b) in found {
-                let s = crate::review::Span {
-                    field: (*field).to_string(),
-                    start: u32::try_from(a).unwrap_or(u32::MAX),
-                    end: u32::try_from(b).unwrap_or(u32::MAX),
-                };
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// What a comment would get, scored and decided without being stored (Classify).

@@ -153,6 +153,57 @@ pub struct Span {
     pub end: u32,
 }
 
+/// A comment's fields split into words once, to locate the phrases and hosts that reasons name (each reason is
+/// located where it is made, from the phrase or host itself, never by reading its detail text back).
+#[derive(Debug, Clone)]
+pub struct Located<'a> {
+    fields: [(&'static str, &'a str, crate::text::spans::Words); 3],
+}
+
+impl<'a> Located<'a> {
+    /// The cleaned name, title and body.
+    pub fn new(name: &'a str, title: &'a str, body: &'a str) -> Located<'a> {
+        use crate::text::spans::Words;
+        Located {
+            fields: [
+                ("name", name, Words::of(name)),
+                ("title", title, Words::of(title)),
+                ("body", body, Words::of(body)),
+            ],
+        }
+    }
+
+    /// Where `phrase` sits, matched as the lexicon matches (case, accents, look-alikes ignored), in field order.
+    pub fn phrase(&self, phrase: &str) -> Vec<Span> {
+        self.spans(|_, w| w.find(phrase))
+    }
+
+    /// Where `needle` sits verbatim (ASCII case ignored), in field order.
+    pub fn literal(&self, needle: &str) -> Vec<Span> {
+        self.spans(|text, _| crate::text::spans::find_literal(text, needle))
+    }
+
+    fn spans(
+        &self,
+        find: impl Fn(&str, &crate::text::spans::Words) -> Vec<(usize, usize)>,
+    ) -> Vec<Span> {
+        let mut out: Vec<Span> = Vec::new();
+        for (field, text, words) in &self.fields {
+            for (a, b) in find(text, words) {
+                let s = Span {
+                    field: (*field).to_string(),
+                    start: u32::try_from(a).unwrap_or(u32::MAX),
+                    end: u32::try_from(b).unwrap_or(u32::MAX),
+                };
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The immutable part of a stored comment, written once at submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommentRecord {

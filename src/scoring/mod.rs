@@ -125,7 +125,10 @@ impl Scorer {
             score,
             prepared,
             signals: combined,
-            features: summarise_features(&scored.reasons),
+            features: summarise_features(
+                &scored.reasons,
+                &crate::review::Located::new(fields.name, fields.title, fields.body),
+            ),
         }
     }
 }
@@ -134,7 +137,10 @@ impl Scorer {
 /// one reason ("advertising words: 'giảm cân', 'cấp tốc'"), those that pushed away in another, and the rest
 /// (letter n-grams, length buckets, signals) summed into whichever of the two has their sign, or into a reason of
 /// their own when no word has it. Raw n-grams such as `char:n>` are never shown.
-pub fn summarise_features(features: &[crate::classifier::Reason]) -> Vec<Reason> {
+pub fn summarise_features(
+    features: &[crate::classifier::Reason],
+    located: &crate::review::Located<'_>,
+) -> Vec<Reason> {
     let mut out = Vec::new();
     for spammy in [true, false] {
         let same_sign = |c: f32| (c > 0.0) == spammy && c != 0.0;
@@ -168,6 +174,14 @@ pub fn summarise_features(features: &[crate::classifier::Reason]) -> Vec<Reason>
             )
         };
         let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let mut spans = Vec::new();
+        for w in &words {
+            for s in located.phrase(w) {
+                if !spans.contains(&s) {
+                    spans.push(s);
+                }
+            }
+        }
         out.push(Reason {
             code: "MODEL_FEATURE".into(),
             detail: if quoted.is_empty() {
@@ -177,7 +191,7 @@ pub fn summarise_features(features: &[crate::classifier::Reason]) -> Vec<Reason>
             },
             contribution: total,
             kind: ReasonKind::ModelFeature,
-            spans: Vec::new(),
+            spans,
         });
     }
     out

@@ -11,26 +11,22 @@ fn words(text: &str) -> Vec<(String, usize, usize)> {
         if super::normalize::is_invisible(c) {
             continue;
         }
-        let mut folded = String::new();
+        let before = cur.len();
         for l in c.to_lowercase() {
-            let l = super::normalize::fold_homoglyph(l).unwrap_or(l);
-            let l = match l {
-                'đ' => 'd',
-                _ => super::normalize::strip_accent(l),
-            };
+            let l =
+                super::normalize::strip_accent(super::normalize::fold_homoglyph(l).unwrap_or(l));
             if l.is_alphanumeric() {
-                folded.push(l);
+                cur.push(l);
             }
         }
-        if folded.is_empty() {
+        if cur.len() == before {
             if !cur.is_empty() {
                 out.push((std::mem::take(&mut cur), start, end));
             }
         } else {
-            if cur.is_empty() {
+            if before == 0 {
                 start = i;
             }
-            cur.push_str(&folded);
             end = i + 1;
         }
     }
@@ -40,24 +36,35 @@ fn words(text: &str) -> Vec<(String, usize, usize)> {
     out
 }
 
+/// A text split into folded words once, so that many phrases are located in it without splitting it again.
+#[derive(Debug, Clone, Default)]
+pub struct Words(Vec<(String, usize, usize)>);
+
+impl Words {
+    /// The words of `text`.
+    pub fn of(text: &str) -> Words {
+        Words(words(text))
+    }
+
+    /// Every occurrence of `phrase` (its words, in order), as character ranges `[start, end)` from the first
+    /// character of its first word to the last character of its last word.
+    pub fn find(&self, phrase: &str) -> Vec<(usize, usize)> {
+        let want: Vec<String> = words(phrase).into_iter().map(|w| w.0).collect();
+        let have = &self.0;
+        if want.is_empty() || have.len() < want.len() {
+            return Vec::new();
+        }
+        (0..=have.len() - want.len())
+            .filter(|&i| want.iter().zip(&have[i..]).all(|(w, h)| *w == h.0))
+            .map(|i| (have[i].1, have[i + want.len() - 1].2))
+            .collect()
+    }
+}
+
 /// Every occurrence of `phrase` (its words, in order) in `text`, as character ranges `[start, end)` from the
 /// first character of its first word to the last character of its last word.
 pub fn find_phrase(text: &str, phrase: &str) -> Vec<(usize, usize)> {
-    let want: Vec<String> = words(phrase).into_iter().map(|w| w.0).collect();
-    if want.is_empty() {
-        return Vec::new();
-    }
-    let have = words(text);
-    let mut out = Vec::new();
-    if have.len() < want.len() {
-        return out;
-    }
-    for i in 0..=have.len() - want.len() {
-        if want.iter().zip(&have[i..]).all(|(w, h)| *w == h.0) {
-            out.push((have[i].1, have[i + want.len() - 1].2));
-        }
-    }
-    out
+    Words::of(text).find(phrase)
 }
 
 /// Every occurrence of `needle` in `text`, case-insensitively (ASCII), as character ranges.

@@ -162,6 +162,7 @@ impl Combiner {
         let o = observe(model_score, e);
         let score = self.probability(&o.values) as f32;
         let names = signal_names();
+        let located = crate::review::Located::new(e.text.name, e.text.title, e.text.body);
         let mut reasons: Vec<Reason> = Vec::new();
         for (i, (&v, &w)) in o.values.iter().zip(&self.weights).enumerate() {
             // The model's score is always listed: it marks a decision made by the combiner.
@@ -185,9 +186,18 @@ impl Combiner {
                     detail: detail.clone(),
                     contribution,
                     kind: ReasonKind::Lexicon,
-                    spans: Vec::new(),
+                    spans: located.phrase(detail),
                 }
             } else {
+                // The phrase or host a signal found is located here, from `observe`'s own finding.
+                let spans = match name.as_str() {
+                    "scam_warning_words" => located.phrase(detail),
+                    "lexicon_block" => {
+                        located.phrase(detail.split_once(": ").map_or(detail.as_str(), |d| d.1))
+                    }
+                    "url_known_domain" | "url_other_domain" => located.literal(detail),
+                    _ => Vec::new(),
+                };
                 Reason {
                     code: name.to_ascii_uppercase(),
                     detail: if detail.is_empty() {
@@ -197,7 +207,7 @@ impl Combiner {
                     },
                     contribution,
                     kind: ReasonKind::Rule,
-                    spans: Vec::new(),
+                    spans,
                 }
             };
             reasons.push(r);
