@@ -189,6 +189,15 @@ impl tonic::service::Interceptor for RoleGuard {
     }
 }
 
+/// The review queue's actor for a caller named `name` with `role`: ops act as supervisors (they may overturn any
+/// decision).
+pub fn review_actor(name: &str, role: Role) -> crate::review::service::Actor {
+    crate::review::service::Actor {
+        name: name.to_string(),
+        supervisor: role == Role::Ops,
+    }
+}
+
 /// The caller of a request that passed a [`RoleGuard`].
 pub fn caller<T>(req: &Request<T>) -> Result<&Caller, Status> {
     req.extensions()

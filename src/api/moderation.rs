@@ -6,7 +6,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::{ApiError, convert, record_site};
-use crate::auth::{Role, caller};
+use crate::auth::caller;
 use crate::clock::timestamp;
 use crate::proto::moderation_service_server::ModerationService;
 use crate::proto::{
@@ -34,10 +34,7 @@ impl ModerationApi {
 /// The authenticated caller as a review actor: ops act as supervisors.
 pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     let c = caller(request)?;
-    Ok(Actor {
-        name: c.name.clone(),
-        supervisor: c.role == Role::Ops,
-    })
+    Ok(crate::auth::review_actor(&c.name, c.role))
 }
 
 fn review_item(c: &crate::review::Claimed) -> ReviewItem {

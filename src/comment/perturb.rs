@@ -7,8 +7,6 @@
 use crate::policy::document::Policy;
 use crate::review::Status;
 use crate::scoring::Scorer;
-use crate::text::invisible_count;
-use crate::text::{clean_text, normalize_phone};
 
 /// One comment as the form sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -230,16 +228,14 @@ fn cyrillic(c: char) -> char {
 
 /// The status `policy` gives `f` scored by `scorer`, the way SubmitComment decides (clean-up included).
 pub fn status_of(policy: &Policy, scorer: &Scorer, f: &Fields) -> (f32, Status) {
-    let invisible = invisible_count(&[&f.name, &f.title, &f.body]);
-    let (score, status, _) = super::classify(
+    let (score, status, _) = super::classify_form(
         policy,
         scorer,
         u64::MAX,
-        &clean_text(&f.name),
-        &normalize_phone(&f.phone).unwrap_or_default(),
-        &clean_text(&f.title),
-        &clean_text(&f.body),
-        invisible,
+        &f.name,
+        &f.phone,
+        &f.title,
+        &f.body,
     );
     (score, status)
 }
@@ -323,7 +319,7 @@ mod tests {
         assert!(by("append_ham").body.ends_with(HAM_SENTENCE));
         assert!(by("quote").body.contains("\"Vay tiền"));
         // Cleaning a zero-width or look-alike variant does not give the original back: the detectors must see it.
-        assert_ne!(clean_text(&by("homoglyph").body), x.body);
+        assert_ne!(crate::text::clean_text(&by("homoglyph").body), x.body);
     }
 
     /// The development set's spam rows, as the committed sample the suite must hold on.

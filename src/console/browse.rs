@@ -10,9 +10,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::i18n::T;
-use super::{Ctx, Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form, store_error};
+use super::{Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form, store_error};
 use crate::audit::service::{AuditError, AuditQuery};
-use crate::review::service::{Actor, BrowseQuery, Overturn, ReviewError};
+use crate::review::service::{BrowseQuery, Overturn, ReviewError};
 use crate::review::{Label, Status};
 
 pub(super) fn routes() -> Router<Deps> {
@@ -358,13 +358,6 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
     })
 }
 
-fn actor(ctx: &Ctx) -> Actor {
-    Actor {
-        name: ctx.session.name.clone(),
-        supervisor: ctx.is_ops(),
-    }
-}
-
 async fn overturn(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
     let mut ctx = match signed_in_form(&deps, &headers, &f).await {
         Ok(c) => c,
@@ -389,7 +382,7 @@ async fn overturn(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fi
                 label,
                 note: &note,
             },
-            &actor(&ctx),
+            &ctx.actor(),
         )
         .await
     {

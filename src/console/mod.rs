@@ -121,6 +121,14 @@ impl Ctx {
         self.session.role() == Some(Role::Ops)
     }
 
+    /// The signed-in person as the review queue's actor.
+    pub fn actor(&self) -> crate::review::service::Actor {
+        crate::auth::review_actor(
+            &self.session.name,
+            self.session.role().unwrap_or(Role::Moderator),
+        )
+    }
+
     /// The page chrome for this session.
     pub fn nav(&self, current: &'static str) -> Nav {
         let t = self.t();

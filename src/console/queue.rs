@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::i18n::T;
 use super::{Ctx, Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form};
 use crate::clock::{Clock, SystemClock};
-use crate::review::service::{Actor, Decision, Overturn, ReviewError, Verdict};
+use crate::review::service::{Decision, Overturn, ReviewError, Verdict};
 use crate::review::{Label, Status, StoredComment};
 
 /// How long a decision can be undone from the queue page, ms.
@@ -33,13 +33,6 @@ pub(super) fn routes() -> Router<Deps> {
         .route("/console/queue/undo", post(undo))
         .route("/console/queue/extend", post(extend))
         .route("/console/queue/release", post(release))
-}
-
-fn actor(ctx: &Ctx) -> Actor {
-    Actor {
-        name: ctx.session.name.clone(),
-        supervisor: ctx.is_ops(),
-    }
 }
 
 fn now_ms() -> u64 {
@@ -152,7 +145,7 @@ async fn page(
     } else {
         q.site.clone()
     };
-    let who = actor(&ctx);
+    let who = ctx.actor();
     let mut items = Vec::new();
     let mut kept = Vec::new();
     for (s, id, token) in std::mem::take(&mut ctx.state.claims) {
@@ -218,7 +211,7 @@ async fn claim(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Field
     let n = f.get("n").parse::<u32>().unwrap_or(5).clamp(1, MAX_BATCH);
     match deps
         .reviews
-        .claim(&site, n, LEASE_SECONDS, &actor(&ctx))
+        .claim(&site, n, LEASE_SECONDS, &ctx.actor())
         .await
     {
         Ok(items) => {
@@ -267,7 +260,7 @@ async fn decide_one(
     let Some(token) = token else {
         return Ok(Outcome::Lost);
     };
-    let who = actor(ctx);
+    let who = ctx.actor();
     let result = if verdict == "skip" {
         deps.reviews
             .release(site, id, &token, &who)
@@ -403,7 +396,7 @@ async fn undo(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
                         label,
                         note: "undo from the console",
                     },
-                    &actor(&ctx),
+                    &ctx.actor(),
                 )
                 .await
             {
@@ -429,7 +422,7 @@ async fn extend(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fiel
         Err(r) => return r,
     };
     let site = f.get("site").to_string();
-    let who = actor(&ctx);
+    let who = ctx.actor();
     let mut left = serde_json::Map::new();
     let mut kept = Vec::new();
     for (s, id, token) in std::mem::take(&mut ctx.state.claims) {
@@ -459,7 +452,7 @@ async fn extend(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fiel
 
 /// Gives back every comment the session holds (on `site`, or everywhere).
 pub(super) async fn release_all(deps: &Deps, ctx: &mut Ctx, site: Option<&str>) {
-    let who = actor(ctx);
+    let who = ctx.actor();
     let mut kept = Vec::new();
     for (s, id, token) in std::mem::take(&mut ctx.state.claims) {
         if site.is_some_and(|site| site != s) {

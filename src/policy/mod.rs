@@ -228,11 +228,6 @@ impl Policies {
         self.cache.read().map(|c| c.sites.len()).unwrap_or(0)
     }
 
-    /// How many bootstrap label counts this replica keeps (at most [`MAX_LABEL_COUNTS`]).
-    pub fn cached_label_counts(&self) -> usize {
-        self.cache.read().map(|c| c.labels.len()).unwrap_or(0)
-    }
-
     /// The policy in force for `site` (empty: the global default) and whether it is inherited.
     pub async fn policy(&self, site: &str) -> Result<(Arc<Policy>, bool), StoreError> {
         let v = self.view(site).await?;

@@ -1001,7 +1001,7 @@ impl Store for MemoryStore {
                 let c = s
                     .comments
                     .get(id)
-                    .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
+                    .filter(|c| c.live(now))
                     .map(|c| StoredComment {
                         record: c.record.clone(),
                         status: c.status,
@@ -1083,11 +1083,7 @@ impl Store for MemoryStore {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         let s = st.site(site);
-        let Some(c) = s
-            .comments
-            .get(comment_id)
-            .filter(|c| c.status == Status::PendingReview || c.expires_ms > now)
-        else {
+        let Some(c) = s.comments.get(comment_id).filter(|c| c.live(now)) else {
             return Ok(Appealed::NotFound);
         };
         if c.status != expected {

@@ -33,16 +33,6 @@ impl CleanText {
             invisible: invisible_count(&[name, title, body]),
         }
     }
-
-    /// Fields already cleaned (a stored record): taken as they are, with no invisible characters left to count.
-    pub fn stored(name: &str, title: &str, body: &str) -> CleanText {
-        CleanText {
-            name: name.to_string(),
-            title: title.to_string(),
-            body: body.to_string(),
-            invisible: 0,
-        }
-    }
 }
 
 /// Invisible characters (zero-width spaces, BOM, soft hyphens, ...) in `fields`, counted before clean-up removes

@@ -270,7 +270,7 @@ impl Webhooks {
         if !(1..=1000).contains(&max) {
             v.add("page_size", "must be between 1 and 1000");
         }
-        if !after.is_empty() && !is_position(after) {
+        if !crate::review::service::is_cursor(after) {
             v.add("page_token", "is not a token this server returned");
         }
         v.finish()?;
@@ -464,16 +464,6 @@ impl Webhooks {
         })
         .to_string()
     }
-}
-
-/// True for a stream position as the store writes them (`<n>-<n>`).
-fn is_position(s: &str) -> bool {
-    s.split_once('-').is_some_and(|(a, b)| {
-        !a.is_empty()
-            && !b.is_empty()
-            && a.bytes().all(|c| c.is_ascii_digit())
-            && b.bytes().all(|c| c.is_ascii_digit())
-    })
 }
 
 #[cfg(test)]

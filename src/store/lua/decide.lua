@@ -39,7 +39,7 @@ redis.call('RPUSH', KEYS[2], json)
 if f[5] then
   redis.call('PEXPIRE', KEYS[1], tonumber(f[5]))
   redis.call('PEXPIRE', KEYS[2], tonumber(f[5]))
-  if ARGV[11] then author_index_all(KEYS[1], ARGV[11], ARGV[1], now + tonumber(f[5]), now) end
+  author_index_all(KEYS[1], ARGV[11], ARGV[1], now + tonumber(f[5]), now)
 end
 local lid = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[1], 'label', ARGV[6], 'by', ARGV[5],
   'at', now, 'text', rec.title .. '\n' .. rec.body)
