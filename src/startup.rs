@@ -349,6 +349,15 @@ impl Application {
             create_limit: cfg.captcha.create_limit,
         };
         let captchas = Captchas::new(store.clone(), ids.clone(), keys.clone());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reviews = {
+            let policies = policies.clone();
+            ReviewService::new(
+                store.clone(),
+                Arc::new(move |site: &str| policies.labels_changed(site)),
+                stop_rx.clone(),
+            )
+        };
         let comments = Comments {
             store: store.clone(),
             captchas: captchas.clone(),
@@ -358,15 +367,7 @@ impl Application {
             clock: Arc::new(crate::clock::SystemClock),
             seen_sites: Default::default(),
             registered: Default::default(),
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let reviews = {
-            let policies = policies.clone();
-            ReviewService::new(
-                store.clone(),
-                Arc::new(move |site: &str| policies.labels_changed(site)),
-                stop_rx.clone(),
-            )
+            announcer: reviews.announcer(),
         };
         let health_task = tokio::spawn(watch_store_health(
             store.clone(),

@@ -50,7 +50,11 @@ impl AdminApi {
     pub fn new(comments: Comments, policies: Policies, captcha: crate::captcha::Settings) -> Self {
         Self {
             audit: AuditService::new(comments.store.clone()),
-            privacy: Privacy::new(comments.store.clone(), comments.ids.clone()),
+            privacy: Privacy::new(
+                comments.store.clone(),
+                comments.ids.clone(),
+                comments.announcer.clone(),
+            ),
             comments,
             policies,
             captcha,

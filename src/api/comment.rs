@@ -27,7 +27,11 @@ pub struct CommentApi {
 impl CommentApi {
     /// Handlers over `comments` (submissions) and `reviews` (lookups and the decision stream).
     pub fn new(comments: Comments, reviews: ReviewService) -> Self {
-        let privacy = Privacy::new(comments.store.clone(), comments.ids.clone());
+        let privacy = Privacy::new(
+            comments.store.clone(),
+            comments.ids.clone(),
+            reviews.announcer(),
+        );
         Self {
             comments,
             reviews,
@@ -63,9 +67,6 @@ impl CommentService for CommentApi {
         };
         let out = self.comments.submit(input).await.map_err(ApiError::from)?;
         tracing::Span::current().record("comment_id", out.comment_id.as_str());
-        if !out.replayed {
-            self.reviews.announce();
-        }
         Ok(Response::new(SubmitCommentResponse {
             comment_id: out.comment_id,
             status: convert::status(out.status) as i32,
@@ -142,7 +143,6 @@ impl CommentService for CommentApi {
             .appeal(&r.site, &r.comment_id, &r.message, &who)
             .await
             .map_err(ApiError::from)?;
-        self.reviews.announce();
         Ok(Response::new(AppealDecisionResponse {
             event: Some(convert::event(&event)),
         }))

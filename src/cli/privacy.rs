@@ -294,7 +294,7 @@ async fn bench_erase(a: BenchEraseArgs) -> anyhow::Result<()> {
         }));
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let privacy = crate::privacy::Privacy::new(store.clone(), ids.clone());
+    let privacy = crate::privacy::Privacy::new(store.clone(), ids.clone(), Default::default());
     let t = Instant::now();
     let report = privacy
         .erase(

@@ -125,6 +125,8 @@ pub struct Comments {
     /// Sites this replica has put in the store's registry of sites seen (so each costs one store call, not one
     /// per submission); bounded by [`MAX_REGISTERED_SITES`], past which a site's submissions register it again.
     pub registered: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+    /// Wakes this replica's decision watchers when a submission records its automatic decision.
+    pub announcer: crate::review::service::Announcer,
 }
 
 /// Scores a comment with `scorer` and decides it under `p`: (score, status, rule reasons, then the combiner's
@@ -401,6 +403,7 @@ impl Comments {
             .await?;
         match admission {
             Admission::Recorded { shadow_hits, .. } => {
+                self.announcer.announce();
                 // A shared read on the hot path; the write lock only the first time a site shows up. Bounded
                 // like the metric labels: sites past the cap get no queue gauges of their own.
                 let known = self

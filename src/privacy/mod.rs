@@ -217,6 +217,8 @@ fn exported(site: &str, c: &StoredComment) -> Exported {
 pub struct Privacy {
     store: Arc<dyn Store>,
     ids: Identifiers,
+    /// Wakes this replica's decision watchers when an appeal puts a comment back in the queue.
+    announcer: crate::review::service::Announcer,
 }
 
 /// What a selector resolves to on one site.
@@ -227,9 +229,18 @@ struct Target {
 }
 
 impl Privacy {
-    /// Over `store`, hashing identifiers with `ids` (the server's identifier key).
-    pub fn new(store: Arc<dyn Store>, ids: Identifiers) -> Self {
-        Self { store, ids }
+    /// Over `store`, hashing identifiers with `ids` (the server's identifier key); `announcer` wakes the decision
+    /// watchers after an appeal.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ids: Identifiers,
+        announcer: crate::review::service::Announcer,
+    ) -> Self {
+        Self {
+            store,
+            ids,
+            announcer,
+        }
     }
 
     fn check(selector: &Selector, v: &mut Violations) {
@@ -531,6 +542,7 @@ impl Privacy {
                     against = decider,
                     "audit: appeal filed"
                 );
+                self.announcer.announce();
                 Ok((*event, decider))
             }
             Appealed::NotFound => Err(PrivacyError::NotFound(comment_id.to_string())),

@@ -290,9 +290,9 @@ impl ReviewService {
         }
     }
 
-    /// Wakes this replica's watchers (after a submission recorded an automatic decision here).
-    pub fn announce(&self) {
-        self.decided.notify_waiters();
+    /// What wakes this replica's watchers: the submission pipeline and appeals record decision events too.
+    pub fn announcer(&self) -> Announcer {
+        Announcer(self.decided.clone())
     }
 
     /// Claims up to `max_items` held comments of `site`, oldest first, for `lease_seconds` (0: the default).
@@ -767,6 +767,23 @@ async fn export_latest(
         }
     }
     Ok(())
+}
+
+/// Wakes the decision watchers of this replica; other replicas' watchers find new events by polling.
+#[derive(Clone, Default)]
+pub struct Announcer(Arc<Notify>);
+
+impl Announcer {
+    /// A decision event was just recorded on this replica.
+    pub fn announce(&self) {
+        self.0.notify_waiters();
+    }
+}
+
+impl std::fmt::Debug for Announcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Announcer")
+    }
 }
 
 /// A fenced-out decision, or another failure.
