@@ -459,12 +459,6 @@ impl AdminService for AdminApi {
     ) -> Result<Response<ActivateModelResponse>, Status> {
         let who = caller(&request)?.name.clone();
         let r = request.into_inner();
-        let mut v = Violations::default();
-        site_or_global(&mut v, &r.site);
-        if r.version.is_empty() {
-            v.add("version", "is required (see ListModels)");
-        }
-        v.finish()?;
         let (previous, active) = self
             .policies
             .activate(&r.site, &r.version, &who)
@@ -554,9 +548,6 @@ impl AdminService for AdminApi {
     ) -> Result<Response<ActivateModelResponse>, Status> {
         let who = caller(&request)?.name.clone();
         let r = request.into_inner();
-        let mut v = Violations::default();
-        site_or_global(&mut v, &r.site);
-        v.finish()?;
         let (previous, active) = self
             .policies
             .rollback(&r.site, &who)

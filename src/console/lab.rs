@@ -331,7 +331,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQ
         let cand = (cand.0.unwrap_or(cur.0), cand.1.unwrap_or(cur.1));
         let hist = match deps.policies.score_histogram(&site, 0).await {
             Ok(h) => h,
-            Err(e) => return store_error(t, &format!("{e:?}")),
+            Err(e) => return super::domain_error(t, e),
         };
         page.svg = histogram_svg(t, &hist, cur, cand);
         let mut candidate = (*view.policy).clone();
@@ -340,7 +340,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQ
         match deps.policies.simulate(&site, &candidate, 0).await {
             Ok(sim) => fill_counts(&mut page, t, &sim),
             Err(PolicyError::Store(e)) => return store_error(t, &e.to_string()),
-            Err(e) => return store_error(t, &format!("{e:?}")),
+            Err(e) => return super::domain_error(t, e),
         }
     }
     render(page)
@@ -452,7 +452,7 @@ async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Field
                 ctx.flash("lab.conflict", format!("(v{current}) {who}"), true);
             }
             Err(PolicyError::Store(e)) => return store_error(t, &e.to_string()),
-            Err(e) => ctx.flash("queue.error", format!("{e:?}"), true),
+            Err(e) => ctx.flash("queue.error", e.to_string(), true),
         }
     }
     if !errors.is_empty() {

@@ -310,18 +310,27 @@ pub fn store_error(t: T, detail: &str) -> Response {
     )
 }
 
+/// A domain error that is not an expected outcome, through the one error table (`status.rs`, which also logs a
+/// store failure, rate limited, under an error id): the HTTP code of its gRPC status, and its message in words.
+pub fn domain_error(t: T, e: impl Into<crate::status::ApiError>) -> Response {
+    let status: tonic::Status = e.into().into();
+    let text = if status.code() == tonic::Code::Unavailable {
+        t.s("error.store").to_string()
+    } else {
+        format!("{} {}", t.s("queue.error"), status.message())
+    };
+    message(
+        crate::http::error::http_code(status.code()),
+        t,
+        None,
+        "app",
+        &text,
+    )
+}
+
 /// A review error that is not an expected outcome, in words.
 pub fn review_error(t: T, e: &ReviewError) -> Response {
-    match e {
-        ReviewError::Store(s) => store_error(t, &s.to_string()),
-        other => message(
-            StatusCode::BAD_REQUEST,
-            t,
-            None,
-            "app",
-            &format!("{} {other}", t.s("queue.error")),
-        ),
-    }
+    domain_error(t, e.clone())
 }
 
 /// The signed-in session of a request, or a redirect to the sign-in page.

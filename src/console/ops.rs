@@ -95,7 +95,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
         }
         match deps.policies.bootstrap_status(&site).await {
             Ok(b) => (boot_labels, boot_required, boot_ready) = (b.labels, b.required, b.ready),
-            Err(e) => return store_error(t, &format!("{e:?}")),
+            Err(e) => return super::domain_error(t, e),
         }
         match deps.policies.models().await {
             Ok(list) => {
@@ -126,7 +126,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
                     })
                     .collect()
             }
-            Err(e) => return store_error(t, &format!("{e:?}")),
+            Err(e) => return super::domain_error(t, e),
         }
         // The newest entries, read page by page from the start (the log is bounded per site).
         let mut query = AuditQuery {
@@ -235,31 +235,30 @@ async fn model_change(deps: Deps, headers: HeaderMap, f: Fields, rollback: bool)
         return r;
     }
     let site = f.get("site").to_string();
-    let mut v = crate::validate::Violations::default();
-    v.site("site", &site);
-    if let Err(e) = v.finish() {
-        ctx.flash("error.invalid", e.to_string(), true);
+    let who = ctx.session.name.clone();
+    let r = if rollback {
+        deps.policies.rollback(&site, &who).await
     } else {
-        let who = ctx.session.name.clone();
-        let r = if rollback {
-            deps.policies.rollback(&site, &who).await
-        } else {
-            deps.policies.activate(&site, f.get("version"), &who).await
-        };
-        match r {
-            Ok((from, to)) => {
-                let from = if from.is_empty() {
-                    "—".to_string()
-                } else {
-                    from
-                };
-                ctx.flash("ops.model_changed", format!("{from} → {to}"), false)
-            }
-            Err(PolicyError::NoPrevious) => ctx.flash("ops.no_previous", "", true),
-            Err(PolicyError::UnknownModel(m)) => ctx.flash("ops.unknown_model", m, true),
-            Err(PolicyError::Store(e)) => return store_error(ctx.t(), &e.to_string()),
-            Err(e) => ctx.flash("queue.error", format!("{e:?}"), true),
+        deps.policies.activate(&site, f.get("version"), &who).await
+    };
+    match r {
+        Err(PolicyError::Invalid(v)) => ctx.flash(
+            "error.invalid",
+            crate::validate::Invalid(v).to_string(),
+            true,
+        ),
+        Ok((from, to)) => {
+            let from = if from.is_empty() {
+                "—".to_string()
+            } else {
+                from
+            };
+            ctx.flash("ops.model_changed", format!("{from} → {to}"), false)
         }
+        Err(PolicyError::NoPrevious) => ctx.flash("ops.no_previous", "", true),
+        Err(PolicyError::UnknownModel(m)) => ctx.flash("ops.unknown_model", m, true),
+        Err(PolicyError::Store(e)) => return store_error(ctx.t(), &e.to_string()),
+        Err(e) => ctx.flash("queue.error", e.to_string(), true),
     }
     if let Err(r) = ctx.save(&deps).await {
         return r;

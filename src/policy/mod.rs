@@ -685,6 +685,12 @@ impl Policies {
         version: &str,
         who: &str,
     ) -> Result<(String, String), PolicyError> {
+        let mut v = crate::validate::Violations::default();
+        v.site_or_global("site", site);
+        if version.is_empty() {
+            v.add("version", "is required (see ListModels)");
+        }
+        v.finish().map_err(|e| PolicyError::Invalid(e.0))?;
         let m = self.load_version(version).await?;
         if let Ok(mut l) = self.loaded.write() {
             l.insert(version.to_string(), m);
@@ -702,6 +708,9 @@ impl Policies {
     /// Reactivates the previous model of `site` (empty: global). A site whose previous state was "follow the
     /// global model" follows it again.
     pub async fn rollback(&self, site: &str, who: &str) -> Result<(String, String), PolicyError> {
+        let mut v = crate::validate::Violations::default();
+        v.site_or_global("site", site);
+        v.finish().map_err(|e| PolicyError::Invalid(e.0))?;
         let t = self.activation().await?;
         let prev = if site.is_empty() {
             if t.global.previous.is_empty() {
