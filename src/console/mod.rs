@@ -320,7 +320,7 @@ pub fn domain_error(t: T, e: impl Into<crate::status::ApiError>) -> Response {
         format!("{} {}", t.s("queue.error"), status.message())
     };
     message(
-        crate::http::error::http_code(status.code()),
+        crate::status::http_code(status.code()),
         t,
         None,
         "app",

@@ -52,26 +52,6 @@ impl From<ApiError> for HttpError {
     }
 }
 
-/// The standard gRPC-to-HTTP code mapping (google.rpc.Code, as in grpc-gateway and Google APIs).
-pub fn http_code(code: Code) -> StatusCode {
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-            StatusCode::BAD_REQUEST
-        }
-        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
 /// `status` as a `google.rpc.Status` in the proto3 JSON mapping, with its details, and the Retry-After seconds
 /// of its RetryInfo, if any.
 pub fn status_json(status: &Status) -> (Value, Option<u64>) {
@@ -139,7 +119,9 @@ fn duration_json(d: std::time::Duration) -> String {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let code = self.http.unwrap_or_else(|| http_code(self.status.code()));
+        let code = self
+            .http
+            .unwrap_or_else(|| crate::status::http_code(self.status.code()));
         let (body, retry_after) = status_json(&self.status);
         let mut resp = (code, axum::Json(body)).into_response();
         let headers = resp.headers_mut();
@@ -161,31 +143,6 @@ impl IntoResponse for HttpError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_grpc_code_maps_to_the_standard_http_code() {
-        let table = [
-            (Code::InvalidArgument, 400),
-            (Code::FailedPrecondition, 400),
-            (Code::OutOfRange, 400),
-            (Code::Unauthenticated, 401),
-            (Code::PermissionDenied, 403),
-            (Code::NotFound, 404),
-            (Code::Aborted, 409),
-            (Code::AlreadyExists, 409),
-            (Code::ResourceExhausted, 429),
-            (Code::Cancelled, 499),
-            (Code::Internal, 500),
-            (Code::Unknown, 500),
-            (Code::DataLoss, 500),
-            (Code::Unimplemented, 501),
-            (Code::Unavailable, 503),
-            (Code::DeadlineExceeded, 504),
-        ];
-        for (code, http) in table {
-            assert_eq!(http_code(code).as_u16(), http, "{code:?}");
-        }
-    }
 
     #[test]
     fn a_rate_limit_carries_retry_info_quota_failure_and_retry_after() {
