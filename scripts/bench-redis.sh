@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test on the Redis store: starts a private redis-server and `moderato serve` (release build, no captcha, a
 # site limit high enough not to refuse), runs `moderato bench` (health Check, SubmitComment, health Check), and
-# prints the CPU per submission of the server, Redis and the load tool over the middle of the submit phase.
+# prints, per phase, the CPU per call of the server, Redis and the load tool, then Redis's time in submit.lua next
+# to a no-op script called the same way.
 # Usage: scripts/bench-redis.sh [seconds per phase, default 8] [concurrency, default 32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,37 +73,24 @@ if ! grep -q "moderato listening" "$WORK/serve.log"; then
   echo "the server did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1
 fi
 "$BIN" bench --addr "http://127.0.0.1:$GPORT" --token "$TOKEN" --concurrency "$CONCURRENCY" \
-  --seconds "$SECONDS_PER_PHASE" > "$WORK/bench.out" 2>&1 &
-BENCH=$!
-ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-calls() { redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' | sed -E 's/^cmdstat_evalsha:calls=([0-9]+),.*/\1/'; }
-while kill -0 "$BENCH" 2>/dev/null; do
-  echo "$(ticks "$SERVER") $(ticks "$RPID") $(ticks "$BENCH") $(calls || echo 0)" >> "$WORK/samples"
-  sleep 1
-done
-BENCH_RC=0
-wait "$BENCH" || BENCH_RC=$?
-cat "$WORK/bench.out"
-if [ "$BENCH_RC" -ne 0 ]; then echo "moderato bench failed (exit $BENCH_RC)" >&2; exit 1; fi
-# The only scripts this run calls are submissions (submit.lua).
-redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' | sed -E 's/.*usec_per_call=([0-9.]+).*/EVALSHA (submit.lua): \1 us per call/'
-python3 - "$WORK/samples" <<'PY'
-import os, sys
-hz = os.sysconf("SC_CLK_TCK")
-rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 4]
-# The submit phase: the longest run of samples in which the script ran more than 1000 times a second.
-best = None
-for i in range(len(rows)):
-    j = i
-    while j + 1 < len(rows) and rows[j + 1][3] - rows[j][3] > 1000:
-        j += 1
-    if j - i >= 3 and (best is None or j - i > best[1] - best[0]):
-        best = (i, j)
-if best is None:
-    sys.exit("no submit phase found in the samples")
-i, j = best[0] + 1, best[1] - 1
-n = rows[j][3] - rows[i][3]
-us = [(rows[j][k] - rows[i][k]) / hz / n * 1e6 for k in range(3)]
-print(f"CPU per submission over {n:.0f} submissions: server {us[0]:.0f} us, Redis {us[1]:.0f} us, "
-      f"load tool {us[2]:.0f} us, {sum(us):.0f} us in all")
-PY
+  --seconds "$SECONDS_PER_PHASE" --watch "server=$SERVER" --watch "redis=$RPID"
+# The only scripts the run called are submissions (submit.lua): Redis's own time inside them, per call.
+redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' \
+  | sed -E 's/.*usec_per_call=([0-9.]+).*/EVALSHA submit.lua: \1 us per call (INFO commandstats)/'
+# What the script's commands cost (Redis counts the commands a script calls under their own names), by total time.
+echo "commands run by the scripts, by total time (INFO commandstats):"
+redis-cli -p "$RPORT" info commandstats | tr -d '\r' | grep '^cmdstat_' | grep -v '^cmdstat_evalsha:' \
+  | sed -E 's/^cmdstat_([a-z|]+):calls=([0-9]+),usec=([0-9]+),usec_per_call=([0-9.]+).*/\3 \1 \2 \4/' \
+  | sort -rn | head -12 \
+  | awk '{ printf "  %-18s %10d calls  %6.2f us per call  %8d us in all\n", $2, $3, $4, $1 }'
+# The floor in the same run: a script that does nothing, called the same way (EVALSHA, one client per connection,
+# CONCURRENCY connections), timed by Redis and by the CPU its process spends per call.
+redis-cli -p "$RPORT" config resetstat >/dev/null
+NOOP=$(redis-cli -p "$RPORT" script load "return 0")
+CALLS=200000
+TICKS0=$(awk '{print $14+$15}' "/proc/$RPID/stat")
+redis-benchmark -p "$RPORT" -c "$CONCURRENCY" -n "$CALLS" -q evalsha "$NOOP" 0 >/dev/null
+TICKS1=$(awk '{print $14+$15}' "/proc/$RPID/stat")
+redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' \
+  | sed -E 's/.*usec_per_call=([0-9.]+).*/EVALSHA no-op script: \1 us per call (INFO commandstats)/'
+awk -v t="$((TICKS1 - TICKS0))" -v n="$CALLS" 'BEGIN { printf "Redis process CPU per no-op EVALSHA: %.1f us (compare with redis in the SubmitComment phase)\n", t * 10000 / n }'

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use hdrhistogram::Histogram;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use super::{ClientArgs, authed, connect};
@@ -33,6 +34,64 @@ pub struct BenchArgs {
     /// gRPC connections shared by the workers.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Also report the CPU another process spends per call in each phase, as NAME=PID (repeatable; Linux,
+    /// from /proc/PID/stat). The load tool always reports its own.
+    #[arg(long = "watch", value_name = "NAME=PID", value_parser = parse_watch)]
+    watch: Vec<(String, u32)>,
+}
+
+fn parse_watch(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=PID"))?;
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("{pid:?} in {s:?} is not a process id"))?;
+    if name.is_empty() {
+        return Err(format!("{s:?} has no name before '='"));
+    }
+    Ok((name.to_string(), pid))
+}
+
+/// User + system CPU time a process has used so far (utime and stime of /proc/PID/stat, in clock ticks of
+/// 1/100 s, the USER_HZ of Linux's /proc on every mainstream architecture), or None where there is no /proc.
+fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The processes whose CPU a phase reports: the load tool itself, then the watched ones.
+struct Watched(Vec<(String, Option<u32>)>);
+
+impl Watched {
+    fn ticks(&self) -> Vec<Option<u64>> {
+        self.0.iter().map(|(_, pid)| cpu_ticks(*pid)).collect()
+    }
+
+    /// "CPU per call: load tool 25 us, server 83 us" over `calls` calls between two readings.
+    fn per_call(&self, before: &[Option<u64>], after: &[Option<u64>], calls: u64) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .zip(before.iter().zip(after))
+            .map(|((name, _), (b, a))| match (b, a) {
+                (Some(b), Some(a)) if calls > 0 => format!(
+                    "{name} {:.1} us",
+                    a.saturating_sub(*b) as f64 * 10_000.0 / calls as f64
+                ),
+                _ => format!("{name} n/a"),
+            })
+            .collect();
+        format!("CPU per call: {}", parts.join(", "))
+    }
 }
 
 /// The outcome of one phase.
@@ -48,6 +107,8 @@ pub struct Phase {
     pub elapsed: Duration,
     /// Latencies of successful calls, microseconds.
     pub latency_us: Histogram<u64>,
+    /// CPU per call of the load tool and the watched processes over the phase.
+    pub cpu: String,
 }
 
 impl Phase {
@@ -66,6 +127,7 @@ impl Phase {
             self.ok,
             self.errors
         );
+        println!("{:<14} {}", "", self.cpu);
     }
 }
 
@@ -87,6 +149,7 @@ fn bodies() -> Vec<(String, String, String)> {
 
 async fn run_phase<F, Fut>(
     name: &'static str,
+    watched: &Watched,
     channels: &[Channel],
     concurrency: usize,
     duration: Duration,
@@ -98,6 +161,7 @@ where
 {
     let call = Arc::new(call);
     let seq = Arc::new(AtomicU64::new(0));
+    let cpu_before = watched.ticks();
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
@@ -130,12 +194,15 @@ where
             errors += e;
         }
     }
+    let elapsed = start.elapsed();
+    let cpu = watched.per_call(&cpu_before, &watched.ticks(), ok + errors);
     Phase {
         name,
         ok,
         errors,
-        elapsed: start.elapsed(),
+        elapsed,
         latency_us,
+        cpu,
     }
 }
 
@@ -156,9 +223,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         channels.len(),
         samples.len()
     );
+    let mut watched = vec![("load tool".to_string(), None)];
+    watched.extend(a.watch.iter().map(|(n, p)| (n.clone(), Some(*p))));
+    let watched = Watched(watched);
     let check = |name| {
         run_phase(
             name,
+            &watched,
             &channels,
             a.concurrency,
             duration,
@@ -174,8 +245,35 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     };
     let first = check("health Check").await;
     first.print();
-    let token = a.client.clone();
-    let site = a.site.clone();
+    // Built once, so that a call costs what a portal's would: the request with this call's idempotency key,
+    // thread and client address written into a copy, and the authorization header.
+    let authorization: MetadataValue<Ascii> = authed(&a.client, ())?
+        .metadata()
+        .get("authorization")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no authorization header"))?;
+    let requests: Arc<Vec<SubmitCommentRequest>> = Arc::new(
+        samples
+            .iter()
+            .map(|(name, title, body)| SubmitCommentRequest {
+                site: a.site.clone(),
+                thread_id: String::new(),
+                idempotency_key: String::new(),
+                author: Some(Author {
+                    name: name.clone(),
+                    phone: String::new(),
+                    email: String::new(),
+                }),
+                title: title.clone(),
+                body: body.clone(),
+                client: Some(Client {
+                    ip: String::new(),
+                    user_agent: "moderato-bench".into(),
+                }),
+                captcha: None,
+            })
+            .collect(),
+    );
     let errors_seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
         String,
         u64,
@@ -183,34 +281,22 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let errs = errors_seen.clone();
     let submit = run_phase(
         "SubmitComment",
+        &watched,
         &channels,
         a.concurrency,
         duration,
         move |ch, n| {
-            let (name, title, body) = samples[(n as usize) % samples.len()].clone();
-            let req = SubmitCommentRequest {
-                site: site.clone(),
-                thread_id: format!("bai-viet-{}", n % 50),
-                idempotency_key: format!("bench-{run_id}-{n}"),
-                author: Some(Author {
-                    name,
-                    phone: String::new(),
-                    email: String::new(),
-                }),
-                title,
-                body,
-                client: Some(Client {
-                    ip: format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255),
-                    user_agent: "moderato-bench".into(),
-                }),
-                captcha: None,
-            };
-            let token = token.clone();
+            let mut req = requests[(n as usize) % requests.len()].clone();
+            req.thread_id = format!("bai-viet-{}", n % 50);
+            req.idempotency_key = format!("bench-{run_id}-{n}");
+            if let Some(c) = req.client.as_mut() {
+                c.ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+            }
+            let mut req = tonic::Request::new(req);
+            req.metadata_mut()
+                .insert("authorization", authorization.clone());
             let errs = errs.clone();
             async move {
-                let Ok(req) = authed(&token, req) else {
-                    return false;
-                };
                 match CommentServiceClient::new(ch).submit_comment(req).await {
                     Ok(_) => true,
                     Err(e) => {
