@@ -93,7 +93,18 @@ pub struct TrainingInfo {
     /// Columns scaled by their naive-Bayes log-count ratios while fitting (absent in older cards: false).
     #[serde(default)]
     pub nb_scale: bool,
+    /// How the weights were fitted (`lbfgs` or `ftrl`); absent for L-BFGS, the default and all older cards.
+    #[serde(default = "lbfgs", skip_serializing_if = "is_lbfgs")]
+    pub solver: String,
     pub fit_seconds: f64,
+}
+
+fn lbfgs() -> String {
+    "lbfgs".into()
+}
+
+fn is_lbfgs(s: &str) -> bool {
+    s.is_empty() || s == "lbfgs"
 }
 
 /// Sizes of the model.

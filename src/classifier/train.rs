@@ -5,12 +5,40 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use linfa::prelude::*;
+use linfa_ftrl::Ftrl;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2, ShapeBuilder};
 
 use super::data::Example;
 use super::features::{Block, Extractor, FeatureConfig, Scratch};
 use super::model::{MODEL_FORMAT, ModelFile};
+
+/// How the weights are fitted, both with linfa.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Solver {
+    /// linfa-logistic: L-BFGS over the whole design matrix, dense (rows x kept buckets, f32).
+    Lbfgs,
+    /// linfa-ftrl (FTRL-proximal), fed `batch` rows at a time as a small dense matrix, for `epochs` passes over
+    /// the rows in a fixed shuffled order. The whole matrix never exists: memory is the sparse rows and the
+    /// model. Its L1 strength is 1 (linfa-ftrl starts from a random state that only an L1 of 1 zeroes), its L2
+    /// strength `l2`, its learning rate `rate`.
+    Ftrl {
+        epochs: u32,
+        batch: usize,
+        rate: f32,
+        l2: f32,
+    },
+}
+
+impl Solver {
+    /// The name written to the model card.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Solver::Lbfgs => "lbfgs",
+            Solver::Ftrl { .. } => "ftrl",
+        }
+    }
+}
 
 /// Training knobs.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +57,8 @@ pub struct TrainParams {
     pub nb_scale: bool,
     /// Show progress bars on stderr.
     pub progress: bool,
+    /// How the weights are fitted (`alpha`, `max_iterations` and `gradient_tolerance` are L-BFGS's).
+    pub solver: Solver,
 }
 
 impl Default for TrainParams {
@@ -42,6 +72,7 @@ impl Default for TrainParams {
             balance: false,
             nb_scale: false,
             progress: false,
+            solver: Solver::Lbfgs,
         }
     }
 }
@@ -182,55 +213,31 @@ pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
             std::iter::repeat_n(i, times)
         })
         .collect();
-    let m = order_rows.len();
     let scale = if p.nb_scale {
         nb_ratios(&rows, examples, &col, k)
     } else {
         vec![1.0; k]
     };
-    // linfa multiplies by the transpose in the gradient: column-major is much faster.
-    let mut x = Array2::<f32>::zeros((m, k).f());
-    for (r, &i) in order_rows.iter().enumerate() {
-        for &(b, v) in &rows[i] {
-            let j = col[b as usize];
-            if j != u32::MAX {
-                x[[r, j as usize]] = v * scale[j as usize];
-            }
-        }
-    }
-    drop(rows);
-    let y: Array1<bool> = order_rows.iter().map(|&i| examples[i].spam).collect();
-    let ds = Dataset::new(x, y);
-
-    let spinner = if p.progress {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
-    spinner.set_message(format!(
-        "fitting logistic regression: {m} rows x {k} columns, up to {} L-BFGS iterations",
-        p.max_iterations
-    ));
-    spinner.enable_steady_tick(Duration::from_millis(200));
     let t0 = Instant::now();
-    let fitted = LogisticRegression::default()
-        .alpha(p.alpha)
-        .max_iterations(p.max_iterations)
-        .gradient_tolerance(p.gradient_tolerance)
-        .fit(&ds)
-        .context("logistic regression fit failed")?;
+    let (weights, intercept) = match p.solver {
+        Solver::Lbfgs => fit_lbfgs(rows, &order_rows, examples, &col, &scale, k, p)?,
+        Solver::Ftrl {
+            epochs,
+            batch,
+            rate,
+            l2,
+        } => fit_ftrl(
+            rows,
+            &order_rows,
+            examples,
+            &col,
+            &scale,
+            k,
+            (epochs, batch, rate, l2),
+        )?,
+    };
     let fit_seconds = t0.elapsed().as_secs_f64();
-    spinner.finish_and_clear();
-
-    // linfa makes the majority class positive: orient the weights so that positive means spam.
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let weights: Vec<f32> = fitted
-        .params()
-        .iter()
-        .zip(&scale)
-        .map(|(w, r)| sign * w * r)
-        .collect();
-    let intercept = sign * fitted.intercept();
+    let weights: Vec<f32> = weights.iter().zip(&scale).map(|(w, r)| w * r).collect();
     let kept_names = kept
         .iter()
         .map(|&b| std::mem::take(&mut names[b as usize].0))
@@ -247,6 +254,125 @@ pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
         },
         fit_seconds,
     })
+}
+
+/// The rows of the design matrix as linfa wants them: column `j` of row `r` is `rows[order[r]]`'s value in
+/// bucket `kept[j]`, scaled by `scale[j]`.
+type Rows = Vec<Vec<(u32, f32)>>;
+
+/// L-BFGS (linfa-logistic) over the whole dense design matrix. Returns the weights per kept column (before
+/// `scale` is folded back) and the intercept, oriented so that positive means spam.
+fn fit_lbfgs(
+    rows: Rows,
+    order_rows: &[usize],
+    examples: &[&Example],
+    col: &[u32],
+    scale: &[f32],
+    k: usize,
+    p: &TrainParams,
+) -> anyhow::Result<(Vec<f32>, f32)> {
+    let m = order_rows.len();
+    // linfa multiplies by the transpose in the gradient: column-major is much faster.
+    let mut x = Array2::<f32>::zeros((m, k).f());
+    for (r, &i) in order_rows.iter().enumerate() {
+        for &(b, v) in &rows[i] {
+            let j = col[b as usize];
+            if j != u32::MAX {
+                x[[r, j as usize]] = v * scale[j as usize];
+            }
+        }
+    }
+    drop(rows);
+    let y: Array1<bool> = order_rows.iter().map(|&i| examples[i].spam).collect();
+    let ds = Dataset::new(x, y);
+
+    let spinner = spinner(
+        p.progress,
+        format!(
+            "fitting logistic regression: {m} rows x {k} columns, up to {} L-BFGS iterations",
+            p.max_iterations
+        ),
+    );
+    let fitted = LogisticRegression::default()
+        .alpha(p.alpha)
+        .max_iterations(p.max_iterations)
+        .gradient_tolerance(p.gradient_tolerance)
+        .fit(&ds)
+        .context("logistic regression fit failed")?;
+    spinner.finish_and_clear();
+
+    // linfa makes the majority class positive: orient the weights so that positive means spam.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let weights = fitted.params().iter().map(|w| sign * w).collect();
+    Ok((weights, sign * fitted.intercept()))
+}
+
+/// FTRL-proximal (linfa-ftrl) over mini-batches: each batch of rows becomes a small dense matrix with a last
+/// column of ones (FTRL has no intercept of its own), in an order shuffled once per epoch by a fixed seed, so a
+/// fit is reproducible. Returns what [`fit_lbfgs`] returns.
+fn fit_ftrl(
+    rows: Rows,
+    order_rows: &[usize],
+    examples: &[&Example],
+    col: &[u32],
+    scale: &[f32],
+    k: usize,
+    (epochs, batch, rate, l2): (u32, usize, f32, f32),
+) -> anyhow::Result<(Vec<f32>, f32)> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    if epochs == 0 || batch == 0 {
+        bail!("FTRL needs at least one epoch and one row per batch");
+    }
+    let params = Ftrl::<f32>::params()
+        .alpha(rate)
+        .beta(1.0)
+        .l1_ratio(1.0)
+        .l2_ratio(l2)
+        .check()
+        .map_err(|e| anyhow::anyhow!("FTRL settings: {e}"))?;
+    let mut model: Option<Ftrl<f32>> = None;
+    let mut order = order_rows.to_vec();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut x = Array2::<f32>::zeros((batch, k + 1));
+    for _ in 0..epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(batch) {
+            let mut xb = x.slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(0..chunk.len()));
+            xb.fill(0.0);
+            for (r, &i) in chunk.iter().enumerate() {
+                for &(b, v) in &rows[i] {
+                    let j = col[b as usize];
+                    if j != u32::MAX {
+                        xb[[r, j as usize]] = v * scale[j as usize];
+                    }
+                }
+                xb[[r, k]] = 1.0;
+            }
+            let y: Array1<bool> = chunk.iter().map(|&i| examples[i].spam).collect();
+            let ds = DatasetBase::new(xb.view(), y);
+            model = Some(
+                params
+                    .fit_with(model.take(), &ds)
+                    .map_err(|e| anyhow::anyhow!("FTRL fit failed: {e}"))?,
+            );
+        }
+    }
+    let w = model
+        .map(|m| m.get_weights())
+        .ok_or_else(|| anyhow::anyhow!("FTRL saw no rows"))?;
+    Ok((w.iter().take(k).copied().collect(), w[k]))
+}
+
+fn spinner(show: bool, msg: String) -> ProgressBar {
+    let s = if show {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    s.set_message(msg);
+    s.enable_steady_tick(Duration::from_millis(200));
+    s
 }
 
 #[cfg(test)]
@@ -311,11 +437,14 @@ mod tests {
         v
     }
 
-    fn train(set: &[Example]) -> Model {
-        train_with(set, false)
-    }
+    const FTRL: Solver = Solver::Ftrl {
+        epochs: 200,
+        batch: 4,
+        rate: 0.3,
+        l2: 0.1,
+    };
 
-    fn train_with(set: &[Example], nb_scale: bool) -> Model {
+    fn train_with(set: &[Example], nb_scale: bool, solver: Solver) -> Model {
         let refs: Vec<&Example> = set.iter().collect();
         let p = TrainParams {
             config: FeatureConfig {
@@ -329,6 +458,7 @@ mod tests {
             balance: true,
             nb_scale,
             progress: false,
+            solver,
         };
         let t = fit(&refs, &p).unwrap();
         let card = card_for(&t.file);
@@ -368,9 +498,12 @@ mod tests {
     #[test]
     fn train_then_score_either_majority() {
         // Spam is the majority in one set and the minority in the other: the sign must come out right in both.
-        // With and without naive-Bayes scaling: the scale is folded back into the served weights.
-        for (majority, nb) in [(true, false), (false, false), (true, true), (false, true)] {
-            let m = train_with(&tiny_set(majority), nb);
+        // With and without naive-Bayes scaling: the scale is folded back into the served weights. With either
+        // solver: FTRL has no intercept of its own (a column of ones) and no majority-class orientation.
+        let cases = [(true, false), (false, false), (true, true), (false, true)];
+        for ((majority, nb), solver) in cases.iter().flat_map(|c| [(*c, Solver::Lbfgs), (*c, FTRL)])
+        {
+            let m = train_with(&tiny_set(majority), nb, solver);
             let spam = m.score(
                 &CommentText {
                     body: "nhà cái uy tín nhận thưởng, zalo 0987654321",
@@ -387,12 +520,12 @@ mod tests {
             );
             assert!(
                 spam.score > 0.5,
-                "majority={majority} nb={nb} spam scored {}",
+                "majority={majority} nb={nb} {solver:?} spam scored {}",
                 spam.score
             );
             assert!(
                 ham.score < 0.5,
-                "majority={majority} nb={nb} ham scored {}",
+                "majority={majority} nb={nb} {solver:?} ham scored {}",
                 ham.score
             );
             assert!(spam.score > ham.score);
@@ -440,9 +573,37 @@ mod tests {
     #[test]
     fn training_is_deterministic() {
         let set = tiny_set(true);
-        let a = train(&set);
-        let b = train(&set);
-        assert_eq!(a.weights().1, b.weights().1);
-        assert_eq!(a.weights().0, b.weights().0);
+        for solver in [Solver::Lbfgs, FTRL] {
+            let a = train_with(&set, false, solver);
+            let b = train_with(&set, false, solver);
+            assert_eq!(a.weights().1, b.weights().1, "{solver:?}");
+            assert_eq!(a.weights().0, b.weights().0, "{solver:?}");
+        }
+    }
+
+    #[test]
+    fn ftrl_settings_out_of_range_are_refused_with_the_reason() {
+        let set = tiny_set(true);
+        let refs: Vec<&Example> = set.iter().collect();
+        let with = |solver| TrainParams {
+            solver,
+            ..TrainParams::default()
+        };
+        let zero_epochs = Solver::Ftrl {
+            epochs: 0,
+            batch: 4,
+            rate: 0.3,
+            l2: 0.1,
+        };
+        let e = fit(&refs, &with(zero_epochs)).unwrap_err().to_string();
+        assert!(e.contains("at least one epoch"), "{e}");
+        let l2_too_big = Solver::Ftrl {
+            epochs: 1,
+            batch: 4,
+            rate: 0.3,
+            l2: 2.0,
+        };
+        let e = fit(&refs, &with(l2_too_big)).unwrap_err().to_string();
+        assert!(e.contains("FTRL settings"), "{e}");
     }
 }

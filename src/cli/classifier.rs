@@ -15,7 +15,7 @@ use crate::classifier::model::{
     write_artifact,
 };
 use crate::classifier::plot::write_svg;
-use crate::classifier::train::{TrainParams, fit};
+use crate::classifier::train::{Solver, TrainParams, fit};
 use crate::classifier::{CommentText, Scored};
 
 /// Train a spam model and write the artifact with its report.
@@ -78,6 +78,23 @@ pub struct TrainArgs {
     /// Stop when the gradient norm falls below this.
     #[arg(long, default_value_t = 1.0)]
     pub gradient_tolerance: f32,
+    /// How the weights are fitted: `lbfgs` (linfa-logistic over the whole dense design matrix; --alpha,
+    /// --max-iterations, --gradient-tolerance) or `ftrl` (linfa-ftrl over mini-batches, never holding the whole
+    /// matrix; --epochs, --batch-rows, --learning-rate, --ftrl-l2).
+    #[arg(long, default_value = "lbfgs", value_parser = ["lbfgs", "ftrl"])]
+    pub solver: String,
+    /// FTRL: passes over the training rows.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: u32,
+    /// FTRL: rows per update.
+    #[arg(long, default_value_t = 32)]
+    pub batch_rows: usize,
+    /// FTRL: learning rate (FTRL-proximal's alpha).
+    #[arg(long, default_value_t = 0.3)]
+    pub learning_rate: f32,
+    /// FTRL: L2 strength, between 0 and 1 (its L1 strength is 1).
+    #[arg(long, default_value_t = 0.1)]
+    pub ftrl_l2: f32,
     /// Weight the classes equally by repeating the minority class's rows.
     #[arg(long)]
     pub balance: bool,
@@ -216,6 +233,16 @@ fn params(a: &TrainArgs) -> TrainParams {
         balance: a.balance,
         nb_scale: a.nb_scale,
         progress: !a.quiet,
+        solver: if a.solver == "ftrl" {
+            Solver::Ftrl {
+                epochs: a.epochs,
+                batch: a.batch_rows,
+                rate: a.learning_rate,
+                l2: a.ftrl_l2,
+            }
+        } else {
+            Solver::Lbfgs
+        },
     }
 }
 
@@ -364,6 +391,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         max_iterations: a.max_iterations,
         gradient_tolerance: a.gradient_tolerance,
         nb_scale: a.nb_scale,
+        solver: params(&a).solver.name().to_string(),
         fit_seconds: trained.fit_seconds,
     };
     let provisional = card(
@@ -405,7 +433,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
                 test.len()
             ),
             format!(
-                "model: {} kept buckets of 2^{}, {}alpha {}, {} iterations max, fit {:.1} s",
+                "model: {} kept buckets of 2^{}, {}{}, fit {:.1} s",
                 trained.file.buckets.len(),
                 a.hash_bits,
                 if a.nb_scale {
@@ -413,8 +441,18 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
                 } else {
                     ""
                 },
-                a.alpha,
-                a.max_iterations,
+                match params(&a).solver {
+                    Solver::Lbfgs =>
+                        format!("alpha {}, {} iterations max", a.alpha, a.max_iterations),
+                    Solver::Ftrl {
+                        epochs,
+                        batch,
+                        rate,
+                        l2,
+                    } => format!(
+                        "FTRL-proximal: {epochs} epochs of {batch}-row batches, learning rate {rate}, L2 {l2}"
+                    ),
+                },
                 trained.fit_seconds
             ),
         ];
