@@ -157,25 +157,32 @@ pub struct Span {
 /// located where it is made, from the phrase or host itself, never by reading its detail text back).
 #[derive(Debug, Clone)]
 pub struct Located<'a> {
-    fields: [(&'static str, &'a str, crate::text::spans::Words); 3],
+    /// Each field's words are split on the first phrase looked for in it: most comments need none.
+    fields: [(
+        &'static str,
+        &'a str,
+        std::cell::OnceCell<crate::text::spans::Words>,
+    ); 3],
 }
 
 impl<'a> Located<'a> {
     /// The cleaned name, title and body.
     pub fn new(name: &'a str, title: &'a str, body: &'a str) -> Located<'a> {
-        use crate::text::spans::Words;
         Located {
             fields: [
-                ("name", name, Words::of(name)),
-                ("title", title, Words::of(title)),
-                ("body", body, Words::of(body)),
+                ("name", name, Default::default()),
+                ("title", title, Default::default()),
+                ("body", body, Default::default()),
             ],
         }
     }
 
     /// Where `phrase` sits, matched as the lexicon matches (case, accents, look-alikes ignored), in field order.
     pub fn phrase(&self, phrase: &str) -> Vec<Span> {
-        self.spans(|_, w| w.find(phrase))
+        self.spans(|text, w| {
+            w.get_or_init(|| crate::text::spans::Words::of(text))
+                .find(phrase)
+        })
     }
 
     /// Where `needle` sits verbatim (ASCII case ignored), in field order.
@@ -185,7 +192,7 @@ impl<'a> Located<'a> {
 
     fn spans(
         &self,
-        find: impl Fn(&str, &crate::text::spans::Words) -> Vec<(usize, usize)>,
+        find: impl Fn(&str, &std::cell::OnceCell<crate::text::spans::Words>) -> Vec<(usize, usize)>,
     ) -> Vec<Span> {
         let mut out: Vec<Span> = Vec::new();
         for (field, text, words) in &self.fields {

@@ -103,10 +103,11 @@ impl Scorer {
             (self.model.score(fields, top), None)
         };
         let mut prepared = prepare(fields.name, fields.title, fields.body);
+        let located = crate::review::Located::new(fields.name, fields.title, fields.body);
         let (score, combined) = match &self.combiner {
             Some(c) => {
                 let lexicon = std::mem::take(&mut prepared.lexicon);
-                let combined = c.combine(
+                let combined = c.combine_located(
                     scored.score,
                     &combiner::Evidence {
                         text: *fields,
@@ -116,6 +117,7 @@ impl Scorer {
                         skeleton: Some(&prepared.head_and_body_spaced),
                         allowed_domains,
                     },
+                    &located,
                 );
                 (combined.score, combined.reasons)
             }
@@ -125,10 +127,7 @@ impl Scorer {
             score,
             prepared,
             signals: combined,
-            features: summarise_features(
-                &scored.reasons,
-                &crate::review::Located::new(fields.name, fields.title, fields.body),
-            ),
+            features: summarise_features(&scored.reasons, &located),
         }
     }
 }

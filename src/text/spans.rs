@@ -8,15 +8,22 @@ fn words(text: &str) -> Vec<(String, usize, usize)> {
     let mut start = 0usize;
     let mut end = 0usize;
     for (i, c) in text.chars().enumerate() {
-        if super::normalize::is_invisible(c) {
-            continue;
-        }
         let before = cur.len();
-        for l in c.to_lowercase() {
-            let l =
-                super::normalize::strip_accent(super::normalize::fold_homoglyph(l).unwrap_or(l));
-            if l.is_alphanumeric() {
-                cur.push(l);
+        if c.is_ascii() {
+            // ASCII is never invisible, never a look-alike and has no accent: only its case folds.
+            if c.is_ascii_alphanumeric() {
+                cur.push(c.to_ascii_lowercase());
+            }
+        } else if super::normalize::is_invisible(c) {
+            continue;
+        } else {
+            for l in c.to_lowercase() {
+                let l = super::normalize::strip_accent(
+                    super::normalize::fold_homoglyph(l).unwrap_or(l),
+                );
+                if l.is_alphanumeric() {
+                    cur.push(l);
+                }
             }
         }
         if cur.len() == before {

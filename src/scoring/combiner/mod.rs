@@ -159,10 +159,21 @@ impl Combiner {
 
     /// Combines the base model's score with the rule signals of `e`.
     pub fn combine(&self, model_score: f32, e: &Evidence<'_>) -> Combined {
+        let located = crate::review::Located::new(e.text.name, e.text.title, e.text.body);
+        self.combine_located(model_score, e, &located)
+    }
+
+    /// [`Combiner::combine`], locating its reasons in `located` (`e`'s fields), which the caller shares with
+    /// whatever else locates reasons in the same comment.
+    pub fn combine_located(
+        &self,
+        model_score: f32,
+        e: &Evidence<'_>,
+        located: &crate::review::Located<'_>,
+    ) -> Combined {
         let o = observe(model_score, e);
         let score = self.probability(&o.values) as f32;
         let names = signal_names();
-        let located = crate::review::Located::new(e.text.name, e.text.title, e.text.body);
         let mut reasons: Vec<Reason> = Vec::new();
         for (i, (&v, &w)) in o.values.iter().zip(&self.weights).enumerate() {
             // The model's score is always listed: it marks a decision made by the combiner.

@@ -3,6 +3,7 @@
 //! into the signal vector.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use crate::classifier::CommentText;
@@ -123,13 +124,15 @@ const EN_WORDS: &[&str] = &[
 /// accent-stripped skeleton words (`spaced`: `lexicon::skeleton`'s spaced form). Distinct, so that a repeated word
 /// ("la la la") counts once.
 fn word_votes(spaced: &str) -> (usize, usize) {
+    static VI: LazyLock<HashSet<&str>> = LazyLock::new(|| VI_WORDS.iter().copied().collect());
+    static EN: LazyLock<HashSet<&str>> = LazyLock::new(|| EN_WORDS.iter().copied().collect());
     let mut vi: Vec<&str> = Vec::new();
     let mut en: Vec<&str> = Vec::new();
     for w in spaced.split(' ') {
-        if VI_WORDS.contains(&w) && !vi.contains(&w) {
+        if VI.contains(w) && !vi.contains(&w) {
             vi.push(w);
         }
-        if EN_WORDS.contains(&w) && !en.contains(&w) {
+        if EN.contains(w) && !en.contains(&w) {
             en.push(w);
         }
     }
@@ -207,6 +210,11 @@ fn fold_chunk(chunk: &str) -> String {
 /// The host of one chunk: a URL the classifier's parser reads, or a bare host under a reserved domain, after
 /// [`fold_chunk`].
 fn chunk_host(chunk: &str) -> Option<String> {
+    // Folding maps letters to letters and drops invisible characters: a chunk without '.' or ':' has no host
+    // after it either, and most chunks are words.
+    if !chunk.contains(['.', ':']) {
+        return None;
+    }
     let folded = fold_chunk(chunk);
     let trimmed = folded.trim_matches(|c: char| !(c.is_alphanumeric() || c == '/'));
     if !trimmed.contains(['.', ':']) {
