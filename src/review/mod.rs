@@ -288,17 +288,6 @@ pub struct StoredComment {
     pub history: Vec<Event>,
 }
 
-impl StoredComment {
-    /// For a comment held on a reader's appeal: who made the decision appealed against (`auto` or a moderator).
-    pub fn appealed_against(&self) -> Option<&str> {
-        if self.status != Status::PendingReview {
-            return None;
-        }
-        let mut rev = self.history.iter().rev();
-        rev.next().filter(|e| e.kind == DecisionKind::Appeal)?;
-        rev.next().map(|e| e.actor.as_str())
-    }
-}
 
 /// A claimed review item.
 #[derive(Debug, Clone, PartialEq)]

@@ -341,12 +341,6 @@ impl ReviewService {
         note_shape(&mut v, note);
         let lease = lease_ms(&mut v, lease_seconds);
         v.finish()?;
-        // An appeal is for someone other than the moderator whose decision it is against.
-        if let Some(c) = self.store.get_comment(site, comment_id).await?
-            && c.appealed_against() == Some(who.name.as_str())
-        {
-            return Err(ReviewError::OwnAppeal);
-        }
         let token = new_lease_token(&who.name);
         match self
             .store
@@ -363,6 +357,9 @@ impl ReviewService {
                 Ok((*claimed, from))
             }
             TakenOver::NotHeld(s) => Err(ReviewError::NotHeld { status: s.as_str() }),
+            // An appeal is for someone other than the moderator whose decision it is against: the store checks
+            // it in the same step as the takeover, as it does for a claim.
+            TakenOver::AppealedAgainst => Err(ReviewError::OwnAppeal),
             TakenOver::NotFound => Err(ReviewError::NotFound(comment_id.to_string())),
         }
     }

@@ -864,6 +864,9 @@ impl Store for MemoryStore {
         if c.status != Status::PendingReview {
             return Ok(TakenOver::NotHeld(c.status));
         }
+        if c.appeal_of.as_deref() == Some(moderator) {
+            return Ok(TakenOver::AppealedAgainst);
+        }
         let from = match &c.lease {
             Some((_, until, who)) if *until > now => who.clone(),
             _ => String::new(),

@@ -381,6 +381,9 @@ pub enum TakenOver {
     },
     /// The comment is no longer held for review (its status is given); nothing changed.
     NotHeld(Status),
+    /// The comment is held on a reader's appeal against the caller's own decision, which the caller never gets
+    /// (as [`Store::claim`] never hands it to them); nothing changed.
+    AppealedAgainst,
     /// No such comment.
     NotFound,
 }
@@ -499,7 +502,8 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     ) -> Result<Result<u64, u64>, StoreError>;
 
     /// Gives a held comment to `moderator` under a new lease `token` for `lease_ms`, whoever held it; the old
-    /// token is dead. Appends a `TAKEOVER` audit entry naming both holders and `note`, in the same step.
+    /// token is dead. Appends a `TAKEOVER` audit entry naming both holders and `note`, in the same step. A comment
+    /// held on an appeal against `moderator` is refused ([`TakenOver::AppealedAgainst`]), as in [`Store::claim`].
     async fn take_over(
         &self,
         site: &str,

@@ -1086,6 +1086,7 @@ impl Store for RedisStore {
                 from: text(from)?,
             },
             [code, status] if int(code)? == 0 => TakenOver::NotHeld(status_of(&text(status)?)?),
+            [code] if int(code)? == 2 => TakenOver::AppealedAgainst,
             [code] if int(code)? == -1 => TakenOver::NotFound,
             _ => return Err(corrupt("take_over", &v)),
         })

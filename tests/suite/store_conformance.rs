@@ -2081,6 +2081,14 @@ async fn readers_data_operations(backend: Backend) {
         .expect("get")
         .expect("kept");
     assert_eq!(c.history.last().map(|e| e.note.as_str()), Some("please"));
+    // Nor can mod-a take it over; nothing changes (mod-b still claims it below).
+    assert_eq!(
+        store
+            .take_over("hcm", &target, 60_000, "mod-a", "t9", "")
+            .await
+            .expect("take over"),
+        moderato::store::TakenOver::AppealedAgainst
+    );
     // Both held comments are queued; mod-a gets only the one not appealed against them.
     let (a, _) = store
         .claim(

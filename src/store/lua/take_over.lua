@@ -1,17 +1,23 @@
 -- Takes a held comment over: the caller gets a new lease whoever held it, the old token is dead, and an audit
--- entry names both holders. The rule (who may take over) is in `review::service::ReviewService::take_over`.
+-- entry names both holders. The rule (who may take over) is in `review::service::ReviewService::take_over`; the
+-- script applies the one exclusion claim.lua applies too, in the same step: a comment held on an appeal against
+-- the caller is not theirs to take.
 -- KEYS[1] comment hash, KEYS[2] pending zset, KEYS[3] claims zset, KEYS[4] history list, KEYS[5] audit stream.
 -- ARGV[1] comment id, ARGV[2] new lease token, ARGV[3] lease ms, ARGV[4] moderator, ARGV[5] note, ARGV[6] site,
 -- ARGV[7] audit maxlen.
 -- Returns {1, previous holder or '', lease_until, data, status, {history...}}, {0, status} when the comment is
--- not held for review, {-1} when it is unknown.
+-- not held for review, {2} when it is held on an appeal against the caller, {-1} when it is unknown.
 local now = now_ms()
-local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'claimed_by', 'data', 'e0')
+local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'claimed_by', 'data', 'e0',
+  'appeal_of')
 if not f[5] then
   return {-1}
 end
 if f[1] ~= 'PENDING_REVIEW' then
   return {0, f[1]}
+end
+if f[7] == ARGV[4] then
+  return {2}
 end
 local from = ''
 if f[2] and tonumber(f[3] or 0) > now then
