@@ -277,7 +277,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
                 .get(&format!("kind.{}", e.kind.as_str()))
                 .unwrap_or(e.kind.as_str())
                 .to_string(),
-            actor: e.actor.clone(),
+            actor: super::actor_words(t, &e.actor),
             label: label_words(&e.label),
             note: e.note.clone(),
         })
@@ -304,7 +304,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
                             .get(&format!("action.{}", e.action))
                             .unwrap_or(&e.action)
                             .to_string(),
-                        actor: e.actor,
+                        actor: super::actor_words(t, &e.actor),
                         label: label_words(&e.label),
                         note: e.note,
                     }

@@ -205,6 +205,16 @@ pub struct Nav {
     pub current: &'static str,
 }
 
+/// Who made a decision or an audit entry, as a moderator reads it: the system and the reader in words, a person
+/// by name.
+pub fn actor_words(t: T, actor: &str) -> String {
+    match actor {
+        crate::review::AUTOMATIC_ACTOR => t.s("actor.auto").to_string(),
+        crate::review::READER_ACTOR => t.s("actor.reader").to_string(),
+        name => name.to_string(),
+    }
+}
+
 /// An instant as a moderator reads it: `2026-12-07 18:19:10 UTC` (the wire's RFC 3339, without the `T` and the
 /// milliseconds).
 pub fn display_time(ms: u64) -> String {

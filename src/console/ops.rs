@@ -156,7 +156,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
             .take(100)
             .map(|e| AuditRow {
                 at: super::display_time(e.at_ms),
-                actor: e.actor.clone(),
+                actor: super::actor_words(t, &e.actor),
                 action: t
                     .get(&format!("action.{}", e.action))
                     .unwrap_or(&e.action)

@@ -87,6 +87,12 @@ impl Label {
     }
 }
 
+/// The actor of an automatic decision (policy and classifier at submission).
+pub const AUTOMATIC_ACTOR: &str = "auto";
+
+/// The actor of a reader's appeal.
+pub const READER_ACTOR: &str = "reader";
+
 /// How a status change came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -287,7 +293,6 @@ pub struct StoredComment {
     /// Every status change, oldest first.
     pub history: Vec<Event>,
 }
-
 
 /// A claimed review item.
 #[derive(Debug, Clone, PartialEq)]

@@ -495,7 +495,7 @@ fn automatic_event_head(r: &crate::review::CommentRecord) -> Result<String, Stor
         thread_id: &r.thread_id,
         status: r.initial_status,
         kind: DecisionKind::Automatic,
-        actor: "auto",
+        actor: crate::review::AUTOMATIC_ACTOR,
         label: "",
         note: "",
         policy_version: r.policy_version,

@@ -872,6 +872,10 @@ async fn browsing_rejected_comments_and_overturning_one(backend: Backend) {
     );
     assert_eq!(b.text("#status").await, "đã đăng");
     assert!(b.text("#events").await.contains("sửa quyết định"));
+    // The automatic decision is the system's, in words, not the store's actor name.
+    let events = b.text("#events").await;
+    assert!(events.contains("hệ thống (tự động)"), "{events}");
+    assert!(!events.split_whitespace().any(|w| w == "auto"), "{events}");
     assert!(b.text("#comment-audit").await.contains("không phải spam"));
     let (s, last) = status(&app, &ids[0]).await;
     assert_eq!(s, Status::Published);

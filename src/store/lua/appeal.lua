@@ -4,7 +4,8 @@
 -- KEYS[1] comment hash, KEYS[2] history list, KEYS[3] pending zset, KEYS[4] queued zset, KEYS[5] decision stream,
 -- KEYS[6] audit stream.
 -- ARGV[1] comment id, ARGV[2] expected status, ARGV[3] message, ARGV[4] who (the caller), ARGV[5] stream maxlen,
--- ARGV[6] site, ARGV[7] audit maxlen, ARGV[8] author index key prefix.
+-- ARGV[6] site, ARGV[7] audit maxlen, ARGV[8] author index key prefix, ARGV[9] the event's actor
+-- (`review::READER_ACTOR`).
 -- Returns {1, event json, decider} | {0, status} wrong status | {2} appealed before | {-1} unknown.
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'status', 'data', 'appeal_of', 'e0')
@@ -22,7 +23,7 @@ local decider = ''
 if last then decider = cjson.decode(last).actor or '' end
 local rec = cjson.decode(f[2])
 local event = {
-  comment_id = ARGV[1], thread_id = rec.thread_id, status = 'PENDING_REVIEW', kind = 'APPEAL', actor = 'reader',
+  comment_id = ARGV[1], thread_id = rec.thread_id, status = 'PENDING_REVIEW', kind = 'APPEAL', actor = ARGV[9],
   label = '', note = '', decided_ms = now, policy_version = rec.policy_version,
   model_version = rec.model_version, submitted_ms = rec.created_ms
 }

@@ -224,7 +224,8 @@ impl RedisStore {
             .arg(STREAM_MAXLEN)
             .arg(site)
             .arg(AUDIT_MAXLEN)
-            .arg(self.keys.author_index_prefix(site));
+            .arg(self.keys.author_index_prefix(site))
+            .arg(crate::review::READER_ACTOR);
         let v: Value = self.run(inv).await?;
         let parts = array(&v)?;
         Ok(match parts {
