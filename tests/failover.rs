@@ -177,7 +177,7 @@ async fn fail_over(cluster: &mut TestCluster, replica_ack_ms: u64, lagging: bool
         .filter(|(id, _, at)| *at >= lag_started && lost.contains(id))
         .count();
     serve.kill_9().await;
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = std::fs::read_to_string(&log).expect("the server's log");
     let _ = std::fs::remove_file(&log);
     let warn_lines = text
         .lines()
@@ -249,7 +249,15 @@ async fn a_master_killed_under_load_fails_over_and_replica_ack_loses_nothing() {
             o.health_seen.contains(&ServingStatus::NotServing),
             "{what}: health stayed SERVING while the master of the site's slots was unreachable"
         );
-        // About 4,000 lines per outage before the log was rate limited: one per failed call.
+        // About 4,000 lines per outage before the log was rate limited: one per failed call. Failed calls are
+        // logged at all (so the log was read and a short one means a rate-limited one).
+        if o.errors > 0 {
+            assert!(
+                o.warn_lines >= 1,
+                "{what}: {} failed calls, no WARN line",
+                o.errors
+            );
+        }
         assert!(
             o.warn_lines < 100 && o.warn_lines < o.errors.max(1),
             "{what}: {} WARN lines for {} failed calls",

@@ -144,6 +144,20 @@ impl Browser {
             .expect("mark");
     }
 
+    /// True while the document [`Browser::mark`] marked is still the one shown and no navigation away from it has
+    /// begun (a form submitted from it unloads it).
+    async fn still_marked(&self) -> bool {
+        self.c()
+            .execute(
+                "return window.__moderato_old_page === true && !window.__moderato_unloading;",
+                vec![],
+            )
+            .await
+            .expect("read mark")
+            .as_bool()
+            .unwrap_or(false)
+    }
+
     /// Waits until the marked document was replaced by a fully loaded one.
     async fn wait_new_page(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -379,15 +393,25 @@ async fn claiming_and_approving_with_the_keyboard(backend: Backend) {
             .await
             .expect("displayed")
     );
-    // A key with a modifier held does nothing.
+    // A key with a modifier held does nothing: no form is submitted (the page is not left), and the comment is
+    // still held.
+    b.mark().await;
+    b.c()
+        .execute(
+            "window.addEventListener('beforeunload', () => { window.__moderato_unloading = true; });",
+            vec![],
+        )
+        .await
+        .expect("watch unload");
     b.find("body")
         .await
         .send_keys(&format!("{}a{}", '\u{E009}', '\u{E000}'))
         .await
         .expect("ctrl+a");
-    assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
     // j moves to the second comment; a approves it.
     b.key("j").await;
+    assert!(b.still_marked().await, "ctrl+a left the page");
+    assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
     assert_eq!(
         b.find("article.current")
             .await

@@ -1308,7 +1308,33 @@ on_every_backend!(
 );
 
 async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(backend: Backend) {
-    let app = spawn_app(backend, open).await;
+    // The models directory: a copy of the shipped model, and beside it one whose combiner does not load.
+    let root = tempfile::tempdir().expect("tempdir");
+    let shipped = std::path::Path::new(moderato::startup::SHIPPED_MODEL_DIR);
+    for (name, version) in [("default", None), ("broken", Some("broken-combiner"))] {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).expect("model dir");
+        std::fs::copy(shipped.join("model.bin"), dir.join("model.bin")).expect("model.bin");
+        let mut card: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(shipped.join("card.json")).expect("card"),
+        )
+        .expect("card json");
+        let combiner = match version {
+            Some(v) => {
+                card["version"] = serde_json::Value::from(v);
+                "{}".to_string()
+            }
+            None => std::fs::read_to_string(shipped.join("combiner.json")).expect("combiner"),
+        };
+        std::fs::write(dir.join("card.json"), card.to_string()).expect("write card");
+        std::fs::write(dir.join("combiner.json"), combiner).expect("write combiner");
+    }
+    let model_dir = root.path().join("default").display().to_string();
+    let app = spawn_app(backend, move |c| {
+        open(c);
+        c.model_dir = model_dir.clone();
+    })
+    .await;
     let ch = app.channel().await;
     let models = admin(&ch)
         .list_models(authed(OPS_TOKEN, ListModelsRequest {}))
@@ -1328,6 +1354,12 @@ async fn models_list_their_date_and_a_site_rollback_follows_the_global_model(bac
     assert!(
         m.recommended_reject_at > m.recommended_approve_below,
         "{m:?}"
+    );
+    assert!(
+        models
+            .iter()
+            .any(|m| m.version == "broken-combiner" && !m.activatable),
+        "{models:?}"
     );
     for m in models.iter().filter(|m| !m.activatable) {
         assert!(!m.problem.is_empty(), "{m:?}");
