@@ -91,6 +91,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
     assert!(rows.iter().any(|r| r.1) && rows.iter().any(|r| !r.1));
     let mut comment = CommentServiceClient::new(ch.clone());
     let mut truth = std::collections::HashMap::new();
+    let mut held = 0;
     for (i, (body, spam)) in rows.iter().enumerate() {
         let r = comment
             .submit_comment(authed(PORTAL_TOKEN, submission(i, body)))
@@ -104,9 +105,11 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
                 "{:?}",
                 r.reasons
             );
+            held += 1;
         }
         truth.insert(r.comment_id, *spam);
     }
+    assert!(held >= 8, "only {held} comments held for the bootstrap");
     let status = admin
         .get_bootstrap_status(authed(
             OPS_TOKEN,
@@ -332,6 +335,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model_on_redis_through_the_cl
         .collect();
     let mut comment = CommentServiceClient::new(serve.channel.clone());
     let mut truth = std::collections::HashMap::new();
+    let mut held = 0;
     for (i, (body, spam)) in rows.iter().enumerate() {
         let r = comment
             .submit_comment(authed(PORTAL_TOKEN, submission(i, body)))
@@ -339,14 +343,17 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model_on_redis_through_the_cl
             .expect("submit")
             .into_inner();
         if r.status != CommentStatus::Rejected as i32 {
+            assert_eq!(r.status, CommentStatus::PendingReview as i32);
             assert!(
                 r.reasons.iter().any(|x| x.code == "BOOTSTRAP"),
                 "{:?}",
                 r.reasons
             );
+            held += 1;
         }
         truth.insert(r.comment_id, *spam);
     }
+    assert!(held >= 8, "only {held} comments held for the bootstrap");
     let status = cli(&addr, OPS_TOKEN, &["bootstrap", "status", "--site", "nova"]).await;
     assert!(status.starts_with("nova: 0 of 8 labels\n"), "{status}");
 

@@ -627,7 +627,7 @@ async fn a_form_without_its_csrf_token_is_refused(backend: Backend) {
         .await
         .expect("script");
     b.click_nav("#claim").await;
-    assert!(b.has("#message").await);
+    assert!(b.text("#message").await.contains("thiếu mã bảo vệ"));
     assert_eq!(
         app.store.queue_stats("hcm").await.expect("stats").claimed,
         0

@@ -402,7 +402,7 @@ impl TestApp {
             let _ = s.send(());
         }
         match self.handle.take() {
-            Some(h) => h.await.ok(),
+            Some(h) => Some(h.await.expect("the server task panicked")),
             None => None,
         }
     }

@@ -375,7 +375,10 @@ async fn every_acknowledged_submission_survives_kill_9() {
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
     for w in workers {
-        let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("a load worker did not stop within 10 s")
+            .expect("a load worker panicked");
     }
     let ids = acked.lock().unwrap().clone();
     assert!(ids.len() >= 200);

@@ -257,7 +257,10 @@ impl Load {
     pub async fn stop(self) -> Seen {
         self.stop.store(true, Ordering::SeqCst);
         for w in self.workers {
-            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+            tokio::time::timeout(Duration::from_secs(10), w)
+                .await
+                .expect("a load worker did not stop within 10 s")
+                .expect("a load worker panicked");
         }
         std::mem::take(&mut *self.seen.lock().unwrap())
     }

@@ -83,6 +83,7 @@ fn dump(backend: Backend, prefix: &str, mem: Option<&MemoryStore>) -> String {
             .args(["-p", &p, "--scan", "--pattern", &format!("{prefix}*")])
             .output()
             .expect("redis-cli --scan");
+        assert!(keys.status.success(), "redis-cli --scan on port {p} failed");
         let keys = String::from_utf8_lossy(&keys.stdout).to_string();
         let mut script = String::new();
         for k in keys.lines().filter(|k| !k.is_empty()) {
@@ -113,13 +114,14 @@ fn dump(backend: Backend, prefix: &str, mem: Option<&MemoryStore>) -> String {
         let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
         let values = child.wait_with_output().expect("redis-cli output");
         writer.join().expect("writer").expect("write commands");
+        assert!(values.status.success(), "redis-cli on port {p} failed");
         out.push_str(&String::from_utf8_lossy(&values.stdout));
     }
     out
 }
 
 /// The members of the sorted set `key` (the memory store: of the set it keeps for that key).
-fn members(backend: Backend, prefix: &str, key: &str, mem: Option<&MemoryStore>) -> Vec<String> {
+fn members(backend: Backend, key: &str, mem: Option<&MemoryStore>) -> Vec<String> {
     if let Some(m) = mem {
         return m
             .contents()
@@ -128,7 +130,6 @@ fn members(backend: Backend, prefix: &str, key: &str, mem: Option<&MemoryStore>)
             .filter_map(|rest| rest.rsplit(' ').next().map(str::to_string))
             .collect();
     }
-    let _ = prefix;
     let port = match backend {
         Backend::Cluster => shared_cluster_urls().first().cloned().unwrap_or_default(),
         _ => shared_redis_url(),
@@ -898,16 +899,16 @@ async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_ke
     // No queue lists the decided comment.
     for q in [keys.pending("hcm"), keys.claims("hcm"), keys.queued("hcm")] {
         assert!(
-            !members(backend, &prefix, &q, mem.as_ref()).contains(&ids[2]),
+            !members(backend, &q, mem.as_ref()).contains(&ids[2]),
             "{q} still lists it"
         );
     }
     // Redis keeps every held comment in a `queued` set too; the memory store has no such set (its pending and
     // claimed entries are the queue), so there the claims check below is the one.
     if mem.is_none() {
-        assert!(members(backend, &prefix, &keys.queued("hcm"), mem.as_ref()).contains(&ids[1]));
+        assert!(members(backend, &keys.queued("hcm"), mem.as_ref()).contains(&ids[1]));
     }
-    assert!(members(backend, &prefix, &keys.claims("hcm"), mem.as_ref()).contains(&ids[1]));
+    assert!(members(backend, &keys.claims("hcm"), mem.as_ref()).contains(&ids[1]));
     // The held comment stays, with its queue entry and its author index entry.
     assert!(after.contains(&keys.comment("hcm", &ids[1])));
     assert!(after.contains(&keys.author_index("hcm", "author-ha")));
@@ -1065,6 +1066,10 @@ async fn an_erasure_killed_midway_completes_on_a_new_server() {
             .expect("a count")
     };
     assert_eq!(remaining(), N);
+    let before = dump(Backend::Redis, &prefix, None);
+    for m in ["Erasable", "0912345678"] {
+        assert!(before.contains(m), "the scan must see {m} before erasure");
+    }
 
     let port = crate::harness::free_port(false);
     let ops_hash = moderato::auth::hash_token(OPS_TOKEN);

@@ -671,7 +671,7 @@ impl TlsApp {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let _ = self.handle.await;
+        self.handle.await.expect("the server task panicked");
     }
 }
 
