@@ -45,6 +45,9 @@ static TAKE_OVER: LazyLock<Script> = script!("lua/take_over.lua");
 static WEBHOOK_SET: LazyLock<Script> = script!("lua/webhook_set.lua");
 static WEBHOOK_LEASE: LazyLock<Script> = script!("lua/webhook_lease.lua");
 static WEBHOOK_PROGRESS: LazyLock<Script> = script!("lua/webhook_progress.lua");
+static ERASE: LazyLock<Script> = script!("lua/erase.lua");
+static APPEAL: LazyLock<Script> = script!("lua/appeal.lua");
+static AUDIT_APPEND: LazyLock<Script> = script!("lua/audit_append.lua");
 
 mod webhooks;
 

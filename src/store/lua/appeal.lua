@@ -40,7 +40,6 @@ redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 author_index_all(KEYS[1], ARGV[8], ARGV[1], '+inf', now)
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*', 'who', ARGV[4], 'at', now, 'what', 'APPEAL',
-  'site', ARGV[6], 'comment', ARGV[1], 'before', f[1], 'after', 'PENDING_REVIEW', 'detail',
-  'appeal against ' .. decider)
+audit_add(KEYS[6], ARGV[7], now, ARGV[4], 'APPEAL', {site = ARGV[6], comment = ARGV[1], before = f[1],
+  after = 'PENDING_REVIEW', detail = 'appeal against ' .. decider})
 return {1, json, decider}

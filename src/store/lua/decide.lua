@@ -46,8 +46,8 @@ local lid = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[
 local lids = redis.call('HGET', KEYS[1], 'labels')
 if lids then lid = lids .. ' ' .. lid end
 redis.call('HSET', KEYS[1], 'labels', lid)
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[10], '*', 'who', ARGV[5], 'at', now, 'what', ARGV[2],
-  'site', ARGV[9], 'comment', ARGV[1], 'label', ARGV[6], 'why', ARGV[7], 'before', f[1], 'after', ARGV[4])
+audit_add(KEYS[7], ARGV[10], now, ARGV[5], ARGV[2], {site = ARGV[9], comment = ARGV[1], before = f[1],
+  after = ARGV[4], label = ARGV[6], why = ARGV[7]})
 redis.call('ZADD', KEYS[8], now, cursor)
 redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - 3600000)
 return {1, json}

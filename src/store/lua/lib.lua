@@ -87,6 +87,20 @@ local function author_index_all(ck, prefix, id, expire_at, now)
   end
 end
 
+-- Appends an audit entry to the stream `key` (capped near `maxlen`): `who` did `what` at `now`, with whichever of
+-- the optional fields `e` has, written in one order (the reader, `RedisStore::audit`, reads a missing one as empty).
+-- Returns the entry's cursor.
+local function audit_add(key, maxlen, now, who, what, e)
+  local args = {'XADD', key, 'MAXLEN', '~', maxlen, '*', 'who', who, 'at', now, 'what', what}
+  for _, name in ipairs({'site', 'comment', 'before', 'after', 'label', 'why', 'detail'}) do
+    if e[name] then
+      table.insert(args, name)
+      table.insert(args, e[name])
+    end
+  end
+  return redis.call(unpack(args))
+end
+
 -- Compares two strings without an early exit on the first differing byte.
 local function ct_equal(a, b)
   if #a ~= #b then return false end

@@ -11,6 +11,6 @@ end
 local before = redis.call('HGET', KEYS[1], 'doc') or ''
 local nv = cur + 1
 redis.call('HSET', KEYS[1], 'v', nv, 'doc', ARGV[2])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'who', ARGV[3], 'at', now, 'what', ARGV[4],
-  'site', ARGV[5], 'detail', ARGV[6], 'before', before, 'after', ARGV[2])
+audit_add(KEYS[2], ARGV[7], now, ARGV[3], ARGV[4], {site = ARGV[5], before = before, after = ARGV[2],
+  detail = ARGV[6]})
 return {1, nv}

@@ -27,8 +27,8 @@ local lease_until = now + tonumber(ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], lease_until, ARGV[1])
 redis.call('HSET', KEYS[1], 'lease_token', ARGV[2], 'lease_until', lease_until, 'claimed_by', ARGV[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'who', ARGV[4], 'at', now, 'what', 'TAKEOVER',
-  'site', ARGV[6], 'comment', ARGV[1], 'why', ARGV[5], 'before', from, 'after', ARGV[4])
+audit_add(KEYS[5], ARGV[7], now, ARGV[4], 'TAKEOVER', {site = ARGV[6], comment = ARGV[1], before = from,
+  after = ARGV[4], why = ARGV[5]})
 local hist = redis.call('LRANGE', KEYS[4], 0, -1)
 if f[6] then table.insert(hist, 1, f[6]) end
 return {1, from, lease_until, f[5], f[1], hist}

@@ -1,33 +1,15 @@
 //! The Redis side of readers' data: the registry of sites seen, author indexes read in batches, erasure steps and
 //! appeals (`lua/erase.lua`, `lua/appeal.lua`, `lua/audit_append.lua`).
 
-use std::sync::LazyLock;
+use redis::Value;
 
-use redis::{Script, Value};
-
-use super::{RedisStore, array, corrupt, event_from_json, int, record_from_json, status_of, text};
+use super::{
+    APPEAL, AUDIT_APPEND, ERASE, RedisStore, array, corrupt, event_from_json, int,
+    record_from_json, status_of, text,
+};
 use crate::audit::{AUDIT_MAXLEN, AuditEntry};
 use crate::review::{Status, StoredComment};
 use crate::store::{Appealed, Erase, STREAM_MAXLEN, StoreError};
-
-static ERASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("../lua/lib.lua"),
-        include_str!("../lua/erase.lua")
-    ))
-});
-static APPEAL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("../lua/lib.lua"),
-        include_str!("../lua/appeal.lua")
-    ))
-});
-static AUDIT_APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("../lua/lib.lua"),
-        include_str!("../lua/audit_append.lua")
-    ))
-});
 
 /// The SHA1 Redis knows the erasure step's script by (for measurements reading SLOWLOG).
 pub fn erase_script_hash() -> String {
