@@ -53,9 +53,16 @@ impl MemComment {
             self.expires_ms
         }
     }
-}
 
-impl MemComment {
+    /// The comment as the store hands it out.
+    fn stored(&self) -> StoredComment {
+        StoredComment {
+            record: self.record.clone(),
+            status: self.status,
+            history: self.history.clone(),
+        }
+    }
+
     /// False once a comment that is not held is past its retention (Redis has expired its keys by then). Like a
     /// Redis key with a TTL, it is still there at the very millisecond its lifetime ends, and gone one later.
     fn live(&self, now: u64) -> bool {
@@ -510,11 +517,7 @@ impl Store for MemoryStore {
             .get(site)
             .and_then(|s| s.comments.get(comment_id))
             .filter(|c| c.live(now))
-            .map(|c| StoredComment {
-                record: c.record.clone(),
-                status: c.status,
-                history: c.history.clone(),
-            }))
+            .map(MemComment::stored))
     }
 
     async fn read_decisions(
@@ -573,11 +576,7 @@ impl Store for MemoryStore {
             c.lease = Some((token.clone(), until, moderator.to_string()));
             s.claims.insert(id.clone(), until);
             out.push(Claimed {
-                comment: StoredComment {
-                    record: c.record.clone(),
-                    status: c.status,
-                    history: c.history.clone(),
-                },
+                comment: c.stored(),
                 lease_token: token.clone(),
                 lease_until_ms: until,
             });
@@ -874,11 +873,7 @@ impl Store for MemoryStore {
         let until = now + lease_ms;
         c.lease = Some((token.to_string(), until, moderator.to_string()));
         let claimed = Claimed {
-            comment: StoredComment {
-                record: c.record.clone(),
-                status: c.status,
-                history: c.history.clone(),
-            },
+            comment: c.stored(),
             lease_token: token.to_string(),
             lease_until_ms: until,
         };
@@ -1005,11 +1000,7 @@ impl Store for MemoryStore {
                     .comments
                     .get(id)
                     .filter(|c| c.live(now))
-                    .map(|c| StoredComment {
-                        record: c.record.clone(),
-                        status: c.status,
-                        history: c.history.clone(),
-                    });
+                    .map(MemComment::stored);
                 (id.clone(), c)
             })
             .collect())

@@ -510,6 +510,51 @@ fn automatic_event_head(r: &crate::review::CommentRecord) -> Result<String, Stor
     Ok(json)
 }
 
+/// A comment from `HMGET <comment> data status e0` and `LRANGE <history> 0 -1`: the automatic decision is kept in
+/// the comment hash (`e0`), later decisions in the history list. `None` when the comment has no record.
+fn stored_comment(
+    fields: &[Option<String>],
+    hist: &[String],
+) -> Result<Option<StoredComment>, StoreError> {
+    let (Some(Some(data)), Some(Some(status))) = (fields.first(), fields.get(1)) else {
+        return Ok(None);
+    };
+    Ok(Some(StoredComment {
+        record: record_from_json(data)?,
+        status: status_of(status)?,
+        history: fields
+            .get(2)
+            .and_then(Option::as_deref)
+            .into_iter()
+            .chain(hist.iter().map(String::as_str))
+            .map(event_from_json)
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+/// A comment under a lease from a script's reply (`claim.lua`, `take_over.lua`): its record, status and history
+/// (the automatic decision first) as the script read them.
+fn claimed(
+    token: String,
+    until: &Value,
+    data: &Value,
+    status: &Value,
+    hist: &Value,
+) -> Result<Claimed, StoreError> {
+    Ok(Claimed {
+        comment: StoredComment {
+            record: record_from_json(&text(data)?)?,
+            status: status_of(&text(status)?)?,
+            history: array(hist)?
+                .iter()
+                .map(|h| event_from_json(&text(h)?))
+                .collect::<Result<_, _>>()?,
+        },
+        lease_token: token,
+        lease_until_ms: int(until)? as u64,
+    })
+}
+
 fn event_from_json(json: &str) -> Result<Event, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("event {json:?}: {e}")))
 }
@@ -739,21 +784,7 @@ impl Store for RedisStore {
                 })
             })
             .await?;
-        let (Some(Some(data)), Some(Some(status))) = (fields.first(), fields.get(1)) else {
-            return Ok(None);
-        };
-        Ok(Some(StoredComment {
-            record: record_from_json(data)?,
-            status: status_of(status)?,
-            // The automatic decision is kept in the comment hash; later decisions in the history list.
-            history: fields
-                .get(2)
-                .and_then(Option::as_deref)
-                .into_iter()
-                .chain(hist.iter().map(String::as_str))
-                .map(event_from_json)
-                .collect::<Result<_, _>>()?,
-        }))
+        stored_comment(&fields, &hist)
     }
 
     async fn read_decisions(
@@ -807,18 +838,7 @@ impl Store for RedisStore {
             let [_, token, until, data, status, hist] = array(item)? else {
                 return Err(corrupt("claim item", item));
             };
-            out.push(Claimed {
-                comment: StoredComment {
-                    record: record_from_json(&text(data)?)?,
-                    status: status_of(&text(status)?)?,
-                    history: array(hist)?
-                        .iter()
-                        .map(|h| event_from_json(&text(h)?))
-                        .collect::<Result<_, _>>()?,
-                },
-                lease_token: text(token)?,
-                lease_until_ms: int(until)? as u64,
-            });
+            out.push(claimed(text(token)?, until, data, status, hist)?);
         }
         Ok((out, int(expired)? as u64))
     }
@@ -1074,18 +1094,7 @@ impl Store for RedisStore {
         let parts = array(&v)?;
         Ok(match parts {
             [code, from, until, data, status, hist] if int(code)? == 1 => TakenOver::Done {
-                claimed: Box::new(Claimed {
-                    comment: StoredComment {
-                        record: record_from_json(&text(data)?)?,
-                        status: status_of(&text(status)?)?,
-                        history: array(hist)?
-                            .iter()
-                            .map(|h| event_from_json(&text(h)?))
-                            .collect::<Result<_, _>>()?,
-                    },
-                    lease_token: token.to_string(),
-                    lease_until_ms: int(until)? as u64,
-                }),
+                claimed: Box::new(claimed(token.to_string(), until, data, status, hist)?),
                 from: text(from)?,
             },
             [code, status] if int(code)? == 0 => TakenOver::NotHeld(status_of(&text(status)?)?),

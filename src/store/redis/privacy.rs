@@ -4,8 +4,8 @@
 use redis::Value;
 
 use super::{
-    APPEAL, AUDIT_APPEND, ERASE, RedisStore, array, corrupt, event_from_json, int,
-    record_from_json, status_of, text,
+    APPEAL, AUDIT_APPEND, ERASE, RedisStore, array, corrupt, event_from_json, int, status_of,
+    stored_comment, text,
 };
 use crate::audit::{AUDIT_MAXLEN, AuditEntry};
 use crate::review::{Status, StoredComment};
@@ -115,26 +115,7 @@ impl RedisStore {
             .await?;
         ids.into_iter()
             .zip(replies)
-            .map(|(id, (f, hist))| {
-                let (Some(Some(data)), Some(Some(status))) = (f.first(), f.get(1)) else {
-                    return Ok((id, None));
-                };
-                let history = f
-                    .get(2)
-                    .and_then(Option::as_deref)
-                    .into_iter()
-                    .chain(hist.iter().map(String::as_str))
-                    .map(event_from_json)
-                    .collect::<Result<_, _>>()?;
-                Ok((
-                    id,
-                    Some(StoredComment {
-                        record: record_from_json(data)?,
-                        status: status_of(status)?,
-                        history,
-                    }),
-                ))
-            })
+            .map(|(id, (f, hist))| Ok((id, stored_comment(&f, &hist)?)))
             .collect()
     }
 
