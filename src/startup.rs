@@ -397,6 +397,11 @@ impl Application {
         });
 
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        // The silence bounds of a connection, the same on the gRPC and the HTTP port.
+        let conn_limits = ConnLimits {
+            handshake_timeout: Duration::from_millis(cfg.server.handshake_timeout_ms),
+            idle_timeout: Duration::from_millis(cfg.server.idle_timeout_ms),
+        };
         if cfg.captcha.test_answer_header {
             tracing::warn!(
                 "captcha.test_answer_header is on: every new challenge hands out its answer; for tests only"
@@ -419,8 +424,7 @@ impl Application {
             let s = &cfg.server;
             let limits = crate::http::HttpLimits {
                 max_connections: s.max_connections as usize,
-                header_timeout: Duration::from_millis(s.handshake_timeout_ms),
-                idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+                conn: conn_limits,
                 max_concurrent_streams: s.max_concurrent_streams,
                 keepalive_interval: (s.keepalive_interval_ms > 0)
                     .then(|| Duration::from_millis(s.keepalive_interval_ms)),
@@ -456,14 +460,7 @@ impl Application {
         if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
         }
-        let incoming = Incoming::new(
-            listener,
-            server_cfg.max_connections as usize,
-            ConnLimits {
-                handshake_timeout: Duration::from_millis(server_cfg.handshake_timeout_ms),
-                idle_timeout: Duration::from_millis(server_cfg.idle_timeout_ms),
-            },
-        );
+        let incoming = Incoming::new(listener, server_cfg.max_connections as usize, conn_limits);
         let server = builder
             .layer(RpcLayer)
             .layer(WireLayer)

@@ -40,7 +40,8 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    fn new() -> Self {
+    /// A connection accepted now.
+    pub(crate) fn new() -> Self {
         Self {
             accepted: Instant::now(),
             seen_request: AtomicBool::new(false),
@@ -51,7 +52,7 @@ impl ConnState {
     }
 
     /// When the connection should be closed, if it stays as it is now.
-    fn deadline(&self, limits: &ConnLimits, now: Instant) -> Instant {
+    pub(crate) fn deadline(&self, limits: &ConnLimits, now: Instant) -> Instant {
         if !self.seen_request.load(Ordering::Acquire) {
             return self.accepted + limits.handshake_timeout;
         }
@@ -73,10 +74,11 @@ impl ConnState {
 }
 
 /// Marks one request in flight on its connection until dropped (with the response body).
-struct InFlight(Arc<ConnState>);
+pub(crate) struct InFlight(Arc<ConnState>);
 
 impl InFlight {
-    fn start(state: Arc<ConnState>) -> Self {
+    /// The connection has a request in flight from now on.
+    pub(crate) fn start(state: Arc<ConnState>) -> Self {
         state.seen_request.store(true, Ordering::Release);
         state.active.fetch_add(1, Ordering::AcqRel);
         Self(state)

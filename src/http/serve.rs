@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,15 +18,17 @@ use tokio::time::Instant;
 use tokio_stream::StreamExt as _;
 use tower::ServiceExt as _;
 
+use crate::wire::{ConnLimits, ConnState, InFlight};
+
 /// Connection bounds of the HTTP listener (the `server.*` values the gRPC port uses).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Open connections at once; further clients wait in the listen backlog.
     pub max_connections: usize,
-    /// The first request must arrive within this long after accept; a request's headers within this long.
-    pub header_timeout: Duration,
-    /// A connection with no request in flight (response bodies included) for this long is closed.
-    pub idle_timeout: Duration,
+    /// The gRPC port's silence bounds: the first request must arrive within the handshake timeout after accept
+    /// (and a request's headers within it); a connection with no request in flight (response bodies included)
+    /// for the idle timeout is closed.
+    pub conn: ConnLimits,
     /// HTTP/2: concurrent streams per connection.
     pub max_concurrent_streams: u32,
     /// HTTP/2: PING after this long without frames; `None` disables.
@@ -52,7 +53,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(limits.conn.handshake_timeout)
         .keep_alive(true);
     builder
         .http2()
@@ -94,7 +95,9 @@ pub async fn serve(
                 None => serve_conn(sock, builder, app, watcher, limits).await,
                 Some(acceptor) => {
                     // The handshake counts against the handshake timeout, as on the gRPC port.
-                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(sock)).await {
+                    match tokio::time::timeout(limits.conn.handshake_timeout, acceptor.accept(sock))
+                        .await
+                    {
                         Ok(Ok(tls)) => serve_conn(tls, builder, app, watcher, limits).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "HTTP TLS handshake failed"),
                         Err(_) => tracing::debug!("HTTP TLS handshake timed out"),
@@ -126,11 +129,11 @@ async fn serve_conn<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let state = Arc::new(Activity::new());
+    let state = Arc::new(ConnState::new());
     let service = {
         let state = state.clone();
         tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
-            let busy = Busy::start(state.clone());
+            let busy = InFlight::start(state.clone());
             let app = app.clone();
             async move {
                 let resp = app.oneshot(req).await?;
@@ -150,7 +153,7 @@ async fn serve_conn<I>(
     let conn = watcher.watch(conn);
     tokio::pin!(conn);
     loop {
-        let deadline = state.deadline(&limits);
+        let deadline = state.deadline(&limits.conn, Instant::now());
         tokio::select! {
             r = &mut conn => {
                 if let Err(e) = r {
@@ -159,7 +162,7 @@ async fn serve_conn<I>(
                 return;
             }
             _ = tokio::time::sleep_until(deadline) => {
-                if state.deadline(&limits) <= Instant::now() {
+                if state.deadline(&limits.conn, Instant::now()) <= Instant::now() {
                     tracing::debug!("closing a silent HTTP connection");
                     return;
                 }
@@ -212,56 +215,4 @@ pub fn tls_acceptor(
         .map_err(|e| format!("server.tls_cert and server.tls_key: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-/// What one connection has done so far.
-struct Activity {
-    accepted: Instant,
-    seen_request: AtomicBool,
-    active: AtomicUsize,
-    /// When the last request finished, ms since `accepted`.
-    last_done_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            accepted: Instant::now(),
-            seen_request: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
-            last_done_ms: AtomicU64::new(0),
-        }
-    }
-
-    /// When the connection should be closed if it stays as it is.
-    fn deadline(&self, limits: &HttpLimits) -> Instant {
-        if !self.seen_request.load(Ordering::Acquire) {
-            return self.accepted + limits.header_timeout;
-        }
-        if self.active.load(Ordering::Acquire) > 0 {
-            // Re-checked when it passes: a busy connection is never closed for idleness.
-            return Instant::now() + limits.idle_timeout;
-        }
-        let done = Duration::from_millis(self.last_done_ms.load(Ordering::Acquire));
-        self.accepted + done + limits.idle_timeout
-    }
-}
-
-/// One request in flight on its connection, until dropped with the response body.
-struct Busy(Arc<Activity>);
-
-impl Busy {
-    fn start(state: Arc<Activity>) -> Self {
-        state.seen_request.store(true, Ordering::Release);
-        state.active.fetch_add(1, Ordering::AcqRel);
-        Self(state)
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        let since = self.0.accepted.elapsed().as_millis() as u64;
-        self.0.last_done_ms.fetch_max(since, Ordering::AcqRel);
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-    }
 }
