@@ -4,13 +4,16 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::i18n::T;
-use super::{Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form, store_error};
+use super::{
+    Deps, Fields, Flash, Nav, enc, redirect, render, review_error, signed_in, signed_in_form,
+    store_error,
+};
 use crate::audit::service::{AuditError, AuditQuery};
 use crate::review::service::{BrowseQuery, Overturn, ReviewError};
 use crate::review::{Label, Status};
@@ -84,25 +87,6 @@ fn day_ms(d: &str) -> Option<u64> {
     u64::try_from(ts.seconds).ok().map(|s| s * 1000)
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn render<P: Template>(p: P) -> Response {
-    match p.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
 async fn list(
     State(deps): State<Deps>,
     headers: HeaderMap,
@@ -113,11 +97,7 @@ async fn list(
         Err(r) => return r,
     };
     let t = ctx.t();
-    let site = if q.site.is_empty() {
-        ctx.state.site.clone()
-    } else {
-        q.site.clone()
-    };
+    let site = ctx.site_or_current(&q.site);
     let mut page = ListPage {
         nav: Some(ctx.nav("browse")),
         t,
@@ -395,10 +375,5 @@ async fn overturn(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fi
     if let Err(r) = ctx.save(&deps).await {
         return r;
     }
-    Redirect::to(&format!(
-        "/console/comment?site={}&id={}",
-        enc(&site),
-        enc(&id)
-    ))
-    .into_response()
+    redirect("/console/comment", &[("site", &site), ("id", &id)])
 }

@@ -5,13 +5,16 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::i18n::T;
-use super::{Deps, Fields, Flash, Nav, require_ops, signed_in, signed_in_form, store_error};
+use super::{
+    Deps, Fields, Flash, Nav, redirect, render, require_ops, signed_in_form, signed_in_ops,
+    store_error,
+};
 use crate::audit::action;
 use crate::audit::service::AuditQuery;
 use crate::policy::PolicyError;
@@ -240,19 +243,12 @@ pub fn histogram_svg(t: T, h: &Histogram, current: (f32, f32), candidate: (f32, 
 }
 
 async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQuery>) -> Response {
-    let mut ctx = match signed_in(&deps, &headers).await {
+    let mut ctx = match signed_in_ops(&deps, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_ops(&ctx) {
-        return r;
-    }
     let t = ctx.t();
-    let site = if q.site.is_empty() {
-        ctx.state.site.clone()
-    } else {
-        q.site.clone()
-    };
+    let site = ctx.site_or_current(&q.site);
     let flash = ctx.take_flash();
     let (field_errors, kept_values) = ctx.state.lab_errors.take().unwrap_or_default();
     if let Err(r) = ctx.save(&deps).await {
@@ -374,26 +370,11 @@ fn fill_counts(page: &mut LabPage, t: T, sim: &Simulation) {
     page.workload = signed(sim.review_queue_delta());
 }
 
-fn render(page: LabPage) -> Response {
-    match page.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
 fn back(site: &str, approve: &str, reject: &str) -> Response {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            .collect()
-    };
-    Redirect::to(&format!(
-        "/console/lab?site={}&approve={}&reject={}",
-        clean(site),
-        clean(approve),
-        clean(reject)
-    ))
-    .into_response()
+    redirect(
+        "/console/lab",
+        &[("site", site), ("approve", approve), ("reject", reject)],
+    )
 }
 
 async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {

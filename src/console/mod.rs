@@ -116,6 +116,15 @@ impl Ctx {
         }
     }
 
+    /// The site a page was asked for, or the session's current one when none was.
+    pub fn site_or_current(&self, asked: &str) -> String {
+        if asked.is_empty() {
+            self.state.site.clone()
+        } else {
+            asked.to_string()
+        }
+    }
+
     /// True for an ops session.
     pub fn is_ops(&self) -> bool {
         self.session.role() == Some(Role::Ops)
@@ -377,6 +386,48 @@ pub async fn signed_in_form(deps: &Deps, headers: &HeaderMap, f: &Fields) -> Res
             t.s("csrf.refused"),
         ));
     }
+    Ok(ctx)
+}
+
+/// A rendered page, or a 500 naming the template error.
+pub fn render<P: Template>(page: P) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// A query-string value, percent-encoded (unreserved characters kept).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A redirect to `path` with `query`'s pairs, their values percent-encoded.
+pub fn redirect(path: &str, query: &[(&str, &str)]) -> Response {
+    let q: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    let to = if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    };
+    Redirect::to(&to).into_response()
+}
+
+/// [`signed_in`] for an ops page: a moderator is refused ([`require_ops`]).
+pub async fn signed_in_ops(deps: &Deps, headers: &HeaderMap) -> Result<Ctx, Response> {
+    let ctx = signed_in(deps, headers).await?;
+    require_ops(&ctx)?;
     Ok(ctx)
 }
 

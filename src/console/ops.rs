@@ -3,14 +3,15 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::i18n::T;
 use super::{
-    Deps, Fields, Flash, Nav, require_ops, review_error, signed_in, signed_in_form, store_error,
+    Deps, Fields, Flash, Nav, redirect, render, require_ops, review_error, signed_in_form,
+    signed_in_ops, store_error,
 };
 use crate::audit::service::{AuditError, AuditQuery};
 use crate::policy::PolicyError;
@@ -65,19 +66,12 @@ struct OpsQuery {
 }
 
 async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQuery>) -> Response {
-    let mut ctx = match signed_in(&deps, &headers).await {
+    let mut ctx = match signed_in_ops(&deps, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_ops(&ctx) {
-        return r;
-    }
     let t = ctx.t();
-    let site = if q.site.is_empty() {
-        ctx.state.site.clone()
-    } else {
-        q.site
-    };
+    let site = ctx.site_or_current(&q.site);
     let flash = ctx.take_flash();
     if flash.is_some()
         && let Err(r) = ctx.save(&deps).await
@@ -203,18 +197,11 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
         stats,
         audit,
     };
-    match page.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    render(page)
 }
 
 fn back(site: &str) -> Response {
-    let site: String = site
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        .collect();
-    Redirect::to(&format!("/console/ops?site={site}")).into_response()
+    redirect("/console/ops", &[("site", site)])
 }
 
 async fn activate(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {

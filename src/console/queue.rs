@@ -7,12 +7,14 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::i18n::T;
-use super::{Ctx, Deps, Fields, Flash, Nav, review_error, signed_in, signed_in_form};
+use super::{
+    Ctx, Deps, Fields, Flash, Nav, redirect, render, review_error, signed_in, signed_in_form,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::review::service::{Decision, Overturn, ReviewError, Verdict};
 use crate::review::{Label, Status, StoredComment};
@@ -123,11 +125,7 @@ struct SiteQuery {
 }
 
 fn back(site: &str) -> Response {
-    let site: String = site
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        .collect();
-    Redirect::to(&format!("/console/queue?site={site}")).into_response()
+    redirect("/console/queue", &[("site", site)])
 }
 
 async fn page(
@@ -140,11 +138,7 @@ async fn page(
         Err(r) => return r,
     };
     let t = ctx.t();
-    let site = if q.site.is_empty() {
-        ctx.state.site.clone()
-    } else {
-        q.site.clone()
-    };
+    let site = ctx.site_or_current(&q.site);
     let who = ctx.actor();
     let mut items = Vec::new();
     let mut kept = Vec::new();
@@ -196,10 +190,7 @@ async fn page(
         undo_remaining_ms: undo.map(|u| u.3.saturating_sub(now)).unwrap_or(0),
         max_batch: MAX_BATCH,
     };
-    match page.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    render(page)
 }
 
 async fn claim(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
