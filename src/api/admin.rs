@@ -570,11 +570,7 @@ impl AdminService for AdminApi {
             .set(&r.site, &r.url, &r.secret)
             .await
             .map_err(ApiError::from)?;
-        let shown = hooks.show(&r.site).await.map_err(ApiError::from)?;
-        Ok(Response::new(WebhookSecretResponse {
-            webhook: Some(webhook_to_proto(&r.site, &shown)),
-            secret: config.secret,
-        }))
+        secret_response(hooks, &r.site, config).await
     }
 
     async fn rotate_webhook_secret(
@@ -588,11 +584,7 @@ impl AdminService for AdminApi {
             .rotate(&r.site, &r.secret, r.overlap_seconds)
             .await
             .map_err(ApiError::from)?;
-        let shown = hooks.show(&r.site).await.map_err(ApiError::from)?;
-        Ok(Response::new(WebhookSecretResponse {
-            webhook: Some(webhook_to_proto(&r.site, &shown)),
-            secret: config.secret,
-        }))
+        secret_response(hooks, &r.site, config).await
     }
 
     async fn get_webhook(
@@ -648,6 +640,19 @@ impl AdminService for AdminApi {
             next_page_token,
         }))
     }
+}
+
+/// The answer to a webhook change: the webhook as now stored, and the secret it was given (shown this once).
+async fn secret_response(
+    hooks: &Webhooks,
+    site: &str,
+    config: crate::store::webhooks::WebhookConfig,
+) -> Result<Response<WebhookSecretResponse>, Status> {
+    let shown = hooks.show(site).await.map_err(ApiError::from)?;
+    Ok(Response::new(WebhookSecretResponse {
+        webhook: Some(webhook_to_proto(site, &shown)),
+        secret: config.secret,
+    }))
 }
 
 /// A webhook as shown to ops: no secrets.

@@ -43,20 +43,7 @@ impl Policies {
         window_seconds: u32,
     ) -> Result<Simulation, PolicyError> {
         let (current, _) = self.policy(site).await?;
-        let window = if window_seconds == 0 {
-            DEFAULT_WINDOW_SECONDS
-        } else {
-            window_seconds
-        };
-        let now = self.clock.now_ms();
-        let mut rows = self
-            .store
-            .recent(
-                site,
-                now.saturating_sub(u64::from(window) * 1000),
-                SIMULATE_MAX,
-            )
-            .await?;
+        let mut rows = self.recent_rows(site, window_seconds).await?;
         // Comments of erased readers have no text left to replay (a submitted body is never empty).
         rows.retain(|(r, _)| !r.body.is_empty());
         let (a, b) = simulate(&rows, &current, candidate);
@@ -157,20 +144,25 @@ impl Policies {
         site: &str,
         window_seconds: u32,
     ) -> Result<Histogram, PolicyError> {
+        // Erased readers' comments keep their scores, so they are counted here (unlike in a replay).
+        let rows = self.recent_rows(site, window_seconds).await?;
+        Ok(Histogram::of(&rows))
+    }
+
+    /// `site`'s submissions of the last `window_seconds` (0: seven days), at most [`SIMULATE_MAX`], with their
+    /// moderator labels: what the lab replays and bins.
+    async fn recent_rows(
+        &self,
+        site: &str,
+        window_seconds: u32,
+    ) -> Result<Vec<(crate::review::CommentRecord, Option<crate::review::Label>)>, PolicyError>
+    {
         let window = if window_seconds == 0 {
             DEFAULT_WINDOW_SECONDS
         } else {
             window_seconds
         };
-        let now = self.clock.now_ms();
-        let rows = self
-            .store
-            .recent(
-                site,
-                now.saturating_sub(u64::from(window) * 1000),
-                SIMULATE_MAX,
-            )
-            .await?;
-        Ok(Histogram::of(&rows))
+        let since = self.clock.now_ms().saturating_sub(u64::from(window) * 1000);
+        Ok(self.store.recent(site, since, SIMULATE_MAX).await?)
     }
 }
