@@ -18,16 +18,20 @@ use super::model::{MODEL_FORMAT, ModelFile};
 pub enum Solver {
     /// linfa-logistic: L-BFGS over the whole design matrix, dense (rows x kept buckets, f32).
     Lbfgs,
-    /// linfa-ftrl (FTRL-proximal), fed `batch` rows at a time as a small dense matrix, for `epochs` passes over
-    /// the rows in a fixed shuffled order. The whole matrix never exists: memory is the sparse rows and the
-    /// model. Its L1 strength is 1 (linfa-ftrl starts from a random state that only an L1 of 1 zeroes), its L2
-    /// strength `l2`, its learning rate `rate`.
-    Ftrl {
-        epochs: u32,
-        batch: usize,
-        rate: f32,
-        l2: f32,
-    },
+    /// linfa-ftrl (FTRL-proximal) over mini-batches; see [`FtrlSettings`].
+    Ftrl(FtrlSettings),
+}
+
+/// FTRL-proximal's settings: `batch` rows at a time as a small dense matrix, for `epochs` passes over the rows in a
+/// fixed shuffled order. The whole matrix never exists: memory is the sparse rows and the model. Its L1 strength
+/// is 1 (linfa-ftrl starts from a random state that only an L1 of 1 zeroes), its L2 strength `l2`, its learning
+/// rate `rate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FtrlSettings {
+    pub epochs: u32,
+    pub batch: usize,
+    pub rate: f32,
+    pub l2: f32,
 }
 
 impl Solver {
@@ -35,7 +39,7 @@ impl Solver {
     pub fn name(&self) -> &'static str {
         match self {
             Solver::Lbfgs => "lbfgs",
-            Solver::Ftrl { .. } => "ftrl",
+            Solver::Ftrl(_) => "ftrl",
         }
     }
 }
@@ -218,23 +222,18 @@ pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
     } else {
         vec![1.0; k]
     };
+    let design = Design {
+        rows,
+        order: &order_rows,
+        examples,
+        col: &col,
+        scale: &scale,
+        k,
+    };
     let t0 = Instant::now();
-    let (weights, intercept) = match p.solver {
-        Solver::Lbfgs => fit_lbfgs(rows, &order_rows, examples, &col, &scale, k, p)?,
-        Solver::Ftrl {
-            epochs,
-            batch,
-            rate,
-            l2,
-        } => fit_ftrl(
-            rows,
-            &order_rows,
-            examples,
-            &col,
-            &scale,
-            k,
-            (epochs, batch, rate, l2),
-        )?,
+    let (weights, intercept) = match &p.solver {
+        Solver::Lbfgs => fit_lbfgs(design, p)?,
+        Solver::Ftrl(s) => fit_ftrl(&design, s)?,
     };
     let fit_seconds = t0.elapsed().as_secs_f64();
     let weights: Vec<f32> = weights.iter().zip(&scale).map(|(w, r)| w * r).collect();
@@ -256,34 +255,47 @@ pub fn fit(examples: &[&Example], p: &TrainParams) -> anyhow::Result<Trained> {
     })
 }
 
-/// The rows of the design matrix as linfa wants them: column `j` of row `r` is `rows[order[r]]`'s value in
-/// bucket `kept[j]`, scaled by `scale[j]`.
-type Rows = Vec<Vec<(u32, f32)>>;
-
-/// L-BFGS (linfa-logistic) over the whole dense design matrix. Returns the weights per kept column (before
-/// `scale` is folded back) and the intercept, oriented so that positive means spam.
-fn fit_lbfgs(
-    rows: Rows,
-    order_rows: &[usize],
-    examples: &[&Example],
-    col: &[u32],
-    scale: &[f32],
+/// The design matrix, sparse: matrix row `r` is example `order[r]` (the minority class repeated when balancing),
+/// and its column `j` that example's value in bucket `kept[j]` (`col` maps a bucket to its column, `u32::MAX` when
+/// not kept), scaled by `scale[j]`.
+struct Design<'a> {
+    rows: Vec<Vec<(u32, f32)>>,
+    order: &'a [usize],
+    examples: &'a [&'a Example],
+    col: &'a [u32],
+    scale: &'a [f32],
     k: usize,
-    p: &TrainParams,
-) -> anyhow::Result<(Vec<f32>, f32)> {
-    let m = order_rows.len();
-    // linfa multiplies by the transpose in the gradient: column-major is much faster.
-    let mut x = Array2::<f32>::zeros((m, k).f());
-    for (r, &i) in order_rows.iter().enumerate() {
-        for &(b, v) in &rows[i] {
-            let j = col[b as usize];
+}
+
+impl Design<'_> {
+    /// Writes example `i`'s values into `out` (zeroed beforehand, at least `k` long).
+    fn fill(&self, i: usize, mut out: ndarray::ArrayViewMut1<'_, f32>) {
+        for &(b, v) in &self.rows[i] {
+            let j = self.col[b as usize];
             if j != u32::MAX {
-                x[[r, j as usize]] = v * scale[j as usize];
+                out[j as usize] = v * self.scale[j as usize];
             }
         }
     }
-    drop(rows);
-    let y: Array1<bool> = order_rows.iter().map(|&i| examples[i].spam).collect();
+
+    /// The labels of matrix rows `order` (spam: true).
+    fn labels(&self, order: &[usize]) -> Array1<bool> {
+        order.iter().map(|&i| self.examples[i].spam).collect()
+    }
+}
+
+/// L-BFGS (linfa-logistic) over the whole dense design matrix. Returns the weights per kept column (before
+/// `scale` is folded back) and the intercept, oriented so that positive means spam.
+fn fit_lbfgs(d: Design<'_>, p: &TrainParams) -> anyhow::Result<(Vec<f32>, f32)> {
+    let (m, k) = (d.order.len(), d.k);
+    // linfa multiplies by the transpose in the gradient: column-major is much faster.
+    let mut x = Array2::<f32>::zeros((m, k).f());
+    for (r, &i) in d.order.iter().enumerate() {
+        d.fill(i, x.row_mut(r));
+    }
+    let y = d.labels(d.order);
+    // The sparse rows are not needed while the dense matrix is fitted.
+    drop(d);
     let ds = Dataset::new(x, y);
 
     let spinner = spinner(
@@ -310,47 +322,34 @@ fn fit_lbfgs(
 /// FTRL-proximal (linfa-ftrl) over mini-batches: each batch of rows becomes a small dense matrix with a last
 /// column of ones (FTRL has no intercept of its own), in an order shuffled once per epoch by a fixed seed, so a
 /// fit is reproducible. Returns what [`fit_lbfgs`] returns.
-fn fit_ftrl(
-    rows: Rows,
-    order_rows: &[usize],
-    examples: &[&Example],
-    col: &[u32],
-    scale: &[f32],
-    k: usize,
-    (epochs, batch, rate, l2): (u32, usize, f32, f32),
-) -> anyhow::Result<(Vec<f32>, f32)> {
+fn fit_ftrl(d: &Design<'_>, s: &FtrlSettings) -> anyhow::Result<(Vec<f32>, f32)> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
-    if epochs == 0 || batch == 0 {
+    if s.epochs == 0 || s.batch == 0 {
         bail!("FTRL needs at least one epoch and one row per batch");
     }
     let params = Ftrl::<f32>::params()
-        .alpha(rate)
+        .alpha(s.rate)
         .beta(1.0)
         .l1_ratio(1.0)
-        .l2_ratio(l2)
+        .l2_ratio(s.l2)
         .check()
         .map_err(|e| anyhow::anyhow!("FTRL settings: {e}"))?;
+    let k = d.k;
     let mut model: Option<Ftrl<f32>> = None;
-    let mut order = order_rows.to_vec();
+    let mut order = d.order.to_vec();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let mut x = Array2::<f32>::zeros((batch, k + 1));
-    for _ in 0..epochs {
+    let mut x = Array2::<f32>::zeros((s.batch, k + 1));
+    for _ in 0..s.epochs {
         order.shuffle(&mut rng);
-        for chunk in order.chunks(batch) {
+        for chunk in order.chunks(s.batch) {
             let mut xb = x.slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(0..chunk.len()));
             xb.fill(0.0);
             for (r, &i) in chunk.iter().enumerate() {
-                for &(b, v) in &rows[i] {
-                    let j = col[b as usize];
-                    if j != u32::MAX {
-                        xb[[r, j as usize]] = v * scale[j as usize];
-                    }
-                }
+                d.fill(i, xb.row_mut(r));
                 xb[[r, k]] = 1.0;
             }
-            let y: Array1<bool> = chunk.iter().map(|&i| examples[i].spam).collect();
-            let ds = DatasetBase::new(xb.view(), y);
+            let ds = DatasetBase::new(xb.view(), d.labels(chunk));
             model = Some(
                 params
                     .fit_with(model.take(), &ds)
@@ -437,12 +436,12 @@ mod tests {
         v
     }
 
-    const FTRL: Solver = Solver::Ftrl {
+    const FTRL: Solver = Solver::Ftrl(FtrlSettings {
         epochs: 200,
         batch: 4,
         rate: 0.3,
         l2: 0.1,
-    };
+    });
 
     fn train_with(set: &[Example], nb_scale: bool, solver: Solver) -> Model {
         let refs: Vec<&Example> = set.iter().collect();
@@ -589,20 +588,20 @@ mod tests {
             solver,
             ..TrainParams::default()
         };
-        let zero_epochs = Solver::Ftrl {
+        let zero_epochs = Solver::Ftrl(FtrlSettings {
             epochs: 0,
             batch: 4,
             rate: 0.3,
             l2: 0.1,
-        };
+        });
         let e = fit(&refs, &with(zero_epochs)).unwrap_err().to_string();
         assert!(e.contains("at least one epoch"), "{e}");
-        let l2_too_big = Solver::Ftrl {
+        let l2_too_big = Solver::Ftrl(FtrlSettings {
             epochs: 1,
             batch: 4,
             rate: 0.3,
             l2: 2.0,
-        };
+        });
         let e = fit(&refs, &with(l2_too_big)).unwrap_err().to_string();
         assert!(e.contains("FTRL settings"), "{e}");
     }

@@ -15,7 +15,7 @@ use crate::classifier::model::{
     write_artifact,
 };
 use crate::classifier::plot::write_svg;
-use crate::classifier::train::{Solver, TrainParams, fit};
+use crate::classifier::train::{FtrlSettings, Solver, TrainParams, fit};
 use crate::classifier::{CommentText, Scored};
 
 /// Train a spam model and write the artifact with its report.
@@ -234,12 +234,12 @@ fn params(a: &TrainArgs) -> TrainParams {
         nb_scale: a.nb_scale,
         progress: !a.quiet,
         solver: if a.solver == "ftrl" {
-            Solver::Ftrl {
+            Solver::Ftrl(FtrlSettings {
                 epochs: a.epochs,
                 batch: a.batch_rows,
                 rate: a.learning_rate,
                 l2: a.ftrl_l2,
-            }
+            })
         } else {
             Solver::Lbfgs
         },
@@ -444,13 +444,9 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
                 match params(&a).solver {
                     Solver::Lbfgs =>
                         format!("alpha {}, {} iterations max", a.alpha, a.max_iterations),
-                    Solver::Ftrl {
-                        epochs,
-                        batch,
-                        rate,
-                        l2,
-                    } => format!(
-                        "FTRL-proximal: {epochs} epochs of {batch}-row batches, learning rate {rate}, L2 {l2}"
+                    Solver::Ftrl(s) => format!(
+                        "FTRL-proximal: {} epochs of {}-row batches, learning rate {}, L2 {}",
+                        s.epochs, s.batch, s.rate, s.l2
                     ),
                 },
                 trained.fit_seconds
