@@ -7,7 +7,7 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    ActivateModelRequest, Author, ClassifyRequest, Client, CommentStatus, GetCommentRequest,
+    ActivateModelRequest, Author, ClassifyRequest, CommentStatus, GetCommentRequest,
     GetPolicyRequest, Label, ListModelsRequest, OverturnDecisionRequest, Policy, QueueStatsRequest,
     RollbackModelRequest, SimulatePolicyRequest, SubmitCommentRequest, UpdatePolicyRequest,
 };
@@ -16,8 +16,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, open_store, spawn_app, spawn_with,
-    test_config, unique_prefix,
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment,
+    open_store, spawn_app, spawn_with, test_config, unique_prefix,
 };
 
 async fn get_policy(ch: &Channel, site: &str) -> (Policy, bool) {
@@ -51,20 +51,11 @@ async fn update(
 
 fn submission(key: &str, body: &str, ip: &str) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: "hcm".into(),
         thread_id: "t1".into(),
-        idempotency_key: key.into(),
-        author: Some(Author {
-            name: "Phạm Minh".into(),
-            ..Default::default()
-        }),
+        author: author_named("Phạm Minh"),
         title: "Ý kiến".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: ip.into(),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        client: client_at(ip),
+        ..comment("hcm", key, body)
     }
 }
 

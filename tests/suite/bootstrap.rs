@@ -5,29 +5,23 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    ActivateModelRequest, Author, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest,
+    ActivateModelRequest, ClaimReviewsRequest, CommentStatus, DecideReviewRequest,
     ExportLabelsRequest, GetBootstrapStatusRequest, GetPolicyRequest, Label, SubmitCommentRequest,
     UpdatePolicyRequest, Verdict,
 };
 
-use crate::harness::{Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};
+use crate::harness::{
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment,
+    spawn_app,
+};
 
 fn submission(i: usize, body: &str) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: "nova".into(),
         thread_id: "t".into(),
-        idempotency_key: format!("b{i}"),
-        author: Some(Author {
-            name: "Bạn đọc".into(),
-            ..Default::default()
-        }),
+        author: author_named("Bạn đọc"),
         title: "Ý kiến".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: format!("192.0.2.{}", i % 250 + 1),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        client: client_at(&format!("192.0.2.{}", i % 250 + 1)),
+        ..comment("nova", &format!("b{i}"), body)
     }
 }
 

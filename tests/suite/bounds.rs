@@ -7,32 +7,14 @@ use std::time::{Duration, Instant};
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::{
-    Author, Client, GetPolicyRequest, SubmitCommentRequest, UpdatePolicyRequest,
-    WatchDecisionsRequest,
+    GetPolicyRequest, SubmitCommentRequest, UpdatePolicyRequest, WatchDecisionsRequest,
 };
 use tonic::Code;
 
-use crate::harness::{Backend, OPS_TOKEN, PORTAL_TOKEN, authed, open_store, spawn_app, spawn_with};
-
-fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
-    SubmitCommentRequest {
-        site: site.into(),
-        thread_id: "bai-1".into(),
-        idempotency_key: key.into(),
-        author: Some(Author {
-            name: "Minh".into(),
-            phone: String::new(),
-            email: String::new(),
-        }),
-        title: "Góp ý".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: "203.0.113.9".into(),
-            user_agent: String::new(),
-        }),
-        captcha: None,
-    }
-}
+use crate::harness::{
+    Backend, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment, open_store,
+    spawn_app, spawn_with,
+};
 
 async fn metrics_text(addr: std::net::SocketAddr) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -87,7 +69,12 @@ async fn a_flood_of_unknown_site_ids_costs_no_per_site_state() {
                 match c
                     .submit_comment(authed(
                         PORTAL_TOKEN,
-                        submission(&site, &format!("k{i}"), body),
+                        SubmitCommentRequest {
+                            thread_id: "bai-1".into(),
+                            author: author_named("Minh"),
+                            client: client_at("203.0.113.9"),
+                            ..comment(&site, &format!("k{i}"), body)
+                        },
                     ))
                     .await
                 {

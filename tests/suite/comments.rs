@@ -21,32 +21,12 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, open_store, spawn_app, spawn_with,
-    test_config, unique_prefix, violated_fields,
+    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_app,
+    spawn_with, test_config, unique_prefix, violated_fields,
 };
 
 const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
 const SPAM: &str = "WINNER!! You have won a FREE prize of $1000 cash. Call 09012345678 now or text WIN to 80086 to claim, click http://free-prize-now.example";
-
-fn req(key: &str, body: &str) -> SubmitCommentRequest {
-    SubmitCommentRequest {
-        site: "hcm".into(),
-        thread_id: "bai-viet-42".into(),
-        idempotency_key: key.into(),
-        author: Some(Author {
-            name: "Trần Thị Mai".into(),
-            phone: String::new(),
-            email: String::new(),
-        }),
-        title: "Góp ý".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: "203.0.113.20".into(),
-            user_agent: "test".into(),
-        }),
-        captcha: None,
-    }
-}
 
 async fn submit(
     ch: &Channel,
@@ -98,14 +78,16 @@ async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend)
     })
     .await;
     let ch = app.channel().await;
-    let ham = submit(&ch, req("k-ham", HAM)).await.expect("ham accepted");
+    let ham = submit(&ch, comment("hcm", "k-ham", HAM))
+        .await
+        .expect("ham accepted");
     assert_eq!(status(&ham), CommentStatus::Published);
     assert!(
         ham.reasons.iter().any(|r| r.code == "SCORE_BELOW_APPROVE"),
         "{:?}",
         ham.reasons
     );
-    let spam = submit(&ch, req("k-spam", SPAM))
+    let spam = submit(&ch, comment("hcm", "k-spam", SPAM))
         .await
         .expect("spam answered");
     assert_eq!(status(&spam), CommentStatus::Rejected);
@@ -121,7 +103,7 @@ async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend)
         "spam carries the model's top features: {:?}",
         spam.reasons
     );
-    let border = submit(&ch, req("k-border", border_text))
+    let border = submit(&ch, comment("hcm", "k-border", border_text))
         .await
         .expect("answered");
     assert_eq!(status(&border), CommentStatus::PendingReview);
@@ -293,7 +275,9 @@ async fn leases_fence_decisions_and_watchers_miss_nothing(backend: Backend) {
     })
     .await;
     let ch = app.channel().await;
-    let sub = submit(&ch, req("k-1", HAM)).await.expect("submitted");
+    let sub = submit(&ch, comment("hcm", "k-1", HAM))
+        .await
+        .expect("submitted");
     assert_eq!(status(&sub), CommentStatus::PendingReview);
 
     let a = claim(&ch, 1).await;
@@ -344,7 +328,9 @@ async fn leases_fence_decisions_and_watchers_miss_nothing(backend: Backend) {
     let last = mine[1].cursor.clone();
     let live = tokio::spawn(async move { watch(&ch2, &last, 1, Duration::from_secs(5)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let second = submit(&ch, req("k-2", HAM)).await.expect("submitted");
+    let second = submit(&ch, comment("hcm", "k-2", HAM))
+        .await
+        .expect("submitted");
     let seen = live.await.expect("join");
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].comment_id, second.comment_id);
@@ -399,7 +385,7 @@ async fn a_retry_with_the_same_key_replays_and_consumes_one_captcha(backend: Bac
         .await
         .expect("challenge")
         .id;
-    let mut r = req("same-key", HAM);
+    let mut r = comment("hcm", "same-key", HAM);
     r.captcha = Some(CaptchaAnswer {
         challenge_id: ch_id.clone(),
         answer: "M4KX9".into(),
@@ -463,7 +449,9 @@ async fn an_automatic_decision_can_be_overturned_once(backend: Backend) {
     })
     .await;
     let ch = app.channel().await;
-    let sub = submit(&ch, req("k-o", HAM)).await.expect("submitted");
+    let sub = submit(&ch, comment("hcm", "k-o", HAM))
+        .await
+        .expect("submitted");
     assert_eq!(status(&sub), CommentStatus::Published);
     let overturn = |expected: CommentStatus| {
         let ch = ch.clone();
@@ -503,7 +491,7 @@ async fn nothing_is_lost_across_a_restart(backend: Backend) {
     no_captcha(&mut cfg);
     cfg.policy.premoderate_all = true;
     let first: TestApp = spawn_with(cfg.clone(), open_store(backend, &prefix).await).await;
-    let sub = submit(&first.channel().await, req("k-r", HAM))
+    let sub = submit(&first.channel().await, comment("hcm", "k-r", HAM))
         .await
         .expect("submitted");
     first.stop().await;
@@ -569,13 +557,13 @@ async fn bad_input_of_every_kind_names_each_field() {
     want.sort();
     assert_eq!(got, want);
 
-    let mut big = req("k-big", "");
+    let mut big = comment("hcm", "k-big", "");
     big.body = "a".repeat(1024 * 1024);
     let err = submit(&ch, big).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&err), vec!["body", "captcha"]);
 
-    let mut no_captcha = req("k-nc", HAM);
+    let mut no_captcha = comment("hcm", "k-nc", HAM);
     no_captcha.captcha = None;
     let err = submit(&ch, no_captcha).await.unwrap_err();
     assert_eq!(violated_fields(&err), vec!["captcha"]);
@@ -585,7 +573,8 @@ async fn bad_input_of_every_kind_names_each_field() {
 async fn phones_and_text_are_normalised_before_storing() {
     let app = spawn_app(Backend::Memory, no_captcha).await;
     let ch = app.channel().await;
-    let mut r = req(
+    let mut r = comment(
+        "hcm",
         "k-n",
         "Gia\u{0301} xa\u{0306}ng ta\u{0306}ng\u{200B} qua\u{0301}!",
     );
@@ -614,7 +603,9 @@ async fn leases_can_be_extended_and_released(backend: Backend) {
     })
     .await;
     let ch = app.channel().await;
-    let sub = submit(&ch, req("k-l", HAM)).await.expect("submitted");
+    let sub = submit(&ch, comment("hcm", "k-l", HAM))
+        .await
+        .expect("submitted");
     let a = claim(&ch, 1).await;
     assert_eq!(a.len(), 1);
     let mut m = ModerationServiceClient::new(ch.clone());

@@ -20,8 +20,8 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, open_store, spawn_with, test_config,
-    unique_prefix,
+    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_with,
+    test_config, unique_prefix,
 };
 
 const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
@@ -49,21 +49,17 @@ async fn channels(a: &TestApp, b: &TestApp) -> [Channel; 2] {
 
 fn submission(key: &str, ip: &str, thread: &str, name: &str, phone: &str) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: "hcm".into(),
         thread_id: thread.into(),
-        idempotency_key: key.into(),
         author: Some(Author {
             name: name.into(),
             phone: phone.into(),
             email: String::new(),
         }),
-        title: "Góp ý".into(),
-        body: HAM.into(),
         client: Some(Client {
             ip: ip.into(),
             user_agent: "test".into(),
         }),
-        captcha: None,
+        ..comment("hcm", key, HAM)
     }
 }
 

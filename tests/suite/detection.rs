@@ -4,13 +4,13 @@
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::{
-    Author, Client, CommentStatus, GetPolicyRequest, Policy, SubmitCommentRequest,
-    SubmitCommentResponse, UpdatePolicyRequest,
+    CommentStatus, GetPolicyRequest, Policy, SubmitCommentRequest, SubmitCommentResponse,
+    UpdatePolicyRequest,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
-use crate::harness::{Backend, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};
+use crate::harness::{Backend, OPS_TOKEN, PORTAL_TOKEN, authed, client_at, comment, spawn_app};
 
 fn open(cfg: &mut moderato::config::Config) {
     cfg.captcha.required = false;
@@ -19,20 +19,10 @@ fn open(cfg: &mut moderato::config::Config) {
 
 fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: site.into(),
         thread_id: "bai-viet-19".into(),
-        idempotency_key: key.into(),
-        author: Some(Author {
-            name: "Trần Thị Mai".into(),
-            ..Default::default()
-        }),
         title: "Ý kiến".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: "198.51.100.9".into(),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        client: client_at("198.51.100.9"),
+        ..comment(site, key, body)
     }
 }
 

@@ -7,7 +7,7 @@ use moderato::proto::GetCommentRequest;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::rate_limit::{Descriptor, LimitRule};
 
-use crate::harness::{Backend, PORTAL_TOKEN, authed, spawn_app};
+use crate::harness::{Backend, PORTAL_TOKEN, authed, comment, spawn_app};
 
 const PHP_HINT: &str = "php with php-curl is required by the example tests and was not found. Install it with \
 `apt-get install -y php8.2-cli php8.2-curl` (Debian), or run `scripts/test.sh`, which installs it.";
@@ -225,8 +225,8 @@ async fn without_the_test_hook_no_answer_is_handed_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_one() {
+    use moderato::proto::SetWebhookRequest;
     use moderato::proto::admin_service_client::AdminServiceClient;
-    use moderato::proto::{SetWebhookRequest, SubmitCommentRequest};
     require_php();
     let app = spawn_app(Backend::Memory, |c| {
         c.captcha.required = false;
@@ -270,22 +270,7 @@ async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_o
         let r = CommentServiceClient::new(ch.clone())
             .submit_comment(authed(
                 PORTAL_TOKEN,
-                SubmitCommentRequest {
-                    site: "hcm".into(),
-                    thread_id: "bai-viet-42".into(),
-                    idempotency_key: key.into(),
-                    author: Some(moderato::proto::Author {
-                        name: "Trần Thị Mai".into(),
-                        ..Default::default()
-                    }),
-                    title: "Góp ý".into(),
-                    body: "Bài viết rất hữu ích, cảm ơn tòa soạn.".into(),
-                    client: Some(moderato::proto::Client {
-                        ip: "203.0.113.20".into(),
-                        user_agent: "test".into(),
-                    }),
-                    captcha: None,
-                },
+                comment("hcm", key, "Bài viết rất hữu ích, cảm ơn tòa soạn."),
             ))
             .await
             .expect("submit");

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use moderato::auth::{Role, TokenConfigExt, Tokens};
 use moderato::config::{Config, Secret};
+use moderato::proto::{Author, Client, SubmitCommentRequest};
 use moderato::rate_limit::Identifiers;
 use moderato::startup::Application;
 use moderato::store::memory::MemoryStore;
@@ -534,6 +535,42 @@ pub fn dev_set() -> Vec<(String, bool)> {
             )
         })
         .collect()
+}
+
+/// A reader's comment on `site` as a portal submits it, with `key` as its idempotency key: thread `bai-viet-42`,
+/// author `Trần Thị Mai` (no phone, no email), title `Góp ý`, from 203.0.113.20 with user agent `test`, no captcha.
+/// A test that sends other values names them and takes the rest from here:
+/// `SubmitCommentRequest { title: "Ý kiến".into(), ..comment(site, key, body) }`.
+pub fn comment(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
+    SubmitCommentRequest {
+        site: site.into(),
+        thread_id: "bai-viet-42".into(),
+        idempotency_key: key.into(),
+        author: author_named("Trần Thị Mai"),
+        title: "Góp ý".into(),
+        body: body.into(),
+        client: Some(Client {
+            ip: "203.0.113.20".into(),
+            user_agent: "test".into(),
+        }),
+        captcha: None,
+    }
+}
+
+/// An author with a name only (no phone, no email), to put in a [`comment`].
+pub fn author_named(name: &str) -> Option<Author> {
+    Some(Author {
+        name: name.into(),
+        ..Default::default()
+    })
+}
+
+/// A client at `ip` with no user agent, to put in a [`comment`].
+pub fn client_at(ip: &str) -> Option<Client> {
+    Some(Client {
+        ip: ip.into(),
+        user_agent: String::new(),
+    })
 }
 
 /// The fields named by a status's BadRequest details, in order.

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use moderato::cli::bootstrap::{TrainSite, train_site_model};
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
-use moderato::proto::{ActivateModelRequest, Author, Client, SubmitCommentRequest};
+use moderato::proto::{ActivateModelRequest, SubmitCommentRequest};
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, OPS_TOKEN, PORTAL_TOKEN, authed, open_store, spawn_with, test_config, unique_prefix,
+    Backend, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment, open_store,
+    spawn_with, test_config, unique_prefix,
 };
 
 const DEV_CSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/vi-dev/comments.csv");
@@ -37,20 +38,11 @@ fn split(name: &str) -> Vec<(String, String)> {
 
 fn submission(key: String, body: &str) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: "hcm".into(),
         thread_id: "t".into(),
-        idempotency_key: key,
-        author: Some(Author {
-            name: "Phạm Minh".into(),
-            ..Default::default()
-        }),
+        author: author_named("Phạm Minh"),
         title: "Ý kiến".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: "203.0.113.7".into(),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        client: client_at("203.0.113.7"),
+        ..comment("hcm", &key, body)
     }
 }
 

@@ -277,8 +277,8 @@ async fn a_port_already_in_use_is_a_startup_error() {
 /// `kill -9` of moderato under load: every submission answered OK is in Redis afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_submission_survives_kill_9() {
+    use moderato::proto::SubmitCommentRequest;
     use moderato::proto::comment_service_client::CommentServiceClient;
-    use moderato::proto::{Author, Client, SubmitCommentRequest};
     use std::sync::{Arc, Mutex};
 
     let redis = RedisProcess::start(free_port(false), &[]);
@@ -333,20 +333,8 @@ async fn every_acknowledged_submission_survives_kill_9() {
             tokio::spawn(async move {
                 for n in 0.. {
                     let req = SubmitCommentRequest {
-                        site: "hcm".into(),
-                        thread_id: "t".into(),
                         idempotency_key: format!("w{w}-{n}"),
-                        author: Some(Author {
-                            name: "Lê Văn Tám".into(),
-                            ..Default::default()
-                        }),
-                        title: "Góp ý".into(),
-                        body: format!("Bình luận số {n} của người đọc {w} về giao thông."),
-                        client: Some(Client {
-                            ip: format!("10.0.{w}.{}", n % 250),
-                            user_agent: String::new(),
-                        }),
-                        captcha: None,
+                        ..crate::load::submission("hcm", "", w, n)
                     };
                     match CommentServiceClient::new(ch.clone())
                         .submit_comment(authed(PORTAL_TOKEN, req))

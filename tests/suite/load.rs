@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moderato::proto::comment_service_client::CommentServiceClient;
-use moderato::proto::{Author, Client, GetCommentRequest, SubmitCommentRequest};
+use moderato::proto::{GetCommentRequest, SubmitCommentRequest};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::{HMAC_KEY, PORTAL_TOKEN, authed, free_port};
+use crate::harness::{HMAC_KEY, PORTAL_TOKEN, authed, author_named, client_at, comment, free_port};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_moderato");
 
@@ -133,20 +133,14 @@ pub async fn health(ch: Channel) -> Option<ServingStatus> {
 /// A submission of worker `w`, number `n`, to `site`.
 pub fn submission(site: &str, tag: &str, w: usize, n: usize) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: site.into(),
         thread_id: "t".into(),
-        idempotency_key: format!("{tag}-w{w}-{n}"),
-        author: Some(Author {
-            name: "Lê Văn Tám".into(),
-            ..Default::default()
-        }),
-        title: "Góp ý".into(),
-        body: format!("Bình luận số {n} của người đọc {w} về giao thông."),
-        client: Some(Client {
-            ip: format!("10.0.{w}.{}", n % 250),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        author: author_named("Lê Văn Tám"),
+        client: client_at(&format!("10.0.{w}.{}", n % 250)),
+        ..comment(
+            site,
+            &format!("{tag}-w{w}-{n}"),
+            &format!("Bình luận số {n} của người đọc {w} về giao thông."),
+        )
     }
 }
 

@@ -8,8 +8,8 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    Author, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest, GetPolicyRequest,
-    Label, OutcomeCounts, Policy, SimulatePolicyRequest, SubmitCommentRequest, UpdatePolicyRequest,
+    ClaimReviewsRequest, CommentStatus, DecideReviewRequest, GetPolicyRequest, Label,
+    OutcomeCounts, Policy, SimulatePolicyRequest, SubmitCommentRequest, UpdatePolicyRequest,
     Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
@@ -17,7 +17,10 @@ use moderato::text::detect::{PhoneScan, scan_phones};
 use moderato::text::skeleton::skeleton;
 use tonic::transport::Channel;
 
-use crate::harness::{Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, spawn_app};
+use crate::harness::{
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment,
+    spawn_app,
+};
 
 /// Twelve ordinary comments. Exactly three mention "xe buýt" (2, 5, 8) and exactly two "ổ gà" (3, 9); no other
 /// text contains either phrase, even without accents.
@@ -96,20 +99,11 @@ async fn simulate_policy_matches_hand_counted_outcomes(backend: Backend) {
             .submit_comment(authed(
                 PORTAL_TOKEN,
                 SubmitCommentRequest {
-                    site: "hcm".into(),
                     thread_id: "t1".into(),
-                    idempotency_key: format!("o{i}"),
-                    author: Some(Author {
-                        name: "Phạm Minh".into(),
-                        ..Default::default()
-                    }),
+                    author: author_named("Phạm Minh"),
                     title: "Ý kiến".into(),
-                    body: body.to_string(),
-                    client: Some(Client {
-                        ip: format!("198.51.100.{}", i + 1),
-                        user_agent: String::new(),
-                    }),
-                    captcha: None,
+                    client: client_at(&format!("198.51.100.{}", i + 1)),
+                    ..comment("hcm", &format!("o{i}"), body)
                 },
             ))
             .await

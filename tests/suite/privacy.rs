@@ -14,7 +14,7 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    AppealDecisionRequest, Author, AuthorSelector, ClaimReviewsRequest, Client, CommentStatus,
+    AppealDecisionRequest, Author, AuthorSelector, ClaimReviewsRequest, CommentStatus,
     DecideReviewRequest, DecisionKind, EraseAuthorRequest, EraseAuthorResponse,
     ExportAuthorRequest, GetCommentRequest, GetStatementOfReasonsRequest, Label,
     ListAuditEntriesRequest, ReviewItem, SubmitCommentRequest, SubmitCommentResponse, Verdict,
@@ -26,8 +26,9 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, open_store,
-    shared_cluster_urls, shared_redis_url, spawn_with, test_config, unique_prefix,
+    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, client_at,
+    comment, open_store, shared_cluster_urls, shared_redis_url, spawn_with, test_config,
+    unique_prefix,
 };
 
 /// The reader whose data is erased: every spelling of their data the store could hold.
@@ -164,21 +165,15 @@ fn request(
     body: &str,
 ) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: site.into(),
         thread_id: format!("bai-{key}"),
-        idempotency_key: key.into(),
         author: Some(Author {
             name: name.into(),
             phone: phone.into(),
             email: email.into(),
         }),
         title: "Ý kiến bạn đọc".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: "203.0.113.30".into(),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        client: client_at("203.0.113.30"),
+        ..comment(site, key, body)
     }
 }
 

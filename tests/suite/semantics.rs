@@ -6,12 +6,12 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    ActivateModelRequest, AuditEntry, Author, ClaimReviewsRequest, Client, CommentStatus,
-    DecideReviewRequest, DecisionEvent, ExportLabelsRequest, ExtendLeaseRequest, GetCommentRequest,
-    GetPolicyRequest, GetPolicyResponse, Label, LabelRecord, ListAuditEntriesRequest,
-    ListAuditEntriesResponse, ListModelsRequest, OverturnDecisionRequest, Policy,
-    QueueStatsRequest, ReleaseClaimRequest, ReviewItem, RollbackModelRequest, SubmitCommentRequest,
-    SubmitCommentResponse, TakeOverClaimRequest, UpdatePolicyRequest, Verdict,
+    ActivateModelRequest, AuditEntry, ClaimReviewsRequest, CommentStatus, DecideReviewRequest,
+    DecisionEvent, ExportLabelsRequest, ExtendLeaseRequest, GetCommentRequest, GetPolicyRequest,
+    GetPolicyResponse, Label, LabelRecord, ListAuditEntriesRequest, ListAuditEntriesResponse,
+    ListModelsRequest, OverturnDecisionRequest, Policy, QueueStatsRequest, ReleaseClaimRequest,
+    ReviewItem, RollbackModelRequest, SubmitCommentRequest, SubmitCommentResponse,
+    TakeOverClaimRequest, UpdatePolicyRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::Code;
@@ -20,7 +20,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, TestApp, authed,
-    spawn_app, violated_fields,
+    author_named, client_at, comment, spawn_app, violated_fields,
 };
 
 /// Names the harness gives the tokens.
@@ -44,20 +44,11 @@ fn premoderated(cfg: &mut moderato::config::Config) {
 
 fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
     SubmitCommentRequest {
-        site: site.into(),
         thread_id: "bai-viet-7".into(),
-        idempotency_key: key.into(),
-        author: Some(Author {
-            name: "Lê Văn Cường".into(),
-            ..Default::default()
-        }),
+        author: author_named("Lê Văn Cường"),
         title: "Ý kiến".into(),
-        body: body.into(),
-        client: Some(Client {
-            ip: "198.51.100.7".into(),
-            user_agent: String::new(),
-        }),
-        captcha: None,
+        client: client_at("198.51.100.7"),
+        ..comment(site, key, body)
     }
 }
 

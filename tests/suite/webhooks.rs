@@ -16,9 +16,8 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    Author, ClaimReviewsRequest, Client, DecideReviewRequest, GetWebhookRequest, Label,
-    ListWebhookDeadLettersRequest, RotateWebhookSecretRequest, SetWebhookRequest,
-    SubmitCommentRequest, Verdict, Webhook,
+    ClaimReviewsRequest, DecideReviewRequest, GetWebhookRequest, Label,
+    ListWebhookDeadLettersRequest, RotateWebhookSecretRequest, SetWebhookRequest, Verdict, Webhook,
 };
 use moderato::store::Store;
 use sha2::Sha256;
@@ -26,8 +25,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, open_store, spawn_with, test_config,
-    unique_prefix,
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, comment, open_store, spawn_with,
+    test_config, unique_prefix,
 };
 
 /// One call the receiver got.
@@ -197,23 +196,7 @@ async fn submit(ch: &Channel, site: &str, key: &str) {
     CommentServiceClient::new(ch.clone())
         .submit_comment(authed(
             PORTAL_TOKEN,
-            SubmitCommentRequest {
-                site: site.into(),
-                thread_id: "bai-viet-42".into(),
-                idempotency_key: key.into(),
-                author: Some(Author {
-                    name: "Trần Thị Mai".into(),
-                    phone: String::new(),
-                    email: String::new(),
-                }),
-                title: "Góp ý".into(),
-                body: format!("Bài viết hay, cảm ơn tác giả ({key})."),
-                client: Some(Client {
-                    ip: "203.0.113.20".into(),
-                    user_agent: "test".into(),
-                }),
-                captcha: None,
-            },
+            comment(site, key, &format!("Bài viết hay, cảm ơn tác giả ({key}).")),
         ))
         .await
         .expect("submitted");
