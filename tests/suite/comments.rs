@@ -22,21 +22,11 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_app,
-    spawn_with, test_config, unique_prefix, violated_fields,
+    spawn_with, submit, test_config, unique_prefix, violated_fields,
 };
 
 const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
 const SPAM: &str = "WINNER!! You have won a FREE prize of $1000 cash. Call 09012345678 now or text WIN to 80086 to claim, click http://free-prize-now.example";
-
-async fn submit(
-    ch: &Channel,
-    r: SubmitCommentRequest,
-) -> Result<SubmitCommentResponse, tonic::Status> {
-    CommentServiceClient::new(ch.clone())
-        .submit_comment(authed(PORTAL_TOKEN, r))
-        .await
-        .map(|r| r.into_inner())
-}
 
 fn no_captcha(cfg: &mut moderato::config::Config) {
     cfg.captcha.required = false;

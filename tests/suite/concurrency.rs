@@ -11,7 +11,7 @@ use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
     Author, CaptchaAnswer, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest,
-    GetCommentRequest, Label, SubmitCommentRequest, SubmitCommentResponse, Verdict,
+    GetCommentRequest, Label, SubmitCommentRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use moderato::store::{Store, TakenChallenge};
@@ -21,7 +21,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_with,
-    test_config, unique_prefix,
+    submit, test_config, unique_prefix,
 };
 
 const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
@@ -61,16 +61,6 @@ fn submission(key: &str, ip: &str, thread: &str, name: &str, phone: &str) -> Sub
         }),
         ..comment("hcm", key, HAM)
     }
-}
-
-async fn submit(
-    ch: &Channel,
-    r: SubmitCommentRequest,
-) -> Result<SubmitCommentResponse, tonic::Status> {
-    CommentServiceClient::new(ch.clone())
-        .submit_comment(authed(PORTAL_TOKEN, r))
-        .await
-        .map(|r| r.into_inner())
 }
 
 /// Every comment the store holds for site `hcm`.

@@ -2,7 +2,6 @@
 //! never rejected on words alone, reasons labelled for people with spans at the matched characters.
 
 use moderato::proto::admin_service_client::AdminServiceClient;
-use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::{
     CommentStatus, GetPolicyRequest, Policy, SubmitCommentRequest, SubmitCommentResponse,
     UpdatePolicyRequest,
@@ -10,7 +9,7 @@ use moderato::proto::{
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
-use crate::harness::{Backend, OPS_TOKEN, PORTAL_TOKEN, authed, client_at, comment, spawn_app};
+use crate::harness::{Backend, OPS_TOKEN, authed, client_at, comment, spawn_app, submit};
 
 fn open(cfg: &mut moderato::config::Config) {
     cfg.captcha.required = false;
@@ -24,14 +23,6 @@ fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
         client: client_at("198.51.100.9"),
         ..comment(site, key, body)
     }
-}
-
-async fn submit(ch: &Channel, r: SubmitCommentRequest) -> SubmitCommentResponse {
-    CommentServiceClient::new(ch.clone())
-        .submit_comment(authed(PORTAL_TOKEN, r))
-        .await
-        .expect("submit")
-        .into_inner()
 }
 
 fn status_of(r: &SubmitCommentResponse) -> CommentStatus {
@@ -71,7 +62,9 @@ async fn sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
     let ch = app.channel().await;
     let link =
         "Bài này đọc thêm ở tinmoi-quan7.example/ngap-nuoc nhé mọi người, có ảnh hiện trường.";
-    let before = submit(&ch, submission("q7", "k1", link)).await;
+    let before = submit(&ch, submission("q7", "k1", link))
+        .await
+        .expect("submit");
 
     let p = change_policy(&ch, "q7", |p| {
         p.allowed_domains = vec!["tinmoi-quan7.example".into()];
@@ -80,7 +73,9 @@ async fn sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
     .await;
     assert_eq!(p.allowed_domains, ["tinmoi-quan7.example"]);
     assert_eq!(p.denied_domains, ["w88vip.example"]);
-    let after = submit(&ch, submission("q7", "k2", link)).await;
+    let after = submit(&ch, submission("q7", "k2", link))
+        .await
+        .expect("submit");
     assert!(
         after.score < before.score,
         "an allowed domain weighs less than an unknown one: {} -> {}",
@@ -98,7 +93,8 @@ async fn sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
         &ch,
         submission("q7", "k3", "Bình luận hay, xem thêm m.w88vip.example/tin"),
     )
-    .await;
+    .await
+    .expect("submit");
     assert_eq!(status_of(&denied), CommentStatus::Rejected, "{denied:?}");
     let r = denied
         .reasons
@@ -123,7 +119,8 @@ async fn sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
         &ch,
         submission("q1", "k4", "Bình luận hay, xem thêm m.w88vip.example/tin"),
     )
-    .await;
+    .await
+    .expect("submit");
     assert!(
         !elsewhere.reasons.iter().any(|r| r.code == "DENIED_DOMAIN"),
         "{elsewhere:?}"
@@ -131,7 +128,9 @@ async fn sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
 
     // An insult at another reader is held for review, never rejected on its words alone.
     let insult = "Ông bình luận phía trên đúng là ngu như bò, không hiểu thì im mồm đi.";
-    let held = submit(&ch, submission("q7", "k5", insult)).await;
+    let held = submit(&ch, submission("q7", "k5", insult))
+        .await
+        .expect("submit");
     assert_eq!(status_of(&held), CommentStatus::PendingReview, "{held:?}");
     let abuse = held
         .reasons

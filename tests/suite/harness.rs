@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use moderato::auth::{Role, TokenConfigExt, Tokens};
 use moderato::config::{Config, Secret};
-use moderato::proto::{Author, Client, SubmitCommentRequest};
+use moderato::proto::comment_service_client::CommentServiceClient;
+use moderato::proto::{Author, Client, SubmitCommentRequest, SubmitCommentResponse};
 use moderato::rate_limit::Identifiers;
 use moderato::startup::Application;
 use moderato::store::memory::MemoryStore;
@@ -555,6 +556,17 @@ pub fn comment(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
         }),
         captcha: None,
     }
+}
+
+/// Submits `r` with the portal token.
+pub async fn submit(
+    ch: &Channel,
+    r: SubmitCommentRequest,
+) -> Result<SubmitCommentResponse, tonic::Status> {
+    CommentServiceClient::new(ch.clone())
+        .submit_comment(authed(PORTAL_TOKEN, r))
+        .await
+        .map(|r| r.into_inner())
 }
 
 /// An author with a name only (no phone, no email), to put in a [`comment`].

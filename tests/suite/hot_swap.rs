@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 
 use crate::harness::{
     Backend, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment, open_store,
-    spawn_with, test_config, unique_prefix,
+    spawn_with, submit, test_config, unique_prefix,
 };
 
 const DEV_CSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/vi-dev/comments.csv");
@@ -48,11 +48,7 @@ fn submission(key: String, body: &str) -> SubmitCommentRequest {
 
 /// (model version, score) of one submission.
 async fn score(ch: &Channel, key: String, body: &str) -> (String, f64) {
-    let r = CommentServiceClient::new(ch.clone())
-        .submit_comment(authed(PORTAL_TOKEN, submission(key, body)))
-        .await
-        .expect("submit")
-        .into_inner();
+    let r = submit(ch, submission(key, body)).await.expect("submit");
     (r.model_version, r.score)
 }
 

@@ -17,7 +17,7 @@ use moderato::proto::{
     AppealDecisionRequest, Author, AuthorSelector, ClaimReviewsRequest, CommentStatus,
     DecideReviewRequest, DecisionKind, EraseAuthorRequest, EraseAuthorResponse,
     ExportAuthorRequest, GetCommentRequest, GetStatementOfReasonsRequest, Label,
-    ListAuditEntriesRequest, ReviewItem, SubmitCommentRequest, SubmitCommentResponse, Verdict,
+    ListAuditEntriesRequest, ReviewItem, SubmitCommentRequest, Verdict,
 };
 use moderato::review::{CommentRecord, DecisionKind as Kind, Status};
 use moderato::store::memory::MemoryStore;
@@ -27,7 +27,7 @@ use tonic::transport::Channel;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, client_at,
-    comment, open_store, shared_cluster_urls, shared_redis_url, spawn_with, test_config,
+    comment, open_store, shared_cluster_urls, shared_redis_url, spawn_with, submit, test_config,
     unique_prefix,
 };
 
@@ -177,14 +177,6 @@ fn request(
     }
 }
 
-async fn submit(ch: &Channel, r: SubmitCommentRequest) -> SubmitCommentResponse {
-    CommentServiceClient::new(ch.clone())
-        .submit_comment(authed(PORTAL_TOKEN, r))
-        .await
-        .expect("submit")
-        .into_inner()
-}
-
 async fn claim(ch: &Channel, token: &str, site: &str, max: u32) -> Vec<ReviewItem> {
     ModerationServiceClient::new(ch.clone())
         .claim_reviews(authed(
@@ -311,7 +303,8 @@ async fn erasing_a_reader_leaves_no_trace_but_keeps_decisions_and_audit(backend:
             &ch,
             request(site, &format!("r-{i}"), NAME, PHONE, EMAIL, &body),
         )
-        .await;
+        .await
+        .expect("submit");
         mine.push((site, r.comment_id));
     }
     for i in 0..6 {
@@ -327,7 +320,8 @@ async fn erasing_a_reader_leaves_no_trace_but_keeps_decisions_and_audit(backend:
                 BODIES[i % BODIES.len()],
             ),
         )
-        .await;
+        .await
+        .expect("submit");
     }
     // Moderators decide some of them on every site: label rows with the text, audit entries, events.
     let mut rejected = None;
@@ -502,7 +496,8 @@ async fn an_interrupted_erasure_completes_on_a_new_server(backend: Backend) {
             &ch,
             request("hcm", &format!("k-{i}"), NAME, PHONE, "", &body),
         )
-        .await;
+        .await
+        .expect("submit");
     }
     // The first run stops after one batch of 100, as a crash between batches would leave it.
     let first = erase(&ch, "hcm", selector_phone(PHONE), 1).await;
@@ -596,8 +591,12 @@ async fn an_appeal_goes_to_a_moderator_other_than_the_decider(backend: Backend) 
     let (store, _mem) = store_for(backend, &prefix).await;
     let app = spawn_with(cfg, store).await;
     let ch = app.channel().await;
-    let a = submit(&ch, request("hcm", "a", NAME, PHONE, "", BODIES[0])).await;
-    let b = submit(&ch, request("hcm", "b", NAME, PHONE, "", BODIES[1])).await;
+    let a = submit(&ch, request("hcm", "a", NAME, PHONE, "", BODIES[0]))
+        .await
+        .expect("submit");
+    let b = submit(&ch, request("hcm", "b", NAME, PHONE, "", BODIES[1]))
+        .await
+        .expect("submit");
     let held = statement(&ch, "hcm", &a.comment_id)
         .await
         .expect("statement of a held comment");
@@ -720,7 +719,8 @@ async fn an_appeal_goes_to_a_moderator_other_than_the_decider(backend: Backend) 
             "Vào casino88 chơi ngay hôm nay",
         ),
     )
-    .await;
+    .await
+    .expect("submit");
     assert_eq!(c.status, CommentStatus::Rejected as i32);
     let s = statement(&ch, "hcm", &c.comment_id)
         .await
@@ -955,7 +955,8 @@ async fn the_cli_exports_and_erases_a_reader() {
             &ch,
             request(site, &format!("c-{i}"), NAME, PHONE, EMAIL, BODIES[i]),
         )
-        .await;
+        .await
+        .expect("submit");
     }
     let dir = std::env::temp_dir().join(format!("moderato-privacy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -20,7 +20,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, TestApp, authed,
-    author_named, client_at, comment, spawn_app, violated_fields,
+    author_named, client_at, comment, spawn_app, submit, violated_fields,
 };
 
 /// Names the harness gives the tokens.
@@ -50,16 +50,6 @@ fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
         client: client_at("198.51.100.7"),
         ..comment(site, key, body)
     }
-}
-
-async fn submit(
-    ch: &Channel,
-    r: SubmitCommentRequest,
-) -> Result<SubmitCommentResponse, tonic::Status> {
-    CommentServiceClient::new(ch.clone())
-        .submit_comment(authed(PORTAL_TOKEN, r))
-        .await
-        .map(|r| r.into_inner())
 }
 
 fn status_of(r: &SubmitCommentResponse) -> CommentStatus {
