@@ -12,8 +12,8 @@ use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
     Author, CaptchaAnswer, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest,
     DecisionEvent, DecisionKind, ExportLabelsRequest, GetCommentRequest, Label,
-    OverturnDecisionRequest, QueueStatsRequest, SubmitCommentRequest, SubmitCommentResponse,
-    Verdict, WatchDecisionsRequest,
+    OverturnDecisionRequest, QueueStatsRequest, SubmitCommentRequest, Verdict,
+    WatchDecisionsRequest,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::Code;
@@ -21,19 +21,14 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_app,
-    spawn_with, submit, test_config, unique_prefix, violated_fields,
+    Backend, HAM, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_app,
+    spawn_with, status_of, submit, test_config, unique_prefix, violated_fields,
 };
 
-const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
 const SPAM: &str = "WINNER!! You have won a FREE prize of $1000 cash. Call 09012345678 now or text WIN to 80086 to claim, click http://free-prize-now.example";
 
 fn no_captcha(cfg: &mut moderato::config::Config) {
     cfg.captcha.required = false;
-}
-
-fn status(r: &SubmitCommentResponse) -> CommentStatus {
-    CommentStatus::try_from(r.status).expect("known status")
 }
 
 async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend) {
@@ -71,7 +66,7 @@ async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend)
     let ham = submit(&ch, comment("hcm", "k-ham", HAM))
         .await
         .expect("ham accepted");
-    assert_eq!(status(&ham), CommentStatus::Published);
+    assert_eq!(status_of(&ham), CommentStatus::Published);
     assert!(
         ham.reasons.iter().any(|r| r.code == "SCORE_BELOW_APPROVE"),
         "{:?}",
@@ -80,7 +75,7 @@ async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend)
     let spam = submit(&ch, comment("hcm", "k-spam", SPAM))
         .await
         .expect("spam answered");
-    assert_eq!(status(&spam), CommentStatus::Rejected);
+    assert_eq!(status_of(&spam), CommentStatus::Rejected);
     assert!(
         spam.reasons
             .iter()
@@ -96,7 +91,7 @@ async fn ham_spam_and_borderline_get_their_status_with_reasons(backend: Backend)
     let border = submit(&ch, comment("hcm", "k-border", border_text))
         .await
         .expect("answered");
-    assert_eq!(status(&border), CommentStatus::PendingReview);
+    assert_eq!(status_of(&border), CommentStatus::PendingReview);
     assert!(
         border
             .reasons
@@ -268,7 +263,7 @@ async fn leases_fence_decisions_and_watchers_miss_nothing(backend: Backend) {
     let sub = submit(&ch, comment("hcm", "k-1", HAM))
         .await
         .expect("submitted");
-    assert_eq!(status(&sub), CommentStatus::PendingReview);
+    assert_eq!(status_of(&sub), CommentStatus::PendingReview);
 
     let a = claim(&ch, 1).await;
     assert_eq!(a.len(), 1, "moderator A claims the held comment");
@@ -442,7 +437,7 @@ async fn an_automatic_decision_can_be_overturned_once(backend: Backend) {
     let sub = submit(&ch, comment("hcm", "k-o", HAM))
         .await
         .expect("submitted");
-    assert_eq!(status(&sub), CommentStatus::Published);
+    assert_eq!(status_of(&sub), CommentStatus::Published);
     let overturn = |expected: CommentStatus| {
         let ch = ch.clone();
         let id = sub.comment_id.clone();

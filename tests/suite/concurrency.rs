@@ -20,11 +20,9 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_with,
+    Backend, HAM, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, comment, open_store, spawn_with,
     submit, test_config, unique_prefix,
 };
-
-const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
 
 /// Two servers on one store under one key prefix.
 async fn two_replicas(backend: Backend, tweak: impl FnOnce(&mut Config)) -> (TestApp, TestApp) {

@@ -3,13 +3,14 @@
 
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::{
-    CommentStatus, GetPolicyRequest, Policy, SubmitCommentRequest, SubmitCommentResponse,
-    UpdatePolicyRequest,
+    CommentStatus, GetPolicyRequest, Policy, SubmitCommentRequest, UpdatePolicyRequest,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
-use crate::harness::{Backend, OPS_TOKEN, authed, client_at, comment, spawn_app, submit};
+use crate::harness::{
+    Backend, OPS_TOKEN, authed, client_at, comment, spawn_app, status_of, submit,
+};
 
 fn open(cfg: &mut moderato::config::Config) {
     cfg.captcha.required = false;
@@ -23,10 +24,6 @@ fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
         client: client_at("198.51.100.9"),
         ..comment(site, key, body)
     }
-}
-
-fn status_of(r: &SubmitCommentResponse) -> CommentStatus {
-    CommentStatus::try_from(r.status).expect("known status")
 }
 
 async fn change_policy(ch: &Channel, site: &str, change: impl FnOnce(&mut Policy)) -> Policy {

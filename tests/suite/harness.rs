@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use moderato::auth::{Role, TokenConfigExt, Tokens};
 use moderato::config::{Config, Secret};
 use moderato::proto::comment_service_client::CommentServiceClient;
-use moderato::proto::{Author, Client, SubmitCommentRequest, SubmitCommentResponse};
+use moderato::proto::{Author, Client, CommentStatus, SubmitCommentRequest, SubmitCommentResponse};
 use moderato::rate_limit::Identifiers;
 use moderato::startup::Application;
 use moderato::store::memory::MemoryStore;
@@ -538,6 +538,9 @@ pub fn dev_set() -> Vec<(String, bool)> {
         .collect()
 }
 
+/// An ordinary reader's comment (about a flooded street): ham.
+pub const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
+
 /// A reader's comment on `site` as a portal submits it, with `key` as its idempotency key: thread `bai-viet-42`,
 /// author `Trần Thị Mai` (no phone, no email), title `Góp ý`, from 203.0.113.20 with user agent `test`, no captcha.
 /// A test that sends other values names them and takes the rest from here:
@@ -567,6 +570,11 @@ pub async fn submit(
         .submit_comment(authed(PORTAL_TOKEN, r))
         .await
         .map(|r| r.into_inner())
+}
+
+/// The status a SubmitComment answer carries.
+pub fn status_of(r: &SubmitCommentResponse) -> CommentStatus {
+    CommentStatus::try_from(r.status).expect("known status")
 }
 
 /// An author with a name only (no phone, no email), to put in a [`comment`].

@@ -17,11 +17,9 @@ use serde_json::{Value, json};
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, HttpReply, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, http_call, http_client,
-    http_request, spawn_app, violated_fields,
+    Backend, HAM, HttpReply, MODERATOR_TOKEN, PORTAL_TOKEN, TestApp, authed, http_call,
+    http_client, http_request, spawn_app, violated_fields,
 };
-
-const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
 
 fn settings(app: &TestApp) -> Settings {
     let c = &app.cfg.captcha;

@@ -10,8 +10,8 @@ use moderato::proto::{
     DecisionEvent, ExportLabelsRequest, ExtendLeaseRequest, GetCommentRequest, GetPolicyRequest,
     GetPolicyResponse, Label, LabelRecord, ListAuditEntriesRequest, ListAuditEntriesResponse,
     ListModelsRequest, OverturnDecisionRequest, Policy, QueueStatsRequest, ReleaseClaimRequest,
-    ReviewItem, RollbackModelRequest, SubmitCommentRequest, SubmitCommentResponse,
-    TakeOverClaimRequest, UpdatePolicyRequest, Verdict,
+    ReviewItem, RollbackModelRequest, SubmitCommentRequest, TakeOverClaimRequest,
+    UpdatePolicyRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::Code;
@@ -19,8 +19,8 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, TestApp, authed,
-    author_named, client_at, comment, spawn_app, submit, violated_fields,
+    Backend, HAM, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, TestApp, authed,
+    author_named, client_at, comment, spawn_app, status_of, submit, violated_fields,
 };
 
 /// Names the harness gives the tokens.
@@ -30,7 +30,6 @@ const OPS: &str = "ops-test";
 
 /// Loan spam the shipped model and lexicon reject with certainty.
 const LOAN_SPAM: &str = "Vay tiền nhanh online giải ngân trong 5 phút, không cần thẩm định, không cần gặp mặt, lãi suất 0% tháng đầu. Liên hệ zalo 0912345678 hoặc vào http://vaynhanh24h.example để nhận tiền ngay!";
-const HAM: &str = "Đoạn đường Nguyễn Hữu Thọ ngập sâu mỗi khi mưa lớn, mong phường sớm khơi thông cống thoát nước.";
 
 fn open(cfg: &mut moderato::config::Config) {
     cfg.captcha.required = false;
@@ -50,10 +49,6 @@ fn submission(site: &str, key: &str, body: &str) -> SubmitCommentRequest {
         client: client_at("198.51.100.7"),
         ..comment(site, key, body)
     }
-}
-
-fn status_of(r: &SubmitCommentResponse) -> CommentStatus {
-    CommentStatus::try_from(r.status).expect("known status")
 }
 
 fn moderation(ch: &Channel) -> ModerationServiceClient<Channel> {
