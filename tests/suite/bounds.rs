@@ -16,17 +16,6 @@ use crate::harness::{
     spawn_app, spawn_with,
 };
 
-async fn metrics_text(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
-}
-
 /// Distinct values of the `site` label in a Prometheus exposition.
 fn site_label_values(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -102,7 +91,7 @@ async fn a_flood_of_unknown_site_ids_costs_no_per_site_state() {
         0,
         "no site the callers merely named has per-site policy state"
     );
-    let labels = site_label_values(&metrics_text(a.metrics_addr.expect("metrics")).await);
+    let labels = site_label_values(&a.metrics_text().await);
     assert!(
         labels.len() <= moderato::metrics_labels::MAX_SITE_LABELS + 1,
         "{} distinct site labels",

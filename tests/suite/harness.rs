@@ -398,6 +398,22 @@ impl TestApp {
             .expect("connect to the test server")
     }
 
+    /// The metrics listener's answer to `GET /metrics`, read whole: the status line and headers, then the
+    /// exposition.
+    pub async fn metrics_text(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.metrics_addr.expect("metrics listener");
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the metrics listener");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    }
+
     /// Stops the server and waits for it to finish; says whether it drained within its grace period.
     pub async fn stop(mut self) -> Option<moderato::startup::Stopped> {
         if let Some(s) = self.stop.take() {

@@ -72,8 +72,7 @@ async fn metrics_count_requests_by_method_and_code() {
         .await
         .expect_err("unknown service is NOT_FOUND");
     }
-    let addr = app.metrics_addr.expect("metrics enabled");
-    let body = http_get(addr, "/metrics").await;
+    let body = app.metrics_text().await;
     assert!(
         body.contains(
             "moderato_rpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"NotFound\"}"
@@ -85,15 +84,4 @@ async fn metrics_count_requests_by_method_and_code() {
         "{body}"
     );
     app.stop().await;
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
 }

@@ -1242,27 +1242,13 @@ async fn ops_read_queue_stats_of_a_named_site(backend: Backend) {
         .expect_err("a site is required");
     assert_eq!(violated_fields(&err), vec!["site"]);
     // The claimed gauge is published while items are claimed.
-    let body = scrape_metrics(&app).await;
+    let body = app.metrics_text().await;
     assert!(
         body.contains("moderato_queue_claimed{site=\"hcm\"} 1"),
         "{body}"
     );
 }
 on_every_backend!(ops_stats, ops_read_queue_stats_of_a_named_site);
-
-async fn scrape_metrics(app: &TestApp) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = app.metrics_addr.expect("metrics listener");
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
 
 async fn a_bad_site_id_is_reported_with_every_other_violation(backend: Backend) {
     let app = spawn_app(backend, open).await;

@@ -438,7 +438,7 @@ async fn an_event_failing_past_the_retry_time_is_dead_lettered_and_delivery_goes
     assert!(d.last_error.contains("500"), "{d:?}");
     assert!(d.body.contains(&expected[0]));
     // The site's own label, or `_other` once other tests in this process used up the per-site label cap.
-    let metrics = metrics_text(app.metrics_addr.expect("metrics")).await;
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.lines().any(|l| {
             l.starts_with("moderato_webhook_dead_letters_total")
@@ -598,17 +598,6 @@ async fn only_http_and_https_urls_are_accepted_and_only_ops_may_set_them() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     app.stop().await;
-}
-
-async fn metrics_text(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
 }
 
 /// Runs the `moderato` binary against `app` with the ops token; its stdout (it must succeed).

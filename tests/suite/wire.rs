@@ -17,7 +17,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::harness::{
-    Backend, PORTAL_TOKEN, RedisProcess, authed, free_port, spawn_app, test_config, unique_prefix,
+    Backend, PORTAL_TOKEN, RedisProcess, TestApp, authed, free_port, spawn_app, test_config,
+    unique_prefix,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_moderato");
@@ -214,8 +215,8 @@ fn percent_decode(b: &[u8]) -> String {
 }
 
 /// `moderato_rpc_requests_total` for `method` and `code`, 0 when absent.
-async fn rpc_count(metrics: SocketAddr, method: &str, code: &str) -> u64 {
-    let body = http_get(metrics, "/metrics").await;
+async fn rpc_count(app: &TestApp, method: &str, code: &str) -> u64 {
+    let body = app.metrics_text().await;
     let key = format!("moderato_rpc_requests_total{{method=\"{method}\",code=\"{code}\"}} ");
     body.lines()
         .find_map(|l| l.strip_prefix(&key))
@@ -224,22 +225,11 @@ async fn rpc_count(metrics: SocketAddr, method: &str, code: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undecodable_requests_are_invalid_argument_and_counted_as_such() {
     let app = spawn_app(Backend::Memory, |_| {}).await;
-    let metrics = app.metrics_addr.expect("metrics on");
-    let invalid_before = rpc_count(metrics, CREATE_CHALLENGE, "InvalidArgument").await;
-    let internal_before = rpc_count(metrics, CREATE_CHALLENGE, "Internal").await;
+    let invalid_before = rpc_count(&app, CREATE_CHALLENGE, "InvalidArgument").await;
+    let internal_before = rpc_count(&app, CREATE_CHALLENGE, "Internal").await;
 
     // 200 nested groups in an unknown field (15): start-group tags, then end-group tags.
     let mut deep = vec![0x7b_u8; 200];
@@ -275,8 +265,8 @@ async fn undecodable_requests_are_invalid_argument_and_counted_as_such() {
             "{what}: {a:?}"
         );
     }
-    let invalid_after = rpc_count(metrics, CREATE_CHALLENGE, "InvalidArgument").await;
-    let internal_after = rpc_count(metrics, CREATE_CHALLENGE, "Internal").await;
+    let invalid_after = rpc_count(&app, CREATE_CHALLENGE, "InvalidArgument").await;
+    let internal_after = rpc_count(&app, CREATE_CHALLENGE, "Internal").await;
     assert!(
         invalid_after >= invalid_before + cases.len() as u64,
         "InvalidArgument count went from {invalid_before} to {invalid_after}"
@@ -288,8 +278,7 @@ async fn undecodable_requests_are_invalid_argument_and_counted_as_such() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_content_type_is_http_415() {
     let app = spawn_app(Backend::Memory, |_| {}).await;
-    let metrics = app.metrics_addr.expect("metrics on");
-    let before = rpc_count(metrics, CREATE_CHALLENGE, "Http415").await;
+    let before = rpc_count(&app, CREATE_CHALLENGE, "Http415").await;
     let a = raw_call(
         app.addr,
         CREATE_CHALLENGE,
@@ -299,7 +288,7 @@ async fn a_wrong_content_type_is_http_415() {
     .await;
     assert_eq!(a.http, http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "{a:?}");
     assert_eq!(a.grpc_status, None, "{a:?}");
-    let after = rpc_count(metrics, CREATE_CHALLENGE, "Http415").await;
+    let after = rpc_count(&app, CREATE_CHALLENGE, "Http415").await;
     assert!(after > before, "415 not counted: {before} -> {after}");
     // The same bytes as a real gRPC request pass.
     let ok = raw_call(
@@ -333,8 +322,7 @@ async fn an_oversized_message_is_resource_exhausted_with_the_limit() {
         "{a:?}"
     );
     // Unknown paths are counted under one label, whatever a caller makes up.
-    let m = app.metrics_addr.expect("metrics on");
-    let before = rpc_count(m, "unknown", "Unimplemented").await;
+    let before = rpc_count(&app, "unknown", "Unimplemented").await;
     for i in 0..3 {
         let a = raw_call(
             app.addr,
@@ -345,8 +333,8 @@ async fn an_oversized_message_is_resource_exhausted_with_the_limit() {
         .await;
         assert_eq!(a.grpc_status, Some(Code::Unimplemented as i32), "{a:?}");
     }
-    assert!(rpc_count(m, "unknown", "Unimplemented").await >= before + 3);
-    assert!(!http_get(m, "/metrics").await.contains("made.up.Service"));
+    assert!(rpc_count(&app, "unknown", "Unimplemented").await >= before + 3);
+    assert!(!app.metrics_text().await.contains("made.up.Service"));
     app.stop().await;
 }
 
@@ -987,9 +975,8 @@ async fn a_python_raw_bytes_client_sending_invalid_utf8_gets_invalid_argument() 
         "python3 with grpcio is required (pip install grpcio, or run scripts/test.sh, which installs it)"
     );
     let app = spawn_app(Backend::Memory, |_| {}).await;
-    let metrics = app.metrics_addr.expect("metrics on");
-    let invalid_before = rpc_count(metrics, CREATE_CHALLENGE, "InvalidArgument").await;
-    let internal_before = rpc_count(metrics, CREATE_CHALLENGE, "Internal").await;
+    let invalid_before = rpc_count(&app, CREATE_CHALLENGE, "InvalidArgument").await;
+    let internal_before = rpc_count(&app, CREATE_CHALLENGE, "Internal").await;
     let script = r#"
 import sys, grpc
 addr, token, method = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -1029,9 +1016,9 @@ except grpc.RpcError as e:
         "{stdout}"
     );
     // Other tests in this process share the metrics registry: this call adds at least one.
-    assert!(rpc_count(metrics, CREATE_CHALLENGE, "InvalidArgument").await > invalid_before);
+    assert!(rpc_count(&app, CREATE_CHALLENGE, "InvalidArgument").await > invalid_before);
     assert_eq!(
-        rpc_count(metrics, CREATE_CHALLENGE, "Internal").await,
+        rpc_count(&app, CREATE_CHALLENGE, "Internal").await,
         internal_before
     );
 }
