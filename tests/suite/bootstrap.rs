@@ -11,8 +11,8 @@ use moderato::proto::{
 };
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at, comment,
-    spawn_app,
+    BIN, Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named, client_at,
+    comment, spawn_app,
 };
 
 fn submission(i: usize, body: &str) -> SubmitCommentRequest {
@@ -258,7 +258,7 @@ async fn a_new_site_goes_from_bootstrap_to_its_own_model() {
 
 /// Runs the `moderato` CLI with `args` against `addr` with `token`; its stdout, or a panic with its stderr.
 async fn cli(addr: &str, token: &str, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(crate::load::BIN)
+    let out = tokio::process::Command::new(BIN)
         .args(args)
         .env("MODERATO_ADDR", addr)
         .env("MODERATO_TOKEN", token)

@@ -7,7 +7,7 @@ use moderato::proto::GetCommentRequest;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::rate_limit::{Descriptor, LimitRule};
 
-use crate::harness::{Backend, PORTAL_TOKEN, authed, comment, spawn_app};
+use crate::harness::{BIN, Backend, PORTAL_TOKEN, authed, comment, spawn_app};
 
 const PHP_HINT: &str = "php with php-curl is required by the example tests and was not found. Install it with \
 `apt-get install -y php8.2-cli php8.2-curl` (Debian), or run `scripts/test.sh`, which installs it.";
@@ -182,7 +182,7 @@ async fn the_python_grpc_example_completes_the_portal_flow_and_handles_each_erro
 
 #[tokio::test]
 async fn the_test_answer_header_is_refused_with_a_redis_store() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
+    let out = tokio::process::Command::new(BIN)
         .args([
             "serve",
             "--listen",

@@ -10,7 +10,7 @@ fn read(path: &str) -> String {
 
 #[tokio::test]
 async fn the_combiner_eval_on_test_reproduces_its_committed_report() {
-    let out = tokio::process::Command::new(crate::load::BIN)
+    let out = tokio::process::Command::new(crate::harness::BIN)
         .args(["combiner", "eval", "--split", "test"])
         .current_dir(ROOT)
         .output()

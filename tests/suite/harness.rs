@@ -26,6 +26,8 @@ pub const MODERATOR_TOKEN: &str = "moderator-secret-token";
 pub const MODERATOR2_TOKEN: &str = "moderator-two-secret-token";
 pub const OPS_TOKEN: &str = "ops-secret-token";
 pub const HMAC_KEY: &str = "test-identifier-key";
+/// The `moderato` binary built with these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_moderato");
 
 /// Defines `memory`, `redis` and `cluster` tests running `$body(Backend)`.
 #[macro_export]
@@ -607,6 +609,22 @@ pub fn client_at(ip: &str) -> Option<Client> {
         ip: ip.into(),
         user_agent: String::new(),
     })
+}
+
+/// Runs the `moderato` client with `args` against `app` as `token` (`--addr` and `--token` given after `args`; the
+/// MODERATO_TOKEN, MODERATO_ADDR and MODERATO_WEBHOOK_SECRET this process may have are not passed on): its output,
+/// whatever its exit status.
+pub async fn cli(app: &TestApp, token: &str, args: &[&str]) -> std::process::Output {
+    let addr = format!("http://{}", app.addr);
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .args(["--addr", &addr, "--token", token])
+        .env_remove("MODERATO_TOKEN")
+        .env_remove("MODERATO_ADDR")
+        .env_remove("MODERATO_WEBHOOK_SECRET")
+        .output()
+        .await
+        .expect("run moderato")
 }
 
 /// The fields named by a status's BadRequest details, in order.

@@ -16,11 +16,9 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::harness::{
-    Backend, PORTAL_TOKEN, RedisProcess, authed, free_port, open_store, spawn_app, spawn_with,
+    BIN, Backend, PORTAL_TOKEN, RedisProcess, authed, free_port, open_store, spawn_app, spawn_with,
     test_config, unique_prefix,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_moderato");
 
 fn challenge(ip: &str) -> CreateChallengeRequest {
     CreateChallengeRequest {

@@ -13,9 +13,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::{HMAC_KEY, PORTAL_TOKEN, authed, author_named, client_at, comment, free_port};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_moderato");
+use crate::harness::{
+    BIN, HMAC_KEY, PORTAL_TOKEN, authed, author_named, client_at, comment, free_port,
+};
 
 /// Limits high enough that the load never meets one (every descriptor listed: one not listed keeps its default).
 pub const NO_LIMITS: &str = "[{descriptor=\"site\", requests=100000, period_seconds=1, burst=100000}, \

@@ -26,9 +26,9 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, client_at,
-    comment, open_store, shared_cluster_urls, shared_redis_url, spawn_with, submit, test_config,
-    unique_prefix,
+    BIN, Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, cli,
+    client_at, comment, open_store, shared_cluster_urls, shared_redis_url, spawn_with, submit,
+    test_config, unique_prefix,
 };
 
 /// The reader whose data is erased: every spelling of their data the store could hold.
@@ -928,20 +928,6 @@ on_every_backend!(
     retention_removes_the_record_queue_idempotency_and_index_entries_and_keeps_held
 );
 
-const BIN: &str = env!("CARGO_BIN_EXE_moderato");
-
-async fn cli(app: &crate::harness::TestApp, args: &[&str]) -> std::process::Output {
-    let addr = format!("http://{}", app.addr);
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .args(["--addr", &addr, "--token", OPS_TOKEN])
-        .env_remove("MODERATO_TOKEN")
-        .env_remove("MODERATO_ADDR")
-        .output()
-        .await
-        .expect("run moderato")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_exports_and_erases_a_reader() {
     let prefix = unique_prefix();
@@ -963,6 +949,7 @@ async fn the_cli_exports_and_erases_a_reader() {
     let out = dir.join("reader.jsonl");
     let o = cli(
         &app,
+        OPS_TOKEN,
         &[
             "privacy",
             "export",
@@ -980,6 +967,7 @@ async fn the_cli_exports_and_erases_a_reader() {
 
     let o = cli(
         &app,
+        OPS_TOKEN,
         &["privacy", "erase", "--site", "hcm", "--email", EMAIL],
     )
     .await;
@@ -989,7 +977,7 @@ async fn the_cli_exports_and_erases_a_reader() {
         said.starts_with("2 records erased on 1 site(s) (hcm)"),
         "{said}"
     );
-    let o = cli(&app, &["privacy", "export", "--phone", PHONE]).await;
+    let o = cli(&app, OPS_TOKEN, &["privacy", "export", "--phone", PHONE]).await;
     assert!(o.status.success());
     let left = String::from_utf8_lossy(&o.stdout);
     assert_eq!(left.lines().count(), 1, "the comment on hn is left: {left}");
@@ -997,6 +985,7 @@ async fn the_cli_exports_and_erases_a_reader() {
 
     let o = cli(
         &app,
+        OPS_TOKEN,
         &["privacy", "erase", "--phone", PHONE, "--email", EMAIL],
     )
     .await;

@@ -19,8 +19,8 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    Backend, HAM, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, TestApp, authed,
-    author_named, client_at, comment, spawn_app, status_of, submit, violated_fields,
+    Backend, HAM, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named,
+    cli, client_at, comment, spawn_app, status_of, submit, violated_fields,
 };
 
 /// Names the harness gives the tokens.
@@ -1410,20 +1410,6 @@ on_every_backend!(
 );
 
 // ---- the client commands ----
-
-const BIN: &str = env!("CARGO_BIN_EXE_moderato");
-
-async fn cli(app: &TestApp, token: &str, args: &[&str]) -> std::process::Output {
-    let addr = format!("http://{}", app.addr);
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .args(["--addr", &addr, "--token", token])
-        .env_remove("MODERATO_TOKEN")
-        .env_remove("MODERATO_ADDR")
-        .output()
-        .await
-        .expect("run moderato")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_takes_over_exports_labels_and_shows_stats_and_the_audit_log() {

@@ -600,22 +600,9 @@ async fn only_http_and_https_urls_are_accepted_and_only_ops_may_set_them() {
     app.stop().await;
 }
 
-/// Runs the `moderato` binary against `app` with the ops token; its stdout (it must succeed).
+/// Runs the `moderato` client against `app` with the ops token; its stdout (it must succeed).
 async fn cli(app: &crate::harness::TestApp, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
-        .args(args)
-        .args([
-            "--addr",
-            &format!("http://{}", app.addr),
-            "--token",
-            OPS_TOKEN,
-        ])
-        .env_remove("MODERATO_TOKEN")
-        .env_remove("MODERATO_ADDR")
-        .env_remove("MODERATO_WEBHOOK_SECRET")
-        .output()
-        .await
-        .expect("run moderato");
+    let out = crate::harness::cli(app, OPS_TOKEN, args).await;
     assert!(
         out.status.success(),
         "{args:?}: {}",

@@ -17,11 +17,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::harness::{
-    Backend, PORTAL_TOKEN, RedisProcess, TestApp, authed, free_port, spawn_app, test_config,
+    BIN, Backend, PORTAL_TOKEN, RedisProcess, TestApp, authed, free_port, spawn_app, test_config,
     unique_prefix,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_moderato");
 const CREATE_CHALLENGE: &str = "/moderato.v1.CaptchaService/CreateChallenge";
 
 // ---------------------------------------------------------------------------------------------------------------
