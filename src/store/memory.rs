@@ -841,7 +841,13 @@ impl Store for MemoryStore {
             .lock()
             .sites
             .get(site)
-            .map(|s| s.labels.iter().filter(|(_, r)| r.is_some()).count() as u64)
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref().map(|r| r.comment_id.as_str()))
+                    .collect::<std::collections::HashSet<_>>()
+                    .len() as u64
+            })
             .unwrap_or(0))
     }
 

@@ -538,7 +538,8 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<(CommentRecord, Option<Label>)>, StoreError>;
 
-    /// How many moderator labels the site has.
+    /// How many comments of the site moderators have labelled (a comment relabelled by an overturn or an undo
+    /// counts once, as the label export lists it once; an erased comment's labels are gone).
     async fn label_count(&self, site: &str) -> Result<u64, StoreError>;
 
     /// Labels after cursor `after` (empty: from the start), at most `max`, with their cursors.

@@ -879,6 +879,7 @@ impl Store for RedisStore {
             .key(self.keys.audit(d.site))
             .key(self.keys.human_decisions(d.site))
             .key(self.keys.pending(d.site))
+            .key(self.keys.counters(d.site))
             .arg(d.comment_id)
             .arg(d.kind.as_str())
             .arg(fence)
@@ -1063,9 +1064,25 @@ impl Store for RedisStore {
     }
 
     async fn label_count(&self, site: &str) -> Result<u64, StoreError> {
-        let key = self.keys.labels(site);
-        self.query(|c| Box::pin(async move { redis::cmd("XLEN").arg(&key).query_async(c).await }))
-            .await
+        let stream = self.keys.labels(site);
+        let counters = self.keys.counters(site);
+        // decide.lua counts a label row that replaces a comment's earlier label as a relabel.
+        let (rows, relabels): (u64, Option<u64>) = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::pipe()
+                        .atomic()
+                        .cmd("XLEN")
+                        .arg(&stream)
+                        .cmd("HGET")
+                        .arg(&counters)
+                        .arg("relabels")
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows.saturating_sub(relabels.unwrap_or(0)))
     }
 
     async fn take_over(

@@ -1215,6 +1215,54 @@ async fn a_review_is_fenced_by_the_lease_token(backend: Backend) {
 }
 on_every_backend!(review_fenced, a_review_is_fenced_by_the_lease_token);
 
+async fn a_relabelled_comment_counts_once_and_an_erased_one_not_at_all(backend: Backend) {
+    use moderato::store::Erase;
+    let (store, _keys) = setup(backend).await;
+    for id in ["c-1", "c-2"] {
+        record_one(&*store, &record(id, Status::Published)).await;
+    }
+    // c-1 rejected, then undone (two label rows); c-2 rejected once.
+    done(
+        decide(
+            &*store,
+            overturn("c-1", Status::Published, Status::Rejected),
+        )
+        .await,
+    );
+    done(
+        decide(
+            &*store,
+            overturn("c-1", Status::Rejected, Status::Published),
+        )
+        .await,
+    );
+    done(
+        decide(
+            &*store,
+            overturn("c-2", Status::Published, Status::Rejected),
+        )
+        .await,
+    );
+    assert_eq!(store.labels(SITE, "", 10).await.expect("labels").len(), 3);
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 2);
+    // Erasing c-1 takes both its rows, and it stops counting; c-2 still counts.
+    let mut erased = record("c-1", Status::Published);
+    erased.name = "erased-x".into();
+    let step = Erase {
+        site: SITE,
+        author: None,
+        records: std::slice::from_ref(&erased),
+        gone: &[],
+    };
+    assert_eq!(store.erase(step).await.expect("erase"), 1);
+    assert_eq!(store.labels(SITE, "", 10).await.expect("labels").len(), 1);
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 1);
+}
+on_every_backend!(
+    relabels,
+    a_relabelled_comment_counts_once_and_an_erased_one_not_at_all
+);
+
 async fn an_overturn_is_fenced_by_the_expected_status(backend: Backend) {
     let (store, _keys) = setup(backend).await;
     record_one(&*store, &record("c-1", Status::Published)).await;
@@ -1271,6 +1319,8 @@ async fn an_overturn_is_fenced_by_the_expected_status(backend: Backend) {
     let rows = store.labels(SITE, "", 10).await.expect("labels");
     let labels: Vec<Label> = rows.iter().map(|(_, r)| r.label).collect();
     assert_eq!(labels, [Label::Spam, Label::Ham]);
+    // Two label rows, one labelled comment (the export lists its latest label once).
+    assert_eq!(store.label_count(SITE).await.expect("label_count"), 1);
     // The label export resumes after a cursor and respects its maximum, like the decision stream.
     assert_eq!(
         store.labels(SITE, &rows[0].0, 10).await.expect("labels"),

@@ -2,7 +2,9 @@
 -- (ARGV[2] = 'OVERTURN') by the expected current status. Appends the event to the decision stream and the
 -- comment's history, the label to the label stream, the audit entry, and counts human decisions.
 -- KEYS[1] comment hash, KEYS[2] history, KEYS[3] claims zset, KEYS[4] queued zset, KEYS[5] decision stream,
--- KEYS[6] label stream, KEYS[7] audit stream, KEYS[8] human-decisions zset, KEYS[9] pending zset.
+-- KEYS[6] label stream, KEYS[7] audit stream, KEYS[8] human-decisions zset, KEYS[9] pending zset, KEYS[10] counters
+-- hash (its 'relabels' field counts the label rows that replace an earlier label of the same comment, so that the
+-- labelled comments are the label stream's length less it).
 -- ARGV[1] comment id, ARGV[2] mode, ARGV[3] lease token or expected status, ARGV[4] new status, ARGV[5] actor,
 -- ARGV[6] label, ARGV[7] note, ARGV[8] stream maxlen, ARGV[9] site, ARGV[10] audit maxlen, ARGV[11] author index
 -- key prefix (the author indexes list the comment until its retention ends; its label rows are kept for erasure).
@@ -44,7 +46,10 @@ end
 local lid = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[1], 'label', ARGV[6], 'by', ARGV[5],
   'at', now, 'text', rec.title .. '\n' .. rec.body)
 local lids = redis.call('HGET', KEYS[1], 'labels')
-if lids then lid = lids .. ' ' .. lid end
+if lids then
+  lid = lids .. ' ' .. lid
+  redis.call('HINCRBY', KEYS[10], 'relabels', 1)
+end
 redis.call('HSET', KEYS[1], 'labels', lid)
 audit_add(KEYS[7], ARGV[10], now, ARGV[5], ARGV[2], {site = ARGV[9], comment = ARGV[1], before = f[1],
   after = ARGV[4], label = ARGV[6], why = ARGV[7]})

@@ -3,7 +3,8 @@
 -- appeals (in its history) and its entries in every author index (the 'authors' field: phone and e-mail) are
 -- removed; every id given leaves KEYS[1]. Naturally idempotent: a rerun after an interruption finds the erased
 -- comments marked and the indexes without them.
--- KEYS[1] the author index (or any key of the site when there is none), KEYS[2] label stream.
+-- KEYS[1] the author index (or any key of the site when there is none), KEYS[2] label stream, KEYS[3] counters
+-- hash (a comment's label rows past its first were counted as relabels: they go with it).
 -- ARGV[1] comment key prefix, ARGV[2] history key prefix, ARGV[3] idempotency key prefix, ARGV[4] '1' to remove
 -- the ids from KEYS[1], ARGV[5] n records, ARGV[6] author index key prefix, then n pairs (comment id, new record
 -- json), then the ids of comments that are gone.
@@ -25,8 +26,13 @@ for i = 1, n do
       redis.call('HDEL', ck, 'authors')
     end
     if f[3] then
+      local rows = 0
       for lid in string.gmatch(f[3], '%S+') do
         redis.call('XDEL', KEYS[2], lid)
+        rows = rows + 1
+      end
+      if rows > 1 then
+        redis.call('HINCRBY', KEYS[3], 'relabels', 1 - rows)
       end
       redis.call('HDEL', ck, 'labels')
     end

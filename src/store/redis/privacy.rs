@@ -126,6 +126,7 @@ impl RedisStore {
             None => self.keys.author_index(e.site, "none"),
         })
         .key(self.keys.labels(e.site))
+        .key(self.keys.counters(e.site))
         .arg(self.keys.comment_prefix(e.site))
         .arg(self.keys.history_prefix(e.site))
         .arg(self.keys.idempotency(e.site, ""))
