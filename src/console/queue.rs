@@ -372,8 +372,10 @@ async fn undo(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
     match ctx.state.undo.take() {
         Some((s, id, status, until)) if until > now_ms() => {
             let expected = Status::parse(&status);
+            // Undoing an approval rejects: the form's label is the reason (the domain refuses a rejection
+            // without one); undoing a rejection publishes, labelled ham by the domain.
             let label = if expected == Some(Status::Published) {
-                Some(Label::parse(f.get("label")).unwrap_or(Label::Spam))
+                Label::parse(f.get("label"))
             } else {
                 None
             };
