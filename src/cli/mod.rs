@@ -107,6 +107,16 @@ struct ServeArgs {
     log_json: bool,
 }
 
+/// A server and one site on it (commands that need nothing more).
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Site id.
+    #[arg(long)]
+    pub(crate) site: String,
+}
+
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {

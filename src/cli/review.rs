@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{ClientArgs, authed, connect, status_error};
+use super::{ClientArgs, SiteArgs, authed, connect, status_error};
 use crate::proto::moderation_service_client::ModerationServiceClient;
 use crate::proto::{
     ClaimReviewsRequest, DecideReviewRequest, ExportLabelsRequest, Label, QueueStatsRequest,
@@ -32,15 +32,6 @@ pub enum LabelsCommand {
     /// train --data csv:FILE` and `moderato bootstrap train` read it: spam is spam; ham and off_topic are ham;
     /// abusive rows are left out of spam training (abusive is not advertising, and not legitimate either).
     Export(ExportArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct SiteArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-    /// Site id.
-    #[arg(long)]
-    site: String,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{ClientArgs, authed, connect, status_error};
+use super::{ClientArgs, SiteArgs, authed, connect, status_error};
 use crate::proto::admin_service_client::AdminServiceClient;
 use crate::proto::{
     GetWebhookRequest, ListWebhookDeadLettersRequest, RotateWebhookSecretRequest,
@@ -19,15 +19,6 @@ pub enum WebhookCommand {
     Show(SiteArgs),
     /// List events given up after retrying for the configured time.
     DeadLetters(DeadLetterArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct SiteArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-    /// Site id.
-    #[arg(long)]
-    site: String,
 }
 
 #[derive(Debug, Args)]
