@@ -4,13 +4,12 @@
 # prints, per phase, the CPU per call of the server, Redis and the load tool, then Redis's time in submit.lua next
 # to a no-op script called the same way.
 # Usage: scripts/bench-redis.sh [seconds per phase, default 8] [concurrency, default 32]
+# MODERATO_BIN=path/to/moderato uses that binary instead of a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_PHASE=${1:-8}
 CONCURRENCY=${2:-32}
-command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server" >&2; exit 1; }
-cargo build --release --locked -q
-BIN=$PWD/target/release/moderato
+. scripts/bench-common.sh
 WORK=$(mktemp -d)
 SERVER=""; RPORT=""
 cleanup() {
@@ -19,44 +18,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-# A Redis store needs configured tokens (generated ones are only for the embedded store): one for this run.
-TOKEN=$("$BIN" token new | awk '/^token:/ {print $2}')
-TOKEN_SHA=$("$BIN" token hash "$TOKEN" | tail -1)
-cat > "$WORK/cfg.toml" <<TOML
-identifier_hmac_key = "bench-key-not-for-production"
-[[auth.tokens]]
-name = "bench-portal"
-role = "portal"
-sha256 = "$TOKEN_SHA"
-[server]
-metrics_listen = ""
-[captcha]
-required = false
-[[rate_limits]]
-descriptor = "site"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-[[rate_limits]]   # every descriptor not listed keeps its default limit, so the others are listed in shadow mode
-descriptor = "client_ip"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-shadow = true
-[[rate_limits]]
-descriptor = "author"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-shadow = true
-[[rate_limits]]
-descriptor = "thread"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-shadow = true
-TOML
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+new_token
+write_bench_config "$WORK/cfg.toml"
 RPORT=$(free_port); GPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no --daemonize yes \
   --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
@@ -64,14 +27,7 @@ for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sl
 redis-cli -p "$RPORT" ping >/dev/null || { echo "redis-server did not start:" >&2; cat "$WORK/redis.log" >&2; exit 1; }
 for _ in $(seq 1 50); do [ -s "$WORK/redis.pid" ] && break; sleep 0.1; done
 RPID=$(cat "$WORK/redis.pid")
-"$BIN" serve --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT" --http-listen "" \
-  > "$WORK/serve.log" 2>&1 &
-SERVER=$!
-# The server takes requests once it logs "moderato listening".
-for _ in $(seq 1 300); do grep -q "moderato listening" "$WORK/serve.log" && break; sleep 0.1; done
-if ! grep -q "moderato listening" "$WORK/serve.log"; then
-  echo "the server did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1
-fi
+start_server --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT"
 "$BIN" bench --addr "http://127.0.0.1:$GPORT" --token "$TOKEN" --concurrency "$CONCURRENCY" \
   --seconds "$SECONDS_PER_PHASE" --watch "server=$SERVER" --watch "redis=$RPID"
 # The only scripts the run called are submissions (submit.lua): Redis's own time inside them, per call.

@@ -8,13 +8,7 @@ cd "$(dirname "$0")/.."
 ACK=${1:-100}
 SECONDS_PER_PHASE=${2:-8}
 CONCURRENCY=${3:-32}
-command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server" >&2; exit 1; }
-if [ -z "${MODERATO_BIN:-}" ]; then
-  cargo build --release --locked -q
-  BIN=$PWD/target/release/moderato
-else
-  BIN=$MODERATO_BIN
-fi
+. scripts/bench-common.sh
 WORK=$(mktemp -d)
 SERVER=""; PPORT=""; RPORT=""
 cleanup() {
@@ -23,39 +17,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-cat > "$WORK/cfg.toml" <<'TOML'
-identifier_hmac_key = "bench-key-not-for-production"
-[server]
-metrics_listen = ""
-[captcha]
-required = false
-[[rate_limits]]
-descriptor = "site"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-[[rate_limits]]
-descriptor = "client_ip"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-shadow = true
-[[rate_limits]]
-descriptor = "author"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-shadow = true
-[[rate_limits]]
-descriptor = "thread"
-requests = 100000000
-period_seconds = 60
-burst = 100000
-shadow = true
-TOML
-TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-TOKEN_SHA=$(printf %s "$TOKEN" | sha256sum | awk '{print $1}')
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+new_token
+write_bench_config "$WORK/cfg.toml"
 PPORT=$(free_port); RPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$PPORT" --save "" --appendonly no --daemonize yes --dir "$WORK" \
   --pidfile "$WORK/primary.pid" --logfile "$WORK/primary.log"
@@ -69,13 +32,8 @@ redis-cli -p "$RPORT" info replication | grep -q "master_link_status:up" || { ec
 
 run() { # $1 = replica_ack ms
   local gport; gport=$(free_port)
-  : > "$WORK/serve.log"
-  MODERATO__AUTH__TOKENS="[{name=\"bench\", role=\"portal\", sha256=\"$TOKEN_SHA\"}]" \
-  MODERATO__STORE__REPLICA_ACK=$1 "$BIN" serve --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$PPORT" \
-    --key-prefix "bench-ack-$1:" --listen "127.0.0.1:$gport" > "$WORK/serve.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 300); do grep -q "moderato listening" "$WORK/serve.log" && break; sleep 0.1; done
-  grep -q "moderato listening" "$WORK/serve.log" || { echo "the server did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
+  MODERATO__STORE__REPLICA_ACK=$1 start_server --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$PPORT" \
+    --key-prefix "bench-ack-$1:" --listen "127.0.0.1:$gport"
   "$BIN" bench --addr "http://127.0.0.1:$gport" --token "$TOKEN" --concurrency "$CONCURRENCY" \
     --seconds "$SECONDS_PER_PHASE" > "$WORK/bench-$1.out" 2>&1
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
