@@ -144,6 +144,25 @@ struct HealthArgs {
 enum CaptchaCommand {
     /// Create a challenge and save its image.
     New(CaptchaNewArgs),
+    /// Render sample challenges offline, without a server: the images, numbered, and their answers in a separate
+    /// file, so a person can read them and compare (how readable a difficulty is).
+    Samples(CaptchaSamplesArgs),
+}
+
+#[derive(Debug, Args)]
+struct CaptchaSamplesArgs {
+    /// How many images.
+    #[arg(long, default_value_t = 20)]
+    count: u32,
+    /// Characters per challenge.
+    #[arg(long, default_value_t = 5)]
+    length: u32,
+    /// 1 (easy) to 3 (hard), as `captcha.difficulty`.
+    #[arg(long, default_value_t = 2)]
+    difficulty: u32,
+    /// Directory for `01.png`, `02.png`, … and `answers.txt`.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve(a).await,
         Command::Health(a) => health(a).await,
         Command::Captcha(CaptchaCommand::New(a)) => captcha_new(a).await,
+        Command::Captcha(CaptchaCommand::Samples(a)) => captcha_samples(a),
         Command::Token(TokenCommand::Hash { token }) => {
             println!("{}", crate::auth::hash_token(&token));
             Ok(())
@@ -417,6 +437,44 @@ async fn captcha_new(a: CaptchaNewArgs) -> anyhow::Result<()> {
         r.answer_length,
         a.out.display(),
         expires
+    );
+    Ok(())
+}
+
+fn captcha_samples(a: CaptchaSamplesArgs) -> anyhow::Result<()> {
+    if a.count == 0 || a.count > 1000 {
+        anyhow::bail!("--count must be 1 to 1000, got {}", a.count);
+    }
+    if a.length == 0 || a.length as usize > crate::captcha::MAX_ANSWER_CHARS {
+        anyhow::bail!(
+            "--length must be 1 to {}, got {}",
+            crate::captcha::MAX_ANSWER_CHARS,
+            a.length
+        );
+    }
+    if !(1..=3).contains(&a.difficulty) {
+        anyhow::bail!("--difficulty must be 1, 2 or 3, got {}", a.difficulty);
+    }
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", a.out.display()))?;
+    let mut answers = String::new();
+    for i in 1..=a.count {
+        let answer = crate::captcha::random_answer(a.length);
+        let png = crate::captcha::render(&answer, a.difficulty)
+            .ok_or_else(|| anyhow::anyhow!("the challenge {answer:?} did not render"))?;
+        let path = a.out.join(format!("{i:02}.png"));
+        std::fs::write(&path, png)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        answers.push_str(&format!("{i:02} {answer}\n"));
+    }
+    let path = a.out.join("answers.txt");
+    std::fs::write(&path, answers)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    println!(
+        "{} images in {}, answers in {}",
+        a.count,
+        a.out.display(),
+        path.display()
     );
     Ok(())
 }
