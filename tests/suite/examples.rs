@@ -139,6 +139,31 @@ async fn the_node_example_completes_the_portal_flow_and_handles_each_error() {
 
 const HTTP_IMAGE: &str = "image route: the same image";
 
+const GRPC_IMAGE: &str = "image route: not on gRPC, the image came with the challenge";
+
+const NODE_GRPC_HINT: &str = "the Node gRPC example needs its packages (@grpc/grpc-js, @grpc/proto-loader, \
+protobufjs), which were not found under examples/node/node_modules. Install them with `npm ci --prefix \
+examples/node`, or run `scripts/test.sh`, which installs them.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_grpc_example_completes_the_portal_flow_and_handles_each_error() {
+    require_node();
+    let ok = Command::new("node")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/node"))
+        .args([
+            "--input-type=module",
+            "-e",
+            "await import('@grpc/grpc-js'); await import('@grpc/proto-loader'); await import('protobufjs');",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{NODE_GRPC_HINT}");
+    run_example("node", "examples/node/grpc.mjs", &[], GRPC_IMAGE).await;
+}
+
 const PYTHON_HINT: &str = "python3 with grpcio, grpcio-tools and grpcio-status is required by the example tests \
 and was not found. Install them with `pip install grpcio grpcio-tools grpcio-status`, or run `scripts/test.sh`, \
 which installs them.";
@@ -175,7 +200,7 @@ async fn the_python_grpc_example_completes_the_portal_flow_and_handles_each_erro
         "python3",
         "examples/python/portal.py",
         &[("PYTHONPATH", gen_path.as_str())],
-        "image route: not on gRPC, the image came with the challenge",
+        GRPC_IMAGE,
     )
     .await;
 }
