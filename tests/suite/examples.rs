@@ -250,9 +250,38 @@ async fn without_the_test_hook_no_answer_is_handed_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_one() {
+    require_php();
+    webhook_receiver(|addr| {
+        let mut c = tokio::process::Command::new("php");
+        c.args(["-S", addr]).arg(format!(
+            "{}/examples/php/webhook.php",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        c
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_one() {
+    require_node();
+    webhook_receiver(|addr| {
+        let mut c = tokio::process::Command::new("node");
+        c.arg(format!(
+            "{}/examples/node/webhook.mjs",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(addr);
+        c
+    })
+    .await;
+}
+
+/// Runs a webhook receiver example (`receiver` builds its command for a listen address) and checks that it logs
+/// every delivery once, in order, and refuses a forged signature and a replay from an hour ago.
+async fn webhook_receiver(receiver: impl FnOnce(&str) -> tokio::process::Command) {
     use moderato::proto::SetWebhookRequest;
     use moderato::proto::admin_service_client::AdminServiceClient;
-    require_php();
     let app = spawn_app(Backend::Memory, |c| {
         c.captcha.required = false;
         c.rate_limits.clear();
@@ -265,19 +294,14 @@ async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_o
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("events.jsonl");
     let port = crate::harness::free_port(false);
-    let mut php = tokio::process::Command::new("php")
-        .args(["-S", &format!("127.0.0.1:{port}")])
-        .arg(format!(
-            "{}/examples/php/webhook.php",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+    let mut receiver = receiver(&format!("127.0.0.1:{port}"))
         .env("MODERATO_WEBHOOK_SECRET", secret)
         .env("MODERATO_WEBHOOK_LOG", &log)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("php -S");
+        .expect("start the receiver");
     let url = format!("http://127.0.0.1:{port}/moderato");
     AdminServiceClient::new(ch.clone())
         .set_webhook(authed(
@@ -301,8 +325,8 @@ async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_o
             .expect("submit");
         ids.push(r.into_inner().comment_id);
     }
-    // The PHP receiver logs an event only once its signature verified (the first call may meet a PHP server
-    // still starting: delivery retries).
+    // The receiver logs an event only once its signature verified (the first call may meet a receiver still
+    // starting: delivery retries).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let logged = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -313,7 +337,10 @@ async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_o
         if rows.len() >= 2 {
             break rows;
         }
-        assert!(std::time::Instant::now() < deadline, "PHP logged {text:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receiver logged {text:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let logged_ids: Vec<&str> = logged
@@ -362,6 +389,6 @@ async fn the_php_webhook_receiver_verifies_every_delivery_and_refuses_a_forged_o
     )
     .await;
     assert_eq!(r.status, 204);
-    let _ = php.kill().await;
+    let _ = receiver.kill().await;
     app.stop().await;
 }
