@@ -195,6 +195,7 @@ impl ModerationService for ModerationApi {
             claimed: s.claimed,
             oldest_pending_age_seconds: s.oldest_pending_age_ms / 1000,
             decisions_last_hour: s.decisions_last_hour,
+            decisions_by_hour: s.decisions_by_hour.to_vec(),
         }))
     }
 

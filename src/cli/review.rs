@@ -275,6 +275,11 @@ pub async fn print_stats(client: &ClientArgs, site: &str) -> anyhow::Result<()> 
     println!("claimed               {}", s.claimed);
     println!("oldest pending        {} s", s.oldest_pending_age_seconds);
     println!("decisions, last hour  {}", s.decisions_last_hour);
+    let hours: Vec<String> = s.decisions_by_hour.iter().map(u64::to_string).collect();
+    println!(
+        "decisions by hour     {} (the last 24 h, oldest first)",
+        hours.join(" ")
+    );
     Ok(())
 }
 

@@ -136,14 +136,14 @@ impl Policy {
             &self.rate_limits,
             errs,
         );
-        for (i, t) in self
-            .blocked_terms
-            .iter()
-            .chain(&self.suspect_terms)
-            .enumerate()
-        {
-            if fold(t).is_empty() {
-                errs.push(format!("{at}: term {i} ({t:?}) has no letters or digits"));
+        for (name, list) in [
+            ("blocked_terms", &self.blocked_terms),
+            ("suspect_terms", &self.suspect_terms),
+        ] {
+            for (i, t) in list.iter().enumerate() {
+                if fold(t).is_empty() {
+                    errs.push(format!("{at}.{name}[{i}]: {t:?} has no letters or digits"));
+                }
             }
         }
         for (name, list) in [

@@ -212,6 +212,25 @@ fn exported(site: &str, c: &StoredComment) -> Exported {
     }
 }
 
+/// A reader's other comments on a site, counted by status: the author's history a moderator sees beside a held
+/// comment. Readers are told apart by phone and e-mail (the author indexes); a comment with neither has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorHistory {
+    /// Published.
+    pub published: u64,
+    /// Held for review.
+    pub pending: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// More than [`HISTORY_MAX`] other comments: the counts cover the first ones in index order.
+    pub truncated: bool,
+    /// The comment gives no phone or e-mail, so its author's other comments cannot be found.
+    pub unidentified: bool,
+}
+
+/// The most other comments an author history counts.
+pub const HISTORY_MAX: usize = 500;
+
 /// Erasure, export and appeals over the store.
 #[derive(Clone)]
 pub struct Privacy {
@@ -482,6 +501,50 @@ impl Privacy {
             }
         }
         Ok(())
+    }
+
+    /// The history of `comment`'s author on `site`: the other comments under its phone's and e-mail's author
+    /// indexes, each counted once by its status now.
+    pub async fn history(
+        &self,
+        site: &str,
+        comment: &CommentRecord,
+    ) -> Result<AuthorHistory, PrivacyError> {
+        let hashes = author_hashes(&self.ids, &comment.phone, &comment.email);
+        let mut h = AuthorHistory {
+            unidentified: hashes.is_empty(),
+            ..AuthorHistory::default()
+        };
+        let mut seen = std::collections::HashSet::from([comment.comment_id.clone()]);
+        for hash in &hashes {
+            let mut offset = 0;
+            loop {
+                let items = self
+                    .store
+                    .author_comments(site, hash, offset, BATCH)
+                    .await?;
+                if items.is_empty() {
+                    break;
+                }
+                offset += items.len();
+                for (id, c) in items {
+                    let Some(c) = c else { continue };
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    if seen.len() > HISTORY_MAX + 1 {
+                        h.truncated = true;
+                        return Ok(h);
+                    }
+                    match c.status {
+                        Status::Published => h.published += 1,
+                        Status::PendingReview => h.pending += 1,
+                        Status::Rejected => h.rejected += 1,
+                    }
+                }
+            }
+        }
+        Ok(h)
     }
 
     /// The reader-facing statement of reasons for a rejected or held comment.

@@ -196,6 +196,30 @@ impl<'a> Located<'a> {
         self.spans(|text, _| crate::text::spans::find_literal(text, needle))
     }
 
+    /// Where phone-like numbers sit in `field` (`name`, `title` or `body`).
+    pub fn phones(&self, field: &str) -> Vec<Span> {
+        self.spans_in(field, crate::text::spans::find_phones)
+    }
+
+    /// Where `@handles` and e-mail addresses sit in `field`.
+    pub fn contacts(&self, field: &str) -> Vec<Span> {
+        self.spans_in(field, crate::text::spans::find_contacts)
+    }
+
+    fn spans_in(&self, field: &str, find: fn(&str) -> Vec<(usize, usize)>) -> Vec<Span> {
+        self.fields
+            .iter()
+            .filter(|(name, _, _)| *name == field)
+            .flat_map(|(name, text, _)| {
+                find(text).into_iter().map(|(a, b)| Span {
+                    field: (*name).to_string(),
+                    start: u32::try_from(a).unwrap_or(u32::MAX),
+                    end: u32::try_from(b).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
     fn spans(
         &self,
         find: impl Fn(&str, &std::cell::OnceCell<crate::text::spans::Words>) -> Vec<(usize, usize)>,
@@ -331,4 +355,55 @@ pub struct QueueStats {
     pub oldest_pending_age_ms: u64,
     /// Moderator decisions in the last hour.
     pub decisions_last_hour: u64,
+    /// Moderator decisions per hour over the last [`HOURS_CHARTED`] hours, oldest first: element `k` counts
+    /// those from `24 - k` hours ago up to (not including) `23 - k` hours ago; the last element is
+    /// `decisions_last_hour`.
+    pub decisions_by_hour: [u64; HOURS_CHARTED],
+}
+
+/// How many hours of moderator decisions the queue statistics break down by hour.
+pub const HOURS_CHARTED: usize = 24;
+
+/// The hour (index into [`QueueStats::decisions_by_hour`]) a decision made at `at_ms` falls in at `now_ms`, if
+/// within the charted hours: the last hour, its start included, is the last index.
+pub fn hour_bucket(now_ms: u64, at_ms: u64) -> Option<usize> {
+    const H: u64 = 3_600_000;
+    if at_ms > now_ms {
+        return Some(HOURS_CHARTED - 1);
+    }
+    let age = now_ms - at_ms;
+    if age <= H {
+        return Some(HOURS_CHARTED - 1);
+    }
+    // Older than an hour: hour k (from the end) holds ages in (k h, (k + 1) h].
+    let back = (age - 1) / H;
+    (back < HOURS_CHARTED as u64).then(|| HOURS_CHARTED - 1 - back as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_fall_in_the_hour_the_queue_statistics_chart() {
+        const H: u64 = 3_600_000;
+        let now = 100 * H;
+        let last = HOURS_CHARTED - 1;
+        assert_eq!(hour_bucket(now, now), Some(last));
+        assert_eq!(
+            hour_bucket(now, now + 5),
+            Some(last),
+            "a clock slightly behind"
+        );
+        assert_eq!(
+            hour_bucket(now, now - H),
+            Some(last),
+            "the hour's start included"
+        );
+        assert_eq!(hour_bucket(now, now - H - 1), Some(last - 1));
+        assert_eq!(hour_bucket(now, now - 2 * H), Some(last - 1));
+        assert_eq!(hour_bucket(now, now - 24 * H), Some(0));
+        assert_eq!(hour_bucket(now, now - 24 * H - 1), None);
+        assert_eq!(hour_bucket(5, 0), Some(last), "no underflow near the epoch");
+    }
 }

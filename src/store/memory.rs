@@ -78,6 +78,7 @@ struct Site {
     decisions: Vec<Event>,
     /// Label rows; an erased row is `None` (its cursor stays, so later cursors do not move).
     labels: Vec<(String, Option<LabelRow>)>,
+    /// Moderator decision times of the last 24 hours.
     human: Vec<u64>,
     /// author hash -> comment id -> when the entry expires (u64::MAX while held).
     authors: HashMap<String, HashMap<String, u64>>,
@@ -683,7 +684,8 @@ impl Store for MemoryStore {
                 at_ms: now,
             }),
         ));
-        s.human.retain(|t| *t + 3_600_000 > now);
+        s.human
+            .retain(|t| *t + 3_600_000 * crate::review::HOURS_CHARTED as u64 > now);
         s.human.push(now);
         st.audit(
             d.site,
@@ -728,11 +730,18 @@ impl Store for MemoryStore {
             .filter(|c| c.status == Status::PendingReview)
             .map(|c| c.queued_ms)
             .min();
+        let mut by_hour = [0u64; crate::review::HOURS_CHARTED];
+        for t in &s.human {
+            if let Some(k) = crate::review::hour_bucket(now, *t) {
+                by_hour[k] += 1;
+            }
+        }
         Ok(QueueStats {
             depth: s.pending.len() as u64 + expired,
             claimed,
             oldest_pending_age_ms: oldest.map(|o| now.saturating_sub(o)).unwrap_or(0),
-            decisions_last_hour: s.human.iter().filter(|t| **t + 3_600_000 >= now).count() as u64,
+            decisions_last_hour: by_hour[crate::review::HOURS_CHARTED - 1],
+            decisions_by_hour: by_hour,
         })
     }
 

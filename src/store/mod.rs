@@ -108,7 +108,7 @@ impl Keys {
         self.site_key(site, "q:queued")
     }
 
-    /// Moderator decisions of the last hour (sorted set scored by time).
+    /// Moderator decisions of the last 24 hours (sorted set scored by time), for the queue statistics.
     pub fn human_decisions(&self, site: &str) -> String {
         self.site_key(site, "q:human")
     }

@@ -908,14 +908,19 @@ impl Store for RedisStore {
             .key(self.keys.queued(site))
             .key(self.keys.human_decisions(site));
         let r: Vec<i64> = self.run_read(inv).await?;
-        let [depth, claimed, age, recent] = r.as_slice() else {
+        let head: Option<[i64; 3]> = r.get(..3).and_then(|h| h.try_into().ok());
+        let hours: Option<[i64; crate::review::HOURS_CHARTED]> =
+            r.get(3..).and_then(|h| h.try_into().ok());
+        let (Some([depth, claimed, age]), Some(by_hour)) = (head, hours) else {
             return Err(StoreError::Corrupt(format!("queue_stats returned {r:?}")));
         };
+        let by_hour = by_hour.map(|n| n.max(0) as u64);
         Ok(QueueStats {
-            depth: *depth as u64,
-            claimed: *claimed as u64,
-            oldest_pending_age_ms: *age as u64,
-            decisions_last_hour: *recent as u64,
+            depth: depth as u64,
+            claimed: claimed as u64,
+            oldest_pending_age_ms: age as u64,
+            decisions_last_hour: by_hour[crate::review::HOURS_CHARTED - 1],
+            decisions_by_hour: by_hour,
         })
     }
 

@@ -93,8 +93,100 @@ pub fn find_literal(text: &str, needle: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Phone-like numbers in `text` as character ranges from their first digit to their last: 9 to 12 digits in
+/// groups split by single spaces, dots or dashes, as [`super::detect::scan_phones`] counts them (an amount such
+/// as `100.000.000` is not one).
+pub fn find_phones(text: &str) -> Vec<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || (i > 0 && chars[i - 1].is_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut groups: Vec<usize> = vec![0];
+        let mut seps: Vec<char> = Vec::new();
+        let mut end = i;
+        while i < chars.len() {
+            let c = chars[i];
+            if c.is_ascii_digit() {
+                *groups.last_mut().unwrap_or(&mut 0) += 1;
+                end = i + 1;
+                i += 1;
+            } else if matches!(c, ' ' | '.' | '-')
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+                && chars[i - 1].is_ascii_digit()
+            {
+                seps.push(c);
+                groups.push(0);
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let digits: usize = groups.iter().sum();
+        let amount = groups.len() >= 2
+            && groups[0] <= 3
+            && groups[1..].iter().all(|g| *g == 3)
+            && seps.iter().all(|c| *c == '.' || *c == ',');
+        if (9..=12).contains(&digits) && !amount {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+/// `@handles` and e-mail addresses in `text`, as character ranges of the whitespace-separated chunk without
+/// the punctuation around it.
+pub fn find_contacts(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let chars: Vec<char> = text.chars().collect();
+    for i in 0..=chars.len() {
+        let space = chars.get(i).is_none_or(|c| c.is_whitespace());
+        match (start, space) {
+            (None, false) => start = Some(i),
+            (Some(a), true) => {
+                let trim = |c: &char| {
+                    matches!(
+                        c,
+                        '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '"' | '\''
+                    )
+                };
+                let mut b = i;
+                while b > a && trim(&chars[b - 1]) {
+                    b -= 1;
+                }
+                let mut a2 = a;
+                while a2 < b && trim(&chars[a2]) {
+                    a2 += 1;
+                }
+                let chunk: String = chars[a2..b].iter().collect();
+                if super::detect::is_handle(&chunk) || super::detect::is_email(&chunk) {
+                    out.push((a2, b));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn phones_and_contacts_are_located() {
+        let t = "Gọi 0912 345 678 hoặc 0987.654.321, giá 100.000.000 đồng, mã 12345";
+        let got: Vec<String> = find_phones(t).into_iter().map(|r| slice(t, r)).collect();
+        assert_eq!(got, ["0912 345 678", "0987.654.321"]);
+        let t = "ib @shop_xinh hoặc mail a.b@gmail.com. Cảm ơn @ nhé";
+        let got: Vec<String> = find_contacts(t).into_iter().map(|r| slice(t, r)).collect();
+        assert_eq!(got, ["@shop_xinh", "a.b@gmail.com"]);
+    }
     use super::*;
 
     fn slice(text: &str, (a, b): (usize, usize)) -> String {

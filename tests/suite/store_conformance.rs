@@ -1190,6 +1190,12 @@ async fn a_review_is_fenced_by_the_lease_token(backend: Backend) {
     assert_eq!(counts(&*store).await, (0, 0, 1));
     let stats = store.queue_stats(SITE).await.expect("queue_stats");
     assert_eq!(stats.oldest_pending_age_ms, 0, "nothing is held any more");
+    let mut one_now = [0; moderato::review::HOURS_CHARTED];
+    one_now[moderato::review::HOURS_CHARTED - 1] = 1;
+    assert_eq!(
+        stats.decisions_by_hour, one_now,
+        "the decision, in the last hour"
+    );
 
     // The lease ended with the decision.
     assert_eq!(
@@ -1211,6 +1217,27 @@ async fn a_review_is_fenced_by_the_lease_token(backend: Backend) {
         assert_eq!(counts(&*store).await, (0, 0, 1), "an hour later");
         c.advance_ms(1);
         assert_eq!(counts(&*store).await, (0, 0, 0), "an hour and 1 ms later");
+        // Charted by hour for a day: the hour before the last, then the first, then gone.
+        let by_hour = || async {
+            store
+                .queue_stats(SITE)
+                .await
+                .expect("stats")
+                .decisions_by_hour
+        };
+        let mut h = [0; moderato::review::HOURS_CHARTED];
+        h[moderato::review::HOURS_CHARTED - 2] = 1;
+        assert_eq!(by_hour().await, h, "an hour and 1 ms later");
+        c.advance_ms(e.decided_ms + 24 * 3_600_000 - c.now_ms());
+        let mut h = [0; moderato::review::HOURS_CHARTED];
+        h[0] = 1;
+        assert_eq!(by_hour().await, h, "a day later");
+        c.advance_ms(1);
+        assert_eq!(
+            by_hour().await,
+            [0; moderato::review::HOURS_CHARTED],
+            "a day and 1 ms later"
+        );
     }
 }
 on_every_backend!(review_fenced, a_review_is_fenced_by_the_lease_token);

@@ -207,6 +207,11 @@ impl Combiner {
                         located.phrase(detail.split_once(": ").map_or(detail.as_str(), |d| d.1))
                     }
                     "url_known_domain" | "url_other_domain" => located.literal(detail),
+                    "phone_in_body"
+                    | "phone_in_name_or_title"
+                    | "phone_mobile"
+                    | "phone_obfuscated" => located.phones(detail),
+                    "handle_or_email" => located.contacts(detail),
                     _ => Vec::new(),
                 };
                 Reason {

@@ -54,5 +54,5 @@ redis.call('HSET', KEYS[1], 'labels', lid)
 audit_add(KEYS[7], ARGV[10], now, ARGV[5], ARGV[2], {site = ARGV[9], comment = ARGV[1], before = f[1],
   after = ARGV[4], label = ARGV[6], why = ARGV[7]})
 redis.call('ZADD', KEYS[8], now, cursor)
-redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - 3600000)
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - 86400000)
 return {1, json}
