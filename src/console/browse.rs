@@ -211,7 +211,8 @@ struct CommentPage {
     status_code: String,
     name: String,
     title: String,
-    body: String,
+    title_marked: Vec<super::Seg>,
+    body: Vec<super::Seg>,
     score: String,
     reasons: Vec<String>,
     events: Vec<EventRow>,
@@ -316,6 +317,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
     {
         return r;
     }
+    let (title_marked, body) = super::marked_fields(t, &c.record);
     render(CommentPage {
         nav: Some(ctx.nav("browse")),
         t,
@@ -328,7 +330,8 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
         status_code: c.status.as_str().to_string(),
         name: c.record.name.clone(),
         title: c.record.title.clone(),
-        body: c.record.body.clone(),
+        title_marked,
+        body,
         score: format!("{:.0}%", c.record.score * 100.0),
         reasons,
         events,

@@ -15,8 +15,6 @@ use super::{
     Deps, Fields, Flash, Nav, redirect, render, require_ops, signed_in_form, signed_in_ops,
     store_error,
 };
-use crate::audit::action;
-use crate::audit::service::AuditQuery;
 use crate::policy::PolicyError;
 use crate::policy::lab::{HISTOGRAM_BINS, Histogram, Simulation};
 
@@ -429,7 +427,7 @@ async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Field
                     .collect()
             }
             Err(PolicyError::Conflict { current }) => {
-                let who = last_change(&deps, &site).await;
+                let who = super::policy::last_change(&deps, &site).await;
                 ctx.flash("lab.conflict", format!("(v{current}) {who}"), true);
             }
             Err(PolicyError::Store(e)) => return store_error(t, &e.to_string()),
@@ -444,39 +442,6 @@ async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Field
         return r;
     }
     back(&site, &approve, &reject)
-}
-
-/// "by X at T" of the site's latest policy change, from the audit log.
-async fn last_change(deps: &Deps, site: &str) -> String {
-    let mut q = AuditQuery {
-        site: site.to_string(),
-        page_size: 500,
-        ..AuditQuery::default()
-    };
-    let mut last = None;
-    while let Ok(p) = deps.audit.list(&q).await {
-        if let Some(e) = p
-            .entries
-            .iter()
-            .rev()
-            .find(|e| e.action == action::POLICY_UPDATE)
-        {
-            last = Some(e.clone());
-        }
-        if p.next_page_token.is_empty() {
-            break;
-        }
-        q.page_token = p.next_page_token;
-    }
-    match last {
-        Some(e) => format!(
-            "— {} {} · {}",
-            e.actor,
-            super::display_time(e.at_ms),
-            e.detail
-        ),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod browse;
 pub mod i18n;
 pub mod lab;
 pub mod ops;
+pub mod policy;
 pub mod queue;
 
 use askama::Template;
@@ -55,6 +56,8 @@ pub struct Deps {
     pub audit: AuditService,
     /// Console sessions.
     pub sessions: Sessions,
+    /// Readers' data: the author's history beside a held comment.
+    pub privacy: crate::privacy::Privacy,
     /// Mark cookies Secure (the listener speaks TLS).
     pub secure_cookies: bool,
 }
@@ -72,6 +75,7 @@ pub fn routes(deps: Deps) -> Router {
         .merge(queue::routes())
         .merge(ops::routes())
         .merge(lab::routes())
+        .merge(policy::routes())
         .merge(browse::routes())
         .with_state(deps)
 }
@@ -232,6 +236,74 @@ pub fn display_time(ms: u64) -> String {
         Some(d) => format!("{} UTC", d.replacen('T', " ", 1)),
         None => s,
     }
+}
+
+/// A piece of a comment's text as shown: `why` holds the words of every reason that matched it (empty: no
+/// reason did, shown plain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seg {
+    /// The characters.
+    pub text: String,
+    /// The reasons, in words, joined with "; ".
+    pub why: String,
+}
+
+/// `text` cut where the reasons matched it: `hits` are character ranges `[start, end)` of `text` with the words
+/// of the reason that matched there. Overlapping hits share a piece that names both; ranges past the end are
+/// clipped.
+pub fn highlight(text: &str, hits: &[(u32, u32, String)]) -> Vec<Seg> {
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    let mut cuts = vec![0, n];
+    for (a, b, _) in hits {
+        cuts.push((*a as usize).min(n));
+        cuts.push((*b as usize).min(n));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<Seg> = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if a >= b {
+            continue;
+        }
+        let mut why: Vec<&str> = Vec::new();
+        for (s, e, words) in hits {
+            if (*s as usize) <= a && (*e as usize) >= b && !why.contains(&words.as_str()) {
+                why.push(words);
+            }
+        }
+        let why = why.join("; ");
+        let piece: String = chars[a..b].iter().collect();
+        match out.last_mut() {
+            Some(last) if last.why == why => last.text.push_str(&piece),
+            _ => out.push(Seg { text: piece, why }),
+        }
+    }
+    out
+}
+
+/// The title's and the body's pieces for `r`, each matched span marked with its reason in words.
+pub fn marked_fields(t: T, r: &crate::review::CommentRecord) -> (Vec<Seg>, Vec<Seg>) {
+    let mut title = Vec::new();
+    let mut body = Vec::new();
+    for reason in &r.reasons {
+        if reason.spans.is_empty() {
+            continue;
+        }
+        let words = t
+            .reason(&reason.code, reason.contribution)
+            .unwrap_or_else(|| reason.code.clone());
+        for span in &reason.spans {
+            let hit = (span.start, span.end, words.clone());
+            match span.field.as_str() {
+                "title" => title.push(hit),
+                "body" => body.push(hit),
+                _ => {}
+            }
+        }
+    }
+    (highlight(&r.title, &title), highlight(&r.body, &body))
 }
 
 /// A figure as people read it: a whole number without decimals, anything else to three decimals.
@@ -612,6 +684,42 @@ async fn js() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn highlights_cut_the_text_where_reasons_matched_and_merge_overlaps() {
+        let segs = highlight(
+            "gọi 0912 345 678 nhé",
+            &[(4, 16, "phone".into()), (9, 20, "tail".into())],
+        );
+        let shown: Vec<(&str, &str)> = segs
+            .iter()
+            .map(|s| (s.text.as_str(), s.why.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("gọi ", ""),
+                ("0912 ", "phone"),
+                ("345 678", "phone; tail"),
+                (" nhé", "tail"),
+            ]
+        );
+        let plain = highlight("không có gì", &[]);
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].text, "không có gì");
+        // Out of range and empty spans change nothing.
+        assert_eq!(
+            highlight("abc", &[(5, 9, "x".into()), (1, 1, "y".into())]),
+            plain_of("abc")
+        );
+    }
+
+    fn plain_of(s: &str) -> Vec<Seg> {
+        vec![Seg {
+            text: s.into(),
+            why: String::new(),
+        }]
+    }
 
     #[test]
     fn times_and_figures_read_as_people_write_them() {

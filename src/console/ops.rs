@@ -15,6 +15,7 @@ use super::{
 };
 use crate::audit::service::{AuditError, AuditQuery};
 use crate::policy::PolicyError;
+use crate::review::HOURS_CHARTED;
 
 pub(super) fn routes() -> Router<Deps> {
     Router::new()
@@ -57,6 +58,83 @@ struct OpsPage {
     boot_labels: u64,
     boot_required: u32,
     boot_ready: bool,
+    /// Moderator decisions per hour over the last day, as SVG.
+    chart: String,
+}
+
+/// The card metrics people weigh a model by, in words, in this order; the card's other figures (per-class
+/// counts, the confusion matrix) stay in the card.
+const METRICS_SHOWN: &[&str] = &["macro_f1", "precision_spam", "recall_spam", "roc_auc", "n"];
+
+fn metric_words(t: T, metrics: &std::collections::BTreeMap<String, f64>) -> String {
+    METRICS_SHOWN
+        .iter()
+        .filter_map(|k| {
+            let v = metrics.get(*k)?;
+            let shown = if v.fract() == 0.0 {
+                super::display_number(*v)
+            } else {
+                format!("{v:.3}")
+            };
+            Some(format!("{} {shown}", t.s(&format!("ops.metric.{k}"))))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Moderator decisions per hour over the last [`HOURS_CHARTED`] hours as a small SVG bar chart, oldest hour on
+/// the left; its title and description say the same in words for screen readers.
+pub fn decisions_svg(t: T, by_hour: &[u64; HOURS_CHARTED]) -> String {
+    use std::fmt::Write as _;
+    const W: f32 = 480.0;
+    const H: f32 = 140.0;
+    const L: f32 = 32.0;
+    const B: f32 = 22.0;
+    const TOP: f32 = 10.0;
+    let max = by_hour.iter().copied().max().unwrap_or(0).max(1);
+    let step = (W - L - 4.0) / HOURS_CHARTED as f32;
+    let ph = H - TOP - B;
+    let total: u64 = by_hour.iter().sum();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" aria-labelledby="hours-title hours-desc" font-size="11" font-family="sans-serif"><title id="hours-title">{}</title><desc id="hours-desc">{} {total}; {} {}</desc>"##,
+        t.s("ops.chart_title"),
+        t.s("ops.chart_total"),
+        t.s("ops.chart_by_hour"),
+        by_hour
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = write!(
+        s,
+        r##"<line x1="{L}" x2="{W}" y1="{y}" y2="{y}" stroke="#4a5260"/><text x="{}" y="{}" text-anchor="end" fill="#1b1f24">{max}</text><text x="{}" y="{y}" text-anchor="end" fill="#1b1f24">0</text>"##,
+        L - 4.0,
+        TOP + 8.0,
+        L - 4.0,
+        y = TOP + ph
+    );
+    for (k, n) in by_hour.iter().enumerate() {
+        let h = ph * *n as f32 / max as f32;
+        let _ = write!(
+            s,
+            r##"<rect class="hour" x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#0b4f9c"><title>{n}</title></rect>"##,
+            L + 2.0 + k as f32 * step,
+            TOP + ph - h,
+            step - 2.0,
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{L}" y="{}" fill="#1b1f24">{}</text><text x="{W}" y="{}" text-anchor="end" fill="#1b1f24">{}</text></svg>"##,
+        H - 6.0,
+        t.s("ops.chart_day_ago"),
+        H - 6.0,
+        t.s("ops.chart_now")
+    );
+    s
 }
 
 #[derive(Deserialize)]
@@ -81,10 +159,14 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
     let mut models = Vec::new();
     let (mut boot_labels, mut boot_required, mut boot_ready) = (0, 0, false);
     let mut stats = None;
+    let mut chart = String::new();
     let mut audit = Vec::new();
     if !site.is_empty() {
         match deps.reviews.stats(&site).await {
-            Ok(s) => stats = Some(s),
+            Ok(s) => {
+                chart = decisions_svg(t, &s.decisions_by_hour);
+                stats = Some(s);
+            }
             Err(e) => return review_error(t, &e),
         }
         match deps.policies.bootstrap_status(&site).await {
@@ -109,12 +191,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
                             })
                             .collect::<Vec<_>>()
                             .join(", "),
-                        metrics: m
-                            .metrics
-                            .iter()
-                            .map(|(k, v)| format!("{k} {}", super::display_number(*v)))
-                            .collect::<Vec<_>>()
-                            .join(" · "),
+                        metrics: metric_words(t, &m.metrics),
                         problem: m.problem.unwrap_or_default(),
                         version: m.version,
                     })
@@ -193,6 +270,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
         boot_labels,
         boot_required,
         boot_ready,
+        chart,
         site,
         stats,
         audit,
@@ -251,4 +329,30 @@ async fn model_change(deps: Deps, headers: HeaderMap, f: Fields, rollback: bool)
         return r;
     }
     back(&site)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::i18n::Lang;
+
+    #[test]
+    fn the_hours_chart_has_a_bar_per_hour_scaled_to_the_busiest() {
+        let mut h = [0u64; HOURS_CHARTED];
+        h[HOURS_CHARTED - 1] = 10;
+        h[0] = 5;
+        let svg = decisions_svg(T { lang: Lang::En }, &h);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<rect class=\"hour\"").count(), HOURS_CHARTED);
+        assert!(
+            svg.contains("height=\"108.0\""),
+            "the busiest hour fills the plot"
+        );
+        assert!(
+            svg.contains("height=\"54.0\""),
+            "half as busy, half as high"
+        );
+        assert!(svg.contains("Total: 15;"));
+        assert!(!svg.contains("NaN"));
+    }
 }

@@ -13,9 +13,10 @@ use serde::Deserialize;
 
 use super::i18n::T;
 use super::{
-    Ctx, Deps, Fields, Flash, Nav, redirect, render, review_error, signed_in, signed_in_form,
+    Ctx, Deps, Fields, Flash, Nav, Seg, redirect, render, review_error, signed_in, signed_in_form,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::privacy::AuthorHistory;
 use crate::review::service::{Decision, Overturn, ReviewError, Verdict};
 use crate::review::{Label, Status, StoredComment};
 
@@ -57,14 +58,40 @@ pub struct ItemView {
     id: String,
     name: String,
     phone: String,
-    title: String,
-    body: String,
+    title: Vec<Seg>,
+    body: Vec<Seg>,
     score: String,
     reasons: Vec<String>,
     remaining_ms: u64,
+    /// The author's other comments on the site, in words.
+    history: String,
 }
 
-fn item_view(t: T, c: &StoredComment, lease_until_ms: u64) -> ItemView {
+/// The author's history in one line: "3 đã đăng, 1 bị từ chối, 0 đang chờ".
+fn history_words(t: T, h: &AuthorHistory) -> String {
+    if h.unidentified {
+        return t.s("queue.history_unknown").to_string();
+    }
+    if h.published + h.rejected + h.pending == 0 {
+        return t.s("queue.history_none").to_string();
+    }
+    format!(
+        "{} {}, {} {}, {} {}{}",
+        h.published,
+        t.s("queue.history_published"),
+        h.rejected,
+        t.s("queue.history_rejected"),
+        h.pending,
+        t.s("queue.history_pending"),
+        if h.truncated {
+            t.s("queue.history_more")
+        } else {
+            ""
+        }
+    )
+}
+
+fn item_view(t: T, c: &StoredComment, lease_until_ms: u64, history: &AuthorHistory) -> ItemView {
     let r = &c.record;
     // What pushed towards holding or rejecting, strongest first: the policy's rules, and the signals that
     // raised the score. The model's own score and its raw features are the score shown beside them.
@@ -86,6 +113,7 @@ fn item_view(t: T, c: &StoredComment, lease_until_ms: u64) -> ItemView {
             reasons.push(words);
         }
     }
+    let (title, body) = super::marked_fields(t, r);
     ItemView {
         id: r.comment_id.clone(),
         name: r.name.clone(),
@@ -94,11 +122,12 @@ fn item_view(t: T, c: &StoredComment, lease_until_ms: u64) -> ItemView {
         } else {
             mask_phone(&r.phone)
         },
-        title: r.title.clone(),
-        body: r.body.clone(),
+        title,
+        body,
         score: format!("{:.0}%", r.score * 100.0),
         reasons,
         remaining_ms: lease_until_ms.saturating_sub(now_ms()),
+        history: history_words(t, history),
     }
 }
 
@@ -155,7 +184,11 @@ async fn page(
         {
             Ok(until) => match deps.reviews.comment(&s, &id).await {
                 Ok(c) if c.status == Status::PendingReview => {
-                    items.push(item_view(t, &c, until));
+                    let history = match deps.privacy.history(&s, &c.record).await {
+                        Ok(h) => h,
+                        Err(e) => return super::domain_error(t, e),
+                    };
+                    items.push(item_view(t, &c, until, &history));
                     kept.push((s, id, token));
                 }
                 Ok(_) | Err(ReviewError::NotFound(_)) => {}

@@ -76,6 +76,11 @@ pub fn router(services: &Services) -> Router {
         policies: services.policies.clone(),
         audit: services.audit.clone(),
         sessions: services.sessions.clone(),
+        privacy: crate::privacy::Privacy::new(
+            services.comments.store.clone(),
+            services.comments.ids.clone(),
+            services.reviews.announcer(),
+        ),
         secure_cookies: services.tls,
     }));
     app.fallback(not_found)

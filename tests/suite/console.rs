@@ -357,7 +357,11 @@ async fn claiming_and_approving_with_the_keyboard(backend: Backend) {
     assert_eq!(b.items().await, ids[..3].to_vec());
     let page = b.source().await;
     // Diacritics intact, the phone partly masked, reasons in words, and a running lease countdown.
-    assert!(page.contains(BODIES[1]), "body with diacritics shown");
+    assert_eq!(
+        b.text(&format!("#item-{} .body", ids[1])).await,
+        BODIES[1],
+        "body with diacritics shown"
+    );
     assert!(page.contains("098•••••21"), "phone masked");
     assert!(
         !page.contains("0987654321"),
@@ -462,6 +466,36 @@ async fn rejecting_with_a_label(backend: Backend) {
     assert_eq!(last.expect("event").label, Label::Abusive.as_str());
     assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
     b.screenshot("rejected-with-label").await;
+    // No label is chosen for the other: r does not reject it, it lands on its label box; an arrow chooses the
+    // first label and Enter rejects with it.
+    let sel = format!("label-{}", ids[0]);
+    assert_eq!(
+        b.find(&format!("#{sel}"))
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some(""),
+        "no label chosen in advance"
+    );
+    b.mark().await;
+    b.key("r").await;
+    let focused = b
+        .c()
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .expect("focus");
+    assert_eq!(focused.as_str(), Some(sel.as_str()));
+    assert!(b.still_marked().await, "r without a label submitted");
+    assert_eq!(status(&app, &ids[0]).await.0, Status::PendingReview);
+    let select = b.find(&format!("#{sel}")).await;
+    select.send_keys("\u{E015}").await.expect("arrow down");
+    select.send_keys("\u{E007}").await.expect("enter");
+    b.wait_new_page().await;
+    let (s, last) = status(&app, &ids[0]).await;
+    assert_eq!(s, Status::Rejected);
+    assert_eq!(last.expect("event").label, Label::Spam.as_str());
     b.close().await;
 }
 in_the_browser!(reject_with_label, rejecting_with_a_label);
@@ -656,6 +690,16 @@ async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
     b.goto(&format!("{}/console/ops?site=hcm", app.http_base()))
         .await;
     assert_eq!(b.text("#depth").await, "1");
+    // The day's decisions by hour: 24 bars, none decided yet.
+    assert_eq!(
+        b.c()
+            .find_all(Locator::Css("#hours svg rect.hour"))
+            .await
+            .expect("bars")
+            .len(),
+        24
+    );
+    assert!(b.source().await.contains("Tổng cộng: 0;"));
     b.screenshot("ops-health").await;
     // Models: activate one for the site, then roll the site back; both audited.
     let row = b.find("#models tbody tr").await;
@@ -838,6 +882,218 @@ in_the_browser!(
     a_version_conflict_names_who_changed_the_policy
 );
 
+async fn matched_text_is_marked_and_the_authors_history_is_shown(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 3).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    b.claim("hcm", 3).await;
+    // The loan pitch: its phone number and its words are marked, each with its reason in words.
+    let marks = b
+        .c()
+        .find_all(Locator::Css(&format!("#item-{} .body mark", ids[1])))
+        .await
+        .expect("marks");
+    assert!(!marks.is_empty(), "nothing marked in the loan pitch");
+    let mut marked = String::new();
+    for m in &marks {
+        marked.push_str(&m.text().await.expect("text"));
+        let why = m.attr("title").await.expect("attr").unwrap_or_default();
+        assert!(!why.is_empty(), "a mark without its reason");
+        assert!(
+            !why.chars().any(|c| c == '_'),
+            "a reason code instead of words: {why}"
+        );
+    }
+    assert!(marked.contains("0912345678"), "{marked}");
+    // The body reads as written, marks and all.
+    assert_eq!(b.text(&format!("#item-{} .body", ids[1])).await, BODIES[1]);
+    assert!(
+        !b.has(&format!("#item-{} .body mark", ids[0])).await,
+        "nothing to mark in a plain comment"
+    );
+    // The same reader (same phone) wrote all three.
+    assert_eq!(
+        b.text(&format!("#item-{} .history", ids[0])).await,
+        "0 đã đăng, 0 bị từ chối, 2 đang chờ duyệt"
+    );
+    b.c()
+        .execute(
+            &format!(
+                "document.getElementById('item-{}').scrollIntoView({{block: 'center'}});",
+                ids[1]
+            ),
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.screenshot("queue-marks").await;
+    b.find(&format!("#label-{}", ids[1]))
+        .await
+        .select_by_value("spam")
+        .await
+        .expect("label");
+    b.click_nav(&format!("#item-{} button.reject", ids[1]))
+        .await;
+    assert_eq!(
+        b.text(&format!("#item-{} .history", ids[0])).await,
+        "0 đã đăng, 1 bị từ chối, 1 đang chờ duyệt"
+    );
+    // The decided comment's page marks the same text.
+    b.goto(&format!(
+        "{}/console/comment?site=hcm&id={}",
+        app.http_base(),
+        ids[1]
+    ))
+    .await;
+    assert!(b.has(".body mark").await);
+    b.close().await;
+}
+in_the_browser!(
+    marks_and_history,
+    matched_text_is_marked_and_the_authors_history_is_shown
+);
+
+/// Replaces the text of a form field.
+async fn fill(b: &Browser, css: &str, value: &str) {
+    let e = b.find(css).await;
+    e.clear().await.expect("clear");
+    e.send_keys(value).await.expect("type");
+}
+
+async fn the_policy_editor_saves_every_field_and_shows_what_a_site_inherits(backend: Backend) {
+    let app = spawn_app(backend, all_held_by_score).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.goto(&format!("{}/console/policy?site=hcm", app.http_base()))
+        .await;
+    // Nothing set by the site yet: every field follows the global default, shown beside it.
+    assert_eq!(b.text("#policy-scope").await, "hcm");
+    assert!(!b.has(".policy-row.own").await);
+    assert_eq!(
+        b.text("[data-field='retention_days'] .global-value").await,
+        app.policies
+            .view("")
+            .await
+            .expect("global")
+            .policy
+            .retention_days
+            .to_string()
+    );
+    // Values that are not numbers, and a limit that cannot be read, are named next to their fields.
+    fill(&b, "#p-blocked_terms", "cá độ bóng đá\nlô đề").await;
+    fill(&b, "#p-retention_days", "ba mươi").await;
+    fill(&b, "#p-rate_limits", "client_ip 3/600s burst 2\nmỗi phút 5").await;
+    b.click_nav("#policy-save").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("Chưa lưu: có giá trị không hợp lệ"),
+        "refused"
+    );
+    assert_eq!(
+        b.text("#p-retention_days-error").await,
+        "Hãy nhập một số nguyên không âm."
+    );
+    assert!(b.text("#p-rate_limits-error").await.starts_with("Dòng 2"));
+    // What was typed is still there to correct, and nothing was stored.
+    assert_eq!(
+        b.find("#p-blocked_terms")
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("cá độ bóng đá\nlô đề")
+    );
+    assert!(
+        app.policies
+            .view("hcm")
+            .await
+            .expect("view")
+            .overridden
+            .is_empty()
+    );
+    // A value the domain refuses (a name limit of 0) is shown next to its field in words.
+    fill(&b, "#p-retention_days", "45").await;
+    fill(&b, "#p-rate_limits", "client_ip 3/600s burst 2").await;
+    fill(&b, "#p-field_limits_name_max", "0").await;
+    b.click_nav("#policy-save").await;
+    assert!(
+        b.text("#p-field_limits_name_max-error")
+            .await
+            .contains("between 1 and 1000"),
+        "the domain's range"
+    );
+    b.screenshot("policy-editor-invalid").await;
+    fill(&b, "#p-field_limits_name_max", "80").await;
+    b.find("#p-premoderate_all")
+        .await
+        .click()
+        .await
+        .expect("tick");
+    b.click_nav("#policy-save").await;
+    assert!(b.text("#flash").await.starts_with("Đã lưu chính sách"));
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(view.policy.blocked_terms, ["cá độ bóng đá", "lô đề"]);
+    assert_eq!(view.policy.retention_days, 45);
+    assert_eq!(view.policy.field_limits.name_max, 80);
+    assert!(view.policy.premoderate_all);
+    assert_eq!(
+        view.policy.rate_limits,
+        [LimitRule::new(Descriptor::ClientIp, 3, 600, 2)]
+    );
+    for f in [
+        "blocked_terms",
+        "retention_days",
+        "field_limits",
+        "premoderate_all",
+        "rate_limits",
+    ] {
+        assert!(view.overridden.iter().any(|o| o == f), "{f} overridden");
+    }
+    assert!(!view.overridden.iter().any(|o| o == "approve_below"));
+    assert!(b.has("[data-field='blocked_terms'].own").await);
+    assert!(!b.has("[data-field='approve_below'].own").await);
+    b.screenshot("policy-editor").await;
+    // Back to the global default for one field.
+    b.find("#p-blocked_terms-follow")
+        .await
+        .click()
+        .await
+        .expect("tick");
+    b.click_nav("#policy-save").await;
+    let view = app.policies.view("hcm").await.expect("view");
+    assert!(!view.overridden.iter().any(|o| o == "blocked_terms"));
+    assert!(view.policy.blocked_terms.is_empty());
+    assert_eq!(view.policy.retention_days, 45, "the rest stays the site's");
+    // A colleague changes the policy while the page is open: nothing is stored, and the stored value is shown
+    // beside the field that now differs.
+    let mut p = (*view.policy).clone();
+    p.approve_below = 0.2;
+    app.policies
+        .update("hcm", p, view.policy.version, &[], "ops-colleague")
+        .await
+        .expect("colleague's update");
+    fill(&b, "#p-suspect_terms", "inbox").await;
+    b.click_nav("#policy-save").await;
+    let flash = b.text("#flash").await;
+    assert!(flash.contains("ops-colleague"), "{flash}");
+    assert_eq!(
+        b.text("[data-field='approve_below'] .now").await,
+        "Giá trị đang lưu: 0.2"
+    );
+    let view = app.policies.view("hcm").await.expect("view");
+    assert!(view.policy.suspect_terms.is_empty());
+    assert_eq!(view.policy.approve_below, 0.2);
+    b.screenshot("policy-editor-conflict").await;
+    b.close().await;
+}
+in_the_browser!(
+    policy_editor,
+    the_policy_editor_saves_every_field_and_shows_what_a_site_inherits
+);
+
 async fn browsing_rejected_comments_and_overturning_one(backend: Backend) {
     let app = spawn_app(backend, premoderated).await;
     let ids = held(&app, 3).await;
@@ -847,6 +1103,11 @@ async fn browsing_rejected_comments_and_overturning_one(backend: Backend) {
     b.key("x").await;
     b.key("j").await;
     b.key("x").await;
+    b.find("#bulk-label")
+        .await
+        .select_by_value("spam")
+        .await
+        .expect("label");
     b.click_nav("#bulk-reject").await;
     b.key_nav("a").await;
     // Rejected only: the two, newest decision first.

@@ -86,6 +86,16 @@
     var f = it && it.querySelector('form.' + sel);
     if (f) f.requestSubmit();
   }
+  // A rejection needs its label chosen: r on an item without one lands on its label box (the browser says why);
+  // arrows choose, Enter rejects.
+  document.addEventListener('keydown', function (e) {
+    var t = e.target;
+    if (e.key !== 'Enter' || e.ctrlKey || e.altKey || e.metaKey || e.isComposing) return;
+    if (t.tagName && t.tagName.toLowerCase() === 'select' && t.classList.contains('label') && t.form && t.value) {
+      e.preventDefault();
+      t.form.requestSubmit();
+    }
+  });
   document.addEventListener('keydown', function (e) {
     if (e.ctrlKey || e.altKey || e.metaKey || e.isComposing) return;
     if (!toggle || !toggle.checked) return;
