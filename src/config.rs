@@ -111,6 +111,9 @@ pub struct ServerConfig {
     pub metrics_listen: String,
     /// HTTP listen address of the JSON API (and the web console); empty disables it.
     pub http_listen: String,
+    /// The web console's time zone, as minutes east of UTC (420: Vietnam, UTC+7, which keeps no daylight saving
+    /// time): times are shown in it and the browse date filter's days start at its midnight.
+    pub console_utc_offset_minutes: i32,
     /// How long in-flight calls may take to finish after SIGINT/SIGTERM.
     pub shutdown_grace_ms: u64,
     /// `text` (human-readable) or `json` logs.
@@ -215,6 +218,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:50051".into(),
             metrics_listen: "127.0.0.1:9464".into(),
             http_listen: "127.0.0.1:8080".into(),
+            console_utc_offset_minutes: 420,
             shutdown_grace_ms: 10_000,
             log_format: "text".into(),
             health_interval_ms: 1000,
@@ -637,6 +641,12 @@ impl Config {
                 self.server.http_listen
             ));
         }
+        if !(-720..=840).contains(&self.server.console_utc_offset_minutes) {
+            errs.push(format!(
+                "server.console_utc_offset_minutes: {} must be between -720 and 840 (UTC-12 to UTC+14)",
+                self.server.console_utc_offset_minutes
+            ));
+        }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             errs.push(format!(
                 "server.log_format: {:?} must be \"text\" or \"json\"",
@@ -840,12 +850,17 @@ mod tests {
             ),
             ("MODERATO__CAPTCHA__LENGTH".to_string(), "99".to_string()),
             ("MODERATO__STORE__TIMEOUT_MS".to_string(), "0".to_string()),
+            (
+                "MODERATO__SERVER__CONSOLE_UTC_OFFSET_MINUTES".to_string(),
+                "900".to_string(),
+            ),
         ];
         let err = Config::load(None, env, &FlagOverrides::default()).expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("server.listen"), "{text}");
         assert!(text.contains("captcha.length"), "{text}");
         assert!(text.contains("store.timeout_ms"), "{text}");
+        assert!(text.contains("server.console_utc_offset_minutes"), "{text}");
     }
 
     #[test]

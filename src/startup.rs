@@ -420,6 +420,7 @@ impl Application {
                 audit: crate::audit::service::AuditService::new(store.clone()),
                 sessions: crate::auth::Sessions::new(store.clone(), tokens.clone()),
                 tls: http_tls.is_some(),
+                console_utc_offset_minutes: cfg.server.console_utc_offset_minutes,
             };
             let s = &cfg.server;
             let limits = crate::http::HttpLimits {

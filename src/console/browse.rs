@@ -81,12 +81,6 @@ struct ListQuery {
     page: usize,
 }
 
-/// `YYYY-MM-DD` (a date input) to epoch ms at 00:00 UTC.
-fn day_ms(d: &str) -> Option<u64> {
-    let ts = crate::clock::parse_rfc3339(&format!("{}T00:00:00Z", d.trim())).ok()?;
-    u64::try_from(ts.seconds).ok().map(|s| s * 1000)
-}
-
 async fn list(
     State(deps): State<Deps>,
     headers: HeaderMap,
@@ -139,8 +133,12 @@ async fn list(
         min_score,
         max_score,
         author: q.author.clone(),
-        since_ms: day_ms(&q.from).unwrap_or(0),
-        until_ms: day_ms(&q.to).map(|d| d + 86_400_000).unwrap_or(0),
+        since_ms: deps.zone.day_start_ms(&q.from).unwrap_or(0),
+        until_ms: deps
+            .zone
+            .day_start_ms(&q.to)
+            .map(|d| d + 86_400_000)
+            .unwrap_or(0),
         page: q.page,
         page_size: 20,
     };
@@ -154,7 +152,7 @@ async fn list(
                     decided: c
                         .history
                         .last()
-                        .map(|e| super::display_time(e.decided_ms))
+                        .map(|e| deps.zone.show(e.decided_ms))
                         .unwrap_or_default(),
                     status: status_words(t, c.status.as_str()),
                     score: format!("{:.0}%", c.record.score * 100.0),
@@ -252,7 +250,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
         .history
         .iter()
         .map(|e| EventRow {
-            at: super::display_time(e.decided_ms),
+            at: deps.zone.show(e.decided_ms),
             status: status_words(t, e.status.as_str()),
             kind: t
                 .get(&format!("kind.{}", e.kind.as_str()))
@@ -275,7 +273,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
             Ok(p) => {
                 audit.extend(p.entries.into_iter().map(|e| {
                     EventRow {
-                        at: super::display_time(e.at_ms),
+                        at: deps.zone.show(e.at_ms),
                         status: format!(
                             "{} → {}",
                             status_words(t, &e.before),

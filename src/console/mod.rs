@@ -60,6 +60,8 @@ pub struct Deps {
     pub privacy: crate::privacy::Privacy,
     /// Mark cookies Secure (the listener speaks TLS).
     pub secure_cookies: bool,
+    /// Where times are shown.
+    pub zone: Zone,
 }
 
 /// The console's routes. No fallback: the HTTP router owns it.
@@ -228,13 +230,32 @@ pub fn actor_words(t: T, actor: &str) -> String {
     }
 }
 
-/// An instant as a moderator reads it: `2026-12-07 18:19:10 UTC` (the wire's RFC 3339, without the `T` and the
-/// milliseconds).
-pub fn display_time(ms: u64) -> String {
-    let s = crate::clock::rfc3339(&crate::clock::timestamp(ms));
-    match s.get(..19) {
-        Some(d) => format!("{} UTC", d.replacen('T', " ", 1)),
-        None => s,
+/// The console's time zone: a fixed offset from UTC (`server.console_utc_offset_minutes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone {
+    /// Minutes east of UTC.
+    pub minutes: i32,
+}
+
+impl Zone {
+    /// An instant as a moderator reads it there: `2026-12-08 01:19:10 (UTC+7)`.
+    pub fn show(self, ms: u64) -> String {
+        let shifted = ms as i64 + i64::from(self.minutes) * 60_000;
+        let s = crate::clock::rfc3339(&crate::clock::timestamp(shifted.max(0) as u64));
+        let d = s.get(..19).map_or(s.clone(), |d| d.replacen('T', " ", 1));
+        let (h, m) = (self.minutes / 60, (self.minutes % 60).abs());
+        if m == 0 {
+            format!("{d} (UTC{h:+})")
+        } else {
+            format!("{d} (UTC{h:+}:{m:02})")
+        }
+    }
+
+    /// Epoch ms of the start (local midnight) of the day `YYYY-MM-DD` there.
+    pub fn day_start_ms(self, date: &str) -> Option<u64> {
+        let ts = crate::clock::parse_rfc3339(&format!("{}T00:00:00Z", date.trim())).ok()?;
+        let utc_midnight = ts.seconds.checked_mul(1000)?;
+        u64::try_from(utc_midnight - i64::from(self.minutes) * 60_000).ok()
     }
 }
 
@@ -723,7 +744,19 @@ mod tests {
 
     #[test]
     fn times_and_figures_read_as_people_write_them() {
-        assert_eq!(display_time(1_796_667_550_576), "2026-12-07 18:19:10 UTC");
+        let vn = Zone { minutes: 420 };
+        assert_eq!(vn.show(1_796_667_550_576), "2026-12-08 01:19:10 (UTC+7)");
+        assert_eq!(
+            Zone { minutes: 0 }.show(1_796_667_550_576),
+            "2026-12-07 18:19:10 (UTC+0)"
+        );
+        assert_eq!(
+            Zone { minutes: -570 }.show(1_796_667_550_576),
+            "2026-12-07 08:49:10 (UTC-9:30)"
+        );
+        // 8 December in Vietnam starts at 17:00 UTC on the 7th.
+        assert_eq!(vn.day_start_ms("2026-12-08"), Some(1_796_662_800_000));
+        assert_eq!(vn.day_start_ms("8/12/2026"), None);
         assert_eq!(display_number(1380.0), "1380");
         assert_eq!(display_number(0.98512), "0.985");
     }

@@ -226,7 +226,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OpsQ
             .rev()
             .take(100)
             .map(|e| AuditRow {
-                at: super::display_time(e.at_ms),
+                at: deps.zone.show(e.at_ms),
                 actor: super::actor_words(t, &e.actor),
                 action: t
                     .get(&format!("action.{}", e.action))

@@ -582,12 +582,7 @@ pub(super) async fn last_change(deps: &Deps, site: &str) -> String {
         q.page_token = p.next_page_token;
     }
     match last {
-        Some(e) => format!(
-            "— {} {} · {}",
-            e.actor,
-            super::display_time(e.at_ms),
-            e.detail
-        ),
+        Some(e) => format!("— {} {} · {}", e.actor, deps.zone.show(e.at_ms), e.detail),
         None => String::new(),
     }
 }

@@ -66,6 +66,8 @@ pub struct Services {
     pub sessions: Sessions,
     /// The listener speaks TLS: the console's cookies are Secure.
     pub tls: bool,
+    /// The console's time zone (`server.console_utc_offset_minutes`).
+    pub console_utc_offset_minutes: i32,
 }
 
 /// Every HTTP route of moderato, with the shared fallbacks and limits.
@@ -82,6 +84,9 @@ pub fn router(services: &Services) -> Router {
             services.reviews.announcer(),
         ),
         secure_cookies: services.tls,
+        zone: crate::console::Zone {
+            minutes: services.console_utc_offset_minutes,
+        },
     }));
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1160,6 +1160,10 @@ async fn browsing_rejected_comments_and_overturning_one(backend: Backend) {
     // The automatic decision is the system's, in words, not the store's actor name.
     let events = b.text("#events").await;
     assert!(events.contains("hệ thống (tự động)"), "{events}");
+    assert!(
+        events.contains("(UTC+7)"),
+        "times in Vietnam's zone: {events}"
+    );
     assert!(!events.split_whitespace().any(|w| w == "auto"), "{events}");
     assert!(b.text("#comment-audit").await.contains("không phải spam"));
     let (s, last) = status(&app, &ids[0]).await;
