@@ -479,6 +479,10 @@ pub const VI: &[(&str, &str)] = &[
     ("ops.metric.roc_auc", "ROC-AUC"),
     ("ops.metric.n", "số bình luận kiểm tra"),
     ("label.choose", "— chọn nhãn —"),
+    ("policy.change_own", "trang này giờ đặt riêng:"),
+    ("policy.change_none", "trang này trở về theo mặc định chung"),
+    ("policy.change_global", "sửa chính sách mặc định chung"),
+    ("policy.f.field_limits", "Giới hạn độ dài các ô"),
 ];
 
 /// English.
@@ -903,6 +907,13 @@ pub const EN: &[(&str, &str)] = &[
     ("ops.metric.roc_auc", "ROC-AUC"),
     ("ops.metric.n", "comments tested"),
     ("label.choose", "— choose a label —"),
+    ("policy.change_own", "the site now sets:"),
+    (
+        "policy.change_none",
+        "the site follows the global default again",
+    ),
+    ("policy.change_global", "the global default changed"),
+    ("policy.f.field_limits", "Field length limits"),
 ];
 
 #[cfg(test)]

@@ -427,7 +427,7 @@ async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Field
                     .collect()
             }
             Err(PolicyError::Conflict { current }) => {
-                let who = super::policy::last_change(&deps, &site).await;
+                let who = super::policy::last_change(&deps, t, &site).await;
                 ctx.flash("lab.conflict", format!("(v{current}) {who}"), true);
             }
             Err(PolicyError::Store(e)) => return store_error(t, &e.to_string()),

@@ -500,7 +500,7 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
                 }
                 Err(PolicyError::Invalid(e)) => e,
                 Err(PolicyError::Conflict { current }) => {
-                    let who = last_change(&deps, &site).await;
+                    let who = last_change(&deps, t, &site).await;
                     flash.text = format!("{} (v{current}) {who}", t.s("policy.conflict"));
                     // Beside each field: what is stored now, where it differs from what was submitted.
                     let now = serde_json::to_value(&*view.policy).unwrap_or_default();
@@ -560,7 +560,7 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
 
 /// "— X YYYY-MM-DD HH:MM · what" of the latest policy change for `site` (empty: the global default), from the
 /// audit log.
-pub(super) async fn last_change(deps: &Deps, site: &str) -> String {
+pub(super) async fn last_change(deps: &Deps, t: T, site: &str) -> String {
     let mut q = AuditQuery {
         site: site.to_string(),
         page_size: 500,
@@ -582,8 +582,36 @@ pub(super) async fn last_change(deps: &Deps, site: &str) -> String {
         q.page_token = p.next_page_token;
     }
     match last {
-        Some(e) => format!("— {} {} · {}", e.actor, deps.zone.show(e.at_ms), e.detail),
+        Some(e) => format!(
+            "— {} {} · {}",
+            e.actor,
+            deps.zone.show(e.at_ms),
+            change_words(t, &e.detail)
+        ),
         None => String::new(),
+    }
+}
+
+/// A policy change's audit detail in words: the fields a site now sets, by their labels.
+fn change_words(t: T, detail: &str) -> String {
+    match detail.strip_prefix("overrides: ") {
+        Some("") => t.s("policy.change_none").to_string(),
+        Some(fields) => {
+            let labels: Vec<String> = fields
+                .split(", ")
+                .map(|f| {
+                    // An override names a top-level field; field_limits stands for its three.
+                    FIELDS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .find(|k| *k == f || k.starts_with(&format!("{f}.")))
+                        .map_or_else(|| f.to_string(), |k| t.s(label_key(top(k))).to_string())
+                })
+                .collect();
+            format!("{} {}", t.s("policy.change_own"), labels.join(", "))
+        }
+        None if detail == "global default replaced" => t.s("policy.change_global").to_string(),
+        None => detail.to_string(),
     }
 }
 
@@ -611,6 +639,24 @@ mod tests {
         ] {
             assert_eq!(parse_limit(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_change_is_told_in_the_fields_labels() {
+        use crate::console::i18n::Lang;
+        let t = T { lang: Lang::En };
+        assert_eq!(
+            change_words(t, "overrides: approve_below, field_limits"),
+            "the site now sets: Publish below score, Field length limits"
+        );
+        assert_eq!(
+            change_words(t, "overrides: "),
+            "the site follows the global default again"
+        );
+        assert_eq!(
+            change_words(t, "global default replaced"),
+            "the global default changed"
+        );
     }
 
     #[test]
