@@ -155,7 +155,7 @@ async fn list(
                         .map(|e| deps.zone.show(e.decided_ms))
                         .unwrap_or_default(),
                     status: status_words(t, c.status.as_str()),
-                    score: format!("{:.0}%", c.record.score * 100.0),
+                    score: super::score_text(f64::from(c.record.score)),
                     author: c.record.name.clone(),
                     title: c.record.title.clone(),
                 })
@@ -330,7 +330,7 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
         title: c.record.title.clone(),
         title_marked,
         body,
-        score: format!("{:.0}%", c.record.score * 100.0),
+        score: super::score_text(f64::from(c.record.score)),
         reasons,
         events,
         audit,

@@ -213,7 +213,7 @@ pub const VI: &[(&str, &str)] = &[
     ),
     ("ops.bootstrap", "Giai đoạn khởi đầu"),
     ("ops.boot_labels", "Nhãn đã có"),
-    ("ops.boot_required", "Nhãn cần (0: tắt)"),
+    ("ops.boot_required", "Nhãn cần có"),
     ("ops.boot_ready", "Đủ để huấn luyện mô hình riêng"),
     ("ops.yes", "có"),
     ("ops.no", "chưa"),
@@ -483,6 +483,21 @@ pub const VI: &[(&str, &str)] = &[
     ("policy.change_none", "trang này trở về theo mặc định chung"),
     ("policy.change_global", "sửa chính sách mặc định chung"),
     ("policy.f.field_limits", "Giới hạn độ dài các ô"),
+    ("ops.boot_mode", "Chế độ khởi đầu"),
+    (
+        "ops.boot_off",
+        "tắt (đặt “Khởi động: số nhãn cần có” trong Chính sách để bật)",
+    ),
+    (
+        "ops.model_follows_global",
+        "Trang này giờ theo mô hình chung, cùng phiên bản nó đã ghim (ghi vào nhật ký kiểm tra):",
+    ),
+    (
+        "lab.cannot_apply",
+        "Cặp ngưỡng này không hợp lệ nên không thể áp dụng; xem chú thích cạnh từng ô.",
+    ),
+    ("queue.bulk_count", "Đã chọn {n} bình luận"),
+    ("queue.bulk_zero", "Chưa chọn bình luận nào (x để chọn)"),
 ];
 
 /// English.
@@ -641,7 +656,7 @@ pub const EN: &[(&str, &str)] = &[
     ),
     ("ops.bootstrap", "Bootstrap"),
     ("ops.boot_labels", "Labels collected"),
-    ("ops.boot_required", "Labels required (0: off)"),
+    ("ops.boot_required", "Labels required"),
     ("ops.boot_ready", "Enough to train a site model"),
     ("ops.yes", "yes"),
     ("ops.no", "not yet"),
@@ -914,6 +929,21 @@ pub const EN: &[(&str, &str)] = &[
     ),
     ("policy.change_global", "the global default changed"),
     ("policy.f.field_limits", "Field length limits"),
+    ("ops.boot_mode", "Bootstrap mode"),
+    (
+        "ops.boot_off",
+        "off (set “Bootstrap: labels needed” on the Policy page to turn it on)",
+    ),
+    (
+        "ops.model_follows_global",
+        "The site follows the global model again, the same version it had pinned (recorded in the audit log):",
+    ),
+    (
+        "lab.cannot_apply",
+        "These thresholds are invalid and cannot be applied; see the notes next to each field.",
+    ),
+    ("queue.bulk_count", "{n} comments selected"),
+    ("queue.bulk_zero", "No comment selected (x selects)"),
 ];
 
 #[cfg(test)]

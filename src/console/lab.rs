@@ -53,6 +53,8 @@ struct LabPage {
     submissions: u64,
     labelled: u64,
     workload: String,
+    /// The candidate is a valid policy: the apply button is shown.
+    can_apply: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -271,6 +273,7 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQ
         submissions: 0,
         labelled: 0,
         workload: String::new(),
+        can_apply: false,
     };
     if !site.is_empty() {
         let mut v = crate::validate::Violations::default();
@@ -289,8 +292,8 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQ
         };
         let cur = (view.policy.approve_below, view.policy.reject_at);
         page.version = view.policy.version;
-        page.current_approve = format!("{:.2}", cur.0);
-        page.current_reject = format!("{:.2}", cur.1);
+        page.current_approve = super::score_text(f64::from(cur.0));
+        page.current_reject = super::score_text(f64::from(cur.1));
         let (qa, qr) = match &kept_values {
             Some((a, r)) => (a.clone(), r.clone()),
             None => (q.approve.clone(), q.reject.clone()),
@@ -331,6 +334,23 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQ
         let mut candidate = (*view.policy).clone();
         candidate.approve_below = cand.0;
         candidate.reject_at = cand.1;
+        // The domain's own check: a pair it would refuse is still simulated, but offers nothing to apply.
+        let mut problems = Vec::new();
+        candidate.problems("policy", &mut problems);
+        for p in &problems {
+            let words = if p.contains("between 0 and 1") {
+                t.s("lab.range")
+            } else {
+                t.s("lab.order")
+            };
+            if p.starts_with("policy.approve_below") && page.approve_error.is_empty() {
+                page.approve_error = words.to_string();
+            } else if p.starts_with("policy.reject_at") && page.reject_error.is_empty() {
+                page.reject_error = words.to_string();
+            }
+        }
+        page.can_apply =
+            problems.is_empty() && page.approve_error.is_empty() && page.reject_error.is_empty();
         match deps.policies.simulate(&site, &candidate, 0).await {
             Ok(sim) => fill_counts(&mut page, t, &sim),
             Err(PolicyError::Store(e)) => return store_error(t, &e.to_string()),

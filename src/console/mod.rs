@@ -327,6 +327,13 @@ pub fn marked_fields(t: T, r: &crate::review::CommentRecord) -> (Vec<Seg>, Vec<S
     (highlight(&r.title, &title), highlight(&r.body, &body))
 }
 
+/// A spam score or threshold as every page shows it: on the thresholds' own scale, 0 to 1, to three decimals
+/// without trailing zeros (stored as f32, 0.2 reads back as 0.200000003 and shows as 0.2).
+pub fn score_text(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// A figure as people read it: a whole number without decimals, anything else to three decimals.
 pub fn display_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -758,6 +765,9 @@ mod tests {
         assert_eq!(vn.day_start_ms("2026-12-08"), Some(1_796_662_800_000));
         assert_eq!(vn.day_start_ms("8/12/2026"), None);
         assert_eq!(display_number(1380.0), "1380");
+        assert_eq!(score_text(f64::from(0.2f32)), "0.2");
+        assert_eq!(score_text(0.0312), "0.031");
+        assert_eq!(score_text(1.0), "1");
         assert_eq!(display_number(0.98512), "0.985");
     }
 }

@@ -312,6 +312,11 @@ async fn model_change(deps: Deps, headers: HeaderMap, f: Fields, rollback: bool)
             crate::validate::Invalid(v).to_string(),
             true,
         ),
+        // A site that pinned the version the global default uses, rolled back to following it: the model is the
+        // same, only where it comes from changed.
+        Ok((from, to)) if rollback && from == to => {
+            ctx.flash("ops.model_follows_global", to, false)
+        }
         Ok((from, to)) => {
             let from = if from.is_empty() {
                 "—".to_string()

@@ -183,14 +183,7 @@ fn parse_limit(line: &str) -> Option<LimitRule> {
 fn text_of(kind: Kind, v: Option<&Value>) -> String {
     let Some(v) = v else { return String::new() };
     match kind {
-        // Stored as f32: 0.2 reads back as 0.200000003, shown as 0.2.
-        Kind::Score => v
-            .as_f64()
-            .map(|x| {
-                let s = format!("{x:.3}");
-                s.trim_end_matches('0').trim_end_matches('.').to_string()
-            })
-            .unwrap_or_default(),
+        Kind::Score => v.as_f64().map(super::score_text).unwrap_or_default(),
         Kind::Count => v.as_u64().map(|x| x.to_string()).unwrap_or_default(),
         Kind::Flag => String::new(),
         Kind::Text => v.as_str().unwrap_or_default().to_string(),

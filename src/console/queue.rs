@@ -124,7 +124,7 @@ fn item_view(t: T, c: &StoredComment, lease_until_ms: u64, history: &AuthorHisto
         },
         title,
         body,
-        score: format!("{:.0}%", r.score * 100.0),
+        score: super::score_text(f64::from(r.score)),
         reasons,
         remaining_ms: lease_until_ms.saturating_sub(now_ms()),
         history: history_words(t, history),

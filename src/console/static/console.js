@@ -81,6 +81,14 @@
   }
   var hb = document.getElementById('help-button');
   if (hb) hb.addEventListener('click', toggleHelp);
+  // How many comments a bulk decision would take, next to its buttons.
+  var bulkCount = document.getElementById('bulk-count');
+  function countSelected() {
+    if (!bulkCount) return;
+    var n = document.querySelectorAll('.sel:checked').length;
+    bulkCount.textContent = bulkCount.dataset.template.replace('{n}', n);
+  }
+  document.querySelectorAll('.sel').forEach(function (c) { c.addEventListener('change', countSelected); });
   function send(sel) {
     var it = items[cur];
     var f = it && it.querySelector('form.' + sel);
@@ -112,6 +120,7 @@
       case 'x':
         var c = items[cur] && items[cur].querySelector('.sel');
         if (c) c.checked = !c.checked;
+        countSelected();
         break;
       case 'u':
         var u = document.getElementById('undo-form');
