@@ -697,6 +697,11 @@ async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
         .await;
     assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
     assert!(!b.has("#lab-apply").await);
+    b.goto(&format!("{}/console/policy?site=hcm", app.http_base()))
+        .await;
+    assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
+    assert!(!b.has("#policy-save").await);
+    assert!(!b.has("#nav-policy").await, "no policy link for a moderator");
     b.click_nav("#sign-out").await;
     b.sign_in(&app, OPS_TOKEN).await;
     assert!(b.has("#nav-ops").await);
@@ -999,6 +1004,72 @@ async fn matched_text_is_marked_and_the_authors_history_is_shown(backend: Backen
 in_the_browser!(
     marks_and_history,
     matched_text_is_marked_and_the_authors_history_is_shown
+);
+
+/// Controls without a label (no `label[for]`, no enclosing label, no aria-label(ledby), a button without text),
+/// and how far the page is wider than the window.
+async fn unlabelled_and_overflow(b: &Browser) -> (Vec<String>, i64) {
+    let v = b
+        .c()
+        .execute(
+            "const bad = [];
+             for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea, button')) {
+               const ok = (el.id && document.querySelector('label[for=\"' + el.id + '\"]'))
+                 || el.closest('label') || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+                 || (el.tagName === 'BUTTON' && el.textContent.trim());
+               if (!ok) bad.push(el.outerHTML.slice(0, 100));
+             }
+             return [bad, document.documentElement.scrollWidth - window.innerWidth];",
+            vec![],
+        )
+        .await
+        .expect("audit");
+    let bad = v[0]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    (bad, v[1].as_i64().unwrap_or(i64::MAX))
+}
+
+async fn every_page_labels_its_controls_and_fits_a_phone(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 3).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, OPS_TOKEN).await;
+    b.claim("hcm", 2).await;
+    b.find(&format!("#label-{}", ids[0]))
+        .await
+        .select_by_value("spam")
+        .await
+        .expect("label");
+    b.click_nav(&format!("#item-{} button.reject", ids[0]))
+        .await;
+    let base = app.http_base();
+    let pages = [
+        format!("{base}/console/queue?site=hcm"),
+        format!("{base}/console/browse?site=hcm"),
+        format!("{base}/console/comment?site=hcm&id={}", ids[0]),
+        format!("{base}/console/ops?site=hcm"),
+        format!("{base}/console/lab?site=hcm"),
+        format!("{base}/console/policy?site=hcm"),
+        format!("{base}/console/policy"),
+    ];
+    for (w, h) in [(1280, 800), (390, 844)] {
+        b.c().set_window_size(w, h).await.expect("resize");
+        for url in &pages {
+            b.goto(url).await;
+            b.find("main").await;
+            let (bad, overflow) = unlabelled_and_overflow(&b).await;
+            assert!(bad.is_empty(), "{url} at {w} px: controls without a label: {bad:?}");
+            assert!(overflow <= 0, "{url} at {w} px: {overflow} px wider than the window");
+        }
+    }
+    b.screenshot("policy-phone").await;
+    b.close().await;
+}
+in_the_browser!(
+    labels_and_phone_width,
+    every_page_labels_its_controls_and_fits_a_phone
 );
 
 /// Replaces the text of a form field.
