@@ -1072,6 +1072,80 @@ in_the_browser!(
     every_page_labels_its_controls_and_fits_a_phone
 );
 
+/// A moderator works a queue of 20 with the keyboard alone, as the ? help tells: Tab to the claim form, type
+/// the site, Enter; then a to approve, r to reach the label box, an arrow and Enter to reject, s to skip.
+async fn working_twenty_items_with_the_keyboard_alone(backend: Backend) {
+    let app = spawn_app(backend, premoderated).await;
+    let ids = held(&app, 21).await;
+    let b = Browser::open(1280, 800).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    // The help says every key.
+    b.key("?").await;
+    let help = b.text("#help").await;
+    for k in ["j —", "k —", "a —", "r —", "s —", "x —", "u —", "? —"] {
+        assert!(help.contains(k), "{k} missing from the help: {help}");
+    }
+    b.key("?").await;
+    // Claim 20 with the keyboard: the site box, the count box, Enter.
+    let site = b.find("#site").await;
+    site.send_keys("hcm").await.expect("site");
+    let n = b.find("#n").await;
+    n.clear().await.expect("clear");
+    n.send_keys("20").await.expect("n");
+    b.mark().await;
+    n.send_keys("\u{E007}").await.expect("enter");
+    b.wait_new_page().await;
+    assert_eq!(b.items().await.len(), 20);
+    let mut approved = 0;
+    let mut rejected = 0;
+    let mut skipped = 0;
+    for i in 0..20 {
+        let current = b.items().await[0].clone();
+        match i % 3 {
+            0 => {
+                b.key_nav("a").await;
+                approved += 1;
+            }
+            1 => {
+                b.key("r").await;
+                let focused = b
+                    .c()
+                    .execute("return document.activeElement.id;", vec![])
+                    .await
+                    .expect("focus");
+                assert_eq!(focused.as_str(), Some(format!("label-{current}").as_str()));
+                b.mark().await;
+                let select = b.find(&format!("#label-{current}")).await;
+                select.send_keys("\u{E015}").await.expect("arrow");
+                select.send_keys("\u{E007}").await.expect("enter");
+                b.wait_new_page().await;
+                rejected += 1;
+            }
+            _ => {
+                b.key_nav("s").await;
+                skipped += 1;
+            }
+        }
+        assert!(!b.items().await.contains(&current), "item {i} still shown");
+    }
+    assert!(b.items().await.is_empty());
+    let mut counts = (0, 0, 0);
+    for id in &ids {
+        match status(&app, id).await.0 {
+            Status::Published => counts.0 += 1,
+            Status::Rejected => counts.1 += 1,
+            Status::PendingReview => counts.2 += 1,
+        }
+    }
+    // The 21st was never claimed; the skipped went back to the queue.
+    assert_eq!(counts, (approved, rejected, skipped + 1));
+    b.close().await;
+}
+in_the_browser!(
+    twenty_by_keyboard,
+    working_twenty_items_with_the_keyboard_alone
+);
+
 /// Replaces the text of a form field.
 async fn fill(b: &Browser, css: &str, value: &str) {
     let e = b.find(css).await;
