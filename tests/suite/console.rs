@@ -701,7 +701,10 @@ async fn a_moderator_cannot_open_ops_pages(backend: Backend) {
         .await;
     assert!(b.text("#message").await.contains("chỉ dành cho vận hành"));
     assert!(!b.has("#policy-save").await);
-    assert!(!b.has("#nav-policy").await, "no policy link for a moderator");
+    assert!(
+        !b.has("#nav-policy").await,
+        "no policy link for a moderator"
+    );
     b.click_nav("#sign-out").await;
     b.sign_in(&app, OPS_TOKEN).await;
     assert!(b.has("#nav-ops").await);
@@ -1026,7 +1029,11 @@ async fn unlabelled_and_overflow(b: &Browser) -> (Vec<String>, i64) {
         .expect("audit");
     let bad = v[0]
         .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     (bad, v[1].as_i64().unwrap_or(i64::MAX))
 }
@@ -1060,8 +1067,14 @@ async fn every_page_labels_its_controls_and_fits_a_phone(backend: Backend) {
             b.goto(url).await;
             b.find("main").await;
             let (bad, overflow) = unlabelled_and_overflow(&b).await;
-            assert!(bad.is_empty(), "{url} at {w} px: controls without a label: {bad:?}");
-            assert!(overflow <= 0, "{url} at {w} px: {overflow} px wider than the window");
+            assert!(
+                bad.is_empty(),
+                "{url} at {w} px: controls without a label: {bad:?}"
+            );
+            assert!(
+                overflow <= 0,
+                "{url} at {w} px: {overflow} px wider than the window"
+            );
         }
     }
     b.screenshot("policy-phone").await;
