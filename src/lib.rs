@@ -8,8 +8,8 @@
 //!    detectors. [`clock`]: injected time. [`validate`]: field violations, reported all at once, and id shapes.
 //!    [`metrics_labels`]: bounded per-site label values. [`proto`]: the generated wire types.
 //! 1. **Vocabulary and models.** [`review`]: statuses, labels, records and decision events. [`audit`]: what an
-//!    audit entry records. [`lexicon`]: the
-//!    shipped Vietnamese spam lexicon. [`classifier`]: hashed features and the linfa-trained base model, its
+//!    audit entry records. [`admission`]: rate limit checks and their GCRA rule, limit verdicts, what the
+//!    admission step of a submission did. [`lexicon`]: the shipped Vietnamese spam lexicon. [`classifier`]: hashed features and the linfa-trained base model, its
 //!    training and evaluation.
 //! 2. **Score and storage.** [`scoring`]: the base model with its fitted combiner, one calibrated probability
 //!    ([`scoring::Scorer::score`] is the only scoring entry point). [`store`]: the storage seam, with the
@@ -34,6 +34,7 @@
 //! `ARCHITECTURE.md` walks one submission through these floors and says where each rule lives.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod auth;

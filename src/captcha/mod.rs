@@ -7,10 +7,9 @@ use std::sync::Arc;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use crate::admission::LimitCheck;
 use crate::rate_limit::{Identifiers, LimitRule};
-use crate::store::{
-    CreateOutcome, Keys, LimitCheck, NewChallenge, Store, StoreError, TakenChallenge,
-};
+use crate::store::{CreateOutcome, Keys, NewChallenge, Store, StoreError, TakenChallenge};
 
 /// Longest answer accepted for checking; anything longer cannot be right.
 pub const MAX_ANSWER_CHARS: usize = 32;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::admission::Admission;
 use crate::captcha::Captchas;
 use crate::classifier::CommentText;
 use crate::clock::Clock;
@@ -19,7 +20,7 @@ use crate::policy::document::Policy;
 use crate::rate_limit::{Identifiers, Refusal, Subjects, checks_for, judge};
 use crate::review::{CommentRecord, Reason, ReasonKind, Status};
 use crate::scoring::Scorer;
-use crate::store::{Admission, Admit, Keys, Store, StoreError};
+use crate::store::{Admit, Keys, Store, StoreError};
 use crate::text::{CleanText, normalize_phone};
 use submission::{Phone, Submission};
 
@@ -416,7 +417,7 @@ impl Comments {
                 {
                     seen.insert(input.site.clone());
                 }
-                let verdict = crate::store::LimitVerdict {
+                let verdict = crate::admission::LimitVerdict {
                     allowed: true,
                     refused: Vec::new(),
                     shadow_hits,

@@ -9,7 +9,8 @@ use sha2::Sha256;
 
 use std::sync::Arc;
 
-use crate::store::{Keys, LimitCheck, LimitVerdict, Store, StoreError};
+use crate::admission::{LimitCheck, LimitVerdict};
+use crate::store::{Keys, Store, StoreError};
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

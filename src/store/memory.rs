@@ -10,9 +10,10 @@ mod webhooks;
 
 use super::AUDIT_TIME_SLACK_MS;
 use super::{
-    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
-    LimitCheck, LimitVerdict, NewChallenge, Store, StoreError, TakenChallenge, TakenOver, gcra,
+    Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys, NewChallenge, Store,
+    StoreError, TakenChallenge, TakenOver,
 };
+use crate::admission::{Admission, LimitCheck, LimitVerdict, gcra};
 use crate::audit::{AUDIT_MAXLEN, AuditEntry, AuditNote, action};
 use crate::clock::{Clock, SystemClock};
 use crate::review::{Claimed, DecisionKind, Event, LabelRow, QueueStats, Status, StoredComment};

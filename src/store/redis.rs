@@ -12,10 +12,10 @@ use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
 use super::AUDIT_TIME_SLACK_MS;
 use super::{
-    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys,
-    LimitCheck, LimitVerdict, NewChallenge, STREAM_MAXLEN, Store, StoreError, TakenChallenge,
-    TakenOver,
+    Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, Keys, NewChallenge,
+    STREAM_MAXLEN, Store, StoreError, TakenChallenge, TakenOver,
 };
+use crate::admission::{Admission, LimitCheck, LimitVerdict};
 use crate::audit::{AUDIT_MAXLEN, AuditEntry, AuditNote};
 use crate::review::{
     Claimed, DecisionKind, Event, Label, LabelRow, QueueStats, Status, StoredComment,

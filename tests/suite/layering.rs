@@ -18,6 +18,7 @@ pub const FLOORS: &[(&str, u8)] = &[
     // Vocabulary and models: the review domain's words, the lexicon, the base classifier.
     ("review", 1),
     ("audit", 1),
+    ("admission", 1),
     ("lexicon", 1),
     ("classifier", 1),
     // One calibrated score; the storage backend.

@@ -806,7 +806,10 @@ async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_ke
             })
             .await
             .expect("admit");
-        assert!(matches!(out, moderato::store::Admission::Recorded { .. }));
+        assert!(matches!(
+            out,
+            moderato::admission::Admission::Recorded { .. }
+        ));
     }
     let (claimed, _) = store
         .claim("hcm", 60_000, "mod", &["tok-1".into(), "tok-2".into()])

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use moderato::admission::{Admission, LimitCheck};
 use moderato::audit::AuditNote;
 use moderato::clock::{Clock, ManualClock, SystemClock};
 use moderato::review::{
@@ -10,8 +11,8 @@ use moderato::review::{
 };
 use moderato::store::memory::MemoryStore;
 use moderato::store::{
-    Admission, Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, GLOBAL_SCOPE,
-    Keys, LimitCheck, NewChallenge, Store, TakenChallenge,
+    Admit, CreateOutcome, Decide, Decided, EXPIRED_CHALLENGE_MEMORY_MS, GLOBAL_SCOPE, Keys,
+    NewChallenge, Store, TakenChallenge,
 };
 
 use moderato::store::webhooks::{DeadLetter, DeliveryState, Progress, WebhookConfig};
@@ -318,10 +319,7 @@ async fn admit_held(store: &dyn Store, id: &str) {
         })
         .await
         .expect("admit");
-    assert!(
-        matches!(out, moderato::store::Admission::Recorded { .. }),
-        "{out:?}"
-    );
+    assert!(matches!(out, Admission::Recorded { .. }), "{out:?}");
 }
 
 /// Concurrent takeovers of one claimed comment each happen whole: every audit entry's previous holder is the
