@@ -64,14 +64,6 @@ const FIELDS: &[(&str, Kind)] = &[
     ("model_version", Kind::Text),
 ];
 
-/// The descriptors a submission limit may count.
-const LIMIT_DESCRIPTORS: &[Descriptor] = &[
-    Descriptor::ClientIp,
-    Descriptor::Author,
-    Descriptor::Thread,
-    Descriptor::Site,
-];
-
 /// One field as shown.
 struct Row {
     /// Its path, also the form name.
@@ -85,6 +77,10 @@ struct Row {
     /// The value in the form.
     value: String,
     checked: bool,
+    /// The value as the page first showed it (`on`/empty for a flag): only a field whose submitted value differs
+    /// from it is written, so a save never rewrites what nobody edited (a score shown to three decimals, a list
+    /// shown trimmed, a global value that changed meanwhile).
+    was: String,
     /// On a site: whether the site sets this field itself.
     overridden: bool,
     /// On a site: the global default's value, as text.
@@ -157,8 +153,8 @@ fn limit_text(r: &LimitRule) -> String {
 /// Reads one line of [`limit_text`]'s form (`s` after the period and the word `burst` are optional).
 fn parse_limit(line: &str) -> Option<LimitRule> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let first = *words.first()?;
-    let descriptor = *LIMIT_DESCRIPTORS.iter().find(|d| d.name() == first)?;
+    let descriptor: Descriptor =
+        serde_json::from_value(Value::String((*words.first()?).to_string())).ok()?;
     let (requests, period) = words.get(1)?.split_once('/')?;
     let rest: Vec<&str> = words[2..]
         .iter()
@@ -253,6 +249,15 @@ fn rows(t: T, site: &str, view: &PolicyView, global: &Policy) -> Vec<Row> {
                 kind: kind_name(kind),
                 value: text_of(kind, at(&shown, key)),
                 checked: at(&shown, key).and_then(Value::as_bool) == Some(true),
+                was: if kind == Kind::Flag {
+                    if at(&shown, key).and_then(Value::as_bool) == Some(true) {
+                        "on".into()
+                    } else {
+                        String::new()
+                    }
+                } else {
+                    text_of(kind, at(&shown, key))
+                },
                 overridden: view.overridden.iter().any(|f| f == top),
                 global: if site.is_empty() {
                     String::new()
@@ -353,13 +358,23 @@ fn check_site(t: T, site: &str) -> Result<(), Response> {
     })
 }
 
-/// The candidate policy from the form: the shown policy with every submitted field set. Values that are not
-/// numbers or limits are returned as problems by field; the domain checks the rest.
+/// Whether two texts of a field are the same value as typed (browsers send a textarea's lines with CRLF).
+fn same(a: &str, b: &str) -> bool {
+    a.replace("\r\n", "\n").trim() == b.replace("\r\n", "\n").trim()
+}
+
+/// The candidate policy from the form: the policy stored now with every field set that was edited (its submitted
+/// value differs from the one the page showed, `was.<field>`). Values that are not numbers or limits are returned
+/// as problems by field; the domain checks the rest.
 fn candidate(t: T, shown: &Policy, f: &Fields) -> Result<Policy, Vec<(String, String)>> {
     let mut v = serde_json::to_value(shown).unwrap_or_default();
     let mut errors = Vec::new();
     for &(key, kind) in FIELDS {
         let raw = f.get(key).trim();
+        // Untouched: keep the stored value as it is (browsers send a textarea's lines with CRLF).
+        if same(raw, f.get(&format!("was.{key}"))) {
+            continue;
+        }
         let value = match kind {
             Kind::Score => match raw.replace(',', ".").parse::<f64>() {
                 Ok(x) if x.is_finite() => serde_json::json!(x),
@@ -467,11 +482,13 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
     };
     let clear: Vec<String> = f.all("follow").map(str::to_string).collect();
     let mut rows = rows(t, &site, &view, &global);
-    // The form's values, shown again as typed whatever happens next.
+    // The form's values, shown again as typed whatever happens next, with what the page first showed.
     for r in &mut rows {
         r.value = f.get(r.key).to_string();
         r.checked = f.get(r.key) == "on";
+        r.was = f.get(&format!("was.{}", r.key)).to_string();
     }
+    let mut version = expected;
     let mut flash = Flash {
         text: t.s("policy.invalid").to_string(),
         error: true,
@@ -493,14 +510,26 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
                 }
                 Err(PolicyError::Invalid(e)) => e,
                 Err(PolicyError::Conflict { current }) => {
+                    // Saved again, the form applies the fields edited here over what is stored now.
+                    version = current;
                     let who = last_change(&deps, t, &site).await;
                     flash.text = format!("{} (v{current}) {who}", t.s("policy.conflict"));
-                    // Beside each field: what is stored now, where it differs from what was submitted.
+                    // Beside each field: what is stored now, where it changed since the page was shown.
                     let now = serde_json::to_value(&*view.policy).unwrap_or_default();
-                    let mine = serde_json::to_value(&c).unwrap_or_default();
                     for (r, &(key, kind)) in rows.iter_mut().zip(FIELDS) {
-                        if at(&now, key) != at(&mine, key) {
+                        let stored = if kind == Kind::Flag {
+                            if at(&now, key).and_then(Value::as_bool) == Some(true) {
+                                "on".to_string()
+                            } else {
+                                String::new()
+                            }
+                        } else {
+                            text_of(kind, at(&now, key))
+                        };
+                        if !same(&stored, &r.was) {
                             r.now = words_of(t, kind, at(&now, key));
+                            // Saved again, the form compares with what is stored now.
+                            r.was = stored;
                         }
                     }
                     Vec::new()
@@ -541,7 +570,7 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
         csrf: ctx.session.csrf.clone(),
         site,
         flash: Some(flash),
-        version: expected,
+        version,
         global_version: view.global_version,
         rows,
     };
@@ -622,9 +651,13 @@ mod tests {
             ..LimitRule::new(Descriptor::Site, 100, 60, 50)
         };
         assert_eq!(parse_limit("site 100/60 50 shadow"), Some(shadow));
+        // Read as written; whether a descriptor may limit submissions is the domain's to say.
+        assert_eq!(
+            parse_limit("captcha_client 1/1s burst 1").map(|r| r.descriptor),
+            Some(Descriptor::CaptchaClient)
+        );
         for bad in [
             "",
-            "captcha_client 1/1s burst 1",
             "ip 3/600s burst 2",
             "author 3/600s",
             "author x/600s burst 2",

@@ -93,9 +93,10 @@ pub fn find_literal(text: &str, needle: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Phone-like numbers in `text` as character ranges from their first digit to their last: 9 to 12 digits in
-/// groups split by single spaces, dots or dashes, as [`super::detect::scan_phones`] counts them (an amount such
-/// as `100.000.000` is not one).
+/// Phone-like numbers written plainly in `text`, as character ranges from their first digit to their last: 9 to
+/// 12 digits in groups split by single spaces, dots or dashes, not glued to a letter (an amount such as
+/// `100.000.000` is not one). A subset of what [`super::detect::scan_phones`] counts: numbers disguised with
+/// runs of separators, commas or brackets are scored but not located, so they are not highlighted.
 pub fn find_phones(text: &str) -> Vec<(usize, usize)> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();

@@ -1272,6 +1272,29 @@ async fn the_policy_editor_saves_every_field_and_shows_what_a_site_inherits(back
     assert!(!view.overridden.iter().any(|o| o == "blocked_terms"));
     assert!(view.policy.blocked_terms.is_empty());
     assert_eq!(view.policy.retention_days, 45, "the rest stays the site's");
+    // The global default changes while the page is open (to a score the form shows rounded): saving an
+    // unrelated field neither pins the old global value to the site nor rounds the new one.
+    let global = app.policies.view("").await.expect("global");
+    let mut g = (*global.policy).clone();
+    g.approve_below = 0.1234;
+    app.policies
+        .update("", g, global.policy.version, &[], "ops-colleague")
+        .await
+        .expect("global update");
+    fill(&b, "#p-idempotency_ttl_seconds", "120").await;
+    b.click_nav("#policy-save").await;
+    assert!(b.text("#flash").await.starts_with("Đã lưu chính sách"));
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(view.policy.idempotency_ttl_seconds, 120);
+    assert!(
+        !view.overridden.iter().any(|o| o == "approve_below"),
+        "{:?}",
+        view.overridden
+    );
+    assert_eq!(
+        view.policy.approve_below, 0.1234,
+        "the new global value, exactly"
+    );
     // A colleague changes the policy while the page is open: nothing is stored, and the stored value is shown
     // beside the field that now differs.
     let mut p = (*view.policy).clone();
