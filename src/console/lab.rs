@@ -12,8 +12,7 @@ use serde::Deserialize;
 
 use super::i18n::T;
 use super::{
-    Deps, Fields, Flash, Nav, redirect, render, require_ops, signed_in_form, signed_in_ops,
-    store_error,
+    Deps, Fields, Flash, Nav, redirect, render, signed_in_ops, signed_in_ops_form, store_error,
 };
 use crate::policy::PolicyError;
 use crate::policy::lab::{HISTOGRAM_BINS, Histogram, Simulation};
@@ -396,13 +395,10 @@ fn back(site: &str, approve: &str, reject: &str) -> Response {
 }
 
 async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
-    let mut ctx = match signed_in_form(&deps, &headers, &f).await {
+    let mut ctx = match signed_in_ops_form(&deps, &headers, &f).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_ops(&ctx) {
-        return r;
-    }
     let t = ctx.t();
     let site = f.get("site").to_string();
     let (approve, reject) = (f.get("approve").to_string(), f.get("reject").to_string());

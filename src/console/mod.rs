@@ -531,6 +531,17 @@ pub async fn signed_in_ops(deps: &Deps, headers: &HeaderMap) -> Result<Ctx, Resp
     Ok(ctx)
 }
 
+/// [`signed_in_form`] for an ops form: a moderator is refused ([`require_ops`]).
+pub async fn signed_in_ops_form(
+    deps: &Deps,
+    headers: &HeaderMap,
+    f: &Fields,
+) -> Result<Ctx, Response> {
+    let ctx = signed_in_form(deps, headers, f).await?;
+    require_ops(&ctx)?;
+    Ok(ctx)
+}
+
 /// Refuses a moderator on an ops page (403, in words).
 pub fn require_ops(ctx: &Ctx) -> Result<(), Response> {
     if ctx.is_ops() {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::i18n::T;
 use super::{
-    Deps, Fields, Flash, Nav, redirect, render, require_ops, review_error, signed_in_form,
-    signed_in_ops, store_error,
+    Deps, Fields, Flash, Nav, redirect, render, review_error, signed_in_ops, signed_in_ops_form,
+    store_error,
 };
 use crate::audit::service::{AuditError, AuditQuery};
 use crate::policy::PolicyError;
@@ -292,13 +292,10 @@ async fn rollback(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fi
 
 /// Activates a model for the site, or rolls the site back to its previous one (audited by the policy layer).
 async fn model_change(deps: Deps, headers: HeaderMap, f: Fields, rollback: bool) -> Response {
-    let mut ctx = match signed_in_form(&deps, &headers, &f).await {
+    let mut ctx = match signed_in_ops_form(&deps, &headers, &f).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_ops(&ctx) {
-        return r;
-    }
     let site = f.get("site").to_string();
     let who = ctx.session.name.clone();
     let r = if rollback {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::i18n::T;
-use super::{Deps, Fields, Flash, Nav, redirect, require_ops, signed_in_form, signed_in_ops};
+use super::{Deps, Fields, Flash, Nav, redirect, signed_in_ops, signed_in_ops_form};
 use crate::audit::action;
 use crate::audit::service::AuditQuery;
 use crate::policy::document::Policy;
@@ -198,6 +198,19 @@ fn text_of(kind: Kind, v: Option<&Value>) -> String {
     }
 }
 
+/// A field's value as the form sends it back: a checked box sends `on`, an unchecked one nothing.
+fn form_text(kind: Kind, v: Option<&Value>) -> String {
+    if kind == Kind::Flag {
+        if v.and_then(Value::as_bool) == Some(true) {
+            "on".into()
+        } else {
+            String::new()
+        }
+    } else {
+        text_of(kind, v)
+    }
+}
+
 /// How a value reads in a sentence ("on", "off", "(none)", the lines joined by commas).
 fn words_of(t: T, kind: Kind, v: Option<&Value>) -> String {
     match kind {
@@ -249,15 +262,7 @@ fn rows(t: T, site: &str, view: &PolicyView, global: &Policy) -> Vec<Row> {
                 kind: kind_name(kind),
                 value: text_of(kind, at(&shown, key)),
                 checked: at(&shown, key).and_then(Value::as_bool) == Some(true),
-                was: if kind == Kind::Flag {
-                    if at(&shown, key).and_then(Value::as_bool) == Some(true) {
-                        "on".into()
-                    } else {
-                        String::new()
-                    }
-                } else {
-                    text_of(kind, at(&shown, key))
-                },
+                was: form_text(kind, at(&shown, key)),
                 overridden: view.overridden.iter().any(|f| f == top),
                 global: if site.is_empty() {
                     String::new()
@@ -459,13 +464,10 @@ fn problem_words(t: T, message: &str) -> String {
 }
 
 async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
-    let mut ctx = match signed_in_form(&deps, &headers, &f).await {
+    let mut ctx = match signed_in_ops_form(&deps, &headers, &f).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_ops(&ctx) {
-        return r;
-    }
     let t = ctx.t();
     let site = f.get("site").trim().to_string();
     if let Err(r) = check_site(t, &site) {
@@ -517,15 +519,7 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
                     // Beside each field: what is stored now, where it changed since the page was shown.
                     let now = serde_json::to_value(&*view.policy).unwrap_or_default();
                     for (r, &(key, kind)) in rows.iter_mut().zip(FIELDS) {
-                        let stored = if kind == Kind::Flag {
-                            if at(&now, key).and_then(Value::as_bool) == Some(true) {
-                                "on".to_string()
-                            } else {
-                                String::new()
-                            }
-                        } else {
-                            text_of(kind, at(&now, key))
-                        };
+                        let stored = form_text(kind, at(&now, key));
                         if !same(&stored, &r.was) {
                             r.now = words_of(t, kind, at(&now, key));
                             // Saved again, the form compares with what is stored now.
