@@ -169,6 +169,8 @@ pub struct Located<'a> {
         &'a str,
         std::cell::OnceCell<crate::text::spans::Words>,
     ); 3],
+    /// Per field: its phone numbers and its handles/e-mails, located on first use.
+    found: [[std::cell::OnceCell<Vec<Span>>; 2]; 3],
 }
 
 impl<'a> Located<'a> {
@@ -180,6 +182,7 @@ impl<'a> Located<'a> {
                 ("title", title, Default::default()),
                 ("body", body, Default::default()),
             ],
+            found: Default::default(),
         }
     }
 
@@ -196,28 +199,40 @@ impl<'a> Located<'a> {
         self.spans(|text, _| crate::text::spans::find_literal(text, needle))
     }
 
-    /// Where phone-like numbers sit in `field` (`name`, `title` or `body`).
+    /// Where phone-like numbers sit in `field` (`name`, `title` or `body`). Each field is scanned once, however many
+    /// phone reasons name it.
     pub fn phones(&self, field: &str) -> Vec<Span> {
-        self.spans_in(field, crate::text::spans::find_phones)
+        self.found_in(field, 0, crate::text::spans::find_phones)
     }
 
     /// Where `@handles` and e-mail addresses sit in `field`.
     pub fn contacts(&self, field: &str) -> Vec<Span> {
-        self.spans_in(field, crate::text::spans::find_contacts)
+        self.found_in(field, 1, crate::text::spans::find_contacts)
     }
 
-    fn spans_in(&self, field: &str, find: fn(&str) -> Vec<(usize, usize)>) -> Vec<Span> {
-        self.fields
-            .iter()
-            .filter(|(name, _, _)| *name == field)
-            .flat_map(|(name, text, _)| {
-                find(text).into_iter().map(|(a, b)| Span {
-                    field: (*name).to_string(),
-                    start: u32::try_from(a).unwrap_or(u32::MAX),
-                    end: u32::try_from(b).unwrap_or(u32::MAX),
-                })
+    /// The spans `find` locates in `field`, found on first use and kept in slot `slot` of that field.
+    fn found_in(
+        &self,
+        field: &str,
+        slot: usize,
+        find: fn(&str) -> Vec<(usize, usize)>,
+    ) -> Vec<Span> {
+        let Some(i) = self.fields.iter().position(|(name, _, _)| *name == field) else {
+            return Vec::new();
+        };
+        let (name, text, _) = &self.fields[i];
+        self.found[i][slot]
+            .get_or_init(|| {
+                find(text)
+                    .into_iter()
+                    .map(|(a, b)| Span {
+                        field: (*name).to_string(),
+                        start: u32::try_from(a).unwrap_or(u32::MAX),
+                        end: u32::try_from(b).unwrap_or(u32::MAX),
+                    })
+                    .collect()
             })
-            .collect()
+            .clone()
     }
 
     fn spans(
