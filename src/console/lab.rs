@@ -337,15 +337,12 @@ async fn page(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<LabQ
         let mut problems = Vec::new();
         candidate.problems("policy", &mut problems);
         for p in &problems {
-            let words = if p.contains("between 0 and 1") {
-                t.s("lab.range")
-            } else {
-                t.s("lab.order")
-            };
-            if p.starts_with("policy.approve_below") && page.approve_error.is_empty() {
-                page.approve_error = words.to_string();
-            } else if p.starts_with("policy.reject_at") && page.reject_error.is_empty() {
-                page.reject_error = words.to_string();
+            let (field, message) = p.split_once(": ").unwrap_or(("", p));
+            let words = super::problem_words(t, message);
+            if field == "policy.approve_below" && page.approve_error.is_empty() {
+                page.approve_error = words;
+            } else if field == "policy.reject_at" && page.reject_error.is_empty() {
+                page.reject_error = words;
             }
         }
         page.can_apply =
@@ -431,14 +428,8 @@ async fn apply(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Field
                 errors = e
                     .into_iter()
                     .map(|(f, m)| {
-                        let key = if m.contains("between 0 and 1") {
-                            Some("lab.range")
-                        } else if m.contains("must not exceed") {
-                            Some("lab.order")
-                        } else {
-                            None
-                        };
-                        (f, key.map(|k| t.s(k).to_string()).unwrap_or(m))
+                        let words = super::problem_words(t, &m);
+                        (f, words)
                     })
                     .collect()
             }

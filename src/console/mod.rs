@@ -327,6 +327,20 @@ pub fn marked_fields(t: T, r: &crate::review::CommentRecord) -> (Vec<Seg>, Vec<S
     (highlight(&r.title, &title), highlight(&r.body, &body))
 }
 
+/// A policy problem the domain reported (`Policy::problems`' message after the field), in the reader's language
+/// where the catalogue has the sentence, else as the domain wrote it.
+pub fn problem_words(t: T, message: &str) -> String {
+    let key = if message.contains("between 0 and 1") {
+        Some("lab.range")
+    } else if message.contains("must not exceed") {
+        Some("lab.order")
+    } else {
+        None
+    };
+    key.map(|k| t.s(k).to_string())
+        .unwrap_or_else(|| message.to_string())
+}
+
 /// A spam score or threshold as every page shows it: on the thresholds' own scale, 0 to 1, to three decimals
 /// without trailing zeros (stored as f32, 0.2 reads back as 0.200000003 and shows as 0.2).
 pub fn score_text(x: f64) -> String {

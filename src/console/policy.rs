@@ -296,11 +296,17 @@ fn catalogue_key(prefix: &str, key: &str) -> &'static str {
         .unwrap_or("policy.missing")
 }
 
-/// The global default, for showing what a site inherits.
-async fn global(deps: &Deps, t: T) -> Result<Policy, Response> {
-    match deps.policies.view("").await {
-        Ok(v) => Ok((*v.policy).clone()),
-        Err(e) => Err(super::store_error(t, &e.to_string())),
+/// The policy in force for `site` (checked first) with where each field comes from, and the global default it
+/// inherits from.
+async fn views(deps: &Deps, t: T, site: &str) -> Result<(PolicyView, PolicyView), Response> {
+    check_site(t, site)?;
+    let load = |s: &str| {
+        let s = s.to_string();
+        async move { deps.policies.view(&s).await }
+    };
+    match (load(site).await, load("").await) {
+        (Ok(v), Ok(g)) => Ok((v, g)),
+        (Err(e), _) | (_, Err(e)) => Err(super::store_error(t, &e.to_string())),
     }
 }
 
@@ -322,15 +328,8 @@ async fn page(
     {
         return r;
     }
-    if let Err(r) = check_site(t, &site) {
-        return r;
-    }
-    let view = match deps.policies.view(&site).await {
+    let (view, global) = match views(&deps, t, &site).await {
         Ok(v) => v,
-        Err(e) => return super::store_error(t, &e.to_string()),
-    };
-    let global = match global(&deps, t).await {
-        Ok(g) => g,
         Err(r) => return r,
     };
     super::render(PolicyPage {
@@ -342,7 +341,7 @@ async fn page(
         flash,
         version: view.policy.version,
         global_version: view.global_version,
-        rows: rows(t, &site, &view, &global),
+        rows: rows(t, &site, &view, &global.policy),
     })
 }
 
@@ -450,19 +449,6 @@ fn field_of(path: &str) -> &'static str {
         .unwrap_or("")
 }
 
-/// A domain problem in the reader's language where the catalogue has the sentence.
-fn problem_words(t: T, message: &str) -> String {
-    let key = if message.contains("between 0 and 1") {
-        Some("lab.range")
-    } else if message.contains("must not exceed") {
-        Some("lab.order")
-    } else {
-        None
-    };
-    key.map(|k| t.s(k).to_string())
-        .unwrap_or_else(|| message.to_string())
-}
-
 async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
     let mut ctx = match signed_in_ops_form(&deps, &headers, &f).await {
         Ok(c) => c,
@@ -470,20 +456,13 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
     };
     let t = ctx.t();
     let site = f.get("site").trim().to_string();
-    if let Err(r) = check_site(t, &site) {
-        return r;
-    }
     let expected: u64 = f.get("version").parse().unwrap_or(0);
-    let view = match deps.policies.view(&site).await {
+    let (view, global) = match views(&deps, t, &site).await {
         Ok(v) => v,
-        Err(e) => return super::store_error(t, &e.to_string()),
-    };
-    let global = match global(&deps, t).await {
-        Ok(g) => g,
         Err(r) => return r,
     };
     let clear: Vec<String> = f.all("follow").map(str::to_string).collect();
-    let mut rows = rows(t, &site, &view, &global);
+    let mut rows = rows(t, &site, &view, &global.policy);
     // The form's values, shown again as typed whatever happens next, with what the page first showed.
     for r in &mut rows {
         r.value = f.get(r.key).to_string();
@@ -504,7 +483,7 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
                 .await
             {
                 Ok(v) => {
-                    ctx.flash("policy.saved", format!("v{}", v.policy.version), false);
+                    ctx.flash("policy.saved", v.policy.version.to_string(), false);
                     if let Err(r) = ctx.save(&deps).await {
                         return r;
                     }
@@ -535,7 +514,7 @@ async fn save(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields
     };
     for (path, message) in errors {
         let field = field_of(&path);
-        let words = problem_words(t, &message);
+        let words = super::problem_words(t, &message);
         match rows.iter_mut().find(|r| r.key == field) {
             Some(r) if r.error.is_empty() => r.error = words,
             Some(r) => {
