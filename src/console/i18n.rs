@@ -484,9 +484,10 @@ pub const VI: &[(&str, &str)] = &[
     ("policy.change_global", "sửa chính sách mặc định chung"),
     ("policy.f.field_limits", "Giới hạn độ dài các ô"),
     ("ops.boot_mode", "Chế độ khởi đầu"),
+    ("ops.boot_off", "tắt"),
     (
-        "ops.boot_off",
-        "tắt (đặt “Khởi động: số nhãn cần có” trong Chính sách để bật)",
+        "ops.boot_off_hint",
+        "Đặt “Khởi động: số nhãn cần có” trong Chính sách để bật.",
     ),
     (
         "ops.model_follows_global",
@@ -930,9 +931,10 @@ pub const EN: &[(&str, &str)] = &[
     ("policy.change_global", "the global default changed"),
     ("policy.f.field_limits", "Field length limits"),
     ("ops.boot_mode", "Bootstrap mode"),
+    ("ops.boot_off", "off"),
     (
-        "ops.boot_off",
-        "off (set “Bootstrap: labels needed” on the Policy page to turn it on)",
+        "ops.boot_off_hint",
+        "Set “Bootstrap: labels needed” on the Policy page to turn it on.",
     ),
     (
         "ops.model_follows_global",
