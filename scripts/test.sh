@@ -8,37 +8,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Installs Debian packages, saying why: apt_install "<what was missing>" package...
+apt_install() {
+  local why=$1
+  shift
+  echo "$why not found: installing it (apt-get install -y $*)" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  echo "redis-server not found: installing it (apt-get install -y redis-server)" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  apt_install "redis-server" redis-server
 fi
 
 if ! command -v php >/dev/null 2>&1 || ! php -r 'exit(function_exists("curl_init") ? 0 : 1);'; then
-  echo "php with php-curl not found: installing it (apt-get install -y php8.2-cli php8.2-curl)" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq php8.2-cli php8.2-curl >/dev/null
+  apt_install "php with php-curl" php8.2-cli php8.2-curl
 fi
 
 if ! command -v node >/dev/null 2>&1; then
-  echo "node not found: installing it (apt-get install -y nodejs)" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
+  apt_install "node" nodejs
 fi
 
 if [ ! -d examples/node/node_modules/@grpc/grpc-js ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    echo "npm not found: installing it (apt-get install -y npm)" >&2
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null
+    apt_install "npm" npm
   fi
   echo "the Node gRPC example's packages are missing: npm ci --prefix examples/node" >&2
   npm ci --prefix examples/node --no-audit --no-fund --ignore-scripts >/dev/null
@@ -46,11 +41,7 @@ fi
 
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
   || ! fc-list 2>/dev/null | grep -qi "Noto Sans"; then
-  echo "chromium/chromedriver/fonts-noto-core not found: installing them for the browser tests" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-core >/dev/null
+  apt_install "chromium/chromedriver/fonts-noto-core (for the browser tests)" chromium chromium-driver fonts-noto-core
 fi
 
 if ! python3 -c "import grpc, grpc_tools, grpc_status" >/dev/null 2>&1; then
