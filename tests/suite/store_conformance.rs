@@ -2192,3 +2192,58 @@ async fn readers_data_operations(backend: Backend) {
     );
 }
 on_every_backend!(readers_data, readers_data_operations);
+
+/// `queue_stats.lua` counts moderator decisions into the same hours as `review::hour_bucket` (the memory store's
+/// rule, checked on the manual clock above): decision times are written straight into the store's sorted set around
+/// each hour edge, half a second either side, and read back through the store.
+async fn decisions_are_charted_in_the_hours_the_domain_names(backend: Backend) {
+    use moderato::review::{HOURS_CHARTED, hour_bucket};
+    let (store, keys) = setup(backend).await;
+    let mut conn = raw_redis(backend).await.expect("a redis backend");
+    let key = keys.human_decisions(SITE);
+    let (secs, micros): (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut conn)
+        .await
+        .expect("TIME");
+    let now = secs * 1000 + micros / 1000;
+    const H: u64 = 3_600_000;
+    let ages = [
+        0,
+        H - 500,
+        H + 500,
+        2 * H + 500,
+        5 * H - 500,
+        23 * H + 500,
+        24 * H - 500,
+        24 * H + 500,
+    ];
+    let mut want = [0u64; HOURS_CHARTED];
+    for (i, age) in ages.iter().enumerate() {
+        let _: () = redis::cmd("ZADD")
+            .arg(&key)
+            .arg(now - age)
+            .arg(format!("d-{i}"))
+            .query_async(&mut conn)
+            .await
+            .expect("ZADD");
+        if let Some(k) = hour_bucket(now, now - age) {
+            want[k] += 1;
+        }
+    }
+    let stats = store.queue_stats(SITE).await.expect("queue_stats");
+    assert_eq!(stats.decisions_by_hour, want);
+    assert_eq!(stats.decisions_last_hour, 2);
+    assert_eq!(want.iter().sum::<u64>(), 7, "the oldest is past the day");
+}
+
+mod hours_on_redis {
+    use crate::harness::Backend;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis() {
+        super::decisions_are_charted_in_the_hours_the_domain_names(Backend::Redis).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster() {
+        super::decisions_are_charted_in_the_hours_the_domain_names(Backend::Cluster).await
+    }
+}
