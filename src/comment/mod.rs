@@ -156,12 +156,15 @@ pub fn classify(
         title,
         body,
     };
+    // The fields split into words once, for the scorer's reasons and the policy's.
+    let located = crate::review::Located::new(name, title, body);
     let mut s = scorer.score(
         &fields,
         invisible,
         p.use_lexicon,
         &p.allowed_domains,
         TOP_FEATURES,
+        &located,
     );
     s.prepared.site_labels = site_labels;
     let (status, mut reasons) = p.decide(s.score, &s.prepared);
@@ -169,7 +172,6 @@ pub fn classify(
     reasons.extend(s.features);
     // The policy's own reasons name a term or a host as it decided on it; the combiner's and the model's
     // reasons were located where they were made.
-    let located = crate::review::Located::new(name, title, body);
     for r in reasons.iter_mut().filter(|r| r.spans.is_empty()) {
         r.spans = match r.code.as_str() {
             "BLOCKED_TERM" | "SUSPECT_TERM" | crate::lexicon::ABUSE => located.phrase(&r.detail),

@@ -87,7 +87,8 @@ impl Scorer {
     /// Scores a comment whose fields are already cleaned (`text::clean_text`); `invisible` is the number of
     /// invisible characters the fields had before cleaning; `use_lexicon` is the policy's switch for the shipped
     /// lexicon; `allowed_domains` is the policy's list of domains whose links are ordinary on the site. `top`
-    /// model features are reported.
+    /// model features are reported. `located` is where the reasons' phrases are looked for: the same fields,
+    /// split into words once for the caller's reasons and these.
     pub fn score(
         &self,
         fields: &CommentText<'_>,
@@ -95,6 +96,7 @@ impl Scorer {
         use_lexicon: bool,
         allowed_domains: &[String],
         top: usize,
+        located: &crate::review::Located<'_>,
     ) -> Scoring {
         let (scored, signals) = if self.combiner.is_some() && self.model.feature_config().signals {
             let (scored, signals) = self.model.score_with_signals(fields, top);
@@ -103,7 +105,6 @@ impl Scorer {
             (self.model.score(fields, top), None)
         };
         let mut prepared = prepare(fields.name, fields.title, fields.body);
-        let located = crate::review::Located::new(fields.name, fields.title, fields.body);
         let (score, combined) = match &self.combiner {
             Some(c) => {
                 let lexicon = std::mem::take(&mut prepared.lexicon);
@@ -115,9 +116,11 @@ impl Scorer {
                         invisible,
                         signals: signals.as_deref(),
                         skeleton: Some(&prepared.head_and_body_spaced),
+                        field_spaced: Some((&prepared.field_spaced.0, &prepared.field_spaced.1)),
+                        hosts: Some(&prepared.field_hosts),
                         allowed_domains,
                     },
-                    &located,
+                    located,
                 );
                 (combined.score, combined.reasons)
             }
@@ -127,7 +130,7 @@ impl Scorer {
             score,
             prepared,
             signals: combined,
-            features: summarise_features(&scored.reasons, &located),
+            features: summarise_features(&scored.reasons, located),
         }
     }
 }
@@ -205,20 +208,28 @@ pub struct Prepared {
     pub lexicon: Vec<Hit>,
     /// The lexicon skeleton (spaced form) of title and body, for the combiner's word signals.
     pub head_and_body_spaced: String,
+    /// The skeletons (spaced forms) of the title and of the body on their own, for the body's language.
+    pub field_spaced: (String, String),
     /// Moderator labels the site has (for bootstrap mode); `u64::MAX` when unknown or not needed.
     pub site_labels: u64,
     /// Abuse lexicon hits in name, title and body (they hold for review; they never enter the spam score).
     pub abuse: Vec<Hit>,
     /// Hosts of the URLs in name, title and body, lowercased (for the policy's denied domains).
     pub hosts: Vec<String>,
+    /// The same per field: name, title, body (for the combiner's link signals).
+    pub field_hosts: [Vec<String>; 3],
 }
 
 /// Prepares name, title and body for `Policy::decide`.
 pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
-    use crate::text::skeleton::{Skeleton, skeleton};
-    // The skeleton of "name\ntitle\nbody" is the name's and the title-and-body's joined by a space (words never
-    // cross a newline), so the combiner's title-and-body form comes without a second pass.
-    let head = skeleton(&format!("{title}\n{body}"));
+    use crate::text::skeleton::{Skeleton, skeleton, skeleton_with_ends};
+    // The title's and the body's skeletons are built once each (the body's language is decided on the body's
+    // alone), and joined into the title-and-body form unless a leetspeak word reads across the newline.
+    let title_sk = skeleton_with_ends(title);
+    let body_sk = skeleton_with_ends(body);
+    let head = crate::text::skeleton::joined(&title_sk, &body_sk)
+        .unwrap_or_else(|| skeleton(&format!("{title}\n{body}")));
+    // The skeleton of "name\ntitle\nbody" is taken as the name's and the title-and-body's joined by a space.
     let name_sk = skeleton(name);
     let lexicon = crate::lexicon::Lexicon::shipped();
     let abuse_lexicon = crate::lexicon::Lexicon::abuse();
@@ -233,13 +244,14 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
         };
         (lexicon.hits(&all), abuse_lexicon.hits(&all))
     };
+    let joined = format!("{name}\n{title}\n{body}");
     // Words spaced out letter by letter ("i n b o x") are read joined as well.
     let (mut hits, mut abuse_hits) = (hits, abuse);
-    if let Some(j) = crate::text::detect::join_spaced_runs(&format!("{name}\n{title}\n{body}")) {
+    if let Some(j) = crate::text::detect::join_spaced_runs(&joined) {
         let sk = skeleton(&j);
         for (found, into) in [
             (lexicon.hits(&sk), &mut hits),
-            (crate::lexicon::Lexicon::abuse().hits(&sk), &mut abuse_hits),
+            (abuse_lexicon.hits(&sk), &mut abuse_hits),
         ] {
             for h in found {
                 if !into.iter().any(|x| x.code == h.code) {
@@ -248,27 +260,23 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
             }
         }
     }
-    let abuse = abuse_hits;
-    Prepared {
-        joined: format!("{name}\n{title}\n{body}"),
-        lexicon: hits,
-        head_and_body_spaced: head.spaced,
-        site_labels: u64::MAX,
-        abuse,
-        hosts: url_hosts(&[name, title, body]),
-    }
-}
-
-/// The hosts of the URLs in `fields` (what the classifier's URL parser reads as one, and bare hosts under the
-/// reserved test domains; look-alikes folded, accents stripped, spaced-out hosts joined), lowercased, each once.
-pub fn url_hosts(fields: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for h in fields.iter().flat_map(|f| combiner::rules::hosts_in(f)) {
-        if !out.contains(&h) {
-            out.push(h);
+    let field_hosts = [name, title, body].map(combiner::rules::hosts_in);
+    let mut hosts: Vec<String> = Vec::new();
+    for h in field_hosts.iter().flatten() {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
         }
     }
-    out
+    Prepared {
+        joined,
+        lexicon: hits,
+        head_and_body_spaced: head.spaced,
+        field_spaced: (title_sk.0.spaced, body_sk.0.spaced),
+        site_labels: u64::MAX,
+        abuse: abuse_hits,
+        hosts,
+        field_hosts,
+    }
 }
 
 /// Whether recorded `reasons` come from a decision on the combiner's probability.

@@ -364,8 +364,20 @@ mod tests {
 /// "1 , 5 % / n g à y" -> "1,5%/ngày"), or `None` when it has no such run. Detectors that read words (the lexicon's
 /// short whole-word phrases, rates per day) read this form too, so spacing a word out does not hide it.
 pub fn join_spaced_runs(text: &str) -> Option<String> {
+    let single = |w: &str| {
+        let mut c = w.chars();
+        c.next().is_some() && c.next().is_none()
+    };
+    // Most texts have no such run: look for one before allocating anything.
+    let mut run = 0usize;
+    let has_run = text.split_whitespace().any(|w| {
+        run = if single(w) { run + 1 } else { 0 };
+        run >= 3
+    });
+    if !has_run {
+        return None;
+    }
     let words: Vec<&str> = text.split_whitespace().collect();
-    let single = |w: &str| w.chars().count() == 1;
     let mut out = String::with_capacity(text.len());
     let mut joined = false;
     let mut i = 0;

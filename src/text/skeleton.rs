@@ -15,6 +15,47 @@ pub struct Skeleton {
 
 /// Builds the matching forms of `text` (one pass, no allocation per word).
 pub fn skeleton(text: &str) -> Skeleton {
+    skeleton_with_ends(text).0
+}
+
+/// How a skeleton's first and last words read leetspeak: what decides whether the skeleton of two texts joined by a
+/// newline is theirs joined by a space (see [`joined`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// The first word is leetspeak.
+    first_leet: bool,
+    /// The first word is a short leet word ("1b"), decoded only after a leetspeak word.
+    first_short: bool,
+    /// The last word is leetspeak.
+    last_leet: bool,
+    /// The last word is a short leet word still as written, decoded if a leetspeak word follows.
+    last_pending: bool,
+}
+
+/// The skeleton of `a` and `b` joined by a newline, built from theirs: their forms joined by a space, or `None`
+/// when a leetspeak word on one side of the newline would decode a short word on the other ("1b" ending `a` before
+/// "z4l0" starting `b`), which only [`skeleton`] of the joined text reads.
+pub fn joined(a: &(Skeleton, Ends), b: &(Skeleton, Ends)) -> Option<Skeleton> {
+    let ((sa, ea), (sb, eb)) = (a, b);
+    if sa.spaced.is_empty() {
+        return Some(sb.clone());
+    }
+    if sb.spaced.is_empty() {
+        return Some(sa.clone());
+    }
+    if (ea.last_pending && eb.first_leet) || (ea.last_leet && eb.first_short) {
+        return None;
+    }
+    Some(Skeleton {
+        spaced: format!("{} {}", sa.spaced, sb.spaced),
+        compact: format!("{}{}", sa.compact, sb.compact),
+    })
+}
+
+/// [`skeleton`], with how its end words read leetspeak.
+pub fn skeleton_with_ends(text: &str) -> (Skeleton, Ends) {
+    let mut ends = Ends::default();
+    let mut words = 0usize;
     let mut spaced = String::with_capacity(text.len());
     let mut compact = String::with_capacity(text.len());
     let mut cur = String::new();
@@ -30,6 +71,11 @@ pub fn skeleton(text: &str) -> Skeleton {
         }
         let leet = crate::text::detect::deleet(cur, &mut decoded);
         let is_short = !leet && crate::text::detect::deleet_short(cur, &mut short);
+        if words == 0 {
+            ends.first_leet = leet;
+            ends.first_short = is_short;
+        }
+        words += 1;
         if leet && let Some((s, c)) = pending {
             // Same length: the short word is ASCII and decodes to ASCII letters.
             spaced.replace_range(s.., &short);
@@ -62,7 +108,7 @@ pub fn skeleton(text: &str) -> Skeleton {
             }
             return;
         }
-        for c in c.to_lowercase() {
+        for c in super::normalize::lower(c) {
             if is_invisible(c) {
                 continue;
             }
@@ -76,7 +122,9 @@ pub fn skeleton(text: &str) -> Skeleton {
         }
     });
     flush(&mut cur);
-    Skeleton { spaced, compact }
+    ends.last_leet = prev_leet;
+    ends.last_pending = pending.is_some();
+    (Skeleton { spaced, compact }, ends)
 }
 
 /// Every match of `ac`'s phrases (skeleton forms: words separated by single spaces) in `spaced` (a skeleton's spaced
@@ -90,4 +138,46 @@ pub fn whole_word_matches<'a>(
     ac.find_overlapping_iter(spaced).filter(move |m| {
         (m.start() == 0 || b[m.start() - 1] == b' ') && (m.end() == b.len() || b[m.end()] == b' ')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leet_word_across_the_newline_is_read_by_the_joined_skeleton_only() {
+        for (a, b) in [
+            ("hàng 1b", "z4l0 nhé"),
+            ("z4l0", "1b nhé"),
+            ("chào", "bạn"),
+            ("", "x"),
+            ("1b", ""),
+        ] {
+            let (sa, sb) = (skeleton_with_ends(a), skeleton_with_ends(b));
+            let whole = skeleton(&format!("{a}\n{b}"));
+            match joined(&sa, &sb) {
+                Some(j) => assert_eq!(j, whole, "{a:?} + {b:?}"),
+                None => assert_ne!(
+                    format!("{} {}", sa.0.spaced, sb.0.spaced),
+                    whole.spaced,
+                    "{a:?} + {b:?} refused though the join is the same"
+                ),
+            }
+        }
+        assert!(joined(&skeleton_with_ends("hàng 1b"), &skeleton_with_ends("z4l0")).is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// Whenever [`joined`] answers, it is the skeleton of the texts joined by a newline.
+        #[test]
+        fn joined_is_the_skeleton_of_the_joined_text(
+            a in "[a-z0-9@$!|ạàđ\u{0301}\u{200B} .]{0,16}",
+            b in "[a-z0-9@$!|ạàđ\u{0301}\u{200B} .]{0,16}",
+        ) {
+            if let Some(j) = joined(&skeleton_with_ends(&a), &skeleton_with_ends(&b)) {
+                proptest::prop_assert_eq!(j, skeleton(&format!("{a}\n{b}")));
+            }
+        }
+    }
 }

@@ -1,71 +1,91 @@
 //! Where a phrase sits in a field: character offsets of its words, found the way the lexicon matches (case,
 //! accents, look-alike letters and invisible characters ignored; words are runs of letters and digits).
 
-/// The words of `text` folded for matching, each with its character range `[start, end)` in `text`.
-fn words(text: &str) -> Vec<(String, usize, usize)> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut start = 0usize;
-    let mut end = 0usize;
-    for (i, c) in text.chars().enumerate() {
-        let before = cur.len();
-        if c.is_ascii() {
-            // ASCII is never invisible, never a look-alike and has no accent: only its case folds.
-            if c.is_ascii_alphanumeric() {
-                cur.push(c.to_ascii_lowercase());
-            }
-        } else if super::normalize::is_invisible(c) {
-            continue;
-        } else {
-            for l in c.to_lowercase() {
-                let l = super::normalize::strip_accent(
-                    super::normalize::fold_homoglyph(l).unwrap_or(l),
-                );
-                if l.is_alphanumeric() {
-                    cur.push(l);
-                }
-            }
-        }
-        if cur.len() == before {
-            if !cur.is_empty() {
-                out.push((std::mem::take(&mut cur), start, end));
-            }
-        } else {
-            if before == 0 {
-                start = i;
-            }
-            end = i + 1;
-        }
-    }
-    if !cur.is_empty() {
-        out.push((cur, start, end));
-    }
-    out
+/// A text split into folded words once, so that many phrases are located in it without splitting it again. The
+/// folded words sit end to end in one buffer (no allocation per word).
+#[derive(Debug, Clone, Default)]
+pub struct Words {
+    /// The folded words, end to end.
+    buf: String,
+    /// Per word: its byte range in `buf`, and its character range `[start, end)` in the text.
+    words: Vec<(usize, usize, usize, usize)>,
 }
 
-/// A text split into folded words once, so that many phrases are located in it without splitting it again.
-#[derive(Debug, Clone, Default)]
-pub struct Words(Vec<(String, usize, usize)>);
-
 impl Words {
-    /// The words of `text`.
+    /// The words of `text` folded for matching (case, accents, look-alike letters and invisible characters
+    /// ignored; words are runs of letters and digits).
     pub fn of(text: &str) -> Words {
-        Words(words(text))
+        let mut buf = String::with_capacity(text.len());
+        let mut words = Vec::new();
+        // Where the word being read starts in `buf`, and its character range in `text`.
+        let mut at = 0usize;
+        let mut start = 0usize;
+        let mut end = 0usize;
+        for (i, c) in text.chars().enumerate() {
+            let before = buf.len();
+            if c.is_ascii() {
+                // ASCII is never invisible, never a look-alike and has no accent: only its case folds.
+                if c.is_ascii_alphanumeric() {
+                    buf.push(c.to_ascii_lowercase());
+                }
+            } else if super::normalize::is_invisible(c) {
+                continue;
+            } else {
+                for l in super::normalize::lower(c) {
+                    let l = super::normalize::strip_accent(
+                        super::normalize::fold_homoglyph(l).unwrap_or(l),
+                    );
+                    if l.is_alphanumeric() {
+                        buf.push(l);
+                    }
+                }
+            }
+            if buf.len() == before {
+                if buf.len() > at {
+                    words.push((at, buf.len(), start, end));
+                    at = buf.len();
+                }
+            } else {
+                if before == at {
+                    start = i;
+                }
+                end = i + 1;
+            }
+        }
+        if buf.len() > at {
+            words.push((at, buf.len(), start, end));
+        }
+        Words { buf, words }
+    }
+
+    /// The `k`th folded word.
+    fn word(&self, k: usize) -> &str {
+        let (a, b, _, _) = self.words[k];
+        &self.buf[a..b]
     }
 
     /// Every occurrence of `phrase` (its words, in order), as character ranges `[start, end)` from the first
     /// character of its first word to the last character of its last word.
     pub fn find(&self, phrase: &str) -> Vec<(usize, usize)> {
-        let want: Vec<String> = words(phrase).into_iter().map(|w| w.0).collect();
-        let have = &self.0;
-        if want.is_empty() || have.len() < want.len() {
+        let want = Words::of(phrase);
+        let (n, m) = (self.words.len(), want.words.len());
+        if m == 0 || n < m {
             return Vec::new();
         }
-        (0..=have.len() - want.len())
-            .filter(|&i| want.iter().zip(&have[i..]).all(|(w, h)| *w == h.0))
-            .map(|i| (have[i].1, have[i + want.len() - 1].2))
+        (0..=n - m)
+            .filter(|&i| (0..m).all(|j| want.word(j) == self.word(i + j)))
+            .map(|i| (self.words[i].2, self.words[i + m - 1].3))
             .collect()
     }
+}
+
+/// The words of `text` folded for matching, each with its character range `[start, end)` in `text`.
+#[cfg(test)]
+fn words(text: &str) -> Vec<(String, usize, usize)> {
+    let w = Words::of(text);
+    (0..w.words.len())
+        .map(|k| (w.word(k).to_string(), w.words[k].2, w.words[k].3))
+        .collect()
 }
 
 /// Every occurrence of `phrase` (its words, in order) in `text`, as character ranges `[start, end)` from the
@@ -76,6 +96,26 @@ pub fn find_phrase(text: &str, phrase: &str) -> Vec<(usize, usize)> {
 
 /// Every occurrence of `needle` in `text`, case-insensitively (ASCII), as character ranges.
 pub fn find_literal(text: &str, needle: &str) -> Vec<(usize, usize)> {
+    let (hay, nd) = (text.as_bytes(), needle.as_bytes());
+    let mut out = Vec::new();
+    if nd.is_empty() || hay.len() < nd.len() {
+        return out;
+    }
+    // Compared byte by byte: a UTF-8 needle can only match at a character boundary of the text (its first byte is
+    // never a continuation byte), and ASCII case folding leaves every other byte as it is.
+    let chars = needle.chars().count();
+    let mut at = (0usize, 0usize); // (byte, character) of the last counted position
+    for i in 0..=hay.len() - nd.len() {
+        if hay[i..i + nd.len()].eq_ignore_ascii_case(nd) {
+            at = (i, at.1 + text[at.0..i].chars().count());
+            out.push((at.1, at.1 + chars));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+fn find_literal_by_char(text: &str, needle: &str) -> Vec<(usize, usize)> {
     if needle.is_empty() {
         return Vec::new();
     }
@@ -207,6 +247,15 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// The byte search finds what a search character by character finds.
+        #[test]
+        fn literals_are_found_as_a_search_by_character_finds_them(
+            text in "[a-cA-Cđà. ]{0,30}",
+            needle in "[a-cA-Cđà.]{1,3}",
+        ) {
+            proptest::prop_assert_eq!(find_literal(&text, &needle), find_literal_by_char(&text, &needle));
+        }
+
         /// On any text, a phrase made of some of its own words is found, every span lies inside the text, and the
         /// characters it points at fold to the phrase.
         #[test]

@@ -139,6 +139,8 @@ pub fn observe_row(model: &Model, r: &Row) -> Observation {
             invisible,
             signals: None,
             skeleton: None,
+            field_spaced: None,
+            hosts: None,
             allowed_domains: &[],
         },
     )

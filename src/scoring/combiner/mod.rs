@@ -356,6 +356,8 @@ mod tests {
                 invisible: 0,
                 signals: None,
                 skeleton: None,
+                field_spaced: None,
+                hosts: None,
                 allowed_domains: &[],
             },
         )
@@ -543,19 +545,27 @@ mod tests {
             );
             let hits = &prepared.lexicon;
             let (scored, names) = model.score_with_signals(&text, 0);
-            let e = |signals, skeleton| Evidence {
+            let e = |signals, skeleton, field_spaced, hosts| Evidence {
                 text,
                 lexicon: hits,
                 invisible: 0,
                 signals,
                 skeleton,
+                field_spaced,
+                hosts,
                 allowed_domains: &[],
             };
+            // What the scorer hands over (built once in `prepare`) is what `observe` would build itself.
             assert_eq!(
-                observe(scored.score, &e(None, None)),
+                observe(scored.score, &e(None, None, None, None)),
                 observe(
                     scored.score,
-                    &e(Some(&names), Some(&prepared.head_and_body_spaced))
+                    &e(
+                        Some(&names),
+                        Some(&prepared.head_and_body_spaced),
+                        Some((&prepared.field_spaced.0, &prepared.field_spaced.1)),
+                        Some(&prepared.field_hosts),
+                    )
                 ),
                 "{}",
                 r.id
@@ -666,6 +676,8 @@ mod tests {
                 invisible: 2,
                 signals: None,
                 skeleton: None,
+                field_spaced: None,
+                hosts: None,
                 allowed_domains: &[],
             },
         );

@@ -3,7 +3,7 @@
 //! into the signal vector.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::classifier::CommentText;
@@ -124,19 +124,65 @@ const EN_WORDS: &[&str] = &[
 /// accent-stripped skeleton words (`spaced`: `lexicon::skeleton`'s spaced form). Distinct, so that a repeated word
 /// ("la la la") counts once.
 fn word_votes(spaced: &str) -> (usize, usize) {
-    static VI: LazyLock<HashSet<&str>> = LazyLock::new(|| VI_WORDS.iter().copied().collect());
-    static EN: LazyLock<HashSet<&str>> = LazyLock::new(|| EN_WORDS.iter().copied().collect());
+    // Word -> (common Vietnamese, common English), under a byte hash cheaper than the default for short words.
+    static WORDS: LazyLock<HashMap<&str, (bool, bool), Fnv>> = LazyLock::new(|| {
+        let mut m: HashMap<&str, (bool, bool), Fnv> = HashMap::default();
+        for w in VI_WORDS {
+            m.entry(w).or_default().0 = true;
+        }
+        for w in EN_WORDS {
+            m.entry(w).or_default().1 = true;
+        }
+        m
+    });
+    let longest = VI_WORDS
+        .iter()
+        .chain(EN_WORDS)
+        .map(|w| w.len())
+        .max()
+        .unwrap_or(0);
     let mut vi: Vec<&str> = Vec::new();
     let mut en: Vec<&str> = Vec::new();
     for w in spaced.split(' ') {
-        if VI.contains(w) && !vi.contains(&w) {
+        if w.len() > longest {
+            continue;
+        }
+        let Some(&(is_vi, is_en)) = WORDS.get(w) else {
+            continue;
+        };
+        if is_vi && !vi.contains(&w) {
             vi.push(w);
         }
-        if EN.contains(w) && !en.contains(&w) {
+        if is_en && !en.contains(&w) {
             en.push(w);
         }
     }
     (vi.len(), en.len())
+}
+
+/// FNV-1a: a byte hash for the short word sets here (their keys are fixed; nothing here is keyed by user input
+/// that could be chosen to collide, beyond slowing one lookup).
+#[derive(Default, Clone, Copy)]
+struct Fnv;
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// True for a letter only Vietnamese uses.
@@ -152,13 +198,28 @@ fn vi_letter(c: char) -> bool {
 /// accent-stripped words so that it holds with or without diacritics: two common Vietnamese words and more of them
 /// than common English ones, or a letter only Vietnamese uses and no more English words than Vietnamese ones.
 pub fn body_is_vietnamese(title: &str, body: &str) -> bool {
-    let field = if body.chars().any(char::is_alphanumeric) {
-        body
-    } else {
-        title
+    body_is_vietnamese_in(title, body, None)
+}
+
+/// [`body_is_vietnamese`] with the title's and the body's skeletons (spaced forms) if already built.
+fn body_is_vietnamese_in(title: &str, body: &str, spaced: Option<(&str, &str)>) -> bool {
+    let of_body = body.chars().any(char::is_alphanumeric);
+    let field = if of_body { body } else { title };
+    let built;
+    let spaced = match spaced {
+        Some((t, b)) => {
+            if of_body {
+                b
+            } else {
+                t
+            }
+        }
+        None => {
+            built = crate::text::skeleton::skeleton(field).spaced;
+            built.as_str()
+        }
     };
-    let spaced = crate::text::skeleton::skeleton(field).spaced;
-    let (vi, en) = word_votes(&spaced);
+    let (vi, en) = word_votes(spaced);
     (vi >= 2 && vi > en) || (vi >= en && field.chars().any(vi_letter))
 }
 
@@ -213,6 +274,12 @@ fn chunk_host(chunk: &str) -> Option<String> {
     // Folding maps letters to letters and drops invisible characters: a chunk without '.' or ':' has no host
     // after it either, and most chunks are words.
     if !chunk.contains(['.', ':']) {
+        return None;
+    }
+    // Nor does a word whose only '.' or ':' end it among other ASCII punctuation ("đường.", "vậy:"): folding
+    // leaves ASCII as it is, and the trim below drops that tail.
+    let head = chunk.trim_end_matches(|c: char| c.is_ascii_punctuation() && c != '/');
+    if !head.contains(['.', ':']) {
         return None;
     }
     let folded = fold_chunk(chunk);
@@ -361,6 +428,12 @@ pub struct Evidence<'a> {
     /// The lexicon skeleton (spaced form) of title and body if already built (see `comment::prepare`), or `None`
     /// to build it here.
     pub skeleton: Option<&'a str>,
+    /// The skeletons (spaced forms) of the title and of the body on their own if already built, or `None` to
+    /// build the one the language is decided on here.
+    pub field_spaced: Option<(&'a str, &'a str)>,
+    /// The hosts of the URLs in name, title and body (`hosts_in` of each) if already found, or `None` to find
+    /// them here.
+    pub hosts: Option<&'a [Vec<String>; 3]>,
     /// The site policy's `allowed_domains`: links to them weigh as links to the shipped known domains.
     pub allowed_domains: &'a [String],
 }
@@ -415,7 +488,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
             &built
         }
     };
-    let vietnamese = body_is_vietnamese(e.text.title, e.text.body);
+    let vietnamese = body_is_vietnamese_in(e.text.title, e.text.body, e.field_spaced);
     if vietnamese {
         values[1] = values[0];
         details[1] = details[0].clone();
@@ -446,17 +519,21 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
     if let Some(w) = warning_term(spaced) {
         set("scam_warning_words", w);
     }
-    for (field, text) in [
-        ("body", e.text.body),
-        ("title", e.text.title),
-        ("name", e.text.name),
-    ] {
-        for host in hosts_in(text) {
+    let found;
+    let hosts: &[Vec<String>; 3] = match e.hosts {
+        Some(h) => h,
+        None => {
+            found = [e.text.name, e.text.title, e.text.body].map(hosts_in);
+            &found
+        }
+    };
+    for (field, i) in [("body", 2), ("title", 1), ("name", 0)] {
+        for host in &hosts[i] {
             set("url", field);
-            if is_known_host(&host, e.allowed_domains) {
-                set("url_known_domain", &host);
+            if is_known_host(host, e.allowed_domains) {
+                set("url_known_domain", host);
             } else {
-                set("url_other_domain", &host);
+                set("url_other_domain", host);
             }
             if crate::text::detect::SHORTENERS.contains(&host.as_str()) {
                 set("url_shortener", field);
