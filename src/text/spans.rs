@@ -9,6 +9,15 @@ pub struct Words {
     buf: String,
     /// Per word: its byte range in `buf`, and its character range `[start, end)` in the text.
     words: Vec<(usize, usize, usize, usize)>,
+    /// Per word: a hash of it, compared before its bytes.
+    keys: Vec<u64>,
+}
+
+/// FNV-1a of a folded word.
+fn key(w: &str) -> u64 {
+    w.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Words {
@@ -55,7 +64,8 @@ impl Words {
         if buf.len() > at {
             words.push((at, buf.len(), start, end));
         }
-        Words { buf, words }
+        let keys = words.iter().map(|&(a, b, _, _)| key(&buf[a..b])).collect();
+        Words { buf, words, keys }
     }
 
     /// The `k`th folded word.
@@ -73,7 +83,9 @@ impl Words {
             return Vec::new();
         }
         (0..=n - m)
-            .filter(|&i| (0..m).all(|j| want.word(j) == self.word(i + j)))
+            .filter(|&i| {
+                (0..m).all(|j| want.keys[j] == self.keys[i + j] && want.word(j) == self.word(i + j))
+            })
             .map(|i| (self.words[i].2, self.words[i + m - 1].3))
             .collect()
     }
