@@ -171,6 +171,9 @@ pub fn policy_to_proto(p: &Policy) -> proto::Policy {
         idempotency_ttl_seconds: p.idempotency_ttl_seconds,
         allowed_domains: p.allowed_domains.clone(),
         denied_domains: p.denied_domains.clone(),
+        trusted_after_approvals: p.trusted_after_approvals,
+        trust_clean_days: p.trust_clean_days,
+        premoderate_new_authors: p.premoderate_new_authors,
     }
 }
 
@@ -230,6 +233,11 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
     out.premoderation_auto_reject = p.premoderation_auto_reject;
     out.allowed_domains = p.allowed_domains;
     out.denied_domains = p.denied_domains;
+    out.trusted_after_approvals = p.trusted_after_approvals;
+    out.premoderate_new_authors = p.premoderate_new_authors;
+    if p.trust_clean_days != 0 {
+        out.trust_clean_days = p.trust_clean_days;
+    }
     if p.retention_days != 0 {
         out.retention_days = p.retention_days;
     }

@@ -183,6 +183,15 @@ pub struct PolicyChange {
     /// Remove a denied domain (repeatable).
     #[arg(long = "remove-denied-domain")]
     remove_denied_domain: Vec<String>,
+    /// Author trust: authors with this many published comments and no recent rejection are trusted (0: off).
+    #[arg(long)]
+    trusted_after_approvals: Option<u32>,
+    /// The days without a rejected comment that author trust needs.
+    #[arg(long)]
+    trust_clean_days: Option<u32>,
+    /// With author trust on, hold what would be published from authors not yet trusted (true/false).
+    #[arg(long)]
+    premoderate_new_authors: Option<bool>,
     /// A site field to follow the global default again (repeatable; `policy get` lists the site's own fields).
     #[arg(long = "clear")]
     clear: Vec<String>,
@@ -250,6 +259,15 @@ impl PolicyChange {
             .extend(self.add_denied_domain.iter().cloned());
         p.denied_domains
             .retain(|d| !self.remove_denied_domain.contains(d));
+        if let Some(n) = self.trusted_after_approvals {
+            p.trusted_after_approvals = n;
+        }
+        if let Some(n) = self.trust_clean_days {
+            p.trust_clean_days = n;
+        }
+        if let Some(x) = self.premoderate_new_authors {
+            p.premoderate_new_authors = x;
+        }
         p
     }
 }
@@ -323,6 +341,21 @@ fn print_policy(site: &str, p: &Shown) {
         "  denied_domains             {:?}{}",
         q.denied_domains,
         src("denied_domains")
+    );
+    println!(
+        "  trusted_after_approvals    {}{}",
+        q.trusted_after_approvals,
+        src("trusted_after_approvals")
+    );
+    println!(
+        "  trust_clean_days           {}{}",
+        q.trust_clean_days,
+        src("trust_clean_days")
+    );
+    println!(
+        "  premoderate_new_authors    {}{}",
+        q.premoderate_new_authors,
+        src("premoderate_new_authors")
     );
     println!(
         "  captcha_required           {}{}",

@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::policy::document::Policy;
 use crate::rate_limit::{Identifiers, Refusal, Subjects, checks_for, judge};
 use crate::review::{CommentRecord, Reason, ReasonKind, Status};
-use crate::scoring::Scorer;
+use crate::scoring::{AuthorStanding, Scorer};
 use crate::store::{Admit, Keys, Store, StoreError};
 use crate::text::{CleanText, normalize_phone};
 use submission::{Phone, Submission};
@@ -150,6 +150,33 @@ pub fn classify(
     body: &str,
     invisible: u32,
 ) -> (f32, Status, Vec<Reason>) {
+    classify_by(
+        p,
+        scorer,
+        site_labels,
+        AuthorStanding::default(),
+        name,
+        phone,
+        title,
+        body,
+        invisible,
+    )
+}
+
+/// [`classify`] for an author whose standing on the site is known (a submission under a policy with author
+/// trust): the policy's trust rule acts on `author`.
+#[allow(clippy::too_many_arguments)]
+pub fn classify_by(
+    p: &Policy,
+    scorer: &Scorer,
+    site_labels: u64,
+    author: AuthorStanding,
+    name: &str,
+    phone: &str,
+    title: &str,
+    body: &str,
+    invisible: u32,
+) -> (f32, Status, Vec<Reason>) {
     let fields = CommentText {
         name,
         phone,
@@ -167,6 +194,7 @@ pub fn classify(
         &located,
     );
     s.prepared.site_labels = site_labels;
+    s.prepared.author = author;
     let (status, mut reasons) = p.decide(s.score, &s.prepared);
     reasons.extend(s.signals);
     reasons.extend(s.features);
@@ -301,10 +329,28 @@ impl Comments {
             .as_ref()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
-        let (score, status, reasons) = classify(
+        let email_str = sub
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_string())
+            .unwrap_or_default();
+        let authors = crate::privacy::author_hashes(&self.ids, &phone_str, &email_str);
+        // The author's standing is read only when the policy's trust rule is on (one more store read).
+        let author = if p.trusted_after_approvals > 0 {
+            let since = self
+                .clock
+                .now_ms()
+                .saturating_sub(u64::from(p.trust_clean_days) * 86_400_000);
+            crate::privacy::author_standing(&*self.store, sub.site.as_str(), &authors, since)
+                .await?
+        } else {
+            AuthorStanding::default()
+        };
+        let (score, status, reasons) = classify_by(
             p,
             &model,
             site_labels,
+            author,
             &sub.text.name,
             &phone_str,
             &sub.text.title,
@@ -319,11 +365,7 @@ impl Comments {
             thread_id: sub.thread.as_str().to_string(),
             name: sub.text.name,
             phone: phone_str,
-            email: sub
-                .email
-                .as_ref()
-                .map(|e| e.as_str().to_string())
-                .unwrap_or_default(),
+            email: email_str,
             title: sub.text.title,
             body: sub.text.body,
             score,
@@ -376,7 +418,6 @@ impl Comments {
                 self.captchas.expected_hash(&record.site, id, answer),
             )
         });
-        let authors = crate::privacy::author_hashes(&self.ids, &record.phone, &record.email);
         // The registry of sites seen lists a site before its first comment is stored (erasure over all sites
         // walks it): one store call per site per replica, remembered as soon as it succeeded.
         if !self

@@ -417,6 +417,27 @@ pub const VI: &[(&str, &str)] = &[
         "policy.h.denied_domains",
         "Mỗi dòng một tên miền; bình luận có liên kết tới đó bị từ chối ở mọi chế độ.",
     ),
+    (
+        "policy.f.trusted_after_approvals",
+        "Tin cậy sau số bình luận được đăng",
+    ),
+    (
+        "policy.h.trusted_after_approvals",
+        "Người viết (nhận theo số điện thoại hoặc e-mail) có ngần này bình luận được đăng và không bị từ chối gần đây được tin cậy: không bị giữ duyệt trước, điểm lưng chừng thì được đăng. 0: tắt.",
+    ),
+    ("policy.f.trust_clean_days", "Số ngày không bị từ chối"),
+    (
+        "policy.h.trust_clean_days",
+        "Một bình luận bị từ chối trong ngần này ngày làm mất sự tin cậy.",
+    ),
+    (
+        "policy.f.premoderate_new_authors",
+        "Duyệt trước người viết mới",
+    ),
+    (
+        "policy.h.premoderate_new_authors",
+        "Khi bật tin cậy: giữ lại chờ duyệt bình luận của người viết chưa được tin cậy.",
+    ),
     ("policy.f.captcha_required", "Bắt buộc mã xác nhận"),
     (
         "policy.h.captcha_required",
@@ -855,6 +876,27 @@ pub const EN: &[(&str, &str)] = &[
     (
         "policy.h.denied_domains",
         "One per line; a comment linking to one is rejected in every mode.",
+    ),
+    (
+        "policy.f.trusted_after_approvals",
+        "Trust after published comments",
+    ),
+    (
+        "policy.h.trusted_after_approvals",
+        "An author (known by phone or e-mail) with this many published comments and no recent rejection is trusted: not premoderated, and a score between the thresholds publishes. 0: off.",
+    ),
+    ("policy.f.trust_clean_days", "Days without a rejection"),
+    (
+        "policy.h.trust_clean_days",
+        "A comment rejected within this many days takes trust away.",
+    ),
+    (
+        "policy.f.premoderate_new_authors",
+        "Premoderate new authors",
+    ),
+    (
+        "policy.h.premoderate_new_authors",
+        "With trust on: hold comments of authors not yet trusted for review.",
     ),
     ("policy.f.captcha_required", "Require a captcha"),
     (

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rate_limit::LimitRule;
 use crate::review::{Reason, ReasonKind, Status};
-use crate::scoring::Prepared;
+use crate::scoring::{AuthorStanding, Prepared};
 use crate::text::{fold, term_hits};
 
 /// Maximum field lengths, in characters after clean-up.
@@ -72,6 +72,17 @@ pub struct Policy {
     pub allowed_domains: Vec<String>,
     /// Domains whose links reject a comment outright, in every mode (subdomains included), reason DENIED_DOMAIN.
     pub denied_domains: Vec<String>,
+    /// Author trust (0: off). An author (known by the keyed hash of their phone or e-mail) with at least this many
+    /// published comments on the site, within its retention, and none rejected in the last `trust_clean_days`,
+    /// is trusted: premoderation does not hold their comments, and a score between the thresholds publishes
+    /// (reason AUTHOR_TRUSTED). A score at or above `reject_at`, blocked and suspect terms, the lexicon and abuse
+    /// act as for anyone.
+    pub trusted_after_approvals: u32,
+    /// The days without a rejected comment that trust needs.
+    pub trust_clean_days: u32,
+    /// With author trust on: hold what would be published from an author not (yet) trusted, or who gives no phone
+    /// or e-mail (reason AUTHOR_NEW).
+    pub premoderate_new_authors: bool,
 }
 
 impl Default for Policy {
@@ -94,6 +105,9 @@ impl Default for Policy {
             premoderation_auto_reject: false,
             allowed_domains: Vec::new(),
             denied_domains: Vec::new(),
+            trusted_after_approvals: 0,
+            trust_clean_days: 30,
+            premoderate_new_authors: false,
         }
     }
 }
@@ -125,6 +139,19 @@ impl Policy {
         }
         if self.retention_days == 0 || self.retention_days > 3650 {
             errs.push(format!("{at}.retention_days: must be between 1 and 3650"));
+        }
+        if self.trusted_after_approvals > 1000 {
+            errs.push(format!(
+                "{at}.trusted_after_approvals: must be between 0 and 1000"
+            ));
+        }
+        if self.trust_clean_days == 0 || self.trust_clean_days > 3650 {
+            errs.push(format!("{at}.trust_clean_days: must be between 1 and 3650"));
+        }
+        if self.premoderate_new_authors && self.trusted_after_approvals == 0 {
+            errs.push(format!(
+                "{at}.premoderate_new_authors: needs trusted_after_approvals of 1 or more"
+            ));
         }
         if self.idempotency_ttl_seconds < 60 || self.idempotency_ttl_seconds > 30 * 86_400 {
             errs.push(format!(
@@ -268,10 +295,40 @@ impl Policy {
                 status = Status::PendingReview;
             }
         }
+        // Author trust: a trusted author's comment held only by its score between the thresholds is published, and
+        // premoderation does not hold it; an author not trusted is held when the site premoderates new authors.
+        let trusted = self.trusted(&t.author);
+        if trusted {
+            let score_only = status == Status::PendingReview
+                && reasons.iter().all(|r| r.code == "SCORE_BETWEEN_THRESHOLDS");
+            // Said whenever trust changed the outcome: a score hold lifted, premoderation of all or of new
+            // authors not applied.
+            let exempted = score_only
+                || (status == Status::Published && self.premoderate_new_authors)
+                || (self.premoderate_all && status != Status::Rejected);
+            if exempted {
+                if score_only {
+                    status = Status::Published;
+                }
+                reasons.push(rule(
+                    "AUTHOR_TRUSTED",
+                    format!(
+                        "{} published comments on this site, none rejected in {} days",
+                        t.author.approved, self.trust_clean_days
+                    ),
+                ));
+            }
+        } else if self.trusted_after_approvals > 0
+            && self.premoderate_new_authors
+            && status == Status::Published
+        {
+            reasons.push(rule("AUTHOR_NEW", self.why_not_trusted(&t.author)));
+            status = Status::PendingReview;
+        }
         // Premoderation and bootstrap hold every comment that no site blocked term rejected, whatever its score
         // or lexicon category, so moderators see and label it; `premoderation_auto_reject` lets what the score or
-        // the lexicon rejects be rejected instead.
-        if self.premoderate_all && (status != Status::Rejected || hold_instead) {
+        // the lexicon rejects be rejected instead. Premoderation spares trusted authors; bootstrap does not.
+        if self.premoderate_all && !trusted && (status != Status::Rejected || hold_instead) {
             reasons.push(rule("PREMODERATION", "the site holds every comment".into()));
             status = Status::PendingReview;
         }
@@ -287,11 +344,37 @@ impl Policy {
         }
         (status, reasons)
     }
+
+    /// Whether the author trust rule trusts `a`: it is on, the author is known, has enough published comments
+    /// and none rejected in the clean period.
+    pub fn trusted(&self, a: &AuthorStanding) -> bool {
+        self.trusted_after_approvals > 0
+            && a.known
+            && a.approved >= u64::from(self.trusted_after_approvals)
+            && a.rejected_recently == 0
+    }
+
+    /// Why `a` is not trusted, in words.
+    fn why_not_trusted(&self, a: &AuthorStanding) -> String {
+        if !a.known {
+            "the comment gives no phone or e-mail, so its author cannot earn trust".into()
+        } else if a.rejected_recently > 0 {
+            format!(
+                "a comment of this author was rejected in the last {} days",
+                self.trust_clean_days
+            )
+        } else {
+            format!(
+                "{} of {} published comments needed for trust",
+                a.approved, self.trusted_after_approvals
+            )
+        }
+    }
 }
 
 /// The fields of [`Policy`] a site may set for itself; every other field (and every one of these it does not set)
 /// follows the global default, live.
-pub const OVERRIDABLE: [&str; 16] = [
+pub const OVERRIDABLE: [&str; 19] = [
     "approve_below",
     "reject_at",
     "premoderate_all",
@@ -308,6 +391,9 @@ pub const OVERRIDABLE: [&str; 16] = [
     "bootstrap_labels",
     "allowed_domains",
     "denied_domains",
+    "trusted_after_approvals",
+    "trust_clean_days",
+    "premoderate_new_authors",
 ];
 
 /// A site's own policy: only the fields it overrides, as the stored document holds them. Fields it does not name
@@ -431,6 +517,105 @@ mod tests {
         let (s, r) = blocked.decide(0.1, &prepare("", "", "vào ca do online"));
         assert_eq!(s, Status::Rejected);
         assert_eq!(r[0].code, "BLOCKED_TERM");
+    }
+
+    #[test]
+    fn trusted_authors_skip_premoderation_and_score_holds_but_not_rejections_or_abuse() {
+        let p = Policy {
+            trusted_after_approvals: 3,
+            premoderate_new_authors: true,
+            ..Policy::default()
+        };
+        let by = |known, approved, rejected_recently| Prepared {
+            author: AuthorStanding {
+                known,
+                approved,
+                rejected_recently,
+            },
+            ..Prepared::default()
+        };
+        let codes = |r: &[Reason]| r.iter().map(|r| r.code.clone()).collect::<Vec<_>>();
+        // New: held, and told why.
+        for (author, why) in [
+            (by(true, 2, 0), "2 of 3 published comments needed for trust"),
+            (
+                by(true, 9, 1),
+                "a comment of this author was rejected in the last 30 days",
+            ),
+            (
+                by(false, 0, 0),
+                "the comment gives no phone or e-mail, so its author cannot earn trust",
+            ),
+        ] {
+            let (s, r) = p.decide(0.1, &author);
+            assert_eq!(s, Status::PendingReview, "{r:?}");
+            let new = r
+                .iter()
+                .find(|r| r.code == "AUTHOR_NEW")
+                .expect("AUTHOR_NEW");
+            assert_eq!(new.detail, why);
+        }
+        // Trusted: published, a score between the thresholds too; a reject and abuse act as for anyone.
+        let trusted = by(true, 3, 0);
+        let (s, r) = p.decide(0.1, &trusted);
+        assert_eq!(
+            (s, codes(&r)),
+            (
+                Status::Published,
+                vec!["SCORE_BELOW_APPROVE".to_string(), "AUTHOR_TRUSTED".into()]
+            )
+        );
+        assert_eq!(p.decide(0.7, &trusted).0, Status::Published);
+        assert_eq!(p.decide(0.95, &trusted).0, Status::Rejected);
+        let abusive = Prepared {
+            author: trusted.author,
+            ..prepare("", "", "đúng là ngu như bò, im mồm đi")
+        };
+        let (s, r) = p.decide(0.1, &abusive);
+        assert_eq!(s, Status::PendingReview, "{r:?}");
+        assert!(!codes(&r).contains(&"AUTHOR_TRUSTED".to_string()), "{r:?}");
+        // Premoderation of everything spares a trusted author; bootstrap does not.
+        let all = Policy {
+            premoderate_all: true,
+            premoderate_new_authors: false,
+            ..p.clone()
+        };
+        assert_eq!(all.decide(0.1, &trusted).0, Status::Published);
+        assert_eq!(all.decide(0.1, &by(true, 1, 0)).0, Status::PendingReview);
+        let boot = Policy {
+            bootstrap_labels: 10,
+            ..p.clone()
+        };
+        assert_eq!(
+            boot.decide(
+                0.1,
+                &Prepared {
+                    site_labels: 0,
+                    ..trusted.clone()
+                }
+            )
+            .0,
+            Status::PendingReview
+        );
+        // Off: the standing changes nothing.
+        let off = Policy::default();
+        assert_eq!(off.decide(0.7, &trusted).0, Status::PendingReview);
+        assert_eq!(off.decide(0.1, &by(false, 0, 0)).0, Status::Published);
+        // Premoderating new authors needs the trust rule.
+        let mut errs = Vec::new();
+        Policy {
+            premoderate_new_authors: true,
+            trust_clean_days: 0,
+            ..Policy::default()
+        }
+        .problems("policy", &mut errs);
+        assert_eq!(
+            errs,
+            [
+                "policy.trust_clean_days: must be between 1 and 3650",
+                "policy.premoderate_new_authors: needs trusted_after_approvals of 1 or more"
+            ]
+        );
     }
 
     #[test]

@@ -231,6 +231,48 @@ pub struct AuthorHistory {
 /// The most other comments an author history counts.
 pub const HISTORY_MAX: usize = 500;
 
+/// The most comments of one author index the trust rule reads per submission.
+pub const STANDING_MAX: usize = 200;
+
+/// An author's standing on `site` for the policy's trust rule: their indexed comments (under each of `hashes`,
+/// the keyed hashes of their phone and e-mail; at most [`STANDING_MAX`] per hash, each counted once) that are
+/// published, and those rejected at or after `since_ms` (by the time of their last decision). Unknown when there
+/// is no hash to look under. One store read per hash.
+pub async fn author_standing(
+    store: &dyn Store,
+    site: &str,
+    hashes: &[String],
+    since_ms: u64,
+) -> Result<crate::scoring::AuthorStanding, StoreError> {
+    let mut s = crate::scoring::AuthorStanding {
+        known: !hashes.is_empty(),
+        ..Default::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for hash in hashes {
+        for (id, c) in store.author_comments(site, hash, 0, STANDING_MAX).await? {
+            let Some(c) = c else { continue };
+            if !seen.insert(id) {
+                continue;
+            }
+            match c.status {
+                Status::Published => s.approved += 1,
+                Status::Rejected => {
+                    let at = c
+                        .history
+                        .last()
+                        .map_or(c.record.created_ms, |e| e.decided_ms);
+                    if at >= since_ms {
+                        s.rejected_recently += 1;
+                    }
+                }
+                Status::PendingReview => {}
+            }
+        }
+    }
+    Ok(s)
+}
+
 /// Erasure, export and appeals over the store.
 #[derive(Clone)]
 pub struct Privacy {

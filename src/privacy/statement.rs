@@ -75,6 +75,10 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
             "trang này duyệt mọi bình luận trước khi đăng",
             "this site checks every comment before publishing",
         ),
+        "AUTHOR_NEW" => (
+            "trang này duyệt trước bình luận của người viết mới cho tới khi họ có đủ bình luận được đăng",
+            "this site checks comments of new authors before publishing until they have enough published comments",
+        ),
         "BOOTSTRAP" => (
             "trang này đang duyệt mọi bình luận trước khi đăng trong thời gian thiết lập bộ lọc",
             "this site checks every comment before publishing while its filter is being set up",

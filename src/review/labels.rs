@@ -44,6 +44,16 @@ const LABELS: &[(&str, &str, &str)] = &[
         "new site: reviewed by hand until enough labels",
     ),
     (
+        "AUTHOR_TRUSTED",
+        "người viết quen, đáng tin cậy",
+        "a trusted regular author",
+    ),
+    (
+        "AUTHOR_NEW",
+        "người viết chưa được tin cậy",
+        "an author not yet trusted",
+    ),
+    (
         "ABUSE",
         "lời lẽ xúc phạm, chửi bới",
         "insult, curse or slur",
@@ -230,6 +240,8 @@ mod tests {
                 "DENIED_DOMAIN",
                 "PREMODERATION",
                 "BOOTSTRAP",
+                "AUTHOR_TRUSTED",
+                "AUTHOR_NEW",
                 crate::lexicon::ABUSE,
             ]
             .map(String::from),

@@ -218,6 +218,20 @@ pub struct Prepared {
     pub hosts: Vec<String>,
     /// The same per field: name, title, body (for the combiner's link signals).
     pub field_hosts: [Vec<String>; 3],
+    /// The author's standing on the site, for the policy's trust rule (unknown unless the caller read it).
+    pub author: AuthorStanding,
+}
+
+/// What the policy's author trust rule knows of a comment's author on its site, read from the author's indexed
+/// comments (`privacy::author_standing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthorStanding {
+    /// The comment gives a phone or e-mail and its author's comments were read.
+    pub known: bool,
+    /// The author's published comments on the site (published automatically or approved).
+    pub approved: u64,
+    /// The author's comments rejected within the policy's `trust_clean_days`.
+    pub rejected_recently: u64,
 }
 
 /// Prepares name, title and body for `Policy::decide`.
@@ -276,6 +290,7 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
         abuse: abuse_hits,
         hosts,
         field_hosts,
+        author: AuthorStanding::default(),
     }
 }
 

@@ -1,15 +1,19 @@
 //! Detection as a site sees it over gRPC: per-site allowed and denied link domains, abuse held with reason ABUSE and
-//! never rejected on words alone, reasons labelled for people with spans at the matched characters.
+//! never rejected on words alone, reasons labelled for people with spans at the matched characters, and author
+//! trust (new authors premoderated until approved, trust lost on a rejection).
 
 use moderato::proto::admin_service_client::AdminServiceClient;
+use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    CommentStatus, GetPolicyRequest, Policy, SubmitCommentRequest, UpdatePolicyRequest,
+    Author, AuthorSelector, ClaimReviewsRequest, CommentStatus, DecideReviewRequest,
+    EraseAuthorRequest, GetPolicyRequest, Label, Policy, SubmitCommentRequest, UpdatePolicyRequest,
+    Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, OPS_TOKEN, authed, client_at, comment, spawn_app, status_of, submit,
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, authed, client_at, comment, spawn_app, status_of, submit,
 };
 
 fn open(cfg: &mut moderato::config::Config) {
@@ -152,4 +156,168 @@ async fn sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
 on_every_backend!(
     links_abuse_and_labels,
     sites_allow_and_deny_link_domains_and_abuse_is_held_with_labelled_spans
+);
+
+/// Claims the one held comment of `site` and decides it.
+async fn review_one(ch: &Channel, site: &str, verdict: Verdict, label: Label) -> String {
+    let mut m = ModerationServiceClient::new(ch.clone());
+    let items = m
+        .claim_reviews(authed(
+            MODERATOR_TOKEN,
+            ClaimReviewsRequest {
+                site: site.into(),
+                max_items: 5,
+                lease_seconds: 0,
+            },
+        ))
+        .await
+        .expect("claim")
+        .into_inner()
+        .items;
+    assert_eq!(items.len(), 1, "one held comment: {items:?}");
+    let id = items[0]
+        .comment
+        .as_ref()
+        .expect("comment")
+        .comment_id
+        .clone();
+    m.decide_review(authed(
+        MODERATOR_TOKEN,
+        DecideReviewRequest {
+            site: site.into(),
+            comment_id: id.clone(),
+            lease_token: items[0].lease_token.clone(),
+            verdict: verdict as i32,
+            label: label as i32,
+            note: String::new(),
+        },
+    ))
+    .await
+    .expect("decide");
+    id
+}
+
+async fn an_author_goes_from_new_to_trusted_and_back_after_a_rejection(backend: Backend) {
+    let app = spawn_app(backend, open).await;
+    let ch = app.channel().await;
+    let p = change_policy(&ch, "tin", |p| {
+        p.trusted_after_approvals = 2;
+        p.premoderate_new_authors = true;
+    })
+    .await;
+    assert_eq!(
+        (
+            p.trusted_after_approvals,
+            p.trust_clean_days,
+            p.premoderate_new_authors
+        ),
+        (2, 30, true)
+    );
+    let by = |phone: &str, key: &str, body: &str| SubmitCommentRequest {
+        author: Some(Author {
+            name: "Lê Văn Tám".into(),
+            phone: phone.into(),
+            ..Default::default()
+        }),
+        ..submission("tin", key, body)
+    };
+    let reason = |r: &moderato::proto::SubmitCommentResponse, code: &str| {
+        r.reasons
+            .iter()
+            .find(|x| x.code == code)
+            .map(|x| x.detail.clone())
+            .unwrap_or_else(|| panic!("no {code}: {r:?}"))
+    };
+    let regular = "0912 345 678";
+    let ordinary = [
+        "Cảm ơn tác giả, bài viết rất rõ ràng về lịch cắt điện tuần này.",
+        "Mong phường sớm sửa lại đoạn đường trước chợ, trời mưa là ngập.",
+        "Tôi đồng ý với ý kiến trên, nên có thêm đèn tín hiệu ở ngã tư.",
+        "Thông tin hữu ích, tôi sẽ chia sẻ cho hàng xóm cùng biết.",
+        "Năm nào cũng vậy, mong năm nay thành phố làm sớm hơn.",
+    ];
+    // New: held until two comments are approved, each time told how far along the author is.
+    for (i, body) in ordinary[..2].iter().enumerate() {
+        let r = submit(&ch, by(regular, &format!("n{i}"), body))
+            .await
+            .expect("submit");
+        assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
+        assert_eq!(
+            reason(&r, "AUTHOR_NEW"),
+            format!("{i} of 2 published comments needed for trust")
+        );
+        review_one(&ch, "tin", Verdict::Approve, Label::Ham).await;
+    }
+    // Trusted: published at once, and said so.
+    let r = submit(&ch, by(regular, "t1", ordinary[2]))
+        .await
+        .expect("submit");
+    assert_eq!(status_of(&r), CommentStatus::Published, "{r:?}");
+    assert_eq!(
+        reason(&r, "AUTHOR_TRUSTED"),
+        "2 published comments on this site, none rejected in 30 days"
+    );
+    // The same words from another phone are a new author's.
+    let other = submit(&ch, by("0987 654 321", "o1", ordinary[2]))
+        .await
+        .expect("submit");
+    assert_eq!(status_of(&other), CommentStatus::PendingReview);
+    assert_eq!(
+        reason(&other, "AUTHOR_NEW"),
+        "0 of 2 published comments needed for trust"
+    );
+    review_one(&ch, "tin", Verdict::Reject, Label::OffTopic).await;
+    // Trust does not let abuse through: held, and a moderator rejects it.
+    let insult = "Ông bình luận phía trên đúng là ngu như bò, không hiểu thì im mồm đi.";
+    let r = submit(&ch, by(regular, "a1", insult))
+        .await
+        .expect("submit");
+    assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
+    reason(&r, "ABUSE");
+    review_one(&ch, "tin", Verdict::Reject, Label::Abusive).await;
+    // Back to new after the rejection, however many comments were published.
+    let r = submit(&ch, by(regular, "b1", ordinary[3]))
+        .await
+        .expect("submit");
+    assert_eq!(status_of(&r), CommentStatus::PendingReview, "{r:?}");
+    assert_eq!(
+        reason(&r, "AUTHOR_NEW"),
+        "a comment of this author was rejected in the last 30 days"
+    );
+    // Without a phone or e-mail nobody can earn trust.
+    let anon = submit(&ch, submission("tin", "x1", ordinary[4]))
+        .await
+        .expect("submit");
+    assert_eq!(status_of(&anon), CommentStatus::PendingReview);
+    assert_eq!(
+        reason(&anon, "AUTHOR_NEW"),
+        "the comment gives no phone or e-mail, so its author cannot earn trust"
+    );
+    // Erasing the author's data erases their standing: a new author again, with nothing to their name.
+    AdminServiceClient::new(ch.clone())
+        .erase_author(authed(
+            OPS_TOKEN,
+            EraseAuthorRequest {
+                site: "tin".into(),
+                author: Some(AuthorSelector {
+                    phone: regular.into(),
+                    ..Default::default()
+                }),
+                max_batches: 0,
+            },
+        ))
+        .await
+        .expect("erase");
+    let r = submit(&ch, by(regular, "e1", ordinary[4]))
+        .await
+        .expect("submit");
+    assert_eq!(
+        reason(&r, "AUTHOR_NEW"),
+        "0 of 2 published comments needed for trust"
+    );
+}
+
+on_every_backend!(
+    author_trust,
+    an_author_goes_from_new_to_trusted_and_back_after_a_rejection
 );
