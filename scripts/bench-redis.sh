@@ -3,7 +3,7 @@
 # site limit high enough not to refuse), runs `moderato bench` (health Check, SubmitComment, health Check), and
 # prints, per phase, the CPU per call of the server, Redis and the load tool, then Redis's time in submit.lua next
 # to a no-op script called the same way.
-# Usage: scripts/bench-redis.sh [seconds per phase, default 8] [concurrency, default 32]
+# Usage: [BENCH_AUTHORS=N] [BENCH_TRUST=N] scripts/bench-redis.sh [seconds per phase, default 8] [concurrency, default 32]
 # MODERATO_BIN=path/to/moderato uses that binary instead of a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,11 @@ cleanup() {
 trap cleanup EXIT
 new_token
 write_bench_config "$WORK/cfg.toml"
+# BENCH_TRUST=N turns author trust on in the default policy (trusted after N published comments);
+# BENCH_AUTHORS=N gives the submissions phone numbers from a pool of N readers (see `moderato bench --authors`).
+if [ -n "${BENCH_TRUST:-}" ]; then
+  printf '[policy]\ntrusted_after_approvals = %s\n' "$BENCH_TRUST" >> "$WORK/cfg.toml"
+fi
 RPORT=$(free_port); GPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no --daemonize yes \
   --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
@@ -29,7 +34,7 @@ for _ in $(seq 1 50); do [ -s "$WORK/redis.pid" ] && break; sleep 0.1; done
 RPID=$(cat "$WORK/redis.pid")
 start_server --config "$WORK/cfg.toml" --redis-url "redis://127.0.0.1:$RPORT" --listen "127.0.0.1:$GPORT"
 "$BIN" bench --addr "http://127.0.0.1:$GPORT" --token "$TOKEN" --concurrency "$CONCURRENCY" \
-  --seconds "$SECONDS_PER_PHASE" --watch "server=$SERVER" --watch "redis=$RPID"
+  --seconds "$SECONDS_PER_PHASE" --authors "${BENCH_AUTHORS:-0}" --watch "server=$SERVER" --watch "redis=$RPID"
 # The only scripts the run called are submissions (submit.lua): Redis's own time inside them, per call.
 redis-cli -p "$RPORT" info commandstats | grep '^cmdstat_evalsha:' \
   | sed -E 's/.*usec_per_call=([0-9.]+).*/EVALSHA submit.lua: \1 us per call (INFO commandstats)/'

@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// gRPC connections shared by the workers.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Give each submission a phone number from a pool of this many readers (0: none), so that author indexes,
+    /// the author rate limit and author trust see returning readers as a portal's traffic has them.
+    #[arg(long, default_value_t = 0)]
+    authors: u32,
     /// Also report the CPU another process spends per call in each phase, as NAME=PID (repeatable; Linux,
     /// from /proc/PID/stat). The load tool always reports its own.
     #[arg(long = "watch", value_name = "NAME=PID", value_parser = parse_watch)]
@@ -279,6 +283,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         u64,
     >::new()));
     let errs = errors_seen.clone();
+    let authors = u64::from(a.authors);
     let submit = run_phase(
         "SubmitComment",
         &watched,
@@ -291,6 +296,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             req.idempotency_key = format!("bench-{run_id}-{n}");
             if let Some(c) = req.client.as_mut() {
                 c.ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+            }
+            if authors > 0
+                && let Some(au) = req.author.as_mut()
+            {
+                au.phone = format!("0912{:06}", n % authors);
             }
             let mut req = tonic::Request::new(req);
             req.metadata_mut()
