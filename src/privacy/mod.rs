@@ -237,7 +237,7 @@ pub const STANDING_MAX: usize = 200;
 /// An author's standing on `site` for the policy's trust rule: their indexed comments (under each of `hashes`,
 /// the keyed hashes of their phone and e-mail; at most [`STANDING_MAX`] per hash, each counted once) that are
 /// published, and those rejected at or after `since_ms` (by the time of their last decision). Unknown when there
-/// is no hash to look under. One store read per hash.
+/// is no hash to look under. Reads statuses only ([`Store::author_statuses`]), per hash.
 pub async fn author_standing(
     store: &dyn Store,
     site: &str,
@@ -250,23 +250,14 @@ pub async fn author_standing(
     };
     let mut seen = std::collections::HashSet::new();
     for hash in hashes {
-        for (id, c) in store.author_comments(site, hash, 0, STANDING_MAX).await? {
-            let Some(c) = c else { continue };
+        for (id, status, changed_ms) in store.author_statuses(site, hash, STANDING_MAX).await? {
             if !seen.insert(id) {
                 continue;
             }
-            match c.status {
+            match status {
                 Status::Published => s.approved += 1,
-                Status::Rejected => {
-                    let at = c
-                        .history
-                        .last()
-                        .map_or(c.record.created_ms, |e| e.decided_ms);
-                    if at >= since_ms {
-                        s.rejected_recently += 1;
-                    }
-                }
-                Status::PendingReview => {}
+                Status::Rejected if changed_ms >= since_ms => s.rejected_recently += 1,
+                Status::Rejected | Status::PendingReview => {}
             }
         }
     }

@@ -530,6 +530,23 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<(String, Option<StoredComment>)>, StoreError>;
 
+    /// The first `max` comments of `author`'s index on `site`, in index order, each as its id, its status and the
+    /// time of its last status change (epoch ms): what author trust counts, without reading the comments' text.
+    /// Comments gone from the store are left out. The default reads [`Store::author_comments`].
+    async fn author_statuses(
+        &self,
+        site: &str,
+        author: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Status, u64)>, StoreError> {
+        Ok(self
+            .author_comments(site, author, 0, max)
+            .await?
+            .into_iter()
+            .filter_map(|(id, c)| c.map(|c| (id, c.status, last_change_ms(&c))))
+            .collect())
+    }
+
     /// One erasure step: replaces the records given (unless erased before or gone), marks them erased, removes
     /// their label rows, their idempotency entries, the reader's messages of their appeals and their entries in
     /// every author index, and removes every id given from `author`'s index, all in one step. Returns how many
@@ -551,6 +568,14 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         message: &str,
         who: &str,
     ) -> Result<Appealed, StoreError>;
+}
+
+/// When `c`'s status last changed: its last event's time (the automatic decision is the first), or its submission
+/// time for a comment without events.
+pub fn last_change_ms(c: &StoredComment) -> u64 {
+    c.history
+        .last()
+        .map_or(c.record.created_ms, |e| e.decided_ms)
 }
 
 #[cfg(test)]

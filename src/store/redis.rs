@@ -1245,6 +1245,15 @@ impl Store for RedisStore {
         self.do_author_comments(site, author, offset, max).await
     }
 
+    async fn author_statuses(
+        &self,
+        site: &str,
+        author: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Status, u64)>, StoreError> {
+        self.do_author_statuses(site, author, max).await
+    }
+
     async fn erase(&self, e: super::Erase<'_>) -> Result<u64, StoreError> {
         self.do_erase(e).await
     }

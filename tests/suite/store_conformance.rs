@@ -2131,6 +2131,30 @@ async fn readers_data_operations(backend: Backend) {
         .appeal("hcm", &target, Status::Rejected, "please", "portal")
         .await
         .expect("appeal");
+    // What author trust reads: each indexed comment's status and last change, as its full record says, in index
+    // order, a decided and an appealed one included (their last event is not their first).
+    for author in ["a1", "a2"] {
+        let lean = store
+            .author_statuses("hcm", author, 10)
+            .await
+            .expect("author statuses");
+        let full: Vec<(String, Status, u64)> = store
+            .author_comments("hcm", author, 0, 10)
+            .await
+            .expect("author comments")
+            .into_iter()
+            .filter_map(|(id, c)| c.map(|c| (id, c.status, moderato::store::last_change_ms(&c))))
+            .collect();
+        assert_eq!(lean, full, "{author}");
+        assert!(
+            lean.iter()
+                .any(|(id, s, _)| *id == target && *s == Status::PendingReview)
+        );
+        assert_eq!(
+            store.author_statuses("hcm", author, 1).await.expect("one"),
+            full[..1].to_vec()
+        );
+    }
     let Appealed::Done { event, decider } = out else {
         panic!("appeal not done: {out:?}");
     };

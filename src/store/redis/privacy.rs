@@ -119,6 +119,68 @@ impl RedisStore {
             .collect()
     }
 
+    /// [`Store::author_statuses`] reading each comment's status and last event only (not its record): the index,
+    /// then one pipeline.
+    pub(super) async fn do_author_statuses(
+        &self,
+        site: &str,
+        author: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Status, u64)>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.keys.author_index(site, author);
+        let ids: Vec<String> = self
+            .query(|c| {
+                Box::pin(async move {
+                    redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(max - 1)
+                        .query_async(c)
+                        .await
+                })
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.keys.comment(site, id))
+                .arg("status")
+                .arg("e0")
+                .cmd("LINDEX")
+                .arg(self.keys.history(site, id))
+                .arg(-1);
+        }
+        let replies: Vec<(Vec<Option<String>>, Option<String>)> = self
+            .query(|c| {
+                Box::pin(async move {
+                    let v: Vec<Value> = pipe.query_async(c).await?;
+                    let mut out = Vec::new();
+                    for pair in v.chunks(2) {
+                        let f: Vec<Option<String>> = redis::from_redis_value_ref(&pair[0])?;
+                        let last: Option<String> = redis::from_redis_value_ref(&pair[1])?;
+                        out.push((f, last));
+                    }
+                    Ok(out)
+                })
+            })
+            .await?;
+        let mut out = Vec::new();
+        for (id, (f, last)) in ids.into_iter().zip(replies) {
+            let (Some(Some(status)), Some(Some(e0))) = (f.first(), f.get(1)) else {
+                continue;
+            };
+            let event = event_from_json(last.as_deref().unwrap_or(e0))?;
+            out.push((id, status_of(status)?, event.decided_ms));
+        }
+        Ok(out)
+    }
+
     pub(super) async fn do_erase(&self, e: Erase<'_>) -> Result<u64, StoreError> {
         let mut inv = ERASE.prepare_invoke();
         inv.key(match e.author {
