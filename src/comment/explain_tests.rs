@@ -60,6 +60,8 @@ fn every_signal_and_rule_code_has_a_vietnamese_and_an_english_label() {
             "DENIED_DOMAIN",
             "PREMODERATION",
             "BOOTSTRAP",
+            "AUTHOR_TRUSTED",
+            "AUTHOR_NEW",
             "ABUSE",
         ]
         .map(String::from),

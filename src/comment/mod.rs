@@ -225,11 +225,36 @@ pub fn classify_form(
     title: &str,
     body: &str,
 ) -> (f32, Status, Vec<Reason>) {
-    let text = CleanText::new(name, title, body);
-    classify(
+    classify_form_by(
         p,
         scorer,
         site_labels,
+        AuthorStanding::default(),
+        name,
+        phone,
+        title,
+        body,
+    )
+}
+
+/// [`classify_form`] for an author whose standing on the site is known (see [`classify_by`]).
+#[allow(clippy::too_many_arguments)]
+pub fn classify_form_by(
+    p: &Policy,
+    scorer: &Scorer,
+    site_labels: u64,
+    author: AuthorStanding,
+    name: &str,
+    phone: &str,
+    title: &str,
+    body: &str,
+) -> (f32, Status, Vec<Reason>) {
+    let text = CleanText::new(name, title, body);
+    classify_by(
+        p,
+        scorer,
+        site_labels,
+        author,
         &text.name,
         &normalize_phone(phone).unwrap_or_default(),
         &text.title,
@@ -298,8 +323,11 @@ impl Comments {
         v.finish().map_err(|e| SubmitError::Invalid(e.0))?;
         let (p, model) = self.policies.for_site(site).await?;
         let site_labels = self.policies.site_labels(site, &p).await?;
+        // As a submission would be decided: with its author's standing when the site trusts regulars.
+        let normalised = normalize_phone(phone).unwrap_or_default();
+        let author = self.standing(&p, site, &normalised, "").await?;
         let (score, status, reasons) =
-            classify_form(&p, &model, site_labels, name, phone, title, body);
+            classify_form_by(&p, &model, site_labels, author, name, phone, title, body);
         Ok(DryRun {
             score,
             status,
@@ -307,6 +335,26 @@ impl Comments {
             model_version: model.version().to_string(),
             policy_version: p.version,
         })
+    }
+
+    /// The standing of the author with `phone` (normalised) and `email` on `site`, read only when the policy's
+    /// trust rule is on (unknown otherwise).
+    async fn standing(
+        &self,
+        p: &Policy,
+        site: &str,
+        phone: &str,
+        email: &str,
+    ) -> Result<AuthorStanding, SubmitError> {
+        if p.trusted_after_approvals == 0 {
+            return Ok(AuthorStanding::default());
+        }
+        let since = self
+            .clock
+            .now_ms()
+            .saturating_sub(u64::from(p.trust_clean_days) * 86_400_000);
+        let hashes = crate::privacy::author_hashes(&self.ids, phone, email);
+        Ok(crate::privacy::author_standing(&*self.store, site, &hashes, since).await?)
     }
 
     /// Validates, scores, decides and admits one comment.
@@ -335,17 +383,9 @@ impl Comments {
             .map(|e| e.as_str().to_string())
             .unwrap_or_default();
         let authors = crate::privacy::author_hashes(&self.ids, &phone_str, &email_str);
-        // The author's standing is read only when the policy's trust rule is on (one more store read).
-        let author = if p.trusted_after_approvals > 0 {
-            let since = self
-                .clock
-                .now_ms()
-                .saturating_sub(u64::from(p.trust_clean_days) * 86_400_000);
-            crate::privacy::author_standing(&*self.store, sub.site.as_str(), &authors, since)
-                .await?
-        } else {
-            AuthorStanding::default()
-        };
+        let author = self
+            .standing(p, sub.site.as_str(), &phone_str, &email_str)
+            .await?;
         let (score, status, reasons) = classify_by(
             p,
             &model,

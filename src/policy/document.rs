@@ -74,9 +74,10 @@ pub struct Policy {
     pub denied_domains: Vec<String>,
     /// Author trust (0: off). An author (known by the keyed hash of their phone or e-mail) with at least this many
     /// published comments on the site, within its retention, and none rejected in the last `trust_clean_days`,
-    /// is trusted: premoderation does not hold their comments, and a score between the thresholds publishes
-    /// (reason AUTHOR_TRUSTED). A score at or above `reject_at`, blocked and suspect terms, the lexicon and abuse
-    /// act as for anyone.
+    /// is trusted: a score between the thresholds publishes, and premoderation does not hold what they would
+    /// otherwise publish (reason AUTHOR_TRUSTED). A score at or above `reject_at`, blocked and suspect terms, the
+    /// lexicon, abuse and bootstrap act as for anyone. At most 100 (the standing reads the last 200 comments of
+    /// each author index).
     pub trusted_after_approvals: u32,
     /// The days without a rejected comment that trust needs.
     pub trust_clean_days: u32,
@@ -140,9 +141,9 @@ impl Policy {
         if self.retention_days == 0 || self.retention_days > 3650 {
             errs.push(format!("{at}.retention_days: must be between 1 and 3650"));
         }
-        if self.trusted_after_approvals > 1000 {
+        if self.trusted_after_approvals > 100 {
             errs.push(format!(
-                "{at}.trusted_after_approvals: must be between 0 and 1000"
+                "{at}.trusted_after_approvals: must be between 0 and 100"
             ));
         }
         if self.trust_clean_days == 0 || self.trust_clean_days > 3650 {
@@ -296,20 +297,19 @@ impl Policy {
             }
         }
         // Author trust: a trusted author's comment held only by its score between the thresholds is published, and
-        // premoderation does not hold it; an author not trusted is held when the site premoderates new authors.
+        // premoderation does not hold what it would publish; an author not trusted is held when the site
+        // premoderates new authors. Bootstrap mode holds everything all the same, so trust changes nothing there.
         let trusted = self.trusted(&t.author);
-        if trusted {
+        if trusted && !bootstrapping {
             let score_only = status == Status::PendingReview
                 && reasons.iter().all(|r| r.code == "SCORE_BETWEEN_THRESHOLDS");
-            // Said whenever trust changed the outcome: a score hold lifted, premoderation of all or of new
-            // authors not applied.
-            let exempted = score_only
-                || (status == Status::Published && self.premoderate_new_authors)
-                || (self.premoderate_all && status != Status::Rejected);
-            if exempted {
-                if score_only {
-                    status = Status::Published;
-                }
+            if score_only {
+                status = Status::Published;
+            }
+            // Said whenever trust changed the outcome: a score hold lifted, premoderation not applied.
+            if status == Status::Published
+                && (score_only || self.premoderate_new_authors || self.premoderate_all)
+            {
                 reasons.push(rule(
                     "AUTHOR_TRUSTED",
                     format!(
@@ -318,7 +318,8 @@ impl Policy {
                     ),
                 ));
             }
-        } else if self.trusted_after_approvals > 0
+        } else if !trusted
+            && self.trusted_after_approvals > 0
             && self.premoderate_new_authors
             && status == Status::Published
         {
@@ -327,8 +328,10 @@ impl Policy {
         }
         // Premoderation and bootstrap hold every comment that no site blocked term rejected, whatever its score
         // or lexicon category, so moderators see and label it; `premoderation_auto_reject` lets what the score or
-        // the lexicon rejects be rejected instead. Premoderation spares trusted authors; bootstrap does not.
-        if self.premoderate_all && !trusted && (status != Status::Rejected || hold_instead) {
+        // the lexicon rejects be rejected instead. Premoderation spares what a trusted author would have published
+        // without it; bootstrap spares nothing.
+        let spared = trusted && status == Status::Published;
+        if self.premoderate_all && !spared && (status != Status::Rejected || hold_instead) {
             reasons.push(rule("PREMODERATION", "the site holds every comment".into()));
             status = Status::PendingReview;
         }
@@ -581,22 +584,36 @@ mod tests {
             ..p.clone()
         };
         assert_eq!(all.decide(0.1, &trusted).0, Status::Published);
+        // ... but what it would not publish is treated as anyone's: a rejecting score is held, not rejected,
+        // without premoderation_auto_reject; a suspect hold is not called trust.
+        assert_eq!(all.decide(0.95, &trusted).0, Status::PendingReview);
+        let suspect = Policy {
+            suspect_terms: vec!["thời tiết".into()],
+            ..all.clone()
+        };
+        let (s, r) = suspect.decide(
+            0.1,
+            &Prepared {
+                author: trusted.author,
+                ..prepare("", "", "thời tiết đẹp")
+            },
+        );
+        assert_eq!(s, Status::PendingReview, "{r:?}");
+        assert!(!codes(&r).contains(&"AUTHOR_TRUSTED".to_string()), "{r:?}");
         assert_eq!(all.decide(0.1, &by(true, 1, 0)).0, Status::PendingReview);
         let boot = Policy {
             bootstrap_labels: 10,
             ..p.clone()
         };
-        assert_eq!(
-            boot.decide(
-                0.1,
-                &Prepared {
-                    site_labels: 0,
-                    ..trusted.clone()
-                }
-            )
-            .0,
-            Status::PendingReview
+        let (s, r) = boot.decide(
+            0.7,
+            &Prepared {
+                site_labels: 0,
+                ..trusted.clone()
+            },
         );
+        assert_eq!(s, Status::PendingReview);
+        assert!(!codes(&r).contains(&"AUTHOR_TRUSTED".to_string()), "{r:?}");
         // Off: the standing changes nothing.
         let off = Policy::default();
         assert_eq!(off.decide(0.7, &trusted).0, Status::PendingReview);

@@ -231,11 +231,12 @@ pub struct AuthorHistory {
 /// The most other comments an author history counts.
 pub const HISTORY_MAX: usize = 500;
 
-/// The most comments of one author index the trust rule reads per submission.
+/// The most comments of one author index the trust rule reads per submission: the last ones of the index (held
+/// comments, then the most recently decided), so a recent rejection is always among them.
 pub const STANDING_MAX: usize = 200;
 
 /// An author's standing on `site` for the policy's trust rule: their indexed comments (under each of `hashes`,
-/// the keyed hashes of their phone and e-mail; at most [`STANDING_MAX`] per hash, each counted once) that are
+/// the keyed hashes of their phone and e-mail; the last [`STANDING_MAX`] per hash, each counted once) that are
 /// published, and those rejected at or after `since_ms` (by the time of their last decision). Unknown when there
 /// is no hash to look under. Reads statuses only ([`Store::author_statuses`]), per hash.
 pub async fn author_standing(
@@ -250,14 +251,18 @@ pub async fn author_standing(
     };
     let mut seen = std::collections::HashSet::new();
     for hash in hashes {
-        for (id, status, changed_ms) in store.author_statuses(site, hash, STANDING_MAX).await? {
-            if !seen.insert(id) {
+        for e in store.author_statuses(site, hash, STANDING_MAX).await? {
+            if !seen.insert(e.comment_id) {
                 continue;
             }
-            match status {
-                Status::Published => s.approved += 1,
-                Status::Rejected if changed_ms >= since_ms => s.rejected_recently += 1,
-                Status::Rejected | Status::PendingReview => {}
+            let recent = e.changed_ms >= since_ms;
+            match (e.status, e.last) {
+                (Status::Published, _) => s.approved += 1,
+                // A rejected comment under appeal still counts as rejected until a moderator decides it.
+                (Status::Rejected, _) | (Status::PendingReview, DecisionKind::Appeal) if recent => {
+                    s.rejected_recently += 1
+                }
+                _ => {}
             }
         }
     }

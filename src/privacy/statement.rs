@@ -76,8 +76,8 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
             "this site checks every comment before publishing",
         ),
         "AUTHOR_NEW" => (
-            "trang này duyệt trước bình luận của người viết mới cho tới khi họ có đủ bình luận được đăng",
-            "this site checks comments of new authors before publishing until they have enough published comments",
+            "trang này duyệt trước bình luận của người viết chưa quen: người chưa có đủ bình luận được đăng, vừa có bình luận bị từ chối, hoặc không để lại số điện thoại hay e-mail",
+            "this site checks comments of authors it does not know yet before publishing: those without enough published comments, with a comment rejected recently, or who give no phone or e-mail",
         ),
         "BOOTSTRAP" => (
             "trang này đang duyệt mọi bình luận trước khi đăng trong thời gian thiết lập bộ lọc",

@@ -530,20 +530,22 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<(String, Option<StoredComment>)>, StoreError>;
 
-    /// The first `max` comments of `author`'s index on `site`, in index order, each as its id, its status and the
-    /// time of its last status change (epoch ms): what author trust counts, without reading the comments' text.
-    /// Comments gone from the store are left out. The default reads [`Store::author_comments`].
+    /// The last `max` entries of `author`'s index on `site` (those that expire last: the held comments, then the
+    /// most recently decided), in index order, each as its comment's status and last event: what author trust
+    /// counts, without reading the comments' text. Comments gone from the store are left out. The default reads
+    /// the whole index through [`Store::author_comments`].
     async fn author_statuses(
         &self,
         site: &str,
         author: &str,
         max: usize,
-    ) -> Result<Vec<(String, Status, u64)>, StoreError> {
-        Ok(self
-            .author_comments(site, author, 0, max)
-            .await?
+    ) -> Result<Vec<IndexedStatus>, StoreError> {
+        let all = self.author_comments(site, author, 0, usize::MAX).await?;
+        let skip = all.len().saturating_sub(max);
+        Ok(all
             .into_iter()
-            .filter_map(|(id, c)| c.map(|c| (id, c.status, last_change_ms(&c))))
+            .skip(skip)
+            .filter_map(|(id, c)| c.map(|c| IndexedStatus::of(id, &c)))
             .collect())
     }
 
@@ -570,12 +572,31 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     ) -> Result<Appealed, StoreError>;
 }
 
-/// When `c`'s status last changed: its last event's time (the automatic decision is the first), or its submission
-/// time for a comment without events.
-pub fn last_change_ms(c: &StoredComment) -> u64 {
-    c.history
-        .last()
-        .map_or(c.record.created_ms, |e| e.decided_ms)
+/// One comment of an author index as author trust reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedStatus {
+    /// The comment.
+    pub comment_id: String,
+    /// Its status now.
+    pub status: Status,
+    /// When its last event happened (the automatic decision is the first), epoch ms; its submission time if it has
+    /// none.
+    pub changed_ms: u64,
+    /// What its last event was (an appeal puts a rejected comment back in the queue).
+    pub last: DecisionKind,
+}
+
+impl IndexedStatus {
+    /// The entry of comment `id` as its full record says.
+    pub fn of(id: String, c: &StoredComment) -> IndexedStatus {
+        let last = c.history.last();
+        IndexedStatus {
+            comment_id: id,
+            status: c.status,
+            changed_ms: last.map_or(c.record.created_ms, |e| e.decided_ms),
+            last: last.map_or(DecisionKind::Automatic, |e| e.kind),
+        }
+    }
 }
 
 #[cfg(test)]

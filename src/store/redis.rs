@@ -1250,7 +1250,7 @@ impl Store for RedisStore {
         site: &str,
         author: &str,
         max: usize,
-    ) -> Result<Vec<(String, Status, u64)>, StoreError> {
+    ) -> Result<Vec<super::IndexedStatus>, StoreError> {
         self.do_author_statuses(site, author, max).await
     }
 

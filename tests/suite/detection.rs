@@ -5,9 +5,9 @@
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    Author, AuthorSelector, ClaimReviewsRequest, CommentStatus, DecideReviewRequest,
-    EraseAuthorRequest, GetPolicyRequest, Label, Policy, SubmitCommentRequest, UpdatePolicyRequest,
-    Verdict,
+    Author, AuthorSelector, ClaimReviewsRequest, ClassifyRequest, CommentStatus,
+    DecideReviewRequest, EraseAuthorRequest, GetPolicyRequest, Label, Policy, SubmitCommentRequest,
+    UpdatePolicyRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
@@ -257,6 +257,38 @@ async fn an_author_goes_from_new_to_trusted_and_back_after_a_rejection(backend: 
         reason(&r, "AUTHOR_TRUSTED"),
         "2 published comments on this site, none rejected in 30 days"
     );
+    // Classify answers as a submission would be decided, the author's standing included.
+    let classify = |phone: &str| {
+        let ch = ch.clone();
+        let phone = phone.to_string();
+        async move {
+            AdminServiceClient::new(ch)
+                .classify(authed(
+                    OPS_TOKEN,
+                    ClassifyRequest {
+                        site: "tin".into(),
+                        author: Some(Author {
+                            name: "Lê Văn Tám".into(),
+                            phone,
+                            ..Default::default()
+                        }),
+                        title: "Ý kiến".into(),
+                        body: ordinary[3].into(),
+                    },
+                ))
+                .await
+                .expect("classify")
+                .into_inner()
+        }
+    };
+    let dry = classify(regular).await;
+    assert_eq!(dry.status, CommentStatus::Published as i32, "{dry:?}");
+    assert!(
+        dry.reasons.iter().any(|r| r.code == "AUTHOR_TRUSTED"),
+        "{dry:?}"
+    );
+    let dry = classify("0987 654 321").await;
+    assert_eq!(dry.status, CommentStatus::PendingReview as i32, "{dry:?}");
     // The same words from another phone are a new author's.
     let other = submit(&ch, by("0987 654 321", "o1", ordinary[2]))
         .await

@@ -1964,7 +1964,7 @@ fn privacy_record(id: &str, status: moderato::review::Status) -> moderato::revie
 /// by an earlier appeal, and claims that pass over an appeal against the claiming moderator.
 async fn readers_data_operations(backend: Backend) {
     use moderato::review::Status;
-    use moderato::store::{Admit, Appealed, Decide, Decided, Erase};
+    use moderato::store::{Admit, Appealed, Decide, Decided, Erase, IndexedStatus};
     let (store, _keys) = setup(backend).await;
     store.register_site("hcm").await.expect("register");
     store.register_site("hn").await.expect("register");
@@ -2131,28 +2131,28 @@ async fn readers_data_operations(backend: Backend) {
         .appeal("hcm", &target, Status::Rejected, "please", "portal")
         .await
         .expect("appeal");
-    // What author trust reads: each indexed comment's status and last change, as its full record says, in index
-    // order, a decided and an appealed one included (their last event is not their first).
+    // What author trust reads: the end of each author index, each comment's status and last event as its full
+    // record says, in index order, a decided and appealed one included (its last event is not its first).
     for author in ["a1", "a2"] {
         let lean = store
             .author_statuses("hcm", author, 10)
             .await
             .expect("author statuses");
-        let full: Vec<(String, Status, u64)> = store
+        let full: Vec<IndexedStatus> = store
             .author_comments("hcm", author, 0, 10)
             .await
             .expect("author comments")
             .into_iter()
-            .filter_map(|(id, c)| c.map(|c| (id, c.status, moderato::store::last_change_ms(&c))))
+            .filter_map(|(id, c)| c.map(|c| IndexedStatus::of(id, &c)))
             .collect();
         assert_eq!(lean, full, "{author}");
-        assert!(
-            lean.iter()
-                .any(|(id, s, _)| *id == target && *s == Status::PendingReview)
-        );
+        assert!(lean.iter().any(|e| e.comment_id == target
+            && e.status == Status::PendingReview
+            && e.last == moderato::review::DecisionKind::Appeal));
+        // The last entries, not the first: those decided or held most recently.
         assert_eq!(
             store.author_statuses("hcm", author, 1).await.expect("one"),
-            full[..1].to_vec()
+            full[full.len() - 1..].to_vec()
         );
     }
     let Appealed::Done { event, decider } = out else {

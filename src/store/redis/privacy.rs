@@ -9,7 +9,7 @@ use super::{
 };
 use crate::audit::{AUDIT_MAXLEN, AuditEntry};
 use crate::review::{Status, StoredComment};
-use crate::store::{Appealed, Erase, STREAM_MAXLEN, StoreError};
+use crate::store::{Appealed, Erase, IndexedStatus, STREAM_MAXLEN, StoreError};
 
 /// The SHA1 Redis knows the erasure step's script by (for measurements reading SLOWLOG).
 pub fn erase_script_hash() -> String {
@@ -119,14 +119,14 @@ impl RedisStore {
             .collect()
     }
 
-    /// [`Store::author_statuses`] reading each comment's status and last event only (not its record): the index,
-    /// then one pipeline.
+    /// [`Store::author_statuses`] reading each comment's status and last event only (not its record): the end of
+    /// the index, then one pipeline.
     pub(super) async fn do_author_statuses(
         &self,
         site: &str,
         author: &str,
         max: usize,
-    ) -> Result<Vec<(String, Status, u64)>, StoreError> {
+    ) -> Result<Vec<IndexedStatus>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -136,8 +136,8 @@ impl RedisStore {
                 Box::pin(async move {
                     redis::cmd("ZRANGE")
                         .arg(&key)
-                        .arg(0)
-                        .arg(max - 1)
+                        .arg(-i64::try_from(max).unwrap_or(i64::MAX))
+                        .arg(-1)
                         .query_async(c)
                         .await
                 })
@@ -175,8 +175,14 @@ impl RedisStore {
             let (Some(Some(status)), Some(Some(e0))) = (f.first(), f.get(1)) else {
                 continue;
             };
+            // The last event: the newest of the history list, or the automatic decision when there is none.
             let event = event_from_json(last.as_deref().unwrap_or(e0))?;
-            out.push((id, status_of(status)?, event.decided_ms));
+            out.push(IndexedStatus {
+                comment_id: id,
+                status: status_of(status)?,
+                changed_ms: event.decided_ms,
+                last: event.kind,
+            });
         }
         Ok(out)
     }
