@@ -61,6 +61,29 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// The ids of `author`'s index on `site` from rank `start` to `stop` (ZRANGE's ranks: negative ones count from
+    /// the end).
+    async fn author_index_range(
+        &self,
+        site: &str,
+        author: &str,
+        start: i64,
+        stop: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let key = self.keys.author_index(site, author);
+        self.query(|c| {
+            Box::pin(async move {
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(start)
+                    .arg(stop)
+                    .query_async(c)
+                    .await
+            })
+        })
+        .await
+    }
+
     pub(super) async fn do_author_comments(
         &self,
         site: &str,
@@ -71,18 +94,14 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let key = self.keys.author_index(site, author);
-        let ids: Vec<String> = self
-            .query(|c| {
-                Box::pin(async move {
-                    redis::cmd("ZRANGE")
-                        .arg(&key)
-                        .arg(offset)
-                        .arg(offset + max - 1)
-                        .query_async(c)
-                        .await
-                })
-            })
+        let start = i64::try_from(offset).unwrap_or(i64::MAX);
+        let ids = self
+            .author_index_range(
+                site,
+                author,
+                start,
+                start.saturating_add(i64::try_from(max).unwrap_or(i64::MAX) - 1),
+            )
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -130,18 +149,8 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let key = self.keys.author_index(site, author);
-        let ids: Vec<String> = self
-            .query(|c| {
-                Box::pin(async move {
-                    redis::cmd("ZRANGE")
-                        .arg(&key)
-                        .arg(-i64::try_from(max).unwrap_or(i64::MAX))
-                        .arg(-1)
-                        .query_async(c)
-                        .await
-                })
-            })
+        let ids = self
+            .author_index_range(site, author, -i64::try_from(max).unwrap_or(i64::MAX), -1)
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
