@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod auth;
+mod bench_tool;
 mod bootstrap;
 mod bounds;
 mod captcha;
