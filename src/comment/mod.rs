@@ -325,7 +325,8 @@ impl Comments {
         let site_labels = self.policies.site_labels(site, &p).await?;
         // As a submission would be decided: with its author's standing when the site trusts regulars.
         let normalised = normalize_phone(phone).unwrap_or_default();
-        let author = self.standing(&p, site, &normalised, "").await?;
+        let hashes = crate::privacy::author_hashes(&self.ids, &normalised, "");
+        let author = self.standing(&p, site, &hashes).await?;
         let (score, status, reasons) =
             classify_form_by(&p, &model, site_labels, author, name, phone, title, body);
         Ok(DryRun {
@@ -337,14 +338,13 @@ impl Comments {
         })
     }
 
-    /// The standing of the author with `phone` (normalised) and `email` on `site`, read only when the policy's
-    /// trust rule is on (unknown otherwise).
+    /// The standing on `site` of the author indexed under `hashes` (`privacy::author_hashes`), read only when the
+    /// policy's trust rule is on (unknown otherwise).
     async fn standing(
         &self,
         p: &Policy,
         site: &str,
-        phone: &str,
-        email: &str,
+        hashes: &[String],
     ) -> Result<AuthorStanding, SubmitError> {
         if p.trusted_after_approvals == 0 {
             return Ok(AuthorStanding::default());
@@ -353,8 +353,7 @@ impl Comments {
             .clock
             .now_ms()
             .saturating_sub(u64::from(p.trust_clean_days) * 86_400_000);
-        let hashes = crate::privacy::author_hashes(&self.ids, phone, email);
-        Ok(crate::privacy::author_standing(&*self.store, site, &hashes, since).await?)
+        Ok(crate::privacy::author_standing(&*self.store, site, hashes, since).await?)
     }
 
     /// Validates, scores, decides and admits one comment.
@@ -383,9 +382,7 @@ impl Comments {
             .map(|e| e.as_str().to_string())
             .unwrap_or_default();
         let authors = crate::privacy::author_hashes(&self.ids, &phone_str, &email_str);
-        let author = self
-            .standing(p, sub.site.as_str(), &phone_str, &email_str)
-            .await?;
+        let author = self.standing(p, sub.site.as_str(), &authors).await?;
         let (score, status, reasons) = classify_by(
             p,
             &model,
