@@ -222,7 +222,7 @@ pub struct AuthorHistory {
     pub pending: u64,
     /// Rejected.
     pub rejected: u64,
-    /// More than [`HISTORY_MAX`] other comments: the counts cover the first ones in index order.
+    /// More than [`HISTORY_MAX`] other comments: the counts cover the most recent ones.
     pub truncated: bool,
     /// The comment gives no phone or e-mail, so its author's other comments cannot be found.
     pub unidentified: bool,
@@ -542,7 +542,7 @@ impl Privacy {
     }
 
     /// The history of `comment`'s author on `site`: the other comments under its phone's and e-mail's author
-    /// indexes, each counted once by its status now.
+    /// indexes (the last [`HISTORY_MAX`] + 1 of each, statuses only), each counted once by its status now.
     pub async fn history(
         &self,
         site: &str,
@@ -555,30 +555,22 @@ impl Privacy {
         };
         let mut seen = std::collections::HashSet::from([comment.comment_id.clone()]);
         for hash in &hashes {
-            let mut offset = 0;
-            loop {
-                let items = self
-                    .store
-                    .author_comments(site, hash, offset, BATCH)
-                    .await?;
-                if items.is_empty() {
-                    break;
+            for e in self
+                .store
+                .author_statuses(site, hash, HISTORY_MAX + 1)
+                .await?
+            {
+                if !seen.insert(e.comment_id) {
+                    continue;
                 }
-                offset += items.len();
-                for (id, c) in items {
-                    let Some(c) = c else { continue };
-                    if !seen.insert(id) {
-                        continue;
-                    }
-                    if seen.len() > HISTORY_MAX + 1 {
-                        h.truncated = true;
-                        return Ok(h);
-                    }
-                    match c.status {
-                        Status::Published => h.published += 1,
-                        Status::PendingReview => h.pending += 1,
-                        Status::Rejected => h.rejected += 1,
-                    }
+                if seen.len() > HISTORY_MAX + 1 {
+                    h.truncated = true;
+                    return Ok(h);
+                }
+                match e.status {
+                    Status::Published => h.published += 1,
+                    Status::PendingReview => h.pending += 1,
+                    Status::Rejected => h.rejected += 1,
                 }
             }
         }
