@@ -61,6 +61,28 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// The replies of `pipe`, two commands per comment, read as one pair per comment.
+    async fn query_pairs<A, B>(&self, pipe: redis::Pipeline) -> Result<Vec<(A, B)>, StoreError>
+    where
+        A: redis::FromRedisValue + Send + 'static,
+        B: redis::FromRedisValue + Send + 'static,
+    {
+        self.query(|c| {
+            Box::pin(async move {
+                let v: Vec<Value> = pipe.query_async(c).await?;
+                v.chunks(2)
+                    .map(|pair| {
+                        Ok((
+                            redis::from_redis_value_ref(&pair[0])?,
+                            redis::from_redis_value_ref(&pair[1])?,
+                        ))
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
     /// The ids of `author`'s index on `site` from rank `start` to `stop` (ZRANGE's ranks: negative ones count from
     /// the end).
     async fn author_index_range(
@@ -118,20 +140,7 @@ impl RedisStore {
                 .arg(0)
                 .arg(-1);
         }
-        let replies: Vec<(Vec<Option<String>>, Vec<String>)> = self
-            .query(|c| {
-                Box::pin(async move {
-                    let v: Vec<Value> = pipe.query_async(c).await?;
-                    let mut out = Vec::new();
-                    for pair in v.chunks(2) {
-                        let f: Vec<Option<String>> = redis::from_redis_value_ref(&pair[0])?;
-                        let h: Vec<String> = redis::from_redis_value_ref(&pair[1])?;
-                        out.push((f, h));
-                    }
-                    Ok(out)
-                })
-            })
-            .await?;
+        let replies: Vec<(Vec<Option<String>>, Vec<String>)> = self.query_pairs(pipe).await?;
         ids.into_iter()
             .zip(replies)
             .map(|(id, (f, hist))| Ok((id, stored_comment(&f, &hist)?)))
@@ -165,20 +174,7 @@ impl RedisStore {
                 .arg(self.keys.history(site, id))
                 .arg(-1);
         }
-        let replies: Vec<(Vec<Option<String>>, Option<String>)> = self
-            .query(|c| {
-                Box::pin(async move {
-                    let v: Vec<Value> = pipe.query_async(c).await?;
-                    let mut out = Vec::new();
-                    for pair in v.chunks(2) {
-                        let f: Vec<Option<String>> = redis::from_redis_value_ref(&pair[0])?;
-                        let last: Option<String> = redis::from_redis_value_ref(&pair[1])?;
-                        out.push((f, last));
-                    }
-                    Ok(out)
-                })
-            })
-            .await?;
+        let replies: Vec<(Vec<Option<String>>, Option<String>)> = self.query_pairs(pipe).await?;
         let mut out = Vec::new();
         for (id, (f, last)) in ids.into_iter().zip(replies) {
             let (Some(Some(status)), Some(Some(e0))) = (f.first(), f.get(1)) else {
