@@ -3,17 +3,16 @@
 //! trust (new authors premoderated until approved, trust lost on a rejection).
 
 use moderato::proto::admin_service_client::AdminServiceClient;
-use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    Author, AuthorSelector, ClaimReviewsRequest, ClassifyRequest, CommentStatus,
-    DecideReviewRequest, EraseAuthorRequest, GetPolicyRequest, Label, Policy, SubmitCommentRequest,
-    UpdatePolicyRequest, Verdict,
+    Author, AuthorSelector, ClassifyRequest, CommentStatus, EraseAuthorRequest, GetPolicyRequest,
+    Label, Policy, SubmitCommentRequest, UpdatePolicyRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, OPS_TOKEN, authed, client_at, comment, spawn_app, status_of, submit,
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, authed, claim, client_at, comment, decide, spawn_app,
+    status_of, submit,
 };
 
 fn open(cfg: &mut moderato::config::Config) {
@@ -159,42 +158,12 @@ on_every_backend!(
 );
 
 /// Claims the one held comment of `site` and decides it.
-async fn review_one(ch: &Channel, site: &str, verdict: Verdict, label: Label) -> String {
-    let mut m = ModerationServiceClient::new(ch.clone());
-    let items = m
-        .claim_reviews(authed(
-            MODERATOR_TOKEN,
-            ClaimReviewsRequest {
-                site: site.into(),
-                max_items: 5,
-                lease_seconds: 0,
-            },
-        ))
-        .await
-        .expect("claim")
-        .into_inner()
-        .items;
+async fn review_one(ch: &Channel, site: &str, verdict: Verdict, label: Label) {
+    let items = claim(ch, MODERATOR_TOKEN, site, 5).await;
     assert_eq!(items.len(), 1, "one held comment: {items:?}");
-    let id = items[0]
-        .comment
-        .as_ref()
-        .expect("comment")
-        .comment_id
-        .clone();
-    m.decide_review(authed(
-        MODERATOR_TOKEN,
-        DecideReviewRequest {
-            site: site.into(),
-            comment_id: id.clone(),
-            lease_token: items[0].lease_token.clone(),
-            verdict: verdict as i32,
-            label: label as i32,
-            note: String::new(),
-        },
-    ))
-    .await
-    .expect("decide");
-    id
+    decide(ch, MODERATOR_TOKEN, site, &items[0], verdict, label)
+        .await
+        .expect("decide");
 }
 
 async fn an_author_goes_from_new_to_trusted_and_back_after_a_rejection(backend: Backend) {

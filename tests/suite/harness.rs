@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use moderato::auth::{Role, TokenConfigExt, Tokens};
 use moderato::config::{Config, Secret};
 use moderato::proto::comment_service_client::CommentServiceClient;
-use moderato::proto::{Author, Client, CommentStatus, SubmitCommentRequest, SubmitCommentResponse};
+use moderato::proto::moderation_service_client::ModerationServiceClient;
+use moderato::proto::{
+    Author, ClaimReviewsRequest, Client, CommentStatus, DecideReviewRequest, DecisionEvent, Label,
+    ReviewItem, SubmitCommentRequest, SubmitCommentResponse, Verdict,
+};
 use moderato::rate_limit::Identifiers;
 use moderato::startup::Application;
 use moderato::store::memory::MemoryStore;
@@ -890,4 +894,51 @@ impl TestCluster {
             .and_then(|s| s.trim().parse().ok())
             .expect("CLUSTER KEYSLOT")
     }
+}
+
+/// Claims up to `n` held comments of `site` as `token`'s moderator (the default lease).
+pub async fn claim(ch: &Channel, token: &str, site: &str, n: u32) -> Vec<ReviewItem> {
+    ModerationServiceClient::new(ch.clone())
+        .claim_reviews(authed(
+            token,
+            ClaimReviewsRequest {
+                site: site.into(),
+                max_items: n,
+                lease_seconds: 0,
+            },
+        ))
+        .await
+        .expect("claim")
+        .into_inner()
+        .items
+}
+
+/// The comment id of a claimed item.
+pub fn id_of(item: &ReviewItem) -> String {
+    item.comment.as_ref().expect("comment").comment_id.clone()
+}
+
+/// Decides a claimed item.
+pub async fn decide(
+    ch: &Channel,
+    token: &str,
+    site: &str,
+    item: &ReviewItem,
+    verdict: Verdict,
+    label: Label,
+) -> Result<DecisionEvent, tonic::Status> {
+    ModerationServiceClient::new(ch.clone())
+        .decide_review(authed(
+            token,
+            DecideReviewRequest {
+                site: site.into(),
+                comment_id: id_of(item),
+                lease_token: item.lease_token.clone(),
+                verdict: verdict as i32,
+                label: label as i32,
+                note: String::new(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().event.expect("event"))
 }

@@ -6,12 +6,11 @@ use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    ActivateModelRequest, AuditEntry, ClaimReviewsRequest, CommentStatus, DecideReviewRequest,
-    DecisionEvent, ExportLabelsRequest, ExtendLeaseRequest, GetCommentRequest, GetPolicyRequest,
-    GetPolicyResponse, Label, LabelRecord, ListAuditEntriesRequest, ListAuditEntriesResponse,
-    ListModelsRequest, OverturnDecisionRequest, Policy, QueueStatsRequest, ReleaseClaimRequest,
-    ReviewItem, RollbackModelRequest, SubmitCommentRequest, TakeOverClaimRequest,
-    UpdatePolicyRequest, Verdict,
+    ActivateModelRequest, AuditEntry, CommentStatus, DecisionEvent, ExportLabelsRequest,
+    ExtendLeaseRequest, GetCommentRequest, GetPolicyRequest, GetPolicyResponse, Label, LabelRecord,
+    ListAuditEntriesRequest, ListAuditEntriesResponse, ListModelsRequest, OverturnDecisionRequest,
+    Policy, QueueStatsRequest, ReleaseClaimRequest, RollbackModelRequest, SubmitCommentRequest,
+    TakeOverClaimRequest, UpdatePolicyRequest, Verdict,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::Code;
@@ -20,7 +19,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     Backend, HAM, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, author_named,
-    cli, client_at, comment, spawn_app, status_of, submit, violated_fields,
+    claim, cli, client_at, comment, decide, id_of, spawn_app, status_of, submit, violated_fields,
 };
 
 /// Names the harness gives the tokens.
@@ -88,50 +87,6 @@ async fn change_policy(
         ))
         .await
         .map(|r| r.into_inner().policy.expect("policy"))
-}
-
-async fn claim(ch: &Channel, token: &str, site: &str, n: u32) -> Vec<ReviewItem> {
-    moderation(ch)
-        .claim_reviews(authed(
-            token,
-            ClaimReviewsRequest {
-                site: site.into(),
-                max_items: n,
-                lease_seconds: 0,
-            },
-        ))
-        .await
-        .expect("claim")
-        .into_inner()
-        .items
-}
-
-fn id_of(item: &ReviewItem) -> String {
-    item.comment.as_ref().expect("comment").comment_id.clone()
-}
-
-async fn decide(
-    ch: &Channel,
-    token: &str,
-    site: &str,
-    item: &ReviewItem,
-    verdict: Verdict,
-    label: Label,
-) -> Result<DecisionEvent, tonic::Status> {
-    moderation(ch)
-        .decide_review(authed(
-            token,
-            DecideReviewRequest {
-                site: site.into(),
-                comment_id: id_of(item),
-                lease_token: item.lease_token.clone(),
-                verdict: verdict as i32,
-                label: label as i32,
-                note: String::new(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().event.expect("event"))
 }
 
 async fn overturn(

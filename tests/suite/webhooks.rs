@@ -14,10 +14,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use moderato::proto::admin_service_client::AdminServiceClient;
 use moderato::proto::comment_service_client::CommentServiceClient;
-use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    ClaimReviewsRequest, DecideReviewRequest, GetWebhookRequest, Label,
-    ListWebhookDeadLettersRequest, RotateWebhookSecretRequest, SetWebhookRequest, Verdict, Webhook,
+    GetWebhookRequest, Label, ListWebhookDeadLettersRequest, RotateWebhookSecretRequest,
+    SetWebhookRequest, Verdict, Webhook,
 };
 use moderato::store::Store;
 use sha2::Sha256;
@@ -25,8 +24,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, comment, open_store, spawn_with,
-    test_config, unique_prefix,
+    Backend, MODERATOR_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, claim, comment, decide, open_store,
+    spawn_with, test_config, unique_prefix,
 };
 
 /// One call the receiver got.
@@ -204,34 +203,11 @@ async fn submit(ch: &Channel, site: &str, key: &str) {
 
 /// Claims every held comment of `site` and approves each: one human decision event per comment.
 async fn approve_all(ch: &Channel, site: &str) -> usize {
-    let mut m = ModerationServiceClient::new(ch.clone());
-    let items = m
-        .claim_reviews(authed(
-            MODERATOR_TOKEN,
-            ClaimReviewsRequest {
-                site: site.into(),
-                max_items: 50,
-                lease_seconds: 60,
-            },
-        ))
-        .await
-        .expect("claim")
-        .into_inner()
-        .items;
+    let items = claim(ch, MODERATOR_TOKEN, site, 50).await;
     for it in &items {
-        m.decide_review(authed(
-            MODERATOR_TOKEN,
-            DecideReviewRequest {
-                site: site.into(),
-                comment_id: it.comment.as_ref().expect("comment").comment_id.clone(),
-                lease_token: it.lease_token.clone(),
-                verdict: Verdict::Approve as i32,
-                label: Label::Ham as i32,
-                note: String::new(),
-            },
-        ))
-        .await
-        .expect("decide");
+        decide(ch, MODERATOR_TOKEN, site, it, Verdict::Approve, Label::Ham)
+            .await
+            .expect("decide");
     }
     items.len()
 }
