@@ -1261,6 +1261,32 @@ async fn the_policy_editor_saves_every_field_and_shows_what_a_site_inherits(back
     assert!(b.has("[data-field='blocked_terms'].own").await);
     assert!(!b.has("[data-field='approve_below'].own").await);
     b.screenshot("policy-editor").await;
+    // Author trust, as ops set it here: the count, and holding new authors.
+    fill(&b, "#p-trusted_after_approvals", "3").await;
+    b.find("#p-premoderate_new_authors")
+        .await
+        .click()
+        .await
+        .expect("tick");
+    b.click_nav("#policy-save").await;
+    assert!(b.text("#flash").await.starts_with("Đã lưu chính sách"));
+    let view = app.policies.view("hcm").await.expect("view");
+    assert_eq!(
+        (
+            view.policy.trusted_after_approvals,
+            view.policy.trust_clean_days,
+            view.policy.premoderate_new_authors
+        ),
+        (3, 30, true)
+    );
+    b.c()
+        .execute(
+            "document.querySelector('#p-trusted_after_approvals').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.screenshot("policy-editor-trust").await;
     // Back to the global default for one field.
     b.find("#p-blocked_terms-follow")
         .await
