@@ -575,7 +575,7 @@ mod tests {
 
     #[test]
     fn vietnamese_is_told_from_english_with_and_without_accents() {
-        let vi = |t: &str| body_is_vietnamese("", t);
+        let vi = |t: &str| body_is_vietnamese("", t, None);
         assert!(vi("Đường Nguyễn Huệ kẹt xe"));
         assert!(vi("duong nay ko duoc sua a, nguoi dan kho qua"));
         assert!(vi("Cảm ơn!"));
@@ -585,9 +585,10 @@ mod tests {
         assert!(!vi("Eạrn $300 ạ dạy from hộme, messạge me now"));
         assert!(!body_is_vietnamese(
             "Ý kiến của tôi",
-            "Earn $300 a day from home, message me on WhatsApp"
+            "Earn $300 a day from home, message me on WhatsApp",
+            None
         ));
-        assert!(body_is_vietnamese("Ý kiến", ""));
+        assert!(body_is_vietnamese("Ý kiến", "", None));
     }
 
     #[test]

@@ -197,12 +197,8 @@ fn vi_letter(c: char) -> bool {
 /// made per field so that a Vietnamese title over an English body does not make the body Vietnamese, and on
 /// accent-stripped words so that it holds with or without diacritics: two common Vietnamese words and more of them
 /// than common English ones, or a letter only Vietnamese uses and no more English words than Vietnamese ones.
-pub fn body_is_vietnamese(title: &str, body: &str) -> bool {
-    body_is_vietnamese_in(title, body, None)
-}
-
-/// [`body_is_vietnamese`] with the title's and the body's skeletons (spaced forms) if already built.
-fn body_is_vietnamese_in(title: &str, body: &str, spaced: Option<(&str, &str)>) -> bool {
+/// `spaced` is the title's and the body's skeletons (spaced forms) if already built (`None` builds the one needed).
+pub fn body_is_vietnamese(title: &str, body: &str, spaced: Option<(&str, &str)>) -> bool {
     let of_body = body.chars().any(char::is_alphanumeric);
     let field = if of_body { body } else { title };
     let built;
@@ -488,7 +484,7 @@ pub fn observe(model_score: f32, e: &Evidence<'_>) -> Observed {
             &built
         }
     };
-    let vietnamese = body_is_vietnamese_in(e.text.title, e.text.body, e.field_spaced);
+    let vietnamese = body_is_vietnamese(e.text.title, e.text.body, e.field_spaced);
     if vietnamese {
         values[1] = values[0];
         details[1] = details[0].clone();
