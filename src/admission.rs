@@ -36,6 +36,8 @@ pub enum Admission {
         cursor: String,
         /// Shadow limits that would have refused, by index.
         shadow_hits: Vec<usize>,
+        /// The campaign the comment was found part of (its alternate record was stored), if any.
+        campaign: Option<String>,
     },
     /// The idempotency key was seen: the first answer, nothing consumed.
     Replayed {

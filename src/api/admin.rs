@@ -174,6 +174,9 @@ pub fn policy_to_proto(p: &Policy) -> proto::Policy {
         trusted_after_approvals: p.trusted_after_approvals,
         trust_clean_days: p.trust_clean_days,
         premoderate_new_authors: p.premoderate_new_authors,
+        disable_campaigns: !p.detect_campaigns,
+        campaign_authors: p.campaign_authors,
+        campaign_window_hours: p.campaign_window_hours,
     }
 }
 
@@ -235,6 +238,13 @@ pub fn policy_from_proto(p: proto::Policy, base: &Policy, v: &mut Violations) ->
     out.denied_domains = p.denied_domains;
     out.trusted_after_approvals = p.trusted_after_approvals;
     out.premoderate_new_authors = p.premoderate_new_authors;
+    out.detect_campaigns = !p.disable_campaigns;
+    if p.campaign_authors != 0 {
+        out.campaign_authors = p.campaign_authors;
+    }
+    if p.campaign_window_hours != 0 {
+        out.campaign_window_hours = p.campaign_window_hours;
+    }
     if p.trust_clean_days != 0 {
         out.trust_clean_days = p.trust_clean_days;
     }

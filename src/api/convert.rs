@@ -113,5 +113,6 @@ pub fn comment(c: &StoredComment) -> proto::Comment {
         policy_version: r.policy_version,
         created_at: Some(timestamp(r.created_ms)),
         history: c.history.iter().map(event).collect(),
+        campaign_id: c.campaign.clone().unwrap_or_default(),
     }
 }

@@ -11,8 +11,9 @@ use crate::clock::timestamp;
 use crate::proto::moderation_service_server::ModerationService;
 use crate::proto::{
     ClaimReviewsRequest, ClaimReviewsResponse, DecideReviewRequest, DecideReviewResponse,
-    ExportLabelsRequest, ExtendLeaseRequest, ExtendLeaseResponse, LabelRecord,
-    OverturnDecisionRequest, OverturnDecisionResponse, QueueStatsRequest, QueueStatsResponse,
+    ExportLabelsRequest, ExtendLeaseRequest, ExtendLeaseResponse, GetCampaignRequest,
+    GetCampaignResponse, LabelRecord, OverturnDecisionRequest, OverturnDecisionResponse,
+    QueueStatsRequest, QueueStatsResponse, RejectCampaignRequest, RejectCampaignResponse,
     ReleaseClaimRequest, ReleaseClaimResponse, ReviewItem, TakeOverClaimRequest,
     TakeOverClaimResponse,
 };
@@ -180,6 +181,41 @@ impl ModerationService for ModerationApi {
         Ok(Response::new(TakeOverClaimResponse {
             item: Some(review_item(&c)),
             previous_holder: from,
+        }))
+    }
+
+    async fn get_campaign(
+        &self,
+        request: Request<GetCampaignRequest>,
+    ) -> Result<Response<GetCampaignResponse>, Status> {
+        let r = request.into_inner();
+        record_site(&r.site);
+        let comments = self
+            .reviews
+            .campaign(&r.site, &r.campaign_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(GetCampaignResponse {
+            comments: comments.iter().map(convert::comment).collect(),
+        }))
+    }
+
+    async fn reject_campaign(
+        &self,
+        request: Request<RejectCampaignRequest>,
+    ) -> Result<Response<RejectCampaignResponse>, Status> {
+        let who = actor(&request)?;
+        let r = request.into_inner();
+        record_site(&r.site);
+        let done = self
+            .reviews
+            .reject_campaign(&r.site, &r.campaign_id, &r.note, &who)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(RejectCampaignResponse {
+            rejected: done.rejected,
+            not_held: done.not_held,
+            own_appeals: done.own_appeals,
         }))
     }
 

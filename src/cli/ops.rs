@@ -192,6 +192,15 @@ pub struct PolicyChange {
     /// With author trust on, hold what would be published from authors not yet trusted (true/false).
     #[arg(long)]
     premoderate_new_authors: Option<bool>,
+    /// Campaign detection: hold near-copies posted by many authors (true/false; on by default).
+    #[arg(long)]
+    detect_campaigns: Option<bool>,
+    /// The distinct authors whose near-copies make a campaign (2-50).
+    #[arg(long)]
+    campaign_authors: Option<u32>,
+    /// How far back near-copies count, hours (1-168).
+    #[arg(long)]
+    campaign_window_hours: Option<u32>,
     /// A site field to follow the global default again (repeatable; `policy get` lists the site's own fields).
     #[arg(long = "clear")]
     clear: Vec<String>,
@@ -267,6 +276,15 @@ impl PolicyChange {
         }
         if let Some(x) = self.premoderate_new_authors {
             p.premoderate_new_authors = x;
+        }
+        if let Some(x) = self.detect_campaigns {
+            p.disable_campaigns = !x;
+        }
+        if let Some(n) = self.campaign_authors {
+            p.campaign_authors = n;
+        }
+        if let Some(n) = self.campaign_window_hours {
+            p.campaign_window_hours = n;
         }
         p
     }
@@ -356,6 +374,21 @@ fn print_policy(site: &str, p: &Shown) {
         "  premoderate_new_authors    {}{}",
         q.premoderate_new_authors,
         src("premoderate_new_authors")
+    );
+    println!(
+        "  detect_campaigns           {}{}",
+        !q.disable_campaigns,
+        src("detect_campaigns")
+    );
+    println!(
+        "  campaign_authors           {}{}",
+        q.campaign_authors,
+        src("campaign_authors")
+    );
+    println!(
+        "  campaign_window_hours      {}{}",
+        q.campaign_window_hours,
+        src("campaign_window_hours")
     );
     println!(
         "  captcha_required           {}{}",

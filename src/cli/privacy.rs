@@ -202,6 +202,7 @@ async fn admit_one(
             retention_ms: 86_400_000,
             idempotency_ttl_ms: 86_400_000,
             authors: &authors,
+            campaign: None,
         })
         .await?;
     Ok(())

@@ -62,6 +62,7 @@ fn every_signal_and_rule_code_has_a_vietnamese_and_an_english_label() {
             "BOOTSTRAP",
             "AUTHOR_TRUSTED",
             "AUTHOR_NEW",
+            "CAMPAIGN",
             "ABUSE",
         ]
         .map(String::from),

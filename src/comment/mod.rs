@@ -20,7 +20,7 @@ use crate::policy::document::Policy;
 use crate::rate_limit::{Identifiers, Refusal, Subjects, checks_for, judge};
 use crate::review::{CommentRecord, Reason, ReasonKind, Status};
 use crate::scoring::{AuthorStanding, Scorer};
-use crate::store::{Admit, Keys, Store, StoreError};
+use crate::store::{Admit, CampaignProbe, Keys, Store, StoreError};
 use crate::text::{CleanText, normalize_phone};
 use submission::{Phone, Submission};
 
@@ -177,6 +177,50 @@ pub fn classify_by(
     body: &str,
     invisible: u32,
 ) -> (f32, Status, Vec<Reason>) {
+    let c = classify_submission(
+        p,
+        scorer,
+        site_labels,
+        author,
+        name,
+        phone,
+        title,
+        body,
+        invisible,
+    );
+    (c.score, c.status, c.reasons)
+}
+
+/// What [`classify_submission`] decided.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    /// Spam probability.
+    pub score: f32,
+    /// The decision.
+    pub status: Status,
+    /// Its reasons (see [`classify`]).
+    pub reasons: Vec<Reason>,
+    /// The body's near-duplicate sketch, when the policy detects campaigns and the body is long enough.
+    pub sketch: Option<crate::text::sketch::Sketch>,
+    /// The decision and reasons the comment gets if the store finds it part of a campaign (`None` when the sketch
+    /// is, or when they would be the same).
+    pub in_campaign: Option<(Status, Vec<Reason>)>,
+}
+
+/// [`classify_by`] for a submission: also the body's campaign sketch and the decision it gets as part of a
+/// campaign, which the store chooses in the admission step (it alone knows the copies other replicas admitted).
+#[allow(clippy::too_many_arguments)]
+pub fn classify_submission(
+    p: &Policy,
+    scorer: &Scorer,
+    site_labels: u64,
+    author: AuthorStanding,
+    name: &str,
+    phone: &str,
+    title: &str,
+    body: &str,
+    invisible: u32,
+) -> Classified {
     let fields = CommentText {
         name,
         phone,
@@ -195,21 +239,44 @@ pub fn classify_by(
     );
     s.prepared.site_labels = site_labels;
     s.prepared.author = author;
-    let (status, mut reasons) = p.decide(s.score, &s.prepared);
-    reasons.extend(s.signals);
-    reasons.extend(s.features);
-    // The policy's own reasons name a term or a host as it decided on it; the combiner's and the model's
-    // reasons were located where they were made.
-    for r in reasons.iter_mut().filter(|r| r.spans.is_empty()) {
-        r.spans = match r.code.as_str() {
-            "BLOCKED_TERM" | "SUSPECT_TERM" | crate::lexicon::ABUSE => located.phrase(&r.detail),
-            "DENIED_DOMAIN" => located.literal(&r.detail),
-            // A lexicon category the policy acted on itself (a model without a combiner): the phrase.
-            c if c.starts_with("LEX_") => located.phrase(&r.detail),
-            _ => Vec::new(),
-        };
+    let sketch = if p.detect_campaigns {
+        crate::text::sketch::sketch(&s.prepared.field_spaced.1)
+    } else {
+        None
+    };
+    let decided = |prepared: &crate::scoring::Prepared| {
+        let (status, mut reasons) = p.decide(s.score, prepared);
+        reasons.extend(s.signals.iter().cloned());
+        reasons.extend(s.features.iter().cloned());
+        // The policy's own reasons name a term or a host as it decided on it; the combiner's and the model's
+        // reasons were located where they were made.
+        for r in reasons.iter_mut().filter(|r| r.spans.is_empty()) {
+            r.spans = match r.code.as_str() {
+                "BLOCKED_TERM" | "SUSPECT_TERM" | crate::lexicon::ABUSE => {
+                    located.phrase(&r.detail)
+                }
+                "DENIED_DOMAIN" => located.literal(&r.detail),
+                // A lexicon category the policy acted on itself (a model without a combiner): the phrase.
+                c if c.starts_with("LEX_") => located.phrase(&r.detail),
+                _ => Vec::new(),
+            };
+        }
+        (status, reasons)
+    };
+    let (status, reasons) = decided(&s.prepared);
+    let in_campaign = if sketch.is_some() {
+        s.prepared.campaign = true;
+        Some(decided(&s.prepared)).filter(|(st, r)| *st != status || r.len() != reasons.len())
+    } else {
+        None
+    };
+    Classified {
+        score: s.score,
+        status,
+        reasons,
+        sketch,
+        in_campaign,
     }
-    (s.score, status, reasons)
 }
 
 /// [`classify`] for form fields as submitted: cleaned once ([`CleanText::new`]), the phone normalised (dropped
@@ -383,7 +450,13 @@ impl Comments {
             .unwrap_or_default();
         let authors = crate::privacy::author_hashes(&self.ids, &phone_str, &email_str);
         let author = self.standing(p, sub.site.as_str(), &authors).await?;
-        let (score, status, reasons) = classify_by(
+        let Classified {
+            score,
+            status,
+            reasons,
+            sketch,
+            in_campaign,
+        } = classify_submission(
             p,
             &model,
             site_labels,
@@ -438,6 +511,41 @@ impl Comments {
         };
         let response = serde_json::to_string(&output)
             .map_err(|e| StoreError::Corrupt(format!("response encoding: {e}")))?;
+        // As part of a campaign: the same record and answer with the campaign's decision.
+        let alternate = match in_campaign {
+            Some((status, reasons)) => {
+                let record = CommentRecord {
+                    initial_status: status,
+                    reasons: reasons.clone(),
+                    ..record.clone()
+                };
+                let output = SubmitOutput {
+                    status,
+                    reasons,
+                    ..output.clone()
+                };
+                let response = serde_json::to_string(&output)
+                    .map_err(|e| StoreError::Corrupt(format!("response encoding: {e}")))?;
+                Some((record, output, response))
+            }
+            None => None,
+        };
+        // Who posted it, for counting a campaign's authors: by phone or e-mail, else by client.
+        let campaign_author = authors
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.ids.hash("campaign-client", &[&sub.ip.0.to_string()]));
+        let buckets: Vec<String> = sketch
+            .as_ref()
+            .map(|sk| {
+                sk.bands
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| self.keys.campaign_bucket(&record.site, i, *b))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let signature = sketch.as_ref().map(|sk| sk.signature_hex());
         let subjects = Subjects {
             site: &record.site,
             ip: sub.ip.0,
@@ -480,10 +588,27 @@ impl Comments {
                 retention_ms: u64::from(p.retention_days) * 86_400_000,
                 idempotency_ttl_ms: u64::from(p.idempotency_ttl_seconds) * 1000,
                 authors: &authors,
+                campaign: signature.as_deref().map(|signature| CampaignProbe {
+                    buckets: &buckets,
+                    signature,
+                    author: &campaign_author,
+                    window_ms: u64::from(p.campaign_window_hours) * 3_600_000,
+                    min_agree: crate::text::sketch::MIN_AGREE,
+                    min_authors: p.campaign_authors as usize,
+                    alternate: alternate.as_ref().map(|(r, _, resp)| (r, resp.as_str())),
+                }),
             })
             .await?;
         match admission {
-            Admission::Recorded { shadow_hits, .. } => {
+            Admission::Recorded {
+                shadow_hits,
+                campaign,
+                ..
+            } => {
+                let output = match (campaign, alternate) {
+                    (Some(_), Some((_, alt, _))) => alt,
+                    _ => output,
+                };
                 self.announcer.announce();
                 // A shared read on the hot path; the write lock only the first time a site shows up. Bounded
                 // like the metric labels: sites past the cap get no queue gauges of their own.

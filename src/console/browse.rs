@@ -1,5 +1,6 @@
 //! Browse and correct: a site's decided comments with filters (status, score range, author, date) and paging;
-//! one comment with its events and audit entries; overturning it from there.
+//! one comment with its events and audit entries; overturning it from there; a campaign's comments, and
+//! rejecting those still held in one action.
 
 use askama::Template;
 use axum::Router;
@@ -23,6 +24,8 @@ pub(super) fn routes() -> Router<Deps> {
         .route("/console/browse", get(list))
         .route("/console/comment", get(one))
         .route("/console/comment/overturn", post(overturn))
+        .route("/console/campaign", get(campaign))
+        .route("/console/campaign/reject", post(reject_campaign))
 }
 
 fn status_words(t: T, s: &str) -> String {
@@ -217,6 +220,7 @@ struct CommentPage {
     audit: Vec<EventRow>,
     can_overturn: bool,
     to_rejected: bool,
+    campaign: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,7 +340,148 @@ async fn one(State(deps): State<Deps>, headers: HeaderMap, Query(q): Query<OneQu
         audit,
         can_overturn: c.status != Status::PendingReview,
         to_rejected: c.status == Status::Published,
+        campaign: c.campaign.clone().unwrap_or_default(),
     })
+}
+
+/// One comment of a campaign.
+struct MemberRow {
+    id: String,
+    created: String,
+    status: String,
+    score: String,
+    author: String,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/campaign.html")]
+struct CampaignPage {
+    nav: Option<Nav>,
+    t: T,
+    lang: &'static str,
+    csrf: String,
+    flash: Option<Flash>,
+    site: String,
+    id: String,
+    rows: Vec<MemberRow>,
+    held: usize,
+    published: usize,
+    rejected: usize,
+    authors: usize,
+}
+
+/// A campaign: its comments (oldest first) with their status, and one action for all that are still held.
+async fn campaign(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Query(q): Query<OneQuery>,
+) -> Response {
+    let mut ctx = match signed_in(&deps, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let comments = match deps.reviews.campaign(&q.site, &q.id).await {
+        Ok(c) => c,
+        Err(e) => return review_error(t, &e),
+    };
+    let count = |s: Status| comments.iter().filter(|c| c.status == s).count();
+    let (held, published, rejected) = (
+        count(Status::PendingReview),
+        count(Status::Published),
+        count(Status::Rejected),
+    );
+    let authors = comments
+        .iter()
+        .map(|c| {
+            if c.record.phone.is_empty() && c.record.email.is_empty() {
+                c.record.name.clone()
+            } else {
+                format!("{} {}", c.record.phone, c.record.email)
+            }
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let rows = comments
+        .iter()
+        .map(|c| MemberRow {
+            id: c.record.comment_id.clone(),
+            created: deps.zone.show(c.record.created_ms),
+            status: status_words(t, c.status.as_str()),
+            score: super::score_text(f64::from(c.record.score)),
+            author: c.record.name.clone(),
+            body: excerpt(&c.record.body, 160),
+        })
+        .collect();
+    let flash = ctx.take_flash();
+    if flash.is_some()
+        && let Err(r) = ctx.save(&deps).await
+    {
+        return r;
+    }
+    render(CampaignPage {
+        nav: Some(ctx.nav("browse")),
+        t,
+        lang: t.lang.code(),
+        csrf: ctx.session.csrf.clone(),
+        flash,
+        site: q.site.clone(),
+        id: q.id.clone(),
+        rows,
+        held,
+        published,
+        rejected,
+        authors,
+    })
+}
+
+/// The first `max` characters of `text`, with an ellipsis when cut.
+fn excerpt(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Rejects every comment of the campaign still held (the review service takes each over and decides it).
+async fn reject_campaign(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let mut ctx = match signed_in_form(&deps, &headers, &f).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (site, id) = (f.get("site").to_string(), f.get("id").to_string());
+    let note = f.get("note").to_string();
+    match deps
+        .reviews
+        .reject_campaign(&site, &id, &note, &ctx.actor())
+        .await
+    {
+        Ok(done) => {
+            let t = ctx.t();
+            let words = format!(
+                "{} {}, {} {}, {} {}",
+                done.rejected,
+                t.s("campaign.n_rejected"),
+                done.not_held,
+                t.s("campaign.n_not_held"),
+                done.own_appeals,
+                t.s("campaign.n_own_appeals")
+            );
+            ctx.flash("campaign.done", words, false)
+        }
+        Err(ReviewError::Store(e)) => return store_error(ctx.t(), &e.to_string()),
+        Err(e) => ctx.flash("queue.error", e.to_string(), true),
+    }
+    if let Err(r) = ctx.save(&deps).await {
+        return r;
+    }
+    redirect("/console/campaign", &[("site", &site), ("id", &id)])
 }
 
 async fn overturn(State(deps): State<Deps>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {

@@ -230,6 +230,25 @@ pub const VI: &[(&str, &str)] = &[
     ("browse.next", "Trang sau →"),
     ("browse.page", "Trang"),
     ("browse.bad_score", "Điểm phải là số từ 0 đến 1."),
+    ("campaign.title", "Chiến dịch spam"),
+    ("campaign.part_of", "Thuộc chiến dịch"),
+    ("campaign.open", "Xem mọi bình luận của chiến dịch"),
+    (
+        "campaign.explain",
+        "Các bình luận gần giống hệt nhau do nhiều người viết khác nhau gửi (chỉ khác số điện thoại, vài chữ, dấu hay khoảng trắng), cũ nhất trước.",
+    ),
+    ("campaign.comments", "Bình luận"),
+    ("campaign.authors", "Người viết"),
+    ("campaign.created", "Gửi lúc"),
+    ("campaign.body", "Nội dung"),
+    ("campaign.reject", "Từ chối mọi bình luận đang chờ duyệt"),
+    ("campaign.done", "Đã xử lý chiến dịch:"),
+    ("campaign.n_rejected", "bị từ chối"),
+    ("campaign.n_not_held", "không còn chờ duyệt (giữ nguyên)"),
+    (
+        "campaign.n_own_appeals",
+        "là khiếu nại về quyết định của chính bạn (để người khác xử lý)",
+    ),
     ("browse.events", "Các lần đổi trạng thái"),
     ("browse.audit", "Nhật ký kiểm tra của bình luận"),
     ("browse.overturn_publish", "Đăng bình luận này"),
@@ -437,6 +456,27 @@ pub const VI: &[(&str, &str)] = &[
     (
         "policy.h.premoderate_new_authors",
         "Khi bật tin cậy: giữ lại chờ duyệt bình luận của người viết chưa được tin cậy.",
+    ),
+    ("policy.f.detect_campaigns", "Phát hiện chiến dịch spam"),
+    (
+        "policy.h.detect_campaigns",
+        "Bình luận gần giống hệt bình luận của nhiều người khác vừa gửi (chỉ khác số điện thoại, dấu, khoảng trắng) bị giữ lại chờ duyệt nếu có dấu hiệu quảng cáo; lời chia buồn, cảm ơn giống nhau vẫn được đăng.",
+    ),
+    (
+        "policy.f.campaign_authors",
+        "Số người viết tạo thành chiến dịch",
+    ),
+    (
+        "policy.h.campaign_authors",
+        "Từ ngần này người viết (theo số điện thoại, e-mail hoặc máy gửi) gửi bản gần giống nhau thì coi là chiến dịch (2-50).",
+    ),
+    (
+        "policy.f.campaign_window_hours",
+        "Khoảng thời gian xét chiến dịch (giờ)",
+    ),
+    (
+        "policy.h.campaign_window_hours",
+        "Chỉ các bản gửi trong ngần này giờ gần nhất được tính (1-168).",
     ),
     ("policy.f.captcha_required", "Bắt buộc mã xác nhận"),
     (
@@ -690,6 +730,25 @@ pub const EN: &[(&str, &str)] = &[
     ("browse.next", "Next page →"),
     ("browse.page", "Page"),
     ("browse.bad_score", "A score is a number from 0 to 1."),
+    ("campaign.title", "Spam campaign"),
+    ("campaign.part_of", "Part of a campaign"),
+    ("campaign.open", "See every comment of the campaign"),
+    (
+        "campaign.explain",
+        "Near-copies of one text posted by several authors (another phone number, a few words, accents or spacing aside), oldest first.",
+    ),
+    ("campaign.comments", "Comments"),
+    ("campaign.authors", "Authors"),
+    ("campaign.created", "Submitted"),
+    ("campaign.body", "Text"),
+    ("campaign.reject", "Reject every held comment"),
+    ("campaign.done", "Campaign handled:"),
+    ("campaign.n_rejected", "rejected"),
+    ("campaign.n_not_held", "no longer held (left as they were)"),
+    (
+        "campaign.n_own_appeals",
+        "appeals against your own decisions (left for someone else)",
+    ),
     ("browse.events", "Status changes"),
     ("browse.audit", "The comment's audit entries"),
     ("browse.overturn_publish", "Publish this comment"),
@@ -897,6 +956,21 @@ pub const EN: &[(&str, &str)] = &[
     (
         "policy.h.premoderate_new_authors",
         "With trust on: hold comments of authors not yet trusted for review.",
+    ),
+    ("policy.f.detect_campaigns", "Detect spam campaigns"),
+    (
+        "policy.h.detect_campaigns",
+        "A near-copy of comments many other authors just posted (another phone number, accents or spacing aside) is held for review when it shows spam evidence; look-alike condolences and thanks are still published.",
+    ),
+    ("policy.f.campaign_authors", "Authors that make a campaign"),
+    (
+        "policy.h.campaign_authors",
+        "Near-copies from this many authors (by phone, e-mail or client) make a campaign (2-50).",
+    ),
+    ("policy.f.campaign_window_hours", "Campaign window (hours)"),
+    (
+        "policy.h.campaign_window_hours",
+        "Only copies posted within this many hours count (1-168).",
     ),
     ("policy.f.captcha_required", "Require a captcha"),
     (

@@ -65,6 +65,8 @@ pub struct ItemView {
     remaining_ms: u64,
     /// The author's other comments on the site, in words.
     history: String,
+    /// The campaign the comment is part of (empty: none).
+    campaign: String,
 }
 
 /// The author's history in one line: "3 đã đăng, 1 bị từ chối, 0 đang chờ".
@@ -128,6 +130,7 @@ fn item_view(t: T, c: &StoredComment, lease_until_ms: u64, history: &AuthorHisto
         reasons,
         remaining_ms: lease_until_ms.saturating_sub(now_ms()),
         history: history_words(t, history),
+        campaign: c.campaign.clone().unwrap_or_default(),
     }
 }
 

@@ -84,7 +84,21 @@ pub struct Policy {
     /// With author trust on: hold what would be published from an author not (yet) trusted, or who gives no phone
     /// or e-mail (reason AUTHOR_NEW).
     pub premoderate_new_authors: bool,
+    /// Campaign detection: a comment whose body is a near-copy (an estimated half or more of its text shared) of
+    /// comments that at least `campaign_authors - 1` other authors or clients posted on the site within
+    /// `campaign_window_hours` is part of a campaign (reason CAMPAIGN). A campaign comment that would be published
+    /// is held when its score is at least [`CAMPAIGN_SCORE_FLOOR`]; one already held or rejected is flagged.
+    pub detect_campaigns: bool,
+    /// The distinct authors (by phone or e-mail, else by client) whose near-copies make a campaign (2-50).
+    pub campaign_authors: u32,
+    /// How far back near-copies count, hours (1-168).
+    pub campaign_window_hours: u32,
 }
+
+/// A campaign holds a comment it would otherwise publish only at or above this score: many readers posting the
+/// same condolences, thanks or complaint about one street are a look-alike group, not a campaign, and score near
+/// zero; a pitch posted by many authors carries some spam evidence even when each copy alone passes.
+pub const CAMPAIGN_SCORE_FLOOR: f32 = 0.1;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -109,6 +123,9 @@ impl Default for Policy {
             trusted_after_approvals: 0,
             trust_clean_days: 30,
             premoderate_new_authors: false,
+            detect_campaigns: true,
+            campaign_authors: 3,
+            campaign_window_hours: 6,
         }
     }
 }
@@ -148,6 +165,14 @@ impl Policy {
         }
         if self.trust_clean_days == 0 || self.trust_clean_days > 3650 {
             errs.push(format!("{at}.trust_clean_days: must be between 1 and 3650"));
+        }
+        if !(2..=50).contains(&self.campaign_authors) {
+            errs.push(format!("{at}.campaign_authors: must be between 2 and 50"));
+        }
+        if !(1..=168).contains(&self.campaign_window_hours) {
+            errs.push(format!(
+                "{at}.campaign_window_hours: must be between 1 and 168"
+            ));
         }
         if self.premoderate_new_authors && self.trusted_after_approvals == 0 {
             errs.push(format!(
@@ -296,6 +321,24 @@ impl Policy {
                 status = Status::PendingReview;
             }
         }
+        // A campaign: the store found near-copies of this body from enough other authors. A look-alike group
+        // (condolences, thanks, one street's complaint) scores below the floor and is published unremarked; a
+        // pitch is held, and a comment already held or rejected is flagged. Trust does not lift this hold.
+        if self.detect_campaigns && t.campaign {
+            let holds = status == Status::Published && score >= CAMPAIGN_SCORE_FLOOR;
+            if holds {
+                status = Status::PendingReview;
+            }
+            if status != Status::Published {
+                reasons.push(rule(
+                    "CAMPAIGN",
+                    format!(
+                        "near-copies from {} or more authors within {} h",
+                        self.campaign_authors, self.campaign_window_hours
+                    ),
+                ));
+            }
+        }
         // Author trust: a trusted author's comment held only by its score between the thresholds is published, and
         // premoderation does not hold what it would publish; an author not trusted is held when the site
         // premoderates new authors. Bootstrap mode holds everything all the same, so trust changes nothing there.
@@ -377,7 +420,7 @@ impl Policy {
 
 /// The fields of [`Policy`] a site may set for itself; every other field (and every one of these it does not set)
 /// follows the global default, live.
-pub const OVERRIDABLE: [&str; 19] = [
+pub const OVERRIDABLE: [&str; 22] = [
     "approve_below",
     "reject_at",
     "premoderate_all",
@@ -397,6 +440,9 @@ pub const OVERRIDABLE: [&str; 19] = [
     "trusted_after_approvals",
     "trust_clean_days",
     "premoderate_new_authors",
+    "detect_campaigns",
+    "campaign_authors",
+    "campaign_window_hours",
 ];
 
 /// A site's own policy: only the fields it overrides, as the stored document holds them. Fields it does not name
@@ -520,6 +566,63 @@ mod tests {
         let (s, r) = blocked.decide(0.1, &prepare("", "", "vào ca do online"));
         assert_eq!(s, Status::Rejected);
         assert_eq!(r[0].code, "BLOCKED_TERM");
+    }
+
+    #[test]
+    fn a_campaign_holds_what_it_would_publish_above_the_floor_and_flags_what_is_held() {
+        let p = Policy::default();
+        let campaign = Prepared {
+            campaign: true,
+            ..Prepared::default()
+        };
+        let codes = |r: &[Reason]| r.iter().map(|r| r.code.clone()).collect::<Vec<_>>();
+        // A pitch that alone would pass: held.
+        let (s, r) = p.decide(0.3, &campaign);
+        assert_eq!(s, Status::PendingReview);
+        assert!(codes(&r).contains(&"CAMPAIGN".to_string()), "{r:?}");
+        // A look-alike group (condolences) scores below the floor: published, no campaign reason.
+        let (s, r) = p.decide(0.02, &campaign);
+        assert_eq!(s, Status::Published);
+        assert!(!codes(&r).contains(&"CAMPAIGN".to_string()), "{r:?}");
+        // Already rejected: rejected, and flagged.
+        let (s, r) = p.decide(0.95, &campaign);
+        assert_eq!(s, Status::Rejected);
+        assert!(codes(&r).contains(&"CAMPAIGN".to_string()), "{r:?}");
+        // Trust does not lift it; detection off changes nothing.
+        let trusting = Policy {
+            trusted_after_approvals: 1,
+            ..Policy::default()
+        };
+        let trusted = Prepared {
+            campaign: true,
+            author: AuthorStanding {
+                known: true,
+                approved: 5,
+                rejected_recently: 0,
+            },
+            ..Prepared::default()
+        };
+        assert_eq!(trusting.decide(0.3, &trusted).0, Status::PendingReview);
+        let off = Policy {
+            detect_campaigns: false,
+            ..Policy::default()
+        };
+        assert_eq!(off.decide(0.3, &campaign).0, Status::Published);
+        // Bounds.
+        let mut errs = Vec::new();
+        Policy {
+            campaign_authors: 1,
+            campaign_window_hours: 0,
+            ..Policy::default()
+        }
+        .problems("policy", &mut errs);
+        assert_eq!(
+            errs,
+            [
+                "policy.campaign_authors: must be between 2 and 50",
+                "policy.campaign_window_hours: must be between 1 and 168"
+            ]
+        );
     }
 
     #[test]

@@ -79,6 +79,10 @@ fn ground_text(code: &str) -> Option<(&'static str, &'static str)> {
             "trang này duyệt trước bình luận của người viết chưa quen: người chưa có đủ bình luận được đăng, vừa có bình luận bị từ chối, hoặc không để lại số điện thoại hay e-mail",
             "this site checks comments of authors it does not know yet before publishing: those without enough published comments, with a comment rejected recently, or who give no phone or e-mail",
         ),
+        "CAMPAIGN" => (
+            "gần giống hệt bình luận mà nhiều người khác vừa gửi, nên kiểm duyệt viên sẽ xem bình luận",
+            "it is nearly the same as comments many other people just posted, so a moderator will look at it",
+        ),
         "BOOTSTRAP" => (
             "trang này đang duyệt mọi bình luận trước khi đăng trong thời gian thiết lập bộ lọc",
             "this site checks every comment before publishing while its filter is being set up",

@@ -54,6 +54,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "an author not yet trusted",
     ),
     (
+        "CAMPAIGN",
+        "bản gần giống của bình luận nhiều người khác vừa gửi",
+        "a near-copy of comments many other authors just posted",
+    ),
+    (
         "ABUSE",
         "lời lẽ xúc phạm, chửi bới",
         "insult, curse or slur",
@@ -242,6 +247,7 @@ mod tests {
                 "BOOTSTRAP",
                 "AUTHOR_TRUSTED",
                 "AUTHOR_NEW",
+                "CAMPAIGN",
                 crate::lexicon::ABUSE,
             ]
             .map(String::from),

@@ -331,6 +331,8 @@ pub struct StoredComment {
     pub status: Status,
     /// Every status change, oldest first.
     pub history: Vec<Event>,
+    /// The campaign the comment was found part of (when it was submitted or when a later copy was), if any.
+    pub campaign: Option<String>,
 }
 
 /// A claimed review item.

@@ -184,6 +184,17 @@ pub struct Decision<'a> {
     pub note: &'a str,
 }
 
+/// What [`ReviewService::reject_campaign`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignRejection {
+    /// Held comments rejected.
+    pub rejected: u32,
+    /// Comments not held (already published or rejected, or decided meanwhile): left as they were.
+    pub not_held: u32,
+    /// Appeals against the caller's own decisions: left for someone else.
+    pub own_appeals: u32,
+}
+
 /// A reversal of a published or rejected comment.
 #[derive(Debug, Clone)]
 pub struct Overturn<'a> {
@@ -652,6 +663,88 @@ impl ReviewService {
             .get_comment(site, comment_id)
             .await?
             .ok_or_else(|| ReviewError::NotFound(comment_id.to_string()))
+    }
+
+    /// A campaign's comments (near-copies posted by several authors, see `store::CampaignProbe`), oldest first,
+    /// each as stored now; comments gone since (retention, erasure) are left out.
+    pub async fn campaign(
+        &self,
+        site: &str,
+        campaign_id: &str,
+    ) -> Result<Vec<super::StoredComment>, ReviewError> {
+        let mut v = Violations::default();
+        v.site("site", site);
+        v.comment_id("campaign_id", campaign_id);
+        v.finish()?;
+        let ids = self.store.campaign(site, campaign_id).await?;
+        if ids.is_empty() {
+            return Err(ReviewError::NotFound(campaign_id.to_string()));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.store.get_comment(site, &id).await? {
+                out.push(c);
+            }
+        }
+        out.sort_by_key(|c| c.record.created_ms);
+        Ok(out)
+    }
+
+    /// Rejects, as spam, every comment of a campaign still held for review: each is taken over for the caller
+    /// (whoever held it; a `TAKEOVER` audit entry with `note`) and decided under that lease, like any review.
+    /// Comments already decided are left as they are (a published copy is overturned one by one, by someone
+    /// allowed to), and so are appeals against the caller's own decisions. Returns what was done to each.
+    pub async fn reject_campaign(
+        &self,
+        site: &str,
+        campaign_id: &str,
+        note: &str,
+        who: &Actor,
+    ) -> Result<CampaignRejection, ReviewError> {
+        let mut v = Violations::default();
+        note_shape(&mut v, note);
+        v.finish()?;
+        let comments = self.campaign(site, campaign_id).await?;
+        let mut out = CampaignRejection::default();
+        for c in comments {
+            let id = c.record.comment_id.as_str();
+            if c.status != Status::PendingReview {
+                out.not_held += 1;
+                continue;
+            }
+            let claimed = match self.take_over(site, id, 0, note, who).await {
+                Ok((claimed, _)) => claimed,
+                Err(ReviewError::NotHeld { .. }) | Err(ReviewError::NotFound(_)) => {
+                    out.not_held += 1;
+                    continue;
+                }
+                Err(ReviewError::OwnAppeal) => {
+                    out.own_appeals += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let decided = self
+                .decide(
+                    Decision {
+                        site,
+                        comment_id: id,
+                        lease_token: &claimed.lease_token,
+                        verdict: Some(Verdict::Reject),
+                        label: Some(Label::Spam),
+                        note,
+                    },
+                    who,
+                )
+                .await;
+            match decided {
+                Ok(_) => out.rejected += 1,
+                // Taken over again by someone else in between: theirs to decide.
+                Err(ReviewError::LeaseLost) => out.not_held += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// The site's labelled comments for retraining: one row per comment with its latest label (an overturn's

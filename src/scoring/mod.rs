@@ -220,6 +220,9 @@ pub struct Prepared {
     pub field_hosts: [Vec<String>; 3],
     /// The author's standing on the site, for the policy's trust rule (unknown unless the caller read it).
     pub author: AuthorStanding,
+    /// The store found this body to be part of a campaign (near-copies from enough other authors), for the
+    /// policy's campaign rule; false unless the caller asks for the campaign form of the decision.
+    pub campaign: bool,
 }
 
 /// What the policy's author trust rule knows of a comment's author on its site, read from the author's indexed
@@ -291,6 +294,7 @@ pub fn prepare(name: &str, title: &str, body: &str) -> Prepared {
         hosts,
         field_hosts,
         author: AuthorStanding::default(),
+        campaign: false,
     }
 }
 

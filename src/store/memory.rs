@@ -1,7 +1,7 @@
 //! The embedded store: everything in one process behind a std mutex, with an injected clock. The default, so
 //! `moderato serve` runs with nothing else installed; it forgets everything on restart.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -43,6 +43,10 @@ struct MemComment {
     erased: bool,
     /// Held again on appeal against this decider.
     appeal_of: Option<String>,
+    /// Its campaign sketch signature, when it had one.
+    sig: Option<String>,
+    /// The campaign it was found part of.
+    campaign: Option<String>,
 }
 
 impl MemComment {
@@ -61,6 +65,7 @@ impl MemComment {
             record: self.record.clone(),
             status: self.status,
             history: self.history.clone(),
+            campaign: self.campaign.clone(),
         }
     }
 
@@ -84,6 +89,88 @@ struct Site {
     /// author hash -> comment id -> when the entry expires (u64::MAX while held).
     authors: HashMap<String, HashMap<String, u64>>,
     lease_expiries: u64,
+    /// Campaign sketch bucket key -> (admitted ms, comment id, author), oldest first.
+    buckets: HashMap<String, Vec<(u64, String, String)>>,
+    /// Campaign id -> (expires ms, (joined ms, comment id) oldest first).
+    campaigns: HashMap<String, (u64, Vec<(u64, String)>)>,
+}
+
+impl Site {
+    /// The campaign step of an admission (see [`super::CampaignProbe`], and `submit.lua`, which this mirrors):
+    /// returns the campaign the comment is part of, after entering it in its buckets and marking the copies.
+    fn campaign_probe(
+        &mut self,
+        c: &super::CampaignProbe<'_>,
+        comment_id: &str,
+        retention_ms: u64,
+        now: u64,
+    ) -> Option<String> {
+        let since = now.saturating_sub(c.window_ms);
+        let mut copies: Vec<(u64, String)> = Vec::new();
+        let mut authors: HashSet<String> = HashSet::from([c.author.to_string()]);
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for b in c.buckets {
+            let Some(entries) = self.buckets.get_mut(b) else {
+                continue;
+            };
+            entries.retain(|(t, _, _)| *t >= since);
+            for (t, id, who) in entries.iter() {
+                if !seen.insert((id.clone(), who.clone())) {
+                    continue;
+                }
+                let agree = self
+                    .comments
+                    .get(id)
+                    .filter(|m| m.live(now))
+                    .and_then(|m| m.sig.as_deref())
+                    .map_or(0, |sig| {
+                        crate::text::sketch::agreement_hex(sig, c.signature)
+                    });
+                if agree >= c.min_agree {
+                    copies.push((*t, id.clone()));
+                    authors.insert(who.clone());
+                }
+            }
+        }
+        let campaign = if authors.len() >= c.min_authors {
+            let oldest = copies
+                .iter()
+                .min_by_key(|(t, _)| *t)
+                .map(|(_, id)| id.clone());
+            oldest.map(|id| {
+                self.comments
+                    .get(&id)
+                    .and_then(|m| m.campaign.clone())
+                    .unwrap_or(id)
+            })
+        } else {
+            None
+        };
+        for b in c.buckets {
+            let entries = self.buckets.entry(b.clone()).or_default();
+            entries.retain(|(t, _, _)| *t >= since);
+            entries.push((now, comment_id.to_string(), c.author.to_string()));
+            let over = entries.len().saturating_sub(super::CAMPAIGN_BUCKET_CAP);
+            entries.drain(..over);
+        }
+        if let Some(id) = &campaign {
+            let set = self.campaigns.entry(id.clone()).or_default();
+            set.0 = now + retention_ms;
+            for (t, copy) in &copies {
+                if !set.1.iter().any(|(_, m)| m == copy) {
+                    set.1.push((*t, copy.clone()));
+                }
+                if let Some(m) = self.comments.get_mut(copy) {
+                    m.campaign = Some(id.clone());
+                }
+            }
+            set.1.push((now, comment_id.to_string()));
+            set.1.sort();
+            let over = set.1.len().saturating_sub(super::CAMPAIGN_MEMBERS_CAP);
+            set.1.drain(..over);
+        }
+        campaign
+    }
 }
 
 /// Parses a memory cursor `0-<n>` (n = events before it); empty means 0.
@@ -144,6 +231,13 @@ impl State {
                 ids.retain(|_, exp| *exp > now);
                 !ids.is_empty()
             });
+            // Bucket entries older than the longest window a policy allows; each probe trims its own window.
+            let since = now.saturating_sub(168 * 3_600_000);
+            site.buckets.retain(|_, entries| {
+                entries.retain(|(t, _, _)| *t >= since);
+                !entries.is_empty()
+            });
+            site.campaigns.retain(|_, (exp, _)| *exp > now);
         }
     }
 
@@ -461,8 +555,15 @@ impl Store for MemoryStore {
             }
         }
         st.commit(updates);
-        let rec = a.record;
         let site = st.site(site_id);
+        let campaign = a
+            .campaign
+            .as_ref()
+            .and_then(|c| site.campaign_probe(c, &a.record.comment_id, a.retention_ms, now));
+        let (rec, response) = match (&campaign, a.campaign.as_ref().and_then(|c| c.alternate)) {
+            (Some(_), Some(alt)) => alt,
+            _ => (a.record, a.response),
+        };
         let event = site.append_event(Event {
             cursor: String::new(),
             comment_id: rec.comment_id.clone(),
@@ -494,16 +595,17 @@ impl Store for MemoryStore {
             label_rows: Vec::new(),
             erased: false,
             appeal_of: None,
+            sig: a.campaign.as_ref().map(|c| c.signature.to_string()),
+            campaign: campaign.clone(),
         };
         site.index(&rec.comment_id, a.authors, c.index_expiry());
         site.comments.insert(rec.comment_id.clone(), c);
-        st.idem.insert(
-            idem_key,
-            (a.response.to_string(), now + a.idempotency_ttl_ms),
-        );
+        st.idem
+            .insert(idem_key, (response.to_string(), now + a.idempotency_ttl_ms));
         Ok(Admission::Recorded {
             cursor,
             shadow_hits: verdict.shadow_hits,
+            campaign,
         })
     }
 
@@ -859,6 +961,33 @@ impl Store for MemoryStore {
                     .len() as u64
             })
             .unwrap_or(0))
+    }
+
+    async fn campaign(&self, site: &str, campaign_id: &str) -> Result<Vec<String>, StoreError> {
+        let now = self.clock.now_ms();
+        let st = self.lock();
+        Ok(st
+            .sites
+            .get(site)
+            .and_then(|s| s.campaigns.get(campaign_id))
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, ids)| ids.iter().map(|(_, id)| id.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn campaign_of(
+        &self,
+        site: &str,
+        comment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let now = self.clock.now_ms();
+        let st = self.lock();
+        Ok(st
+            .sites
+            .get(site)
+            .and_then(|s| s.comments.get(comment_id))
+            .filter(|c| c.live(now))
+            .and_then(|c| c.campaign.clone()))
     }
 
     async fn take_over(

@@ -187,6 +187,25 @@ impl Keys {
         self.site_key(GLOBAL_SCOPE, "sites-seen")
     }
 
+    /// One bucket of the site's campaign sketch: a sorted set of `comment_id author` entries scored by when they
+    /// were admitted, for the bodies whose band `band` falls in `bucket` (see [`CampaignProbe`]).
+    pub fn campaign_bucket(&self, site: &str, band: usize, bucket: u64) -> String {
+        self.site_key(
+            site,
+            &format!("camp:{band}:{:03x}", bucket % CAMPAIGN_BUCKETS),
+        )
+    }
+
+    /// Prefix of campaign member sets; the campaign id follows.
+    pub fn campaign_prefix(&self, site: &str) -> String {
+        self.site_key(site, "campaign:")
+    }
+
+    /// The comments of one campaign (a sorted set of comment ids scored by when each joined).
+    pub fn campaign(&self, site: &str, campaign_id: &str) -> String {
+        format!("{}{campaign_id}", self.campaign_prefix(site))
+    }
+
     /// The GCRA state of one rate limit for one subject. `subject` is a keyed hash or a thread/site id hash.
     pub fn limit(&self, site: &str, limit_name: &str, subject: &str) -> String {
         self.site_key(site, &format!("rl:{limit_name}:{subject}"))
@@ -265,6 +284,45 @@ pub struct Admit<'a> {
     pub idempotency_ttl_ms: u64,
     /// Keyed hashes of the author (phone, e-mail) whose indexes list this comment.
     pub authors: &'a [String],
+    /// Campaign detection for this comment (`None`: off, or a body too short for a sketch).
+    pub campaign: Option<CampaignProbe<'a>>,
+}
+
+/// Buckets per band of a site's campaign sketch: with [`CAMPAIGN_BUCKET_CAP`] entries each and
+/// [`crate::text::sketch::BANDS`] bands, a site's sketch never holds more than 8 x 4096 x 32 entries, whatever the
+/// traffic; below that, it holds one entry per band for each comment admitted within the campaign window.
+pub const CAMPAIGN_BUCKETS: u64 = 4096;
+/// Entries kept per bucket (the newest).
+pub const CAMPAIGN_BUCKET_CAP: usize = 32;
+/// Comments kept per campaign member set (the newest).
+pub const CAMPAIGN_MEMBERS_CAP: usize = 1000;
+
+/// A submission's part in campaign detection, in the same step as its admission (see [`Store::admit`]).
+///
+/// The store looks up the buckets of the body's bands, drops entries older than the window, and takes as copies
+/// the comments found there whose stored signature agrees with this one in at least `min_agree` positions
+/// ([`crate::text::sketch::agreement_hex`]). When the copies' distinct authors, this one's included, number at least
+/// `min_authors`, the comment is part of a campaign: the `alternate` record and answer are stored instead of the
+/// primary ones, the campaign's member set gets the comment and its copies, and every copy still stored is marked
+/// with the campaign id (the campaign id of the oldest copy, or that copy's comment id). Either way the comment
+/// then enters its buckets (each trimmed to [`CAMPAIGN_BUCKET_CAP`] entries and kept for the window) and its
+/// signature is kept with its record.
+#[derive(Debug, Clone)]
+pub struct CampaignProbe<'a> {
+    /// The bucket keys of the body's bands ([`Keys::campaign_bucket`]).
+    pub buckets: &'a [String],
+    /// The body's signature ([`crate::text::sketch::Sketch::signature_hex`]).
+    pub signature: &'a str,
+    /// Who posted it: a keyed hash of the phone or e-mail, else of the client.
+    pub author: &'a str,
+    /// How far back copies count, ms.
+    pub window_ms: u64,
+    /// Signature positions that must agree for a copy.
+    pub min_agree: usize,
+    /// Distinct authors, this one included, that make a campaign.
+    pub min_authors: usize,
+    /// The record and answer to store when the comment is part of a campaign (`None`: the primary ones).
+    pub alternate: Option<(&'a CommentRecord, &'a str)>,
 }
 
 /// One pass of an erasure over comments of one author on one site (see [`Store::erase`]).
@@ -393,7 +451,8 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Checks every limit and, only if no enforced limit refuses, charges all that allow, in one step.
     async fn charge_limits(&self, checks: &[LimitCheck]) -> Result<LimitVerdict, StoreError>;
 
-    /// Admits a submission in one step: idempotency, limits, captcha, record, queue entry, decision event.
+    /// Admits a submission in one step: idempotency, limits, captcha, campaign lookup ([`CampaignProbe`]),
+    /// record, queue entry, decision event.
     async fn admit(&self, a: Admit<'_>) -> Result<Admission, StoreError>;
 
     /// One comment with its status and history.
@@ -454,6 +513,13 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         who: &str,
         note: AuditNote<'_>,
     ) -> Result<Result<u64, u64>, StoreError>;
+
+    /// The comment ids of a campaign, oldest first (empty when unknown or expired).
+    async fn campaign(&self, site: &str, campaign_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The campaign a comment was found part of, if any.
+    async fn campaign_of(&self, site: &str, comment_id: &str)
+    -> Result<Option<String>, StoreError>;
 
     /// Gives a held comment to `moderator` under a new lease `token` for `lease_ms`, whoever held it; the old
     /// token is dead. Appends a `TAKEOVER` audit entry naming both holders and `note`, in the same step. A comment

@@ -522,6 +522,7 @@ fn stored_comment(
     Ok(Some(StoredComment {
         record: record_from_json(data)?,
         status: status_of(status)?,
+        campaign: fields.get(3).cloned().flatten(),
         history: fields
             .get(2)
             .and_then(Option::as_deref)
@@ -540,11 +541,13 @@ fn claimed(
     data: &Value,
     status: &Value,
     hist: &Value,
+    campaign: &Value,
 ) -> Result<Claimed, StoreError> {
     Ok(Claimed {
         comment: StoredComment {
             record: record_from_json(&text(data)?)?,
             status: status_of(&text(status)?)?,
+            campaign: Some(text(campaign)?).filter(|c| !c.is_empty()),
             history: array(hist)?
                 .iter()
                 .map(|h| event_from_json(&text(h)?))
@@ -727,6 +730,39 @@ impl Store for RedisStore {
                 .arg(l.tolerance_ms)
                 .arg(if l.shadow { "1" } else { "0" });
         }
+        match &a.campaign {
+            None => {
+                inv.arg(0);
+            }
+            Some(c) => {
+                inv.arg(c.buckets.len());
+                for b in c.buckets {
+                    inv.arg(b);
+                }
+                inv.arg(self.keys.comment_prefix(site))
+                    .arg(c.signature)
+                    .arg(c.author)
+                    .arg(c.window_ms)
+                    .arg(c.min_agree)
+                    .arg(c.min_authors)
+                    .arg(super::CAMPAIGN_BUCKET_CAP)
+                    .arg(self.keys.campaign_prefix(site))
+                    .arg(super::CAMPAIGN_MEMBERS_CAP);
+                match c.alternate {
+                    Some((record, response)) => {
+                        let json = serde_json::to_string(record)
+                            .map_err(|e| StoreError::Corrupt(format!("record encoding: {e}")))?;
+                        inv.arg(record.initial_status.as_str())
+                            .arg(json)
+                            .arg(response)
+                            .arg(automatic_event_head(record)?);
+                    }
+                    None => {
+                        inv.arg("").arg("").arg("").arg("");
+                    }
+                }
+            }
+        }
         inv.arg(a.idempotency_key)
             .arg(self.keys.author_index_prefix(site));
         for h in a.authors {
@@ -737,9 +773,10 @@ impl Store for RedisStore {
         let parts = array(&v)?;
         let code = parts.first().map(int).transpose()?.unwrap_or(0);
         Ok(match (code, parts) {
-            (1, [_, cursor, shadow]) => Admission::Recorded {
+            (1, [_, cursor, shadow, campaign]) => Admission::Recorded {
                 cursor: text(cursor)?,
                 shadow_hits: ints(shadow)?.into_iter().map(|i| i as usize).collect(),
+                campaign: Some(text(campaign)?).filter(|c| !c.is_empty()),
             },
             (2, [_, response]) => Admission::Replayed {
                 response: text(response)?,
@@ -775,6 +812,7 @@ impl Store for RedisStore {
                         .arg("data")
                         .arg("status")
                         .arg("e0")
+                        .arg("campaign")
                         .cmd("LRANGE")
                         .arg(&hk)
                         .arg(0)
@@ -835,10 +873,10 @@ impl Store for RedisStore {
         };
         let mut out = Vec::new();
         for item in array(items)? {
-            let [_, token, until, data, status, hist] = array(item)? else {
+            let [_, token, until, data, status, hist, campaign] = array(item)? else {
                 return Err(corrupt("claim item", item));
             };
-            out.push(claimed(text(token)?, until, data, status, hist)?);
+            out.push(claimed(text(token)?, until, data, status, hist, campaign)?);
         }
         Ok((out, int(expired)? as u64))
     }
@@ -1115,10 +1153,19 @@ impl Store for RedisStore {
         let v: Value = self.run(inv).await?;
         let parts = array(&v)?;
         Ok(match parts {
-            [code, from, until, data, status, hist] if int(code)? == 1 => TakenOver::Done {
-                claimed: Box::new(claimed(token.to_string(), until, data, status, hist)?),
-                from: text(from)?,
-            },
+            [code, from, until, data, status, hist, campaign] if int(code)? == 1 => {
+                TakenOver::Done {
+                    claimed: Box::new(claimed(
+                        token.to_string(),
+                        until,
+                        data,
+                        status,
+                        hist,
+                        campaign,
+                    )?),
+                    from: text(from)?,
+                }
+            }
             [code, status] if int(code)? == 0 => TakenOver::NotHeld(status_of(&text(status)?)?),
             [code] if int(code)? == 2 => TakenOver::AppealedAgainst,
             [code] if int(code)? == -1 => TakenOver::NotFound,
@@ -1256,6 +1303,39 @@ impl Store for RedisStore {
 
     async fn erase(&self, e: super::Erase<'_>) -> Result<u64, StoreError> {
         self.do_erase(e).await
+    }
+
+    async fn campaign(&self, site: &str, campaign_id: &str) -> Result<Vec<String>, StoreError> {
+        let key = self.keys.campaign(site, campaign_id);
+        self.query(|c| {
+            Box::pin(async move {
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(c)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn campaign_of(
+        &self,
+        site: &str,
+        comment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = self.keys.comment(site, comment_id);
+        self.query(|c| {
+            Box::pin(async move {
+                redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("campaign")
+                    .query_async(c)
+                    .await
+            })
+        })
+        .await
     }
 
     async fn append_audit(&self, scope: &str, entry: &AuditEntry) -> Result<(), StoreError> {

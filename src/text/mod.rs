@@ -4,6 +4,7 @@
 pub mod detect;
 pub mod normalize;
 pub mod skeleton;
+pub mod sketch;
 pub mod spans;
 
 use normalize::{for_each_nfc, is_invisible, strip_accent};

@@ -1430,3 +1430,82 @@ in_the_browser!(
     browse_and_overturn,
     browsing_rejected_comments_and_overturning_one
 );
+
+fn open_site(c: &mut Config) {
+    c.captcha.required = false;
+    c.rate_limits = vec![LimitRule::new(Descriptor::Site, 100_000, 1, 100_000)];
+}
+
+async fn rejecting_a_whole_campaign(backend: Backend) {
+    let app = spawn_app(backend, open_site).await;
+    let ch = app.channel().await;
+    // Six authors post near-copies of one pitch: the first two pass one by one; of the next four, the one whose
+    // pitch says "ib" is rejected on its own score and the other three are held as a campaign.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let r = crate::harness::submit(
+            &ch,
+            crate::campaigns::by("hcm", i, &crate::campaigns::variant(i), &format!("k{i}")),
+        )
+        .await
+        .expect("submit");
+        ids.push(r.comment_id);
+    }
+    let b = Browser::open(1280, 900).await;
+    b.sign_in(&app, MODERATOR_TOKEN).await;
+    // The queue shows a held copy as part of the campaign, and its reason in words.
+    b.claim("hcm", 1).await;
+    let item = b.text("#queue").await;
+    assert!(item.contains("Thuộc chiến dịch"), "{item}");
+    assert!(
+        item.contains("bản gần giống của bình luận nhiều người khác vừa gửi"),
+        "{item}"
+    );
+    b.goto(&format!(
+        "{}/console/comment?site=hcm&id={}",
+        app.http_base(),
+        ids[0]
+    ))
+    .await;
+    // The first copy, published before the campaign showed, is marked too and leads to the campaign.
+    b.click_nav("#campaign-link").await;
+    assert_eq!(b.text("#c-total").await, "6");
+    assert_eq!(b.text("#c-authors").await, "6");
+    assert_eq!(b.text("#c-held").await, "3");
+    assert_eq!(b.text("#c-published").await, "2");
+    assert_eq!(b.text("#c-rejected").await, "1");
+    b.screenshot("campaign").await;
+    b.find("#c-note")
+        .await
+        .send_keys("chiến dịch rao bán căn hộ")
+        .await
+        .expect("note");
+    // One of the three is under this moderator's lease from the queue; rejecting the campaign takes it over too.
+    b.click_nav("#reject-campaign").await;
+    let flash = b.text("#flash").await;
+    assert!(
+        flash.starts_with("Đã xử lý chiến dịch: 3 bị từ chối, 3 không còn chờ duyệt"),
+        "{flash}"
+    );
+    assert_eq!(b.text("#c-held").await, "0");
+    assert_eq!(b.text("#c-rejected").await, "4");
+    assert!(!b.has("#reject-campaign").await);
+    for (i, id) in ids.iter().enumerate() {
+        let (s, last) = status(&app, id).await;
+        let last = last.expect("event");
+        if i < 2 {
+            assert_eq!(s, Status::Published, "copy {i}");
+        } else if i == 3 {
+            assert_eq!(s, Status::Rejected, "copy {i}");
+            assert_eq!(last.kind, DecisionKind::Automatic);
+        } else {
+            assert_eq!(s, Status::Rejected, "copy {i}");
+            assert_eq!(last.kind, DecisionKind::Review);
+            assert_eq!(last.label, Label::Spam.as_str());
+            assert_eq!(last.note, "chiến dịch rao bán căn hộ");
+        }
+    }
+    b.screenshot("campaign-rejected").await;
+    b.close().await;
+}
+in_the_browser!(campaign_reject, rejecting_a_whole_campaign);

@@ -8,6 +8,7 @@ mod auth;
 mod bench_tool;
 mod bootstrap;
 mod bounds;
+mod campaigns;
 mod captcha;
 mod comments;
 mod concurrency;

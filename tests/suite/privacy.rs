@@ -803,6 +803,7 @@ async fn retention_removes_the_record_queue_idempotency_and_index_entries_and_ke
                 retention_ms: RETENTION_MS,
                 idempotency_ttl_ms: RETENTION_MS,
                 authors: &[format!("author-{author}")],
+                campaign: None,
             })
             .await
             .expect("admit");
@@ -1031,6 +1032,7 @@ async fn an_erasure_killed_midway_completes_on_a_new_server() {
                         retention_ms: 3_600_000,
                         idempotency_ttl_ms: 3_600_000,
                         authors: &authors,
+                        campaign: None,
                     })
                     .await
                     .expect("admit");

@@ -316,6 +316,7 @@ async fn admit_held(store: &dyn Store, id: &str) {
             retention_ms: 3_600_000,
             idempotency_ttl_ms: 3_600_000,
             authors: &[],
+            campaign: None,
         })
         .await
         .expect("admit");
@@ -483,6 +484,7 @@ fn admission<'a>(key: &'a str, rec: &'a CommentRecord) -> Admit<'a> {
         retention_ms: RETENTION_MS,
         idempotency_ttl_ms: DAY_MS,
         authors: &[],
+        campaign: None,
     }
 }
 
@@ -644,6 +646,7 @@ async fn a_recorded_admission_is_readable_and_only_a_held_comment_is_queued(back
         let Admission::Recorded {
             cursor,
             shadow_hits,
+            ..
         } = admit(&*store, admission(&key, rec)).await
         else {
             panic!("{} not recorded", rec.comment_id);
@@ -779,7 +782,8 @@ async fn a_rate_limited_admission_consumes_nothing(backend: Backend) {
         out,
         Admission::Recorded {
             cursor: events(&*store, "", 1).await[0].cursor.clone(),
-            shadow_hits: vec![]
+            shadow_hits: vec![],
+            campaign: None,
         }
     );
     let second = record("c-2", Status::PendingReview);
@@ -1989,6 +1993,7 @@ async fn readers_data_operations(backend: Backend) {
                 retention_ms: 3_600_000,
                 idempotency_ttl_ms: 3_600_000,
                 authors: &["a1".to_string(), "a2".to_string()],
+                campaign: None,
             })
             .await
             .expect("admit");
@@ -2271,3 +2276,168 @@ mod hours_on_redis {
         super::decisions_are_charted_in_the_hours_the_domain_names(Backend::Cluster).await
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Campaigns: copies found through the buckets and the signature, distinct authors counted, the alternate outcome
+// stored, copies marked, the window and the bucket cap.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A signature of 24 positions, each `base` except the first `changed`, which are `fill`.
+fn signature(base: &str, changed: usize, fill: &str) -> String {
+    (0..24)
+        .map(|i| if i < changed { fill } else { base })
+        .collect()
+}
+
+async fn probe(
+    store: &dyn Store,
+    keys: &Keys,
+    id: &str,
+    author: &str,
+    sig: &str,
+    window_ms: u64,
+) -> (Admission, StoredComment) {
+    let buckets = [
+        keys.campaign_bucket(SITE, 0, 7),
+        keys.campaign_bucket(SITE, 1, 9),
+    ];
+    let rec = record(id, Status::Published);
+    let alt = CommentRecord {
+        initial_status: Status::PendingReview,
+        ..rec.clone()
+    };
+    let out = admit(
+        store,
+        Admit {
+            campaign: Some(moderato::store::CampaignProbe {
+                buckets: &buckets,
+                signature: sig,
+                author,
+                window_ms,
+                min_agree: 12,
+                min_authors: 3,
+                alternate: Some((&alt, "alternate answer")),
+            }),
+            ..admission(&format!("k-{id}"), &rec)
+        },
+    )
+    .await;
+    (out, get(store, id).await.expect("stored"))
+}
+
+fn campaign_of(a: &Admission) -> Option<String> {
+    match a {
+        Admission::Recorded { campaign, .. } => campaign.clone(),
+        other => panic!("not recorded: {other:?}"),
+    }
+}
+
+async fn a_campaign_needs_copies_from_enough_distinct_authors(backend: Backend) {
+    let (store, keys, _clock) = timed(backend).await;
+    let store = &*store;
+    const HOUR: u64 = 3_600_000;
+    let sig = signature("0a0a", 0, "");
+    // Two authors, one of them twice: no campaign yet; each stored as the primary outcome.
+    for (id, author) in [("c1", "a1"), ("c2", "a1"), ("c3", "a2")] {
+        let (out, c) = probe(store, &keys, id, author, &sig, HOUR).await;
+        assert_eq!(campaign_of(&out), None, "{id}");
+        assert_eq!(c.status, Status::Published);
+        assert_eq!(c.campaign, None);
+    }
+    // A text sharing the buckets but agreeing in only 11 of 24 positions is not a copy.
+    let (out, _) = probe(
+        store,
+        &keys,
+        "c4",
+        "a3",
+        &signature("0a0a", 13, "ffff"),
+        HOUR,
+    )
+    .await;
+    assert_eq!(campaign_of(&out), None);
+    // A copy that agrees with the first in 12 positions (and with the different text in 11) from a third author: a
+    // campaign named after the oldest copy. The alternate outcome is stored and replayed; every copy is marked,
+    // the different text is not.
+    let (out, c) = probe(
+        store,
+        &keys,
+        "c5",
+        "a4",
+        &signature("0a0a", 12, "eeee"),
+        HOUR,
+    )
+    .await;
+    assert_eq!(campaign_of(&out).as_deref(), Some("c1"));
+    assert_eq!(c.status, Status::PendingReview);
+    assert_eq!(c.campaign.as_deref(), Some("c1"));
+    match admit(store, admission("k-c5", &record("c5", Status::Published))).await {
+        Admission::Replayed { response } => assert_eq!(response, "alternate answer"),
+        other => panic!("{other:?}"),
+    }
+    for id in ["c1", "c2", "c3"] {
+        assert_eq!(
+            get(store, id).await.expect("c").campaign.as_deref(),
+            Some("c1")
+        );
+        assert_eq!(
+            store.campaign_of(SITE, id).await.expect("read").as_deref(),
+            Some("c1")
+        );
+    }
+    assert_eq!(get(store, "c4").await.expect("c4").campaign, None);
+    assert_eq!(
+        store.campaign(SITE, "c1").await.expect("members"),
+        ["c1", "c2", "c3", "c5"]
+    );
+    // A later copy joins the same campaign.
+    let (out, _) = probe(store, &keys, "c6", "a5", &sig, HOUR).await;
+    assert_eq!(campaign_of(&out).as_deref(), Some("c1"));
+    assert_eq!(store.campaign(SITE, "c1").await.expect("members").len(), 5);
+    assert!(store.campaign(SITE, "nope").await.expect("read").is_empty());
+}
+on_every_backend!(
+    campaign_distinct_authors,
+    a_campaign_needs_copies_from_enough_distinct_authors
+);
+
+async fn campaign_copies_count_only_within_the_window_and_buckets_keep_the_newest(
+    backend: Backend,
+) {
+    let (store, keys, clock) = timed(backend).await;
+    let store = &*store;
+    let sig = signature("0b0b", 0, "");
+    const WINDOW: u64 = 200;
+    let start = now(&clock);
+    probe(store, &keys, "w1", "a1", &sig, WINDOW).await;
+    probe(store, &keys, "w2", "a2", &sig, WINDOW).await;
+    // Past the window the two earlier copies no longer count.
+    reach(&clock, start + WINDOW + 50).await;
+    let (out, _) = probe(store, &keys, "w3", "a3", &sig, WINDOW).await;
+    assert_eq!(campaign_of(&out), None);
+    // A bucket keeps its newest 32 entries: 40 more authors, and the bucket never holds more.
+    for i in 0..40 {
+        probe(
+            store,
+            &keys,
+            &format!("n{i}"),
+            &format!("b{i}"),
+            &sig,
+            60_000,
+        )
+        .await;
+    }
+    if let Some(mut conn) = crate::harness::raw_redis(backend).await {
+        let n: usize = redis::cmd("ZCARD")
+            .arg(keys.campaign_bucket(SITE, 0, 7))
+            .query_async(&mut conn)
+            .await
+            .expect("zcard");
+        assert_eq!(n, moderato::store::CAMPAIGN_BUCKET_CAP);
+        let ttl = pttl(&mut conn, &keys.campaign_bucket(SITE, 0, 7)).await;
+        assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    }
+}
+on_every_backend!(
+    campaign_window,
+    campaign_copies_count_only_within_the_window_and_buckets_keep_the_newest
+);

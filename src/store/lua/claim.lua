@@ -45,10 +45,10 @@ for _, id in ipairs(ids) do
     local token = ARGV[5 + taken]
     redis.call('ZADD', KEYS[2], lease_until, id)
     redis.call('HSET', ck, 'lease_token', token, 'lease_until', lease_until, 'claimed_by', ARGV[3])
-    local f = redis.call('HMGET', ck, 'status', 'e0')
+    local f = redis.call('HMGET', ck, 'status', 'e0', 'campaign')
     local hist = redis.call('LRANGE', ARGV[5] .. id, 0, -1)
     if f[2] then table.insert(hist, 1, f[2]) end
-    table.insert(out, {id, token, lease_until, data, f[1], hist})
+    table.insert(out, {id, token, lease_until, data, f[1], hist, f[3] or ''})
   end
 end
 return {n_expired, out}

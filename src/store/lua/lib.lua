@@ -111,3 +111,18 @@ local function ct_equal(a, b)
   return diff == 0
 end
 
+
+-- How many positions of two campaign sketch signatures agree (4 hex digits each; 0 when their lengths differ):
+-- text::sketch::agreement_hex.
+local function sketch_agreement(a, b)
+  if #a ~= #b then
+    return 0
+  end
+  local n = 0
+  for k = 1, #a, 4 do
+    if string.sub(a, k, k + 3) == string.sub(b, k, k + 3) then
+      n = n + 1
+    end
+  end
+  return n
+end

@@ -5,11 +5,11 @@
 -- KEYS[1] comment hash, KEYS[2] pending zset, KEYS[3] claims zset, KEYS[4] history list, KEYS[5] audit stream.
 -- ARGV[1] comment id, ARGV[2] new lease token, ARGV[3] lease ms, ARGV[4] moderator, ARGV[5] note, ARGV[6] site,
 -- ARGV[7] audit maxlen.
--- Returns {1, previous holder or '', lease_until, data, status, {history...}}, {0, status} when the comment is
+-- Returns {1, previous holder or '', lease_until, data, status, {history...}, campaign or ''}, {0, status} when the comment is
 -- not held for review, {2} when it is held on an appeal against the caller, {-1} when it is unknown.
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'status', 'lease_token', 'lease_until', 'claimed_by', 'data', 'e0',
-  'appeal_of')
+  'appeal_of', 'campaign')
 if not f[5] then
   return {-1}
 end
@@ -31,4 +31,4 @@ audit_add(KEYS[5], ARGV[7], now, ARGV[4], 'TAKEOVER', {site = ARGV[6], comment =
   after = ARGV[4], why = ARGV[5]})
 local hist = redis.call('LRANGE', KEYS[4], 0, -1)
 if f[6] then table.insert(hist, 1, f[6]) end
-return {1, from, lease_until, f[5], f[1], hist}
+return {1, from, lease_until, f[5], f[1], hist, f[8] or ''}
