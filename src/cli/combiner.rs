@@ -26,6 +26,10 @@ pub enum CombinerCommand {
     /// characters, spacing, look-alike letters, a ham sentence appended, the pitch quoted), how many spam rows it
     /// moves from rejected or held to published.
     Perturb(PerturbArgs),
+    /// Campaigns replayed through the submission pipeline on an in-process memory store: each spam row posted by
+    /// eight authors with a campaign's variations, each ham row by eight readers as a look-alike group; how many
+    /// later copies are not published and how many look-alikes are, with campaign detection on and off.
+    Campaigns(super::campaigns::CampaignArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +105,9 @@ pub fn run(c: CombinerCommand) -> anyhow::Result<()> {
         CombinerCommand::Fit(a) => run_fit(a),
         CombinerCommand::Eval(a) => run_eval(a),
         CombinerCommand::Perturb(a) => run_perturb(a),
+        CombinerCommand::Campaigns(_) => {
+            anyhow::bail!("combiner campaigns runs in the async dispatcher")
+        }
     }
 }
 

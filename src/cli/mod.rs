@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 
 mod bench;
 pub mod bootstrap;
+mod campaigns;
 pub mod classifier;
 mod combiner;
 mod lexicon;
@@ -257,6 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy(c) => privacy::run(c).await,
         Command::Lexicon(c) => lexicon::run(c),
         Command::Bootstrap(c) => bootstrap::run(c).await,
+        Command::Combiner(combiner::CombinerCommand::Campaigns(a)) => campaigns::run(a).await,
         Command::Combiner(c) => combiner::run(c),
         Command::Webhook(c) => webhook::run(c).await,
         Command::Token(TokenCommand::New) => {

@@ -530,18 +530,20 @@ impl Comments {
             }
             None => None,
         };
-        // Who posted it, for counting a campaign's authors: by phone or e-mail, else by client.
-        let campaign_author = authors
-            .first()
-            .cloned()
-            .unwrap_or_else(|| self.ids.hash("campaign-client", &[&sub.ip.0.to_string()]));
-        let buckets: Vec<String> = sketch
+        // Who posted it, for counting a campaign's authors: by phone or e-mail, else by client; a keyed tag of its
+        // own (16 hex digits), which the sketch keeps for two campaign windows at most and which links to no index.
+        let mut campaign_author = match authors.first() {
+            Some(a) => self.ids.hash("campaign-author", &[a]),
+            None => self.ids.hash("campaign-client", &[&sub.ip.0.to_string()]),
+        };
+        campaign_author.truncate(16);
+        let bands: Vec<String> = sketch
             .as_ref()
             .map(|sk| {
                 sk.bands
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| self.keys.campaign_bucket(&record.site, i, *b))
+                    .map(|(i, b)| crate::store::campaign_band(i, *b))
                     .collect()
             })
             .unwrap_or_default();
@@ -589,7 +591,7 @@ impl Comments {
                 idempotency_ttl_ms: u64::from(p.idempotency_ttl_seconds) * 1000,
                 authors: &authors,
                 campaign: signature.as_deref().map(|signature| CampaignProbe {
-                    buckets: &buckets,
+                    bands: &bands,
                     signature,
                     author: &campaign_author,
                     window_ms: u64::from(p.campaign_window_hours) * 3_600_000,

@@ -283,6 +283,55 @@ pub fn run(policy: &Policy, scorer: &Scorer, spam: &[Fields]) -> Vec<Outcome> {
         .collect()
 }
 
+/// Copy `k` (0 = the text as written) of a comment as a campaign posts it from many accounts: every digit run is
+/// another number (a phone, a price), and by turns the diacritics are dropped, a greeting is put first, an ending
+/// particle is added, one word is left out, and the punctuation changes. Deterministic in `k`.
+pub fn campaign_copy(f: &Fields, k: usize) -> Fields {
+    if k == 0 {
+        return f.clone();
+    }
+    // Every digit run rewritten with digits that depend on k, its length and first two digits kept (09...).
+    let mut body = String::with_capacity(f.body.len() + 16);
+    let mut run = 0usize;
+    for c in f.body.chars() {
+        if let Some(d) = c.to_digit(10) {
+            if run < 2 {
+                body.push(c);
+            } else {
+                let d = (d as usize + k * 7 + run * 3) % 10;
+                body.push(char::from(b'0' + d as u8));
+            }
+            run += 1;
+        } else {
+            run = 0;
+            body.push(c);
+        }
+    }
+    if k % 5 == 3 {
+        // One word left out, from the middle.
+        let words: Vec<&str> = body.split(' ').collect();
+        if words.len() > 6 {
+            let mid = words.len() / 2;
+            body = words[..mid]
+                .iter()
+                .chain(words[mid + 1..].iter())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    if k % 3 == 1 {
+        body = format!("Mọi người ơi, {body}");
+    }
+    if k % 4 == 2 {
+        body = format!("{} nhé!!", body.trim_end_matches(['.', '!', ' ']));
+    }
+    if k % 2 == 1 {
+        body = body.chars().map(strip_char).collect();
+    }
+    Fields { body, ..f.clone() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,7 +89,8 @@ struct Site {
     /// author hash -> comment id -> when the entry expires (u64::MAX while held).
     authors: HashMap<String, HashMap<String, u64>>,
     lease_expiries: u64,
-    /// Campaign sketch bucket key -> (admitted ms, comment id, author), oldest first.
+    /// Campaign sketch band prefix -> (admitted ms, comment id, author), oldest first, the newest
+    /// [`super::campaign_band_keep`] kept.
     buckets: HashMap<String, Vec<(u64, String, String)>>,
     /// Campaign id -> (expires ms, (joined ms, comment id) oldest first).
     campaigns: HashMap<String, (u64, Vec<(u64, String)>)>,
@@ -108,49 +109,49 @@ impl Site {
         let since = now.saturating_sub(c.window_ms);
         let mut copies: Vec<(u64, String)> = Vec::new();
         let mut authors: HashSet<String> = HashSet::from([c.author.to_string()]);
-        let mut seen: HashSet<(String, String)> = HashSet::new();
-        for b in c.buckets {
-            let Some(entries) = self.buckets.get_mut(b) else {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut campaign: Option<String> = None;
+        // Each band's newest entries; a copy already marked with a campaign ends the search (submit.lua).
+        'bands: for b in c.bands {
+            let Some(entries) = self.buckets.get(b) else {
                 continue;
             };
-            entries.retain(|(t, _, _)| *t >= since);
-            for (t, id, who) in entries.iter() {
-                if !seen.insert((id.clone(), who.clone())) {
+            for (t, id, who) in entries.iter().rev() {
+                if *t < since || !seen.insert(id.clone()) {
                     continue;
                 }
-                let agree = self
-                    .comments
-                    .get(id)
-                    .filter(|m| m.live(now))
-                    .and_then(|m| m.sig.as_deref())
-                    .map_or(0, |sig| {
-                        crate::text::sketch::agreement_hex(sig, c.signature)
-                    });
-                if agree >= c.min_agree {
-                    copies.push((*t, id.clone()));
-                    authors.insert(who.clone());
+                let Some(m) = self.comments.get(id).filter(|m| m.live(now)) else {
+                    continue;
+                };
+                let agree = m.sig.as_deref().map_or(0, |sig| {
+                    crate::text::sketch::agreement_hex(sig, c.signature)
+                });
+                if agree < c.min_agree {
+                    continue;
                 }
+                if let Some(found) = &m.campaign {
+                    campaign = Some(found.clone());
+                    break 'bands;
+                }
+                copies.push((*t, id.clone()));
+                authors.insert(who.clone());
             }
         }
-        let campaign = if authors.len() >= c.min_authors {
-            let oldest = copies
+        if campaign.is_none() && authors.len() >= c.min_authors {
+            // Copies were found newest first: reversed, the first of equal times is the oldest admitted.
+            campaign = copies
                 .iter()
+                .rev()
                 .min_by_key(|(t, _)| *t)
                 .map(|(_, id)| id.clone());
-            oldest.map(|id| {
-                self.comments
-                    .get(&id)
-                    .and_then(|m| m.campaign.clone())
-                    .unwrap_or(id)
-            })
-        } else {
-            None
-        };
-        for b in c.buckets {
+        }
+        for b in c.bands {
             let entries = self.buckets.entry(b.clone()).or_default();
             entries.retain(|(t, _, _)| *t >= since);
             entries.push((now, comment_id.to_string(), c.author.to_string()));
-            let over = entries.len().saturating_sub(super::CAMPAIGN_BUCKET_CAP);
+            let over = entries
+                .len()
+                .saturating_sub(super::campaign_band_keep(c.min_authors));
             entries.drain(..over);
         }
         if let Some(id) = &campaign {
@@ -1165,6 +1166,7 @@ impl Store for MemoryStore {
             }
             c.record = rec.clone();
             c.erased = true;
+            c.sig = None;
             for a in std::mem::take(&mut c.authors) {
                 if let Some(ids) = s.authors.get_mut(&a) {
                     ids.remove(&rec.comment_id);

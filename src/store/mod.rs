@@ -187,13 +187,11 @@ impl Keys {
         self.site_key(GLOBAL_SCOPE, "sites-seen")
     }
 
-    /// One bucket of the site's campaign sketch: a sorted set of `comment_id author` entries scored by when they
-    /// were admitted, for the bodies whose band `band` falls in `bucket` (see [`CampaignProbe`]).
-    pub fn campaign_bucket(&self, site: &str, band: usize, bucket: u64) -> String {
-        self.site_key(
-            site,
-            &format!("camp:{band}:{:03x}", bucket % CAMPAIGN_BUCKETS),
-        )
+    /// Prefix of the site's campaign sketch generations (a hash each, one campaign window long; the generation
+    /// number, the time divided by the window, follows): field `band:value`, value the `time:comment_id:author;`
+    /// entries of the comments whose body has that band value, newest last (see [`CampaignProbe`]).
+    pub fn campaign_sketch(&self, site: &str) -> String {
+        self.site_key(site, "camp:")
     }
 
     /// Prefix of campaign member sets; the campaign id follows.
@@ -288,29 +286,41 @@ pub struct Admit<'a> {
     pub campaign: Option<CampaignProbe<'a>>,
 }
 
-/// Buckets per band of a site's campaign sketch: with [`CAMPAIGN_BUCKET_CAP`] entries each and
-/// [`crate::text::sketch::BANDS`] bands, a site's sketch never holds more than 8 x 4096 x 32 entries, whatever the
-/// traffic; below that, it holds one entry per band for each comment admitted within the campaign window.
-pub const CAMPAIGN_BUCKETS: u64 = 4096;
-/// Entries kept per bucket (the newest).
-pub const CAMPAIGN_BUCKET_CAP: usize = 32;
+/// Entries kept per band value (the newest) when `min_authors` make a campaign: enough to show that many earlier
+/// copies with room for repeats by one author and chance look-alikes, and few enough that a long campaign (every
+/// copy lands on the same band values) rewrites short fields.
+pub fn campaign_band_keep(min_authors: usize) -> usize {
+    (min_authors + 5).max(8)
+}
+/// Fields one sketch generation takes at most, [`crate::text::sketch::BANDS`] per comment with a new band value:
+/// past it, comments of that window are looked up but no longer entered. Memory per site: at most two
+/// generations, so about 2 x 80,000 fields of up to 8 entries of ~65 bytes (at the default 3 authors) in the worst case, and ~0.6 KB per
+/// comment of the last two windows in the common case (band values rarely repeat).
+pub const CAMPAIGN_SKETCH_FIELDS: usize = 80_000;
 /// Comments kept per campaign member set (the newest).
 pub const CAMPAIGN_MEMBERS_CAP: usize = 1000;
 
+/// The sketch field of band `band` with value `value`.
+pub fn campaign_band(band: usize, value: u64) -> String {
+    format!("{band}:{value:016x}")
+}
+
 /// A submission's part in campaign detection, in the same step as its admission (see [`Store::admit`]).
 ///
-/// The store looks up the buckets of the body's bands, drops entries older than the window, and takes as copies
-/// the comments found there whose stored signature agrees with this one in at least `min_agree` positions
-/// ([`crate::text::sketch::agreement_hex`]). When the copies' distinct authors, this one's included, number at least
-/// `min_authors`, the comment is part of a campaign: the `alternate` record and answer are stored instead of the
-/// primary ones, the campaign's member set gets the comment and its copies, and every copy still stored is marked
-/// with the campaign id (the campaign id of the oldest copy, or that copy's comment id). Either way the comment
-/// then enters its buckets (each trimmed to [`CAMPAIGN_BUCKET_CAP`] entries and kept for the window) and its
-/// signature is kept with its record.
+/// The store reads, for each of the body's band values, the newest [`campaign_band_keep`] entries within the window
+/// of the site's sketch (its current and previous generation, [`Keys::campaign_sketch`]), and takes as copies the comments found whose stored signature agrees with this one in
+/// at least `min_agree` positions ([`crate::text::sketch::agreement_hex`]). The comment is part of a campaign when a
+/// copy is already marked with one (it joins it; the search stops there), or when the copies' distinct authors,
+/// this one's included, number at least `min_authors` (a new campaign, named after the oldest copy's comment id).
+/// Then the `alternate` record and answer are stored instead of the primary ones, and the comment and the copies
+/// found are marked and listed in the campaign's member set. Either way the comment enters the current generation
+/// (one entry per band; a generation expires two windows after it began; at most [`CAMPAIGN_SKETCH_FIELDS`] fields)
+/// and its signature is kept with its record. A change of the window starts a new generation series: copies posted
+/// before it are not found.
 #[derive(Debug, Clone)]
 pub struct CampaignProbe<'a> {
-    /// The bucket keys of the body's bands ([`Keys::campaign_bucket`]).
-    pub buckets: &'a [String],
+    /// The body's band values as sketch fields, `band:value` ([`campaign_band`]).
+    pub bands: &'a [String],
     /// The body's signature ([`crate::text::sketch::Sketch::signature_hex`]).
     pub signature: &'a str,
     /// Who posted it: a keyed hash of the phone or e-mail, else of the client.

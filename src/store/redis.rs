@@ -735,8 +735,8 @@ impl Store for RedisStore {
                 inv.arg(0);
             }
             Some(c) => {
-                inv.arg(c.buckets.len());
-                for b in c.buckets {
+                inv.arg(c.bands.len());
+                for b in c.bands {
                     inv.arg(b);
                 }
                 inv.arg(self.keys.comment_prefix(site))
@@ -745,9 +745,11 @@ impl Store for RedisStore {
                     .arg(c.window_ms)
                     .arg(c.min_agree)
                     .arg(c.min_authors)
-                    .arg(super::CAMPAIGN_BUCKET_CAP)
+                    .arg(super::campaign_band_keep(c.min_authors))
                     .arg(self.keys.campaign_prefix(site))
-                    .arg(super::CAMPAIGN_MEMBERS_CAP);
+                    .arg(super::CAMPAIGN_MEMBERS_CAP)
+                    .arg(self.keys.campaign_sketch(site))
+                    .arg(super::CAMPAIGN_SKETCH_FIELDS);
                 match c.alternate {
                     Some((record, response)) => {
                         let json = serde_json::to_string(record)

@@ -2297,9 +2297,10 @@ async fn probe(
     sig: &str,
     window_ms: u64,
 ) -> (Admission, StoredComment) {
-    let buckets = [
-        keys.campaign_bucket(SITE, 0, 7),
-        keys.campaign_bucket(SITE, 1, 9),
+    let _ = keys;
+    let bands = [
+        moderato::store::campaign_band(0, 7),
+        moderato::store::campaign_band(1, 9),
     ];
     let rec = record(id, Status::Published);
     let alt = CommentRecord {
@@ -2310,7 +2311,7 @@ async fn probe(
         store,
         Admit {
             campaign: Some(moderato::store::CampaignProbe {
-                buckets: &buckets,
+                bands: &bands,
                 signature: sig,
                 author,
                 window_ms,
@@ -2400,7 +2401,7 @@ on_every_backend!(
     a_campaign_needs_copies_from_enough_distinct_authors
 );
 
-async fn campaign_copies_count_only_within_the_window_and_buckets_keep_the_newest(
+async fn campaign_copies_count_only_within_the_window_and_the_sketch_keeps_only_it(
     backend: Backend,
 ) {
     let (store, keys, clock) = timed(backend).await;
@@ -2414,9 +2415,11 @@ async fn campaign_copies_count_only_within_the_window_and_buckets_keep_the_newes
     reach(&clock, start + WINDOW + 50).await;
     let (out, _) = probe(store, &keys, "w3", "a3", &sig, WINDOW).await;
     assert_eq!(campaign_of(&out), None);
-    // A bucket keeps its newest 32 entries: 40 more authors, and the bucket never holds more.
+    // Forty more authors within a minute's window: each band keeps only its newest entries, and a campaign forms
+    // all the same (from the third author on).
+    let mut formed = 0;
     for i in 0..40 {
-        probe(
+        let (out, c) = probe(
             store,
             &keys,
             &format!("n{i}"),
@@ -2425,19 +2428,44 @@ async fn campaign_copies_count_only_within_the_window_and_buckets_keep_the_newes
             60_000,
         )
         .await;
+        if campaign_of(&out).is_some() {
+            formed += 1;
+            assert_eq!(c.status, Status::PendingReview);
+        }
     }
+    assert!(formed >= 38, "{formed}");
+    // On Redis the sketch is a generation per window, kept two windows: the one just written has both bands'
+    // fields, each with its newest 8 entries, and a time to live of at most two windows.
     if let Some(mut conn) = crate::harness::raw_redis(backend).await {
-        let n: usize = redis::cmd("ZCARD")
-            .arg(keys.campaign_bucket(SITE, 0, 7))
-            .query_async(&mut conn)
-            .await
-            .expect("zcard");
-        assert_eq!(n, moderato::store::CAMPAIGN_BUCKET_CAP);
-        let ttl = pttl(&mut conn, &keys.campaign_bucket(SITE, 0, 7)).await;
-        assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+        let generation = now(&clock) / 60_000;
+        let mut found = false;
+        for g in [generation, generation - 1] {
+            let key = format!("{}{g}", keys.campaign_sketch(SITE));
+            let fields: Vec<String> = redis::cmd("HVALS")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("hvals");
+            if fields.is_empty() {
+                continue;
+            }
+            found = true;
+            assert_eq!(fields.len(), 2, "{key}");
+            for f in &fields {
+                assert_eq!(
+                    f.matches(';').count(),
+                    moderato::store::campaign_band_keep(3),
+                    "{f}"
+                );
+            }
+            let ttl = pttl(&mut conn, &key).await;
+            assert!(ttl > 0 && ttl <= 120_000, "{key}: {ttl}");
+            break;
+        }
+        assert!(found, "no sketch generation");
     }
 }
 on_every_backend!(
     campaign_window,
-    campaign_copies_count_only_within_the_window_and_buckets_keep_the_newest
+    campaign_copies_count_only_within_the_window_and_the_sketch_keeps_only_it
 );

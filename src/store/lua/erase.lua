@@ -1,7 +1,7 @@
 -- One erasure step over comments of one author on one site: each record given replaces the comment's record unless
 -- the comment is gone or was erased before; its label rows, its idempotency entry, the reader's messages of its
--- appeals (in its history) and its entries in every author index (the 'authors' field: phone and e-mail) are
--- removed; every id given leaves KEYS[1]. Naturally idempotent: a rerun after an interruption finds the erased
+-- appeals (in its history), its campaign signature and its entries in every author index (the 'authors' field:
+-- phone and e-mail) are removed; every id given leaves KEYS[1]. Naturally idempotent: a rerun after an interruption finds the erased
 -- comments marked and the indexes without them.
 -- KEYS[1] the author index (or any key of the site when there is none), KEYS[2] label stream, KEYS[3] counters
 -- hash (a comment's label rows past its first were counted as relabels: they go with it).
@@ -19,6 +19,8 @@ for i = 1, n do
   local f = redis.call('HMGET', ck, 'data', 'erased', 'labels', 'idem', 'authors')
   if f[1] and not f[2] then
     redis.call('HSET', ck, 'data', ARGV[6 + 2 * i], 'erased', '1')
+    -- The body's campaign signature goes with the body (its campaign mark stays: it names no one).
+    redis.call('HDEL', ck, 'sig')
     if f[5] then
       for h in string.gmatch(f[5], '%S+') do
         redis.call('ZREM', ARGV[6] .. h, id)

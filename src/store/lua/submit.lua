@@ -7,16 +7,17 @@
 -- ARGV[8] comment id, ARGV[9] the decision event as JSON without its closing brace (the store's time is
 -- appended here, so no JSON is encoded in the script), ARGV[10] stream maxlen,
 -- ARGV[11..] per rate limit: emission ms, tolerance ms, shadow flag; then the campaign probe: n (0: none), and when
--- n > 0 the n bucket keys, the comment key prefix, the signature, the author tag, the window ms, the positions that
--- must agree, the authors that make a campaign, the bucket cap, the campaign key prefix, the member cap, and the
--- alternate status, record json, response json and event head ('' for none); then the idempotency key's hash, the author
+-- n > 0 the n band fields, the comment key prefix, the signature, the author tag, the window ms, the positions that
+-- must agree, the authors that make a campaign, the entries kept per band, the campaign key prefix, the member cap,
+-- the sketch key prefix (a generation number follows), the sketch's field cap per generation, and the alternate
+-- status, record json, response json and event head ('' for none); then the idempotency key's hash, the author
 -- index key prefix, the m author hashes (keyed hashes of phone and e-mail) and, last, m. The comment hash keeps the
 -- author hashes ('authors') and the idempotency key's hash ('idem') for erasure; each author index lists the
 -- comment until its retention ends (forever while held).
 -- The first history event lives in the comment hash (field e0); later ones in the history list (decide.lua).
--- The campaign probe (store::CampaignProbe): copies are the bucket entries within the window whose stored
--- signature agrees in enough positions; enough distinct authors make a campaign, and the alternate outcome is
--- stored. Returns {1, cursor, shadow hits, campaign id or ''} recorded | {2, response json} replay | {3, refused, shadow hits} rate limited |
+-- The campaign probe (store::CampaignProbe): copies are the sketch entries of the body's band values within the
+-- window whose stored signature agrees in enough positions; a marked copy, or copies from enough distinct authors, make
+-- the comment part of a campaign, and the alternate outcome is stored. Returns {1, cursor, shadow hits, campaign id or ''} recorded | {2, response json} replay | {3, refused, shadow hits} rate limited |
 -- {4} captcha invalid | {5} captcha expired.
 local now = now_ms()
 
@@ -42,64 +43,98 @@ commit_limits(6, #KEYS - 6, new_tats, now)
 
 local record, status, response, event_head = ARGV[3], ARGV[4], ARGV[5], ARGV[9]
 local c0 = 11 + 3 * (#KEYS - 6)
-local n_buckets = tonumber(ARGV[c0])
+local n_bands = tonumber(ARGV[c0])
 local campaign, copies, sig, comment_prefix = nil, {}, nil, nil
-if n_buckets > 0 then
-  local p = c0 + n_buckets
+if n_bands > 0 then
+  local p = c0 + n_bands
   comment_prefix, sig = ARGV[p + 1], ARGV[p + 2]
   local author, window = ARGV[p + 3], tonumber(ARGV[p + 4])
   local min_agree, min_authors = tonumber(ARGV[p + 5]), tonumber(ARGV[p + 6])
-  local bucket_cap = tonumber(ARGV[p + 7])
-  local seen, authors_seen, n_auth, oldest_t = {}, {[author] = true}, 1, nil
-  local oldest
-  for i = c0 + 1, c0 + n_buckets do
-    local bucket = ARGV[i]
-    redis.call('ZREMRANGEBYSCORE', bucket, '-inf', '(' .. (now - window))
-    local entries = redis.call('ZRANGE', bucket, 0, -1, 'WITHSCORES')
-    for j = 1, #entries, 2 do
-      local m = entries[j]
-      if not seen[m] then
-        seen[m] = true
-        local sp = string.find(m, ' ', 1, true)
-        if sp then
-          local id, who = string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
-          local other = redis.call('HGET', comment_prefix .. id, 'sig')
-          local t = tonumber(entries[j + 1])
-          if other and sketch_agreement(other, sig) >= min_agree then
-            table.insert(copies, {id, t})
-            if not authors_seen[who] then
-              authors_seen[who] = true
-              n_auth = n_auth + 1
-            end
-            if oldest_t == nil or t < oldest_t then
-              oldest, oldest_t = id, t
-            end
+  local band_read = tonumber(ARGV[p + 7])
+  local sketch_prefix, field_cap = ARGV[p + 10], tonumber(ARGV[p + 11])
+  local since = now - window
+  -- The sketch lives in generations of one window each: this one and the one before cover the window.
+  local gen = math.floor(now / window)
+  local cur, prev = sketch_prefix .. gen, sketch_prefix .. (gen - 1)
+  local bands = {}
+  for i = c0 + 1, c0 + n_bands do
+    table.insert(bands, ARGV[i])
+  end
+  local cur_vals = redis.call('HMGET', cur, unpack(bands))
+  local prev_vals = redis.call('HMGET', prev, unpack(bands))
+  local seen, authors_seen, n_auth = {}, {[author] = true}, 1
+  local oldest, oldest_t
+  -- Each band's newest entries ("time:comment_id:author;" appended, newest last); a copy already marked with a
+  -- campaign ends the search: the comment joins that campaign.
+  for b = 1, n_bands do
+    local entries = {}
+    for _, v in ipairs({prev_vals[b], cur_vals[b]}) do
+      if v then
+        for t, id, who in string.gmatch(v, '(%d+):([^:;]+):([^;]*);') do
+          table.insert(entries, {tonumber(t), id, who})
+        end
+      end
+    end
+    local examined = 0
+    for e = #entries, 1, -1 do
+      local t, id, who = entries[e][1], entries[e][2], entries[e][3]
+      if t < since or examined >= band_read then
+        break
+      end
+      examined = examined + 1
+      if not seen[id] then
+        seen[id] = true
+        local f = redis.call('HMGET', comment_prefix .. id, 'sig', 'campaign')
+        if f[1] and sketch_agreement(f[1], sig) >= min_agree then
+          if f[2] then
+            campaign = f[2]
+            break
+          end
+          table.insert(copies, {id, t})
+          if not authors_seen[who] then
+            authors_seen[who] = true
+            n_auth = n_auth + 1
+          end
+          if oldest_t == nil or t < oldest_t then
+            oldest, oldest_t = id, t
           end
         end
       end
     end
-  end
-  if n_auth >= min_authors then
-    campaign = redis.call('HGET', comment_prefix .. oldest, 'campaign') or oldest
-    if ARGV[p + 10] ~= '' then
-      status, record, response, event_head = ARGV[p + 10], ARGV[p + 11], ARGV[p + 12], ARGV[p + 13]
+    if campaign then
+      break
     end
   end
-  local member = ARGV[8] .. ' ' .. author
-  for i = c0 + 1, c0 + n_buckets do
-    redis.call('ZADD', ARGV[i], now, member)
-    redis.call('ZREMRANGEBYRANK', ARGV[i], 0, -(bucket_cap + 1))
-    redis.call('PEXPIRE', ARGV[i], window)
+  if not campaign and n_auth >= min_authors then
+    campaign = oldest
+  end
+  if campaign and ARGV[p + 12] ~= '' then
+    status, record, response, event_head = ARGV[p + 12], ARGV[p + 13], ARGV[p + 14], ARGV[p + 15]
+  end
+  -- The comment enters this generation: each band's field gets its entry, keeping the newest `band_read`.
+  local entry = now .. ':' .. ARGV[8] .. ':' .. author .. ';'
+  local fields = {}
+  for b = 1, n_bands do
+    local v = (cur_vals[b] or '') .. entry
+    local n = select(2, string.gsub(v, ';', ';'))
+    while n > band_read do
+      v = string.sub(v, string.find(v, ';', 1, true) + 1)
+      n = n - 1
+    end
+    table.insert(fields, bands[b])
+    table.insert(fields, v)
+  end
+  if redis.call('HLEN', cur) < field_cap then
+    redis.call('HSET', cur, unpack(fields))
+    redis.call('PEXPIRE', cur, 2 * window)
   end
   if campaign then
+    -- Copies found unmarked are marked (their hashes exist: their signatures were just read).
     local set = ARGV[p + 8] .. campaign
     redis.call('ZADD', set, now, ARGV[8])
     for _, copy in ipairs(copies) do
       redis.call('ZADD', set, 'NX', copy[2], copy[1])
-      local k = comment_prefix .. copy[1]
-      if redis.call('EXISTS', k) == 1 then
-        redis.call('HSET', k, 'campaign', campaign)
-      end
+      redis.call('HSET', comment_prefix .. copy[1], 'campaign', campaign)
     end
     redis.call('ZREMRANGEBYRANK', set, 0, -(tonumber(ARGV[p + 9]) + 1))
     redis.call('PEXPIRE', set, ARGV[6])
