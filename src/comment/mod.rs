@@ -202,8 +202,8 @@ pub struct Classified {
     pub reasons: Vec<Reason>,
     /// The body's near-duplicate sketch, when the policy detects campaigns and the body is long enough.
     pub sketch: Option<crate::text::sketch::Sketch>,
-    /// The decision and reasons the comment gets if the store finds it part of a campaign (`None` when the sketch
-    /// is, or when they would be the same).
+    /// The decision and reasons the comment gets if the store finds it part of a campaign (`None` when there is no
+    /// sketch, or when they would be the same).
     pub in_campaign: Option<(Status, Vec<Reason>)>,
 }
 
@@ -530,11 +530,14 @@ impl Comments {
             }
             None => None,
         };
-        // Who posted it, for counting a campaign's authors: by phone or e-mail, else by client; a keyed tag of its
-        // own (16 hex digits), which the sketch keeps for two campaign windows at most and which links to no index.
+        // Who posted it, for counting a campaign's authors: by phone or e-mail, else by client (its IPv6 prefix, as
+        // the rate limits group clients); a keyed tag of its own (16 hex digits), which the sketch keeps until the
+        // end of the next campaign window and which links to no index.
         let mut campaign_author = match authors.first() {
             Some(a) => self.ids.hash("campaign-author", &[a]),
-            None => self.ids.hash("campaign-client", &[&sub.ip.0.to_string()]),
+            None => self
+                .ids
+                .hash("campaign-client", &[&self.ids.client_group(sub.ip.0)]),
         };
         campaign_author.truncate(16);
         let bands: Vec<String> = sketch

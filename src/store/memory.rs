@@ -89,9 +89,10 @@ struct Site {
     /// author hash -> comment id -> when the entry expires (u64::MAX while held).
     authors: HashMap<String, HashMap<String, u64>>,
     lease_expiries: u64,
-    /// Campaign sketch band prefix -> (admitted ms, comment id, author), oldest first, the newest
-    /// [`super::campaign_band_keep`] kept.
-    buckets: HashMap<String, Vec<(u64, String, String)>>,
+    /// Campaign sketch: `window|band field` -> (when it expires, (admitted ms, comment id, author) oldest first,
+    /// the newest [`super::campaign_band_keep`] kept). Keyed by the window as `submit.lua`'s generations are: a
+    /// change of window starts afresh.
+    buckets: HashMap<String, (u64, Vec<(u64, String, String)>)>,
     /// Campaign id -> (expires ms, (joined ms, comment id) oldest first).
     campaigns: HashMap<String, (u64, Vec<(u64, String)>)>,
 }
@@ -112,8 +113,9 @@ impl Site {
         let mut seen: HashSet<String> = HashSet::new();
         let mut campaign: Option<String> = None;
         // Each band's newest entries; a copy already marked with a campaign ends the search (submit.lua).
+        let key = |b: &String| format!("{}|{b}", c.window_ms);
         'bands: for b in c.bands {
-            let Some(entries) = self.buckets.get(b) else {
+            let Some((_, entries)) = self.buckets.get(&key(b)) else {
                 continue;
             };
             for (t, id, who) in entries.iter().rev() {
@@ -138,15 +140,14 @@ impl Site {
             }
         }
         if campaign.is_none() && authors.len() >= c.min_authors {
-            // Copies were found newest first: reversed, the first of equal times is the oldest admitted.
-            campaign = copies
-                .iter()
-                .rev()
-                .min_by_key(|(t, _)| *t)
-                .map(|(_, id)| id.clone());
+            // The oldest copy; of copies admitted in one millisecond, the smallest id (as submit.lua).
+            campaign = copies.iter().min().map(|(_, id)| id.clone());
         }
+        // Kept until the end of the next window, as a generation of submit.lua's.
+        let expires = (now / c.window_ms.max(1) + 2) * c.window_ms.max(1);
         for b in c.bands {
-            let entries = self.buckets.entry(b.clone()).or_default();
+            let (exp, entries) = self.buckets.entry(key(b)).or_default();
+            *exp = expires;
             entries.retain(|(t, _, _)| *t >= since);
             entries.push((now, comment_id.to_string(), c.author.to_string()));
             let over = entries
@@ -232,12 +233,7 @@ impl State {
                 ids.retain(|_, exp| *exp > now);
                 !ids.is_empty()
             });
-            // Bucket entries older than the longest window a policy allows; each probe trims its own window.
-            let since = now.saturating_sub(168 * 3_600_000);
-            site.buckets.retain(|_, entries| {
-                entries.retain(|(t, _, _)| *t >= since);
-                !entries.is_empty()
-            });
+            site.buckets.retain(|_, (expires, _)| *expires > now);
             site.campaigns.retain(|_, (exp, _)| *exp > now);
         }
     }

@@ -292,10 +292,11 @@ pub struct Admit<'a> {
 pub fn campaign_band_keep(min_authors: usize) -> usize {
     (min_authors + 5).max(8)
 }
-/// Fields one sketch generation takes at most, [`crate::text::sketch::BANDS`] per comment with a new band value:
-/// past it, comments of that window are looked up but no longer entered. Memory per site: at most two
-/// generations, so about 2 x 80,000 fields of up to 8 entries of ~65 bytes (at the default 3 authors) in the worst case, and ~0.6 KB per
-/// comment of the last two windows in the common case (band values rarely repeat).
+/// Fields one sketch generation takes at most, [`crate::text::sketch::BANDS`] per comment with a new band value: past
+/// it, the generation's existing fields still take entries but no new ones are added (Redis). Memory per site: two or
+/// three generations alive (each until the end of the window after its own), about 1.3 KB per comment entered
+/// (measured), so about 13 MB per full generation at the default 3 authors (each field keeps
+/// [`campaign_band_keep`] entries of ~65 bytes).
 pub const CAMPAIGN_SKETCH_FIELDS: usize = 80_000;
 /// Comments kept per campaign member set (the newest).
 pub const CAMPAIGN_MEMBERS_CAP: usize = 1000;
@@ -314,9 +315,10 @@ pub fn campaign_band(band: usize, value: u64) -> String {
 /// this one's included, number at least `min_authors` (a new campaign, named after the oldest copy's comment id).
 /// Then the `alternate` record and answer are stored instead of the primary ones, and the comment and the copies
 /// found are marked and listed in the campaign's member set. Either way the comment enters the current generation
-/// (one entry per band; a generation expires two windows after it began; at most [`CAMPAIGN_SKETCH_FIELDS`] fields)
-/// and its signature is kept with its record. A change of the window starts a new generation series: copies posted
-/// before it are not found.
+/// (one entry per band; a generation expires at the end of the window after its own; at most
+/// [`CAMPAIGN_SKETCH_FIELDS`] fields) and its signature is kept with its record. A change of the window starts a new
+/// generation series: copies posted before it are not found. The memory store keeps the same entries per window
+/// and band, without the field cap.
 #[derive(Debug, Clone)]
 pub struct CampaignProbe<'a> {
     /// The body's band values as sketch fields, `band:value` ([`campaign_band`]).

@@ -2,7 +2,7 @@
 //! reconnects by itself), or Redis Cluster through the async cluster connection, behind one code path.
 //! Every call is bounded by the configured timeout, so a dead Redis gives UNAVAILABLE quickly, never a hang.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -194,7 +194,11 @@ impl RedisSettings {
 /// The production store.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: Conn,
+    /// The shared connection; on Cluster, replaced by a fresh one when the store stays unreachable (see
+    /// [`ClusterRenewal`]).
+    conn: Arc<std::sync::RwLock<Conn>>,
+    /// On Cluster: how to open a fresh connection, and since when pings have failed.
+    renewal: Option<Arc<ClusterRenewal>>,
     keys: Keys,
     timeout: Duration,
     kind: &'static str,
@@ -208,6 +212,18 @@ fn tcp_settings() -> redis::io::tcp::TcpSettings {
     redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
+/// A Cluster connection whose nodes all went away can stay broken after they are back: its background reconnection
+/// backs off while they are down and its retries run out before it tries again. When the health watcher's pings
+/// have failed for [`RENEW_AFTER`], each failing ping opens a fresh connection from the configured nodes (as at
+/// startup) and, once it connects, every later call uses it.
+struct ClusterRenewal {
+    client: redis::cluster::ClusterClient,
+    failing_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How long pings fail before the Cluster connection is renewed.
+const RENEW_AFTER: Duration = Duration::from_secs(2);
+
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -218,6 +234,7 @@ impl RedisStore {
     pub async fn connect(settings: &RedisSettings, keys: Keys) -> Result<Self, StoreError> {
         let t = settings.timeout;
         let ms = t.as_millis() as u64;
+        let mut renewal = None;
         let (conn, kind) = if settings.is_cluster() {
             let client = redis::cluster::ClusterClientBuilder::new(settings.plain_urls())
                 .tcp_settings(tcp_settings())
@@ -230,6 +247,10 @@ impl RedisStore {
                 .await
                 .map_err(|_| StoreError::Timeout(ms * 4))?
                 .map_err(unavailable)?;
+            renewal = Some(Arc::new(ClusterRenewal {
+                client,
+                failing_since: std::sync::Mutex::new(None),
+            }));
             (Conn::Cluster(c), "redis-cluster")
         } else {
             let url =
@@ -252,7 +273,8 @@ impl RedisStore {
             (Conn::Single(c), "redis")
         };
         Ok(Self {
-            conn,
+            conn: Arc::new(std::sync::RwLock::new(conn)),
+            renewal,
             keys,
             timeout: t,
             kind,
@@ -276,7 +298,50 @@ impl RedisStore {
 
     /// A clone of the connection handle, for tests and tools that inspect Redis directly.
     pub fn connection(&self) -> Conn {
-        self.conn.clone()
+        self.conn()
+    }
+
+    /// The connection in use (a cheap clone of a shared handle).
+    fn conn(&self) -> Conn {
+        self.conn
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After a ping: on Cluster, notes when pings started failing and, once they have failed for
+    /// [`RENEW_AFTER`], opens a fresh connection (bounded by the timeout) and puts it in use.
+    async fn after_ping(&self, ok: bool) {
+        let Some(r) = &self.renewal else {
+            return;
+        };
+        let since = {
+            let mut f = r
+                .failing_since
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if ok {
+                *f = None;
+                return;
+            }
+            *f.get_or_insert_with(std::time::Instant::now)
+        };
+        if since.elapsed() < RENEW_AFTER {
+            return;
+        }
+        match tokio::time::timeout(self.timeout, r.client.get_async_connection()).await {
+            Ok(Ok(fresh)) => {
+                tracing::warn!(
+                    "the Redis Cluster stayed unreachable: a fresh connection is in use"
+                );
+                *self
+                    .conn
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Conn::Cluster(fresh);
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "a fresh Cluster connection failed"),
+            Err(_) => tracing::debug!("a fresh Cluster connection timed out"),
+        }
     }
 
     /// Runs one write script under the timeout; with `store.replica_ack` on, in one pipeline with
@@ -291,7 +356,7 @@ impl RedisStore {
         }
         let ack_ms = self.replica_ack.as_millis() as u64;
         let mut conn = AckedConn {
-            conn: self.conn.clone(),
+            conn: self.conn(),
             ack_ms,
             replicas: None,
         };
@@ -312,7 +377,7 @@ impl RedisStore {
         &self,
         inv: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         match tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn)).await {
             Ok(r) => r.map_err(unavailable),
             Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
@@ -330,7 +395,7 @@ impl RedisStore {
             Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + '_>,
         >,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         match tokio::time::timeout(self.timeout, f(&mut conn)).await {
             Ok(r) => r.map_err(unavailable),
             Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
@@ -604,13 +669,15 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        if let Conn::Cluster(c) = &self.conn {
-            return match tokio::time::timeout(self.timeout, ping_every_slot_range(c.clone())).await
+        let mut conn = self.conn();
+        if let Conn::Cluster(c) = &conn {
+            let r = match tokio::time::timeout(self.timeout, ping_every_slot_range(c.clone())).await
             {
                 Ok(r) => r,
                 Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
             };
+            self.after_ping(r.is_ok()).await;
+            return r;
         }
         let cmd = redis::cmd("PING");
         match tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut conn)).await {

@@ -141,8 +141,20 @@ async fn thirty_near_copies_from_thirty_authors_across_two_replicas(backend: Bac
         .expect("get campaign")
         .into_inner()
         .comments;
-    let ids: Vec<&str> = listed.iter().map(|c| c.comment_id.as_str()).collect();
-    let want: Vec<&str> = answers.iter().map(|r| r.comment_id.as_str()).collect();
+    // Oldest first (copies submitted in one millisecond may come in either order).
+    let created: Vec<i64> = listed
+        .iter()
+        .map(|c| {
+            c.created_at
+                .as_ref()
+                .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+        })
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] <= w[1]), "{created:?}");
+    let mut ids: Vec<&str> = listed.iter().map(|c| c.comment_id.as_str()).collect();
+    let mut want: Vec<&str> = answers.iter().map(|r| r.comment_id.as_str()).collect();
+    ids.sort_unstable();
+    want.sort_unstable();
     assert_eq!(ids, want);
     let held = answers
         .iter()

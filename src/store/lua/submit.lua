@@ -95,7 +95,7 @@ if n_bands > 0 then
             authors_seen[who] = true
             n_auth = n_auth + 1
           end
-          if oldest_t == nil or t < oldest_t then
+          if oldest_t == nil or t < oldest_t or (t == oldest_t and id < oldest) then
             oldest, oldest_t = id, t
           end
         end
@@ -111,22 +111,26 @@ if n_bands > 0 then
   if campaign and ARGV[p + 12] ~= '' then
     status, record, response, event_head = ARGV[p + 12], ARGV[p + 13], ARGV[p + 14], ARGV[p + 15]
   end
-  -- The comment enters this generation: each band's field gets its entry, keeping the newest `band_read`.
+  -- The comment enters this generation: each band's field gets its entry, keeping the newest `band_read`; a
+  -- generation at its field cap only adds to the fields it has. It expires when the next one ends.
   local entry = now .. ':' .. ARGV[8] .. ':' .. author .. ';'
+  local full = redis.call('HLEN', cur) >= field_cap
   local fields = {}
   for b = 1, n_bands do
-    local v = (cur_vals[b] or '') .. entry
-    local n = select(2, string.gsub(v, ';', ';'))
-    while n > band_read do
-      v = string.sub(v, string.find(v, ';', 1, true) + 1)
-      n = n - 1
+    if cur_vals[b] or not full then
+      local v = (cur_vals[b] or '') .. entry
+      local n = select(2, string.gsub(v, ';', ';'))
+      while n > band_read do
+        v = string.sub(v, string.find(v, ';', 1, true) + 1)
+        n = n - 1
+      end
+      table.insert(fields, bands[b])
+      table.insert(fields, v)
     end
-    table.insert(fields, bands[b])
-    table.insert(fields, v)
   end
-  if redis.call('HLEN', cur) < field_cap then
+  if #fields > 0 then
     redis.call('HSET', cur, unpack(fields))
-    redis.call('PEXPIRE', cur, 2 * window)
+    redis.call('PEXPIREAT', cur, (gen + 2) * window)
   end
   if campaign then
     -- Copies found unmarked are marked (their hashes exist: their signatures were just read).
