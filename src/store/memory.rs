@@ -92,7 +92,7 @@ struct Site {
     /// Campaign sketch: `window|band field` -> (when it expires, (admitted ms, comment id, author) oldest first,
     /// the newest [`super::campaign_band_keep`] kept). Keyed by the window as `submit.lua`'s generations are: a
     /// change of window starts afresh.
-    buckets: HashMap<String, (u64, Vec<(u64, String, String)>)>,
+    buckets: HashMap<String, (u64, Vec<SketchEntry>)>,
     /// Campaign id -> (expires ms, (joined ms, comment id) oldest first).
     campaigns: HashMap<String, (u64, Vec<(u64, String)>)>,
 }
@@ -174,6 +174,9 @@ impl Site {
         campaign
     }
 }
+
+/// One campaign sketch entry: (admitted ms, comment id, author tag).
+type SketchEntry = (u64, String, String);
 
 /// Parses a memory cursor `0-<n>` (n = events before it); empty means 0.
 fn cursor_pos(cursor: &str) -> usize {
