@@ -64,6 +64,23 @@ async fn campaign_of(ch: &Channel, site: &str, id: &str) -> String {
         .campaign_id
 }
 
+async fn get_campaign(
+    ch: &Channel,
+    site: &str,
+    id: &str,
+) -> Result<Vec<moderato::proto::Comment>, tonic::Status> {
+    ModerationServiceClient::new(ch.clone())
+        .get_campaign(authed(
+            MODERATOR_TOKEN,
+            GetCampaignRequest {
+                site: site.into(),
+                campaign_id: id.into(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().comments)
+}
+
 async fn thirty_near_copies_from_thirty_authors_across_two_replicas(backend: Backend) {
     let prefix = unique_prefix();
     let mut cfg = test_config(&prefix);
@@ -129,18 +146,9 @@ async fn thirty_near_copies_from_thirty_authors_across_two_replicas(backend: Bac
     }
     // The moderators' view of the campaign: every copy, oldest first; then its held copies rejected at once.
     let mut moderation = ModerationServiceClient::new(chb.clone());
-    let listed = moderation
-        .get_campaign(authed(
-            MODERATOR_TOKEN,
-            GetCampaignRequest {
-                site: site.into(),
-                campaign_id: first.clone(),
-            },
-        ))
+    let listed = get_campaign(&chb, site, &first)
         .await
-        .expect("get campaign")
-        .into_inner()
-        .comments;
+        .expect("get campaign");
     // Oldest first (copies submitted in one millisecond may come in either order).
     let created: Vec<i64> = listed
         .iter()
@@ -175,18 +183,9 @@ async fn thirty_near_copies_from_thirty_authors_across_two_replicas(backend: Bac
         .into_inner();
     assert_eq!(done.rejected as usize, held);
     assert_eq!(done.not_held as usize, 30 - held);
-    let after = moderation
-        .get_campaign(authed(
-            MODERATOR_TOKEN,
-            GetCampaignRequest {
-                site: site.into(),
-                campaign_id: first.clone(),
-            },
-        ))
+    let after = get_campaign(&cha, site, &first)
         .await
-        .expect("get campaign")
-        .into_inner()
-        .comments;
+        .expect("get campaign");
     assert!(
         after
             .iter()
@@ -197,16 +196,7 @@ async fn thirty_near_copies_from_thirty_authors_across_two_replicas(backend: Bac
         ("0123456789abcdef0123456789abcdef", tonic::Code::NotFound),
         ("not an id", tonic::Code::InvalidArgument),
     ] {
-        let e = moderation
-            .get_campaign(authed(
-                MODERATOR_TOKEN,
-                GetCampaignRequest {
-                    site: site.into(),
-                    campaign_id: id.into(),
-                },
-            ))
-            .await
-            .expect_err("refused");
+        let e = get_campaign(&cha, site, id).await.expect_err("refused");
         assert_eq!(e.code(), code, "{id}: {e:?}");
     }
     // A retry of a held copy is answered as it was recorded.
