@@ -96,6 +96,27 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+    // A submission's decision: the same, plus the body's campaign sketch and its decision as part of a campaign.
+    g.bench_function("classify_submission_path", |b| {
+        b.iter(|| {
+            black_box(moderato::comment::classify_submission(
+                &policy,
+                &scorer,
+                u64::MAX,
+                moderato::scoring::AuthorStanding::default(),
+                comment.name,
+                "",
+                comment.title,
+                black_box(comment.body),
+                0,
+            ))
+        })
+    });
+    // The campaign sketch alone (from the body's skeleton, built outside the loop).
+    let body_skeleton = moderato::text::skeleton::skeleton(comment.body).spaced;
+    g.bench_function("campaign_sketch_only", |b| {
+        b.iter(|| black_box(moderato::text::sketch::sketch(black_box(&body_skeleton))))
+    });
     // The shipped lexicon over the comment's matching forms (the skeleton is built outside the loop).
     let skeleton =
         moderato::text::skeleton::skeleton(&format!("{}\n{}", comment.title, comment.body));

@@ -177,16 +177,19 @@ pub fn classify_by(
     body: &str,
     invisible: u32,
 ) -> (f32, Status, Vec<Reason>) {
-    let c = classify_submission(
+    let c = decide_fields(
         p,
         scorer,
         site_labels,
         author,
-        name,
-        phone,
-        title,
-        body,
+        &CommentText {
+            name,
+            phone,
+            title,
+            body,
+        },
         invisible,
+        false,
     );
     (c.score, c.status, c.reasons)
 }
@@ -221,16 +224,36 @@ pub fn classify_submission(
     body: &str,
     invisible: u32,
 ) -> Classified {
-    let fields = CommentText {
-        name,
-        phone,
-        title,
-        body,
-    };
+    decide_fields(
+        p,
+        scorer,
+        site_labels,
+        author,
+        &CommentText {
+            name,
+            phone,
+            title,
+            body,
+        },
+        invisible,
+        p.detect_campaigns,
+    )
+}
+
+/// Scores and decides; with `campaigns`, also sketches the body and decides it as part of a campaign.
+fn decide_fields(
+    p: &Policy,
+    scorer: &Scorer,
+    site_labels: u64,
+    author: AuthorStanding,
+    fields: &CommentText<'_>,
+    invisible: u32,
+    campaigns: bool,
+) -> Classified {
     // The fields split into words once, for the scorer's reasons and the policy's.
-    let located = crate::review::Located::new(name, title, body);
+    let located = crate::review::Located::new(fields.name, fields.title, fields.body);
     let mut s = scorer.score(
-        &fields,
+        fields,
         invisible,
         p.use_lexicon,
         &p.allowed_domains,
@@ -239,17 +262,15 @@ pub fn classify_submission(
     );
     s.prepared.site_labels = site_labels;
     s.prepared.author = author;
-    let sketch = if p.detect_campaigns {
+    let sketch = if campaigns {
         crate::text::sketch::sketch(&s.prepared.field_spaced.1)
     } else {
         None
     };
-    let decided = |prepared: &crate::scoring::Prepared| {
-        let (status, mut reasons) = p.decide(s.score, prepared);
-        reasons.extend(s.signals.iter().cloned());
-        reasons.extend(s.features.iter().cloned());
-        // The policy's own reasons name a term or a host as it decided on it; the combiner's and the model's
-        // reasons were located where they were made.
+    // The policy's reasons, then the combiner's signals and the model's features; the policy's own reasons name a
+    // term or a host as it decided on it, located here (the others were located where they were made).
+    let finish = |(status, mut reasons): (Status, Vec<Reason>), extras: Vec<Reason>| {
+        reasons.extend(extras);
         for r in reasons.iter_mut().filter(|r| r.spans.is_empty()) {
             r.spans = match r.code.as_str() {
                 "BLOCKED_TERM" | "SUSPECT_TERM" | crate::lexicon::ABUSE => {
@@ -263,13 +284,20 @@ pub fn classify_submission(
         }
         (status, reasons)
     };
-    let (status, reasons) = decided(&s.prepared);
+    let primary = p.decide(s.score, &s.prepared);
     let in_campaign = if sketch.is_some() {
         s.prepared.campaign = true;
-        Some(decided(&s.prepared)).filter(|(st, r)| *st != status || r.len() != reasons.len())
+        let alt = p.decide(s.score, &s.prepared);
+        (alt != primary).then(|| {
+            finish(
+                alt,
+                s.signals.iter().chain(s.features.iter()).cloned().collect(),
+            )
+        })
     } else {
         None
     };
+    let (status, reasons) = finish(primary, s.signals.into_iter().chain(s.features).collect());
     Classified {
         score: s.score,
         status,

@@ -77,18 +77,19 @@ pub fn sketch(spaced: &str) -> Option<Sketch> {
         return None;
     }
     let mut mins = [u64::MAX; HASHES];
-    let mut buf = [0u8; SHINGLE * 4];
-    for w in chars.windows(SHINGLE) {
-        let mut n = 0;
-        for c in w {
-            n += c.encode_utf8(&mut buf[n..]).len();
+    // Each shingle is its 5 characters packed into 105 bits (21 per character), kept rolling; one mix of it, then
+    // one multiply-add per hash function (odd multipliers: each a permutation of the 64-bit values), compared by
+    // value: the 24 orders MinHash needs, cheaply.
+    const MASK: u128 = (1u128 << (21 * SHINGLE)) - 1;
+    let mut packed: u128 = 0;
+    for (k, c) in chars.iter().enumerate() {
+        packed = ((packed << 21) | u128::from(u32::from(*c))) & MASK;
+        if k + 1 < SHINGLE {
+            continue;
         }
-        let base = fnv1a(&buf[..n]);
-        for (i, m) in mins.iter_mut().enumerate() {
-            let h = mix(base ^ SEEDS[i]);
-            if h < *m {
-                *m = h;
-            }
+        let base = mix((packed as u64) ^ mix((packed >> 64) as u64));
+        for i in 0..HASHES {
+            mins[i] = mins[i].min(base.wrapping_mul(MULTIPLIERS[i]).wrapping_add(SEEDS[i]));
         }
     }
     let mut signature = [0u16; HASHES];
@@ -133,6 +134,22 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// One fixed odd multiplier per hash function.
+const MULTIPLIERS: [u64; HASHES] = {
+    let mut s = [0u64; HASHES];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut i = 0;
+    while i < HASHES {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        s[i] = (z ^ (z >> 31)) | 1;
+        i += 1;
+    }
+    s
+};
 
 /// One fixed seed per hash function (fixed so sketches made by every replica and every release compare).
 const SEEDS: [u64; HASHES] = {
