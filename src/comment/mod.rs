@@ -558,27 +558,26 @@ impl Comments {
             }
             None => None,
         };
-        // Who posted it, for counting a campaign's authors: by phone or e-mail, else by client (its IPv6 prefix, as
-        // the rate limits group clients); a keyed tag of its own (16 hex digits), which the sketch keeps until the
-        // end of the next campaign window and which links to no index.
-        let mut campaign_author = match authors.first() {
-            Some(a) => self.ids.hash("campaign-author", &[a]),
-            None => self
-                .ids
-                .hash("campaign-client", &[&self.ids.client_group(sub.ip.0)]),
-        };
-        campaign_author.truncate(16);
-        let bands: Vec<String> = sketch
-            .as_ref()
-            .map(|sk| {
-                sk.bands
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| crate::store::campaign_band(i, *b))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let signature = sketch.as_ref().map(|sk| sk.signature_hex());
+        // The campaign probe's parts, only for a body with a sketch: its band fields, its signature, and who posted
+        // it, for counting a campaign's authors: by phone or e-mail, else by client (its IPv6 prefix, as the rate
+        // limits group clients), as a keyed tag of its own (16 hex digits), which the sketch keeps until the end of
+        // the next campaign window and which links to no index.
+        let probe = sketch.as_ref().map(|sk| {
+            let bands: Vec<String> = sk
+                .bands
+                .iter()
+                .enumerate()
+                .map(|(i, b)| crate::store::campaign_band(i, *b))
+                .collect();
+            let mut author = match authors.first() {
+                Some(a) => self.ids.hash("campaign-author", &[a]),
+                None => self
+                    .ids
+                    .hash("campaign-client", &[&self.ids.client_group(sub.ip.0)]),
+            };
+            author.truncate(16);
+            (bands, sk.signature_hex(), author)
+        });
         let subjects = Subjects {
             site: &record.site,
             ip: sub.ip.0,
@@ -621,15 +620,17 @@ impl Comments {
                 retention_ms: u64::from(p.retention_days) * 86_400_000,
                 idempotency_ttl_ms: u64::from(p.idempotency_ttl_seconds) * 1000,
                 authors: &authors,
-                campaign: signature.as_deref().map(|signature| CampaignProbe {
-                    bands: &bands,
-                    signature,
-                    author: &campaign_author,
-                    window_ms: u64::from(p.campaign_window_hours) * 3_600_000,
-                    min_agree: crate::text::sketch::MIN_AGREE,
-                    min_authors: p.campaign_authors as usize,
-                    alternate: alternate.as_ref().map(|(r, _, resp)| (r, resp.as_str())),
-                }),
+                campaign: probe
+                    .as_ref()
+                    .map(|(bands, signature, author)| CampaignProbe {
+                        bands,
+                        signature,
+                        author,
+                        window_ms: u64::from(p.campaign_window_hours) * 3_600_000,
+                        min_agree: crate::text::sketch::MIN_AGREE,
+                        min_authors: p.campaign_authors as usize,
+                        alternate: alternate.as_ref().map(|(r, _, resp)| (r, resp.as_str())),
+                    }),
             })
             .await?;
         match admission {

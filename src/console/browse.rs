@@ -392,17 +392,7 @@ async fn campaign(
         count(Status::Published),
         count(Status::Rejected),
     );
-    let authors = comments
-        .iter()
-        .map(|c| {
-            if c.record.phone.is_empty() && c.record.email.is_empty() {
-                c.record.name.clone()
-            } else {
-                format!("{} {}", c.record.phone, c.record.email)
-            }
-        })
-        .collect::<std::collections::HashSet<_>>()
-        .len();
+    let authors = crate::review::service::campaign_authors(&comments);
     let rows = comments
         .iter()
         .map(|c| MemberRow {
@@ -464,15 +454,20 @@ async fn reject_campaign(
     {
         Ok(done) => {
             let t = ctx.t();
-            let words = format!(
-                "{} {}, {} {}, {} {}",
+            let mut words = format!(
+                "{} {}, {} {}",
                 done.rejected,
                 t.s("campaign.n_rejected"),
                 done.not_held,
                 t.s("campaign.n_not_held"),
-                done.own_appeals,
-                t.s("campaign.n_own_appeals")
             );
+            if done.own_appeals > 0 {
+                words.push_str(&format!(
+                    ", {} {}",
+                    done.own_appeals,
+                    t.s("campaign.n_own_appeals")
+                ));
+            }
             ctx.flash("campaign.done", words, false)
         }
         Err(ReviewError::Store(e)) => return store_error(ctx.t(), &e.to_string()),

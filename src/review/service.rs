@@ -184,6 +184,21 @@ pub struct Decision<'a> {
     pub note: &'a str,
 }
 
+/// The distinct authors of a campaign's comments as the store knows authors: by phone or e-mail; a comment with
+/// neither counts as an author of its own (its client is not kept with the record).
+pub fn campaign_authors(comments: &[super::StoredComment]) -> usize {
+    let mut known = std::collections::HashSet::new();
+    let mut anonymous = 0;
+    for c in comments {
+        if c.record.phone.is_empty() && c.record.email.is_empty() {
+            anonymous += 1;
+        } else {
+            known.insert((c.record.phone.as_str(), c.record.email.as_str()));
+        }
+    }
+    known.len() + anonymous
+}
+
 /// What [`ReviewService::reject_campaign`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CampaignRejection {

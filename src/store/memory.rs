@@ -975,21 +975,6 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn campaign_of(
-        &self,
-        site: &str,
-        comment_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let now = self.clock.now_ms();
-        let st = self.lock();
-        Ok(st
-            .sites
-            .get(site)
-            .and_then(|s| s.comments.get(comment_id))
-            .filter(|c| c.live(now))
-            .and_then(|c| c.campaign.clone()))
-    }
-
     async fn take_over(
         &self,
         site: &str,

@@ -529,10 +529,6 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// The comment ids of a campaign, oldest first (empty when unknown or expired).
     async fn campaign(&self, site: &str, campaign_id: &str) -> Result<Vec<String>, StoreError>;
 
-    /// The campaign a comment was found part of, if any.
-    async fn campaign_of(&self, site: &str, comment_id: &str)
-    -> Result<Option<String>, StoreError>;
-
     /// Gives a held comment to `moderator` under a new lease `token` for `lease_ms`, whoever held it; the old
     /// token is dead. Appends a `TAKEOVER` audit entry naming both holders and `note`, in the same step. A comment
     /// held on an appeal against `moderator` is refused ([`TakenOver::AppealedAgainst`]), as in [`Store::claim`].

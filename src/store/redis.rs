@@ -1389,24 +1389,6 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn campaign_of(
-        &self,
-        site: &str,
-        comment_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let key = self.keys.comment(site, comment_id);
-        self.query(|c| {
-            Box::pin(async move {
-                redis::cmd("HGET")
-                    .arg(&key)
-                    .arg("campaign")
-                    .query_async(c)
-                    .await
-            })
-        })
-        .await
-    }
-
     async fn append_audit(&self, scope: &str, entry: &AuditEntry) -> Result<(), StoreError> {
         self.do_append_audit(scope, entry).await
     }

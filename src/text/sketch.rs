@@ -98,7 +98,7 @@ pub fn sketch(spaced: &str) -> Option<Sketch> {
     }
     let mut bands = [0u64; BANDS];
     for (b, out) in bands.iter_mut().enumerate() {
-        let mut h = fnv1a(&(b as u64).to_le_bytes());
+        let mut h = mix(b as u64 ^ SEEDS[0]);
         for m in &mins[b * ROWS..(b + 1) * ROWS] {
             h = mix(h ^ m);
         }
@@ -119,53 +119,30 @@ pub fn agreement_hex(a: &str, b: &str) -> usize {
         .count()
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// splitmix64's finaliser: a bijective mix, so each seed gives an independent-looking permutation of shingles.
-fn mix(mut z: u64) -> u64 {
+const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// One fixed odd multiplier per hash function.
-const MULTIPLIERS: [u64; HASHES] = {
+/// `HASHES` values of the splitmix64 sequence from `start`, each with the bits of `or` set.
+const fn table(start: u64, or: u64) -> [u64; HASHES] {
     let mut s = [0u64; HASHES];
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut x = start;
     let mut i = 0;
     while i < HASHES {
         x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        s[i] = (z ^ (z >> 31)) | 1;
+        s[i] = mix(x) | or;
         i += 1;
     }
     s
-};
+}
 
+/// One fixed odd multiplier per hash function.
+const MULTIPLIERS: [u64; HASHES] = table(0x2545_f491_4f6c_dd1d, 1);
 /// One fixed seed per hash function (fixed so sketches made by every replica and every release compare).
-const SEEDS: [u64; HASHES] = {
-    let mut s = [0u64; HASHES];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut i = 0;
-    while i < HASHES {
-        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        s[i] = z ^ (z >> 31);
-        i += 1;
-    }
-    s
-};
+const SEEDS: [u64; HASHES] = table(0x9e37_79b9_7f4a_7c15, 0);
 
 #[cfg(test)]
 mod tests {

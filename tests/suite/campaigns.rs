@@ -2,18 +2,17 @@
 //! CAMPAIGN from the third author on, earlier copies still held are marked with the campaign, and a look-alike
 //! group of readers (the same condolences from many people) is published.
 
-use moderato::proto::comment_service_client::CommentServiceClient;
 use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
-    Author, CommentStatus, GetCampaignRequest, GetCommentRequest, RejectCampaignRequest,
-    SubmitCommentRequest, SubmitCommentResponse,
+    Author, CommentStatus, GetCampaignRequest, RejectCampaignRequest, SubmitCommentRequest,
+    SubmitCommentResponse,
 };
 use moderato::rate_limit::{Descriptor, LimitRule};
 use tonic::transport::Channel;
 
 use crate::harness::{
-    Backend, MODERATOR_TOKEN, PORTAL_TOKEN, authed, client_at, comment, open_store, spawn_with,
-    status_of, submit, test_config, unique_prefix,
+    Backend, MODERATOR_TOKEN, authed, client_at, comment, open_store, spawn_with, status_of,
+    submit, test_config, unique_prefix,
 };
 
 /// Copy `i` of one pitch, as a campaign varies it: another phone number, a word changed, accents dropped.
@@ -50,18 +49,7 @@ fn codes(r: &SubmitCommentResponse) -> Vec<String> {
 }
 
 async fn campaign_of(ch: &Channel, site: &str, id: &str) -> String {
-    CommentServiceClient::new(ch.clone())
-        .get_comment(authed(
-            PORTAL_TOKEN,
-            GetCommentRequest {
-                site: site.into(),
-                comment_id: id.into(),
-            },
-        ))
-        .await
-        .expect("get comment")
-        .into_inner()
-        .campaign_id
+    crate::harness::get_comment(ch, site, id).await.campaign_id
 }
 
 async fn get_campaign(

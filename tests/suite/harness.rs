@@ -942,3 +942,18 @@ pub async fn decide(
         .await
         .map(|r| r.into_inner().event.expect("event"))
 }
+
+/// One comment as `GetComment` answers it to the portal.
+pub async fn get_comment(ch: &Channel, site: &str, id: &str) -> moderato::proto::Comment {
+    moderato::proto::comment_service_client::CommentServiceClient::new(ch.clone())
+        .get_comment(authed(
+            PORTAL_TOKEN,
+            moderato::proto::GetCommentRequest {
+                site: site.into(),
+                comment_id: id.into(),
+            },
+        ))
+        .await
+        .expect("get comment")
+        .into_inner()
+}

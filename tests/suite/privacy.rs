@@ -16,8 +16,8 @@ use moderato::proto::moderation_service_client::ModerationServiceClient;
 use moderato::proto::{
     AppealDecisionRequest, Author, AuthorSelector, ClaimReviewsRequest, CommentStatus,
     DecideReviewRequest, DecisionKind, EraseAuthorRequest, EraseAuthorResponse,
-    ExportAuthorRequest, GetCommentRequest, GetStatementOfReasonsRequest, Label,
-    ListAuditEntriesRequest, ReviewItem, SubmitCommentRequest, Verdict,
+    ExportAuthorRequest, GetStatementOfReasonsRequest, Label, ListAuditEntriesRequest, ReviewItem,
+    SubmitCommentRequest, Verdict,
 };
 use moderato::review::{CommentRecord, DecisionKind as Kind, Status};
 use moderato::store::memory::MemoryStore;
@@ -27,8 +27,8 @@ use tonic::transport::Channel;
 
 use crate::harness::{
     BIN, Backend, MODERATOR_TOKEN, MODERATOR2_TOKEN, OPS_TOKEN, PORTAL_TOKEN, authed, cli,
-    client_at, comment, open_store, shared_cluster_urls, shared_redis_url, spawn_with, submit,
-    test_config, unique_prefix,
+    client_at, comment, get_comment as get, open_store, shared_cluster_urls, shared_redis_url,
+    spawn_with, submit, test_config, unique_prefix,
 };
 
 /// The reader whose data is erased: every spelling of their data the store could hold.
@@ -468,20 +468,6 @@ on_every_backend!(
     erasure_leaves_no_trace,
     erasing_a_reader_leaves_no_trace_but_keeps_decisions_and_audit
 );
-
-async fn get(ch: &Channel, site: &str, id: &str) -> moderato::proto::Comment {
-    CommentServiceClient::new(ch.clone())
-        .get_comment(authed(
-            PORTAL_TOKEN,
-            GetCommentRequest {
-                site: site.into(),
-                comment_id: id.into(),
-            },
-        ))
-        .await
-        .expect("get comment")
-        .into_inner()
-}
 
 async fn an_interrupted_erasure_completes_on_a_new_server(backend: Backend) {
     let prefix = unique_prefix();
